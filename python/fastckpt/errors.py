@@ -1,0 +1,24 @@
+"""The exceptions fastckpt raises. Everything it raises about a checkpoint is a CheckpointError."""
+
+
+class CheckpointError(Exception):
+    """Base class of every checkpoint problem fastckpt reports."""
+
+
+class CorruptCheckpointError(CheckpointError):
+    """A checkpoint file does not follow the format (truncated, overwritten, or not a checkpoint)."""
+
+
+class ChecksumMismatchError(CorruptCheckpointError):
+    """A tensor's bytes do not match the crc32c stored with them."""
+
+
+class TensorNotFoundError(CheckpointError, KeyError):
+    """The checkpoint holds no tensor of that name."""
+
+    def __str__(self) -> str:  # KeyError would show the message quoted
+        return str(self.args[0]) if self.args else ""
+
+
+class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
+    """A checkpoint file (index or data shard) or a checkpoint folder is missing."""

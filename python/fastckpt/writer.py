@@ -1,0 +1,129 @@
+"""Writing checkpoints: ``save`` for a mapping of arrays, ``BundleWriter`` to stream them.
+
+Files are written under temporary names and renamed into place by ``finish``; until then (and if
+anything fails) an earlier checkpoint at the same prefix is untouched.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any, Union
+
+import numpy as np
+
+from . import _fastckpt
+from ._dtypes import STRING, VARIANT, enum_of
+from .reader import Name, PathLike, _encode
+
+#: One slice of a partitioned tensor: TensorFlow's spelling ``"0,2:-"``, or per dimension a
+#: ``(start, length)`` pair, a ``slice`` object, or ``None`` for the whole dimension.
+SliceSpec = Union[str, Sequence[Union[tuple[int, int], slice, None]]]
+
+
+def _as_array(value: Any) -> np.ndarray[Any, Any]:
+    """Anything array-like as a numpy array, without copying when it can be avoided."""
+    if isinstance(value, np.ndarray):
+        return value
+    if hasattr(value, "__dlpack__") and not isinstance(value, (bytes, str)):
+        try:
+            return np.from_dlpack(value)
+        except (TypeError, BufferError, RuntimeError, ValueError):
+            pass  # dtypes dlpack cannot carry (bfloat16 …) or devices: try __array__ instead
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor that needs grad
+        value = value.detach().cpu()
+    return np.asarray(value)
+
+
+def _payload(array: np.ndarray[Any, Any], dtype: int) -> Any:
+    """What the engine takes: a contiguous byte buffer, or a list of bytes for strings/variants."""
+    if dtype in (STRING, VARIANT):
+        flat = array.reshape(-1)
+        return [x.encode("utf-8") if isinstance(x, str) else bytes(x) for x in flat.tolist()]
+    return np.ascontiguousarray(array).reshape(-1).view(np.uint8)
+
+
+def _extents(spec: SliceSpec, full_shape: Sequence[int]) -> list[tuple[int, int]]:
+    if isinstance(spec, str):
+        parts = spec.split(":")
+        pairs: list[Any] = [None if p == "-" else tuple(int(x) for x in p.split(",")) for p in parts]
+    else:
+        pairs = list(spec)
+    if len(pairs) != len(full_shape):
+        raise ValueError(f"slice {spec!r} has {len(pairs)} dimensions, the tensor has {len(full_shape)}")
+    extents = []
+    for item, dim in zip(pairs, full_shape):
+        if item is None:
+            extents.append((0, -1))
+        elif isinstance(item, slice):
+            start, stop, step = item.indices(dim)
+            if step != 1:
+                raise ValueError("slices of a partitioned tensor cannot have a step")
+            extents.append((0, -1) if (start, stop) == (0, dim) else (start, stop - start))
+        else:
+            start, length = item
+            extents.append((int(start), int(length)))
+    return extents
+
+
+class BundleWriter:
+    """Writes a checkpoint tensor by tensor, with memory for one tensor at a time.
+
+    ``alignment`` pads each tensor's start to a multiple of that many bytes (default 64, so that
+    views are aligned); ``alignment=1`` writes byte for byte what ``tf.raw_ops.SaveV2`` writes.
+    Use as a context manager: the checkpoint is finished on success, discarded on an exception.
+    """
+
+    def __init__(self, prefix: PathLike, *, alignment: int = 64) -> None:
+        self._prefix = os.fspath(prefix)
+        self._writer = _fastckpt.Writer(self._prefix, alignment)
+
+    @property
+    def prefix(self) -> str:
+        return self._prefix
+
+    def add(self, name: Name, value: Any, *, dtype: Any = None) -> None:
+        """Appends tensor ``name``. ``dtype`` overrides the inferred TensorFlow dtype (e.g.
+        ``"qint8"`` for int8 data)."""
+        array = _as_array(value)
+        enum = enum_of(array.dtype if dtype is None else dtype)
+        self._writer.add(_encode(name), enum, list(array.shape), _payload(array, enum))
+
+    def add_slice(
+        self, name: Name, full_shape: Sequence[int], slice_spec: SliceSpec, value: Any, *, dtype: Any = None
+    ) -> None:
+        """Appends one slice of the partitioned tensor ``name`` (readers assemble the slices)."""
+        array = _as_array(value)
+        enum = enum_of(array.dtype if dtype is None else dtype)
+        extents = _extents(slice_spec, full_shape)
+        self._writer.add_slice(_encode(name), enum, list(full_shape), extents, _payload(array, enum))
+
+    def finish(self) -> str:
+        """Writes the index and moves the files into place; returns the prefix."""
+        self._writer.finish()
+        return self._prefix
+
+    def abort(self) -> None:
+        """Discards what was written; an earlier checkpoint at the prefix stays as it was."""
+        self._writer.abort()
+
+    def __enter__(self) -> BundleWriter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.finish()
+        else:
+            self.abort()
+
+
+def save(tensors: Mapping[Name, Any], prefix: PathLike, *, alignment: int = 64) -> str:
+    """Saves ``{name: array}`` as a checkpoint at ``prefix``; returns the prefix. Arrays may be
+    numpy arrays or anything with ``__array__``, ``__dlpack__`` or the buffer protocol."""
+    with BundleWriter(prefix, alignment=alignment) as writer:
+        for name, value in tensors.items():
+            writer.add(name, value)
+    return writer.prefix

@@ -1,0 +1,122 @@
+//! numpy arrays over bytes we hold: views into a mapped data file (read-only, the mapping kept
+//! alive through `.base`) or over a buffer we allocated (writeable, freed with the array).
+
+use std::ffi::c_void;
+use std::sync::Arc;
+
+use fastckpt::bundle::DataFile;
+use fastckpt::DataType;
+use numpy::npyffi::{self, npy_intp, PY_ARRAY_API};
+use numpy::{PyArrayDescr, PyArrayDescrMethods};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict, PyList};
+
+/// Keeps a data file mapped while numpy arrays view it.
+#[pyclass(frozen, module = "fastckpt._fastckpt")]
+#[derive(Debug)]
+pub struct MappedFile {
+    #[allow(dead_code)] // held only to keep the mapping alive
+    file: Arc<DataFile>,
+}
+
+/// Owns the bytes behind an array we copied or assembled.
+#[pyclass(frozen, module = "fastckpt._fastckpt")]
+#[derive(Debug)]
+pub struct OwnedBytes {
+    bytes: Vec<u8>,
+}
+
+static DTYPES: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
+
+/// The numpy dtype for a TensorFlow dtype, from `fastckpt._dtypes.NUMPY_DTYPES`.
+pub fn numpy_dtype<'py>(py: Python<'py>, dtype: DataType) -> PyResult<Bound<'py, PyArrayDescr>> {
+    let table = DTYPES.get_or_try_init(py, || -> PyResult<_> {
+        Ok(py.import("fastckpt._dtypes")?.getattr("NUMPY_DTYPES")?.cast_into::<PyDict>()?.unbind())
+    })?;
+    match table.bind(py).get_item(dtype.0)? {
+        Some(d) => Ok(d.cast_into::<PyArrayDescr>()?),
+        None => Err(pyo3::exceptions::PyTypeError::new_err(format!("{} has no numpy equivalent", dtype.describe()))),
+    }
+}
+
+/// An ndarray of `descr` and `shape` over `data`, whose memory `base` keeps alive.
+///
+/// # Safety
+/// `data` must point to `prod(shape) * itemsize` readable bytes that live as long as `base`, and
+/// must be writeable when `writeable` is set.
+unsafe fn array_over<'py>(
+    py: Python<'py>,
+    descr: Bound<'py, PyArrayDescr>,
+    shape: &[usize],
+    data: *const u8,
+    base: Bound<'py, PyAny>,
+    writeable: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let mut dims: Vec<npy_intp> = shape.iter().map(|&d| d as npy_intp).collect();
+    let flags = npyffi::NPY_ARRAY_C_CONTIGUOUS | if writeable { npyffi::NPY_ARRAY_WRITEABLE } else { 0 };
+    // SAFETY: the descriptor reference is stolen by NewFromDescr (hence into_dtype_ptr); dims has
+    // `shape.len()` entries; the caller guarantees the data pointer.
+    let array = unsafe {
+        PY_ARRAY_API.PyArray_NewFromDescr(
+            py,
+            npyffi::get_type_object(py, npyffi::NpyTypes::PyArray_Type),
+            descr.into_dtype_ptr(),
+            dims.len() as i32,
+            dims.as_mut_ptr(),
+            std::ptr::null_mut(),
+            data as *mut c_void,
+            flags,
+            std::ptr::null_mut(),
+        )
+    };
+    // SAFETY: a null result means numpy set an exception, fetched by from_owned_ptr_or_err.
+    let array = unsafe { Bound::from_owned_ptr_or_err(py, array)? };
+    // SAFETY: `array` is a fresh ndarray; SetBaseObject steals the reference to `base`.
+    let status = unsafe { PY_ARRAY_API.PyArray_SetBaseObject(py, array.as_ptr() as *mut _, base.into_ptr()) };
+    if status != 0 {
+        return Err(PyErr::fetch(py));
+    }
+    Ok(array)
+}
+
+/// A read-only view of `len` bytes at `offset` in a mapped file.
+pub fn mapped<'py>(
+    py: Python<'py>,
+    dtype: DataType,
+    shape: &[usize],
+    file: Arc<DataFile>,
+    offset: usize,
+    len: usize,
+) -> PyResult<Bound<'py, PyAny>> {
+    let descr = numpy_dtype(py, dtype)?;
+    debug_assert_eq!(len, shape.iter().product::<usize>() * descr.itemsize());
+    let data = file.bytes()[offset..offset + len].as_ptr();
+    let base = Bound::new(py, MappedFile { file })?.into_any();
+    // SAFETY: the range was bounds-checked by the reader; `base` keeps the mapping alive.
+    unsafe { array_over(py, descr, shape, data, base, false) }
+}
+
+/// A writeable array owning `bytes`.
+pub fn owned<'py>(py: Python<'py>, dtype: DataType, shape: &[usize], bytes: Vec<u8>) -> PyResult<Bound<'py, PyAny>> {
+    let descr = numpy_dtype(py, dtype)?;
+    let base = Bound::new(py, OwnedBytes { bytes })?;
+    let data = base.get().bytes.as_ptr();
+    // SAFETY: `base` owns the bytes (never resized again) and lives as long as the array; the
+    // reader produced exactly prod(shape) * itemsize of them. Writing through the array is the
+    // only mutation, as for any numpy-owned buffer.
+    unsafe { array_over(py, descr, shape, data, base.into_any(), true) }
+}
+
+/// An object array of `bytes`, shaped, as TensorFlow returns string tensors.
+pub fn elements<'py>(py: Python<'py>, shape: &[usize], elements: Vec<Vec<u8>>) -> PyResult<Bound<'py, PyAny>> {
+    let items = PyList::new(py, elements.iter().map(|e| PyBytes::new(py, e)))?;
+    let numpy = py.import("numpy")?;
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("dtype", numpy.getattr("object_")?)?;
+    let flat = numpy.call_method("empty", (elements.len(),), Some(&kwargs))?;
+    if !elements.is_empty() {
+        flat.set_item(pyo3::types::PySlice::full(py), items)?;
+    }
+    flat.call_method1("reshape", (shape.to_vec(),))
+}

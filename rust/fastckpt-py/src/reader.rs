@@ -1,0 +1,81 @@
+//! `_fastckpt.Reader`: an open checkpoint. Names cross the boundary as `bytes` (tensor names are
+//! byte strings in the format); the Python layer decodes them.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use fastckpt::bundle::{naming, TensorData};
+use fastckpt::state::CheckpointState;
+use fastckpt::{BundleReader, Tensor};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyTuple};
+
+use crate::arrays;
+use crate::errors::IntoPy;
+
+#[pyclass(frozen, module = "fastckpt._fastckpt")]
+#[derive(Debug)]
+pub struct Reader {
+    inner: Arc<BundleReader>,
+}
+
+fn to_array<'py>(py: Python<'py>, tensor: Tensor) -> PyResult<Bound<'py, PyAny>> {
+    match tensor.data {
+        TensorData::Mapped { file, offset, len } => arrays::mapped(py, tensor.dtype, &tensor.shape, file, offset, len),
+        TensorData::Owned(bytes) => arrays::owned(py, tensor.dtype, &tensor.shape, bytes),
+        TensorData::Elements(elements) => arrays::elements(py, &tensor.shape, elements),
+    }
+}
+
+#[pymethods]
+impl Reader {
+    #[new]
+    fn new(py: Python<'_>, prefix: PathBuf, verify: bool) -> PyResult<Self> {
+        let inner = py.detach(|| BundleReader::open(&prefix, verify)).py_err(py)?;
+        Ok(Reader { inner: Arc::new(inner) })
+    }
+
+    #[getter]
+    fn prefix(&self) -> PathBuf {
+        self.inner.prefix().to_path_buf()
+    }
+
+    /// `[(name, dtype enum, shape tuple)]` of every listed tensor, sorted by name.
+    fn entries<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyTuple>>> {
+        self.inner
+            .names()
+            .map(|name| {
+                let (dtype, shape) = self.inner.dtype_and_shape(name).py_err(py)?;
+                (PyBytes::new(py, name), dtype.0, PyTuple::new(py, shape)?).into_pyobject(py)
+            })
+            .collect()
+    }
+
+    fn has(&self, name: &[u8]) -> bool {
+        self.inner.names().any(|n| n == name) || self.inner.entry(name).is_some_and(|e| !e.slices.is_empty())
+    }
+
+    /// One tensor: a read-only view into the mapping when possible, else (or with `copy`) an
+    /// owned array.
+    fn get<'py>(&self, py: Python<'py>, name: Vec<u8>, copy: bool) -> PyResult<Bound<'py, PyAny>> {
+        let inner = &self.inner;
+        let tensor = py.detach(|| if copy { inner.tensor_owned(&name) } else { inner.tensor(&name) }).py_err(py)?;
+        to_array(py, tensor)
+    }
+
+    /// Many tensors, read in parallel with the GIL released; the first error is raised.
+    fn get_many<'py>(&self, py: Python<'py>, names: Vec<Vec<u8>>, copy: bool) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        let inner = &self.inner;
+        let tensors = py.detach(|| inner.tensors(&names, copy));
+        tensors.into_iter().map(|t| to_array(py, t.py_err(py)?)).collect()
+    }
+}
+
+/// The prefix named by `dir/checkpoint` if its files exist, else `None`.
+#[pyfunction]
+pub fn latest_checkpoint(py: Python<'_>, dir: PathBuf) -> PyResult<Option<PathBuf>> {
+    let Some(state) = CheckpointState::read(&dir).py_err(py)? else {
+        return Ok(None);
+    };
+    Ok(state.latest(&dir).filter(|p| naming::index_path(p).exists() || p.is_file()))
+}

@@ -1,0 +1,428 @@
+//! Reading a bundle: the index is parsed and every entry validated at open; data files are mapped
+//! on first use and tensors are handed out as ranges of the mapping whenever their bytes can be
+//! used as they are, so that a caller can view them without copying.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use memmap2::Mmap;
+use rayon::prelude::*;
+
+use super::entry::{checked_shape, BundleEntry};
+use super::header::{BundleHeader, Endianness, BUNDLE_VERSION};
+use super::{naming, slices, strings, variant};
+use crate::crc;
+use crate::dtype::{DataType, Layout};
+use crate::error::{display_key, Error, Result};
+use crate::table::Table;
+
+const HOST_ENDIANNESS: Endianness = if cfg!(target_endian = "big") { Endianness::Big } else { Endianness::Little };
+
+/// Copies above this size are split into chunks that are copied and checksummed on all cores.
+const COPY_CHUNK: usize = 4 << 20;
+
+/// One mapped data file (`P.data-SSSSS-of-NNNNN`).
+#[derive(Debug)]
+pub struct DataFile {
+    path: PathBuf,
+    map: Option<Mmap>,
+}
+
+impl DataFile {
+    fn open(path: PathBuf) -> Result<Self> {
+        let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
+        let len = file.metadata().map_err(|e| Error::io(&path, e))?.len();
+        let map = if len == 0 {
+            None
+        } else {
+            // SAFETY: the mapping is read-only. Our writers never truncate or rewrite a data file in
+            // place (they write a new file and rename it over the old name), so the pages stay valid
+            // for as long as the mapping lives.
+            Some(unsafe { Mmap::map(&file) }.map_err(|e| Error::io(&path, e))?)
+        };
+        Ok(DataFile { path, map })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        self.map.as_deref().unwrap_or(&[])
+    }
+}
+
+/// The bytes of a tensor.
+#[derive(Debug)]
+pub enum TensorData {
+    /// `len` bytes at `offset` of a mapped data file, usable in place.
+    Mapped { file: Arc<DataFile>, offset: usize, len: usize },
+    /// Bytes assembled, byte-swapped or copied into memory.
+    Owned(Vec<u8>),
+    /// DT_STRING elements, or the serialized protos of DT_VARIANT elements.
+    Elements(Vec<Vec<u8>>),
+}
+
+impl TensorData {
+    /// The raw bytes of a fixed-size tensor (`None` for elements).
+    pub fn bytes(&self) -> Option<&[u8]> {
+        match self {
+            TensorData::Mapped { file, offset, len } => Some(&file.bytes()[*offset..*offset + *len]),
+            TensorData::Owned(v) => Some(v),
+            TensorData::Elements(_) => None,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Tensor {
+    pub dtype: DataType,
+    pub shape: Vec<usize>,
+    pub data: TensorData,
+}
+
+/// An open checkpoint.
+#[derive(Debug)]
+pub struct BundleReader {
+    prefix: PathBuf,
+    index_path: PathBuf,
+    header: BundleHeader,
+    /// Every key but the header's, sorted, with its entry.
+    keys: Vec<Vec<u8>>,
+    entries: Vec<BundleEntry>,
+    /// Keys of the per-slice entries of partitioned tensors, hidden from listings.
+    slice_keys: HashSet<Vec<u8>>,
+    verify: bool,
+    verified: Vec<AtomicBool>,
+    shards: Mutex<HashMap<i32, Arc<DataFile>>>,
+}
+
+impl BundleReader {
+    /// Opens the checkpoint at `prefix` (the path without `.index`). With `verify`, every tensor's
+    /// crc32c is checked the first time its bytes are handed out.
+    pub fn open(prefix: impl AsRef<Path>, verify: bool) -> Result<Self> {
+        let prefix = prefix.as_ref().to_path_buf();
+        let index_path = naming::index_path(&prefix);
+        let index = std::fs::read(&index_path).map_err(|e| Error::io(&index_path, e))?;
+        let table = Table::open(&index_path, &index)?;
+        let corrupt = |detail: String| Error::corrupt(&index_path, detail);
+
+        let mut header = None;
+        let mut keys = Vec::new();
+        let mut entries = Vec::new();
+        table.for_each(|key, value| {
+            if key.is_empty() {
+                let h = BundleHeader::decode(value).map_err(|e| corrupt(format!("unable to parse header: {}", e.0)))?;
+                header = Some(h);
+                return Ok(());
+            }
+            let entry = BundleEntry::decode(value)
+                .map_err(|e| corrupt(format!("entry for tensor '{}' not parseable: {}", display_key(key), e.0)))?;
+            keys.push(key.to_vec());
+            entries.push(entry);
+            Ok(())
+        })?;
+        let header = header.ok_or_else(|| corrupt("no header entry (failed to seek to header entry)".into()))?;
+        header.version.check("Checkpoint", BUNDLE_VERSION, 0).map_err(corrupt)?;
+        if header.num_shards < 1 {
+            return Err(corrupt(format!("header declares {} data shards", header.num_shards)));
+        }
+
+        let mut slice_keys = HashSet::new();
+        for (key, entry) in keys.iter().zip(&entries) {
+            validate_entry(entry, header.num_shards)
+                .map_err(|e| corrupt(format!("invalid entry for tensor '{}': {e}", display_key(key))))?;
+            for slice in &entry.slices {
+                slice_keys.insert(slices::slice_key(key, slice));
+            }
+        }
+        let verified = entries.iter().map(|_| AtomicBool::new(false)).collect();
+        Ok(BundleReader {
+            prefix,
+            index_path,
+            header,
+            keys,
+            entries,
+            slice_keys,
+            verify,
+            verified,
+            shards: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn prefix(&self) -> &Path {
+        &self.prefix
+    }
+
+    pub fn header(&self) -> &BundleHeader {
+        &self.header
+    }
+
+    /// Tensor names as `tf.train.load_checkpoint` lists them: sorted, per-slice keys hidden.
+    pub fn names(&self) -> impl Iterator<Item = &[u8]> {
+        self.keys.iter().filter(|k| !self.slice_keys.contains(*k)).map(Vec::as_slice)
+    }
+
+    /// Every key of the index but the header's, slice keys included.
+    pub fn raw_entries(&self) -> impl Iterator<Item = (&[u8], &BundleEntry)> {
+        self.keys.iter().map(Vec::as_slice).zip(&self.entries)
+    }
+
+    fn position(&self, key: &[u8]) -> Option<usize> {
+        self.keys.binary_search_by(|k| k.as_slice().cmp(key)).ok()
+    }
+
+    pub fn entry(&self, key: &[u8]) -> Option<&BundleEntry> {
+        self.position(key).map(|i| &self.entries[i])
+    }
+
+    fn not_found(&self, key: &[u8]) -> Error {
+        Error::KeyNotFound { path: self.prefix.clone(), key: display_key(key) }
+    }
+
+    /// Dtype and validated dims of a tensor.
+    pub fn dtype_and_shape(&self, key: &[u8]) -> Result<(DataType, Vec<usize>)> {
+        let entry = self.entry(key).ok_or_else(|| self.not_found(key))?;
+        let (dims, _) = checked_shape(&entry.shape).map_err(|e| Error::corrupt(&self.index_path, e))?;
+        Ok((entry.dtype(), dims))
+    }
+
+    fn shard(&self, id: i32) -> Result<Arc<DataFile>> {
+        let mut shards = self.shards.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(file) = shards.get(&id) {
+            return Ok(file.clone());
+        }
+        let file = Arc::new(DataFile::open(naming::data_path(&self.prefix, id, self.header.num_shards))?);
+        shards.insert(id, file.clone());
+        Ok(file)
+    }
+
+    /// The mapped file and range holding an unpartitioned entry's bytes, bounds-checked.
+    fn locate(&self, key: &[u8], entry: &BundleEntry) -> Result<(Arc<DataFile>, usize, usize)> {
+        let file = self.shard(entry.shard_id)?;
+        let (offset, len) = (entry.offset as u64, entry.size as u64);
+        let end = offset.checked_add(len);
+        if end.is_none_or(|end| end > file.bytes().len() as u64) {
+            return Err(Error::corrupt(
+                file.path(),
+                format!(
+                    "tensor '{}' at offset {offset} with size {len} runs past the end of the {}-byte data file",
+                    display_key(key),
+                    file.bytes().len()
+                ),
+            ));
+        }
+        Ok((file, offset as usize, len as usize))
+    }
+
+    fn checksum_error(&self, file: &DataFile, key: &[u8], entry: &BundleEntry, computed: u32) -> Error {
+        Error::Checksum {
+            path: file.path().to_path_buf(),
+            key: display_key(key),
+            stored: crc::unmask(entry.crc32c),
+            computed,
+            offset: entry.offset as u64,
+            size: entry.size as u64,
+        }
+    }
+
+    /// Checks the crc32c of a fixed-size entry once (when verification is on).
+    fn verify_once(&self, index: usize, file: &DataFile, bytes: &[u8]) -> Result<()> {
+        if !self.verify || self.verified[index].load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let computed = crc::value_parallel(bytes);
+        let entry = &self.entries[index];
+        if crc::mask(computed) != entry.crc32c {
+            return Err(self.checksum_error(file, &self.keys[index], entry, computed));
+        }
+        self.verified[index].store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// A tensor, zero-copy where possible: `Mapped` for fixed-size types stored in the host's byte
+    /// order, `Owned` for byte-swapped or assembled ones, `Elements` for strings and variants.
+    pub fn tensor(&self, key: &[u8]) -> Result<Tensor> {
+        self.read(key, false)
+    }
+
+    /// A tensor copied into memory the caller owns (copy and checksum fused, on all cores).
+    pub fn tensor_owned(&self, key: &[u8]) -> Result<Tensor> {
+        self.read(key, true)
+    }
+
+    /// Many tensors at once, in parallel; results in the order of `keys`.
+    pub fn tensors(&self, keys: &[Vec<u8>], owned: bool) -> Vec<Result<Tensor>> {
+        keys.par_iter().map(|k| self.read(k, owned)).collect()
+    }
+
+    fn read(&self, key: &[u8], owned: bool) -> Result<Tensor> {
+        let index = self.position(key).ok_or_else(|| self.not_found(key))?;
+        let entry = &self.entries[index];
+        let dtype = entry.dtype();
+        let (shape, count) = checked_shape(&entry.shape).map_err(|e| Error::corrupt(&self.index_path, e))?;
+        let data = if entry.slices.is_empty() {
+            self.read_stored(index, key, count, owned)?
+        } else {
+            self.assemble(key, entry, &shape, count)?
+        };
+        Ok(Tensor { dtype, shape, data })
+    }
+
+    /// The data of one stored (unpartitioned) entry.
+    fn read_stored(&self, index: usize, key: &[u8], count: usize, owned: bool) -> Result<TensorData> {
+        let entry = &self.entries[index];
+        let (file, offset, len) = self.locate(key, entry)?;
+        let bytes = &file.bytes()[offset..offset + len];
+        let big_endian = self.header.endianness == Endianness::Big;
+        match entry.dtype().layout() {
+            Some(Layout::Fixed { swap, .. }) => {
+                let needs_swap = self.header.endianness != HOST_ENDIANNESS && swap > 1;
+                if needs_swap || owned {
+                    let mut copy = self.copy_verified(index, &file, key, bytes)?;
+                    if needs_swap {
+                        copy.par_chunks_mut(COPY_CHUNK)
+                            .for_each(|c| c.chunks_exact_mut(swap).for_each(<[u8]>::reverse));
+                    }
+                    Ok(TensorData::Owned(copy))
+                } else {
+                    self.verify_once(index, &file, bytes)?;
+                    Ok(TensorData::Mapped { file, offset, len })
+                }
+            }
+            Some(Layout::String) => {
+                let expected = self.verify.then_some(entry.crc32c);
+                strings::decode(bytes, count, big_endian, expected)
+                    .map(TensorData::Elements)
+                    .map_err(|e| Error::corrupt(file.path(), format!("string tensor '{}': {e}", display_key(key))))
+            }
+            Some(Layout::Variant) => {
+                let expected = self.verify.then_some(entry.crc32c);
+                variant::decode(bytes, count, big_endian, expected)
+                    .map(TensorData::Elements)
+                    .map_err(|e| Error::corrupt(file.path(), format!("variant tensor '{}': {e}", display_key(key))))
+            }
+            None => unreachable!("dtype validated at open"),
+        }
+    }
+
+    /// Copies `bytes` into a new buffer, checking the crc32c on the way when it has not been yet.
+    fn copy_verified(&self, index: usize, file: &DataFile, key: &[u8], bytes: &[u8]) -> Result<Vec<u8>> {
+        let mut copy = vec![0u8; bytes.len()];
+        let check = self.verify && !self.verified[index].load(Ordering::Acquire);
+        let crcs: Vec<(u32, usize)> = copy
+            .par_chunks_mut(COPY_CHUNK)
+            .zip(bytes.par_chunks(COPY_CHUNK))
+            .map(|(dst, src)| {
+                dst.copy_from_slice(src);
+                (if check { crc::value(dst) } else { 0 }, dst.len())
+            })
+            .collect();
+        if check {
+            let computed = crcs.into_iter().fold(0, |acc, (c, len)| crc32c::crc32c_combine(acc, c, len));
+            let entry = &self.entries[index];
+            if crc::mask(computed) != entry.crc32c {
+                return Err(self.checksum_error(file, key, entry, computed));
+            }
+            self.verified[index].store(true, Ordering::Release);
+        }
+        Ok(copy)
+    }
+
+    /// Builds a partitioned tensor from its stored slices.
+    fn assemble(&self, key: &[u8], entry: &BundleEntry, dims: &[usize], count: usize) -> Result<TensorData> {
+        let corrupt = |detail: String| {
+            Error::corrupt(&self.index_path, format!("partitioned tensor '{}': {detail}", display_key(key)))
+        };
+        let mut parts = Vec::with_capacity(entry.slices.len());
+        let mut covered: usize = 0;
+        for slice in &entry.slices {
+            let region = slices::resolve(slice, dims).map_err(&corrupt)?;
+            let slice_key = slices::slice_key(key, slice);
+            let index = self.position(&slice_key).ok_or_else(|| corrupt("a stored slice has no entry".into()))?;
+            let part = &self.entries[index];
+            let (part_dims, part_count) = checked_shape(&part.shape).map_err(&corrupt)?;
+            let expected: Vec<usize> = region.iter().map(|&(_, len)| len).collect();
+            if part.dtype != entry.dtype || !part.slices.is_empty() || part_dims != expected {
+                return Err(corrupt(format!(
+                    "slice entry has dtype {} and shape {part_dims:?}, expected {} {expected:?}",
+                    part.dtype().describe(),
+                    entry.dtype().describe()
+                )));
+            }
+            // Reading the slice first bounds the work below by the bytes actually stored.
+            let data = self.read_stored(index, &slice_key, part_count, false)?;
+            covered = covered.saturating_add(part_count);
+            parts.push((region, data));
+        }
+        if covered < count {
+            return Err(corrupt(format!("the stored slices hold {covered} of its {count} elements")));
+        }
+        let mut filled = vec![0u64; count.div_ceil(64)];
+        let mut mark = |dst: usize, n: usize| {
+            for i in dst..dst + n {
+                filled[i / 64] |= 1 << (i % 64);
+            }
+        };
+        let data = match entry.dtype().layout() {
+            Some(Layout::Fixed { size, .. }) => {
+                let mut out = vec![0u8; count * size];
+                for (region, data) in &parts {
+                    let src = data.bytes().unwrap_or(&[]);
+                    slices::for_each_row(dims, region, |s, d, n| {
+                        out[d * size..(d + n) * size].copy_from_slice(&src[s * size..(s + n) * size]);
+                        mark(d, n);
+                    });
+                }
+                TensorData::Owned(out)
+            }
+            _ => {
+                let mut out = vec![Vec::new(); count];
+                for (region, data) in parts {
+                    let TensorData::Elements(mut elements) = data else { continue };
+                    slices::for_each_row(dims, &region, |s, d, n| {
+                        for i in 0..n {
+                            out[d + i] = std::mem::take(&mut elements[s + i]);
+                        }
+                        mark(d, n);
+                    });
+                }
+                TensorData::Elements(out)
+            }
+        };
+        let all_filled = (0..count).all(|i| filled[i / 64] & (1 << (i % 64)) != 0);
+        if !all_filled {
+            return Err(corrupt("the stored slices do not cover the whole tensor".into()));
+        }
+        Ok(data)
+    }
+}
+
+/// Entry checks done at open, so that reads never see an absurd entry.
+fn validate_entry(entry: &BundleEntry, num_shards: i32) -> Result<(), String> {
+    let dtype = entry.dtype();
+    let layout = dtype.layout().ok_or_else(|| format!("{} cannot be stored in a checkpoint", dtype.describe()))?;
+    let (dims, count) = checked_shape(&entry.shape)?;
+    if !entry.slices.is_empty() {
+        for slice in &entry.slices {
+            slices::resolve(slice, &dims)?;
+        }
+        return Ok(());
+    }
+    if entry.shard_id < 0 || entry.shard_id >= num_shards {
+        return Err(format!("shard id {} outside the {num_shards} shards of the checkpoint", entry.shard_id));
+    }
+    if entry.offset < 0 || entry.size < 0 || entry.offset.checked_add(entry.size).is_none() {
+        return Err(format!("impossible data range (offset {}, size {})", entry.offset, entry.size));
+    }
+    if let Layout::Fixed { size, .. } = layout {
+        let expected = count.checked_mul(size).ok_or("tensor too large")?;
+        if entry.size as u64 != expected as u64 {
+            return Err(format!("stored size {}; expected size {expected}", entry.size));
+        }
+    }
+    Ok(())
+}

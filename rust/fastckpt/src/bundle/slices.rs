@@ -1,0 +1,192 @@
+//! Partitioned tensors: the key each stored slice lives under, and copying slices into place.
+//!
+//! A slice key is built with TensorFlow's order-preserving "OrderedCode":
+//! ```text
+//! NumIncreasing(0) ‖ String(name) ‖ NumIncreasing(rank) ‖ (Signed(start) ‖ Signed(length))*rank
+//! NumIncreasing(u)  length byte, then u big-endian without leading zeros   (0 → 00, 300 → 02 01 2C)
+//! String(s)         bytes with 00 → 00 FF and FF → FF 00, then 00 01
+//! Signed(v)         1–10 bytes; the count of leading 1-bits (after inverting negatives) gives the
+//!                   length: 0 → 80, -1 → 7F, 64 → C0 40, 8192 → E0 20 00
+//! ```
+//! A full dimension is written as start 0, length -1. Because the key starts with `00`, slice keys
+//! sort before every ordinary tensor name.
+
+use crate::proto::TensorSlice;
+
+fn num_increasing(out: &mut Vec<u8>, v: u64) {
+    let bytes = v.to_be_bytes();
+    let skip = bytes.iter().take_while(|&&b| b == 0).count();
+    out.push((8 - skip) as u8);
+    out.extend_from_slice(&bytes[skip..]);
+}
+
+fn string(out: &mut Vec<u8>, s: &[u8]) {
+    for &b in s {
+        match b {
+            0x00 => out.extend_from_slice(&[0x00, 0xFF]),
+            0xFF => out.extend_from_slice(&[0xFF, 0x00]),
+            b => out.push(b),
+        }
+    }
+    out.extend_from_slice(&[0x00, 0x01]);
+}
+
+/// The header bits that mark a `Signed` encoding of `len` bytes, for its first two bytes.
+const SIGNED_HEADERS: [[u8; 2]; 11] = [
+    [0, 0],
+    [0x80, 0], // unused: one-byte values are handled directly
+    [0xC0, 0x00],
+    [0xE0, 0x00],
+    [0xF0, 0x00],
+    [0xF8, 0x00],
+    [0xFC, 0x00],
+    [0xFE, 0x00],
+    [0xFF, 0x00],
+    [0xFF, 0x80],
+    [0xFF, 0xC0],
+];
+
+fn signed(out: &mut Vec<u8>, v: i64) {
+    let x = if v >= 0 { v as u64 } else { !v as u64 };
+    let len = (1..=10usize).find(|&n| n == 10 || x < 1u64 << (7 * n - 1)).unwrap_or(10);
+    if len == 1 {
+        out.push(0x80 ^ (v as u8));
+        return;
+    }
+    // `v` as a 10-byte big-endian two's-complement number; keep the last `len` bytes.
+    let mut wide = [if v < 0 { 0xFF } else { 0x00 }; 10];
+    wide[2..].copy_from_slice(&v.to_be_bytes());
+    let mut kept = wide[10 - len..].to_vec();
+    kept[0] ^= SIGNED_HEADERS[len][0];
+    kept[1] ^= SIGNED_HEADERS[len][1];
+    out.extend_from_slice(&kept);
+}
+
+/// The index key of the slice `slice` of tensor `name`.
+pub fn slice_key(name: &[u8], slice: &TensorSlice) -> Vec<u8> {
+    let mut key = Vec::with_capacity(name.len() + 8 + 4 * slice.extents.len());
+    num_increasing(&mut key, 0);
+    string(&mut key, name);
+    num_increasing(&mut key, slice.extents.len() as u64);
+    for extent in &slice.extents {
+        signed(&mut key, extent.start);
+        signed(&mut key, extent.length);
+    }
+    key
+}
+
+/// A slice resolved against the full shape: per dimension `(start, length)`, all in bounds.
+pub fn resolve(slice: &TensorSlice, full_dims: &[usize]) -> Result<Vec<(usize, usize)>, String> {
+    if slice.extents.len() != full_dims.len() {
+        return Err(format!("slice has {} extents for a tensor of rank {}", slice.extents.len(), full_dims.len()));
+    }
+    slice
+        .extents
+        .iter()
+        .zip(full_dims)
+        .map(|(extent, &dim)| {
+            let (start, length) = extent.resolve(dim as i64);
+            let in_bounds = start >= 0 && length >= 0 && start.checked_add(length).is_some_and(|end| end <= dim as i64);
+            if !in_bounds {
+                return Err(format!("slice extent {start},{length} does not fit a dimension of {dim}"));
+            }
+            Ok((start as usize, length as usize))
+        })
+        .collect()
+}
+
+/// Calls `f(src, dst, len)` for every contiguous row of `region` (in element units): `src`
+/// counts through the slice's own row-major data, `dst` is the position in the full tensor.
+pub fn for_each_row(full_dims: &[usize], region: &[(usize, usize)], mut f: impl FnMut(usize, usize, usize)) {
+    let rank = full_dims.len();
+    if rank == 0 {
+        f(0, 0, 1);
+        return;
+    }
+    if region.iter().any(|&(_, len)| len == 0) {
+        return;
+    }
+    let mut strides = vec![1usize; rank];
+    for d in (0..rank - 1).rev() {
+        strides[d] = strides[d + 1] * full_dims[d + 1];
+    }
+    let row = region[rank - 1].1;
+    let mut index = vec![0usize; rank - 1];
+    let mut src = 0;
+    loop {
+        let dst: usize = (0..rank).map(|d| (region[d].0 + index.get(d).copied().unwrap_or(0)) * strides[d]).sum();
+        f(src, dst, row);
+        src += row;
+        // Advance the odometer over the leading dimensions.
+        let mut d = rank - 1;
+        loop {
+            if d == 0 {
+                return;
+            }
+            d -= 1;
+            index[d] += 1;
+            if index[d] < region[d].1 {
+                break;
+            }
+            index[d] = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::Extent;
+
+    fn enc(v: i64) -> Vec<u8> {
+        let mut out = Vec::new();
+        signed(&mut out, v);
+        out
+    }
+
+    #[test]
+    fn signed_golden() {
+        assert_eq!(enc(0), [0x80]);
+        assert_eq!(enc(2), [0x82]);
+        assert_eq!(enc(-1), [0x7F]);
+        assert_eq!(enc(63), [0xBF]);
+        assert_eq!(enc(-64), [0x40]);
+        assert_eq!(enc(64), [0xC0, 0x40]);
+        assert_eq!(enc(275), [0xC1, 0x13]);
+        assert_eq!(enc(8191), [0xDF, 0xFF]);
+        assert_eq!(enc(8192), [0xE0, 0x20, 0x00]);
+        assert_eq!(enc(-65), [0x3F, 0xBF]);
+        assert_eq!(enc(1 << 40), [0xFD, 0, 0, 0, 0, 0]);
+        assert_eq!(enc(1 << 55), [0xFF, 0x80, 0x80, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(enc(1 << 62), [0xFF, 0xC0, 0x40, 0, 0, 0, 0, 0, 0, 0]);
+    }
+
+    fn s(extents: &[(i64, i64)]) -> TensorSlice {
+        TensorSlice { extents: extents.iter().map(|&(start, length)| Extent { start, length }).collect() }
+    }
+
+    #[test]
+    fn key_golden() {
+        assert_eq!(
+            slice_key(b"part", &s(&[(0, 2), (0, -1)])),
+            [0x00, 0x70, 0x61, 0x72, 0x74, 0x00, 0x01, 0x01, 0x02, 0x80, 0x82, 0x80, 0x7F]
+        );
+        assert_eq!(
+            slice_key(b"a\0b\xFFc", &s(&[(0, 2)])),
+            [0x00, 0x61, 0x00, 0xFF, 0x62, 0xFF, 0x00, 0x63, 0x00, 0x01, 0x01, 0x01, 0x80, 0x82]
+        );
+        assert_eq!(
+            slice_key(b"t0", &s(&[(1 << 40, 10), (0, -1)])),
+            [0x00, 0x74, 0x30, 0x00, 0x01, 0x01, 0x02, 0xFD, 0, 0, 0, 0, 0, 0x8A, 0x80, 0x7F]
+        );
+    }
+
+    #[test]
+    fn rows() {
+        let mut rows = Vec::new();
+        for_each_row(&[4, 6], &[(1, 2), (2, 3)], |s, d, n| rows.push((s, d, n)));
+        assert_eq!(rows, [(0, 8, 3), (3, 14, 3)]);
+        assert!(resolve(&s(&[(3, 2)]), &[4]).is_err());
+        assert_eq!(resolve(&s(&[(0, -1), (1, 2)]), &[4, 3]), Ok(vec![(0, 4), (1, 2)]));
+    }
+}

@@ -1,0 +1,67 @@
+//! DT_VARIANT tensor data, kept as opaque serialized `VariantTensorDataProto`s.
+//!
+//! ```text
+//! per element:  varint64 L | proto[L] | fixed32 mask(C)
+//! ```
+//! `C` runs over the whole tensor: L as 8 little-endian bytes, the proto, and the checksums
+//! stored before it. The entry's crc32c is the mask of the final `C`.
+
+use crate::crc;
+use crate::proto::wire::{get_varint, put_varint};
+
+/// DT_VARIANT data: per element `varint64 L | proto[L] | fixed32 mask(running crc)`; the running
+/// crc covers L as 8 LE bytes, the proto and the stored checksums before it.
+pub fn decode(data: &[u8], n: usize, big_endian: bool, expected: Option<u32>) -> Result<Vec<Vec<u8>>, String> {
+    if big_endian {
+        return Err("byte-swapped variant tensors are not supported".into());
+    }
+    if n > data.len() {
+        return Err(format!("{n} variant elements cannot fit in {} bytes", data.len()));
+    }
+    let mut out = Vec::with_capacity(n);
+    let mut pos = 0;
+    let mut running = 0u32;
+    for i in 0..n {
+        let (len, used) = get_varint(&data[pos..]).map_err(|_| "bad element length".to_string())?;
+        pos += used;
+        let end = usize::try_from(len)
+            .ok()
+            .and_then(|l| pos.checked_add(l)?.checked_add(4))
+            .filter(|&end| end <= data.len())
+            .ok_or("element runs past the end of the data")?;
+        let proto = &data[pos..end - 4];
+        let stored = &data[end - 4..end];
+        running = crc::extend(crc::extend(running, &len.to_le_bytes()), proto);
+        if expected.is_some() && stored != crc::mask(running).to_le_bytes() {
+            return Err(format!("checksum mismatch in element {i}"));
+        }
+        running = crc::extend(running, stored);
+        out.push(proto.to_vec());
+        pos = end;
+    }
+    if let Some(expected) = expected {
+        if crc::mask(running) != expected {
+            return Err(format!(
+                "checksum mismatch: stored crc32c {:#010x}, computed {running:#010x}",
+                crc::unmask(expected)
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Serializes variant elements (opaque `VariantTensorDataProto` bytes); returns the bytes and the
+/// masked entry crc32c.
+pub fn encode(elements: &[&[u8]]) -> (Vec<u8>, u32) {
+    let mut out = Vec::new();
+    let mut running = 0u32;
+    for proto in elements {
+        put_varint(&mut out, proto.len() as u64);
+        out.extend_from_slice(proto);
+        running = crc::extend(crc::extend(running, &(proto.len() as u64).to_le_bytes()), proto);
+        let stored = crc::mask(running).to_le_bytes();
+        out.extend_from_slice(&stored);
+        running = crc::extend(running, &stored);
+    }
+    (out, crc::mask(running))
+}

@@ -1,0 +1,230 @@
+//! Writing a bundle, streaming: each tensor is appended to the data file as it is added (memory
+//! for one tensor at most), the sorted index is written at `finish`.
+//!
+//! Both files are written under temporary names in the target folder and renamed into place at the
+//! end, data file first: until then an earlier checkpoint at the same prefix stays whole, and a
+//! reader that mapped the old files keeps valid pages. Dropping an unfinished writer deletes the
+//! temporary files.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use super::entry::{checked_shape, BundleEntry};
+use super::header::BundleHeader;
+use super::{naming, slices, strings, variant};
+use crate::crc;
+use crate::dtype::{DataType, Layout};
+use crate::error::{display_key, Error, Result};
+use crate::proto::{TensorShape, TensorSlice};
+use crate::table::TableBuilder;
+
+/// The data file buffer; larger writes go straight to the file.
+const WRITE_BUFFER: usize = 1 << 20;
+
+#[derive(Debug)]
+pub struct BundleWriter {
+    prefix: PathBuf,
+    alignment: u64,
+    data_tmp: PathBuf,
+    data: Option<BufWriter<File>>,
+    offset: u64,
+    entries: BTreeMap<Vec<u8>, BundleEntry>,
+}
+
+/// The bytes of one tensor to add.
+#[derive(Debug, Clone, Copy)]
+pub enum Payload<'a> {
+    /// Raw element bytes of a fixed-size dtype, row-major, little-endian.
+    Fixed(&'a [u8]),
+    /// DT_STRING elements, row-major.
+    Strings(&'a [&'a [u8]]),
+    /// DT_VARIANT elements as serialized `VariantTensorDataProto`s.
+    Variants(&'a [&'a [u8]]),
+}
+
+impl BundleWriter {
+    /// Starts a checkpoint at `prefix`, creating its folder if needed. `alignment` (≥ 1) pads
+    /// every tensor's start to a multiple of that many bytes; 1 writes what TensorFlow writes.
+    pub fn create(prefix: impl AsRef<Path>, alignment: usize) -> Result<Self> {
+        let prefix = prefix.as_ref().to_path_buf();
+        if alignment == 0 {
+            return Err(Error::InvalidArgument("alignment must be at least 1".into()));
+        }
+        if let Some(dir) = prefix.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        let data_tmp = naming::temp_path(&naming::data_path(&prefix, 0, 1));
+        let file = File::create(&data_tmp).map_err(|e| Error::io(&data_tmp, e))?;
+        Ok(BundleWriter {
+            prefix,
+            alignment: alignment as u64,
+            data_tmp,
+            data: Some(BufWriter::with_capacity(WRITE_BUFFER, file)),
+            offset: 0,
+            entries: BTreeMap::new(),
+        })
+    }
+
+    pub fn prefix(&self) -> &Path {
+        &self.prefix
+    }
+
+    fn invalid(&self, key: &[u8], what: String) -> Error {
+        Error::InvalidArgument(format!("cannot add tensor '{}' to {}: {what}", display_key(key), self.prefix.display()))
+    }
+
+    /// Adds a whole tensor.
+    pub fn add(&mut self, key: &[u8], dtype: DataType, shape: &[i64], payload: Payload<'_>) -> Result<()> {
+        if key.is_empty() {
+            return Err(self.invalid(key, "the empty name is reserved for the header".into()));
+        }
+        if self.entries.contains_key(key) {
+            return Err(self.invalid(key, "a tensor with this name was already added".into()));
+        }
+        let entry = self.append(key, dtype, shape, payload)?;
+        self.entries.insert(key.to_vec(), entry);
+        Ok(())
+    }
+
+    /// Adds one slice of the partitioned tensor `name` of shape `full_shape`. A slice that covers
+    /// the whole tensor is stored as an ordinary tensor, as TensorFlow does.
+    pub fn add_slice(
+        &mut self,
+        name: &[u8],
+        full_shape: &[i64],
+        slice: &TensorSlice,
+        dtype: DataType,
+        payload: Payload<'_>,
+    ) -> Result<()> {
+        let full = TensorShape::new(full_shape.to_vec());
+        let (full_dims, _) = checked_shape(&full).map_err(|e| self.invalid(name, e))?;
+        let region = slices::resolve(slice, &full_dims).map_err(|e| self.invalid(name, e))?;
+        let slice_shape: Vec<i64> = region.iter().map(|&(_, len)| len as i64).collect();
+        if slice_shape.as_slice() == full_shape {
+            return self.add(name, dtype, full_shape, payload);
+        }
+        match self.entries.get(name) {
+            Some(existing) if existing.slices.is_empty() => {
+                return Err(self.invalid(name, "a whole tensor with this name was already added".into()));
+            }
+            Some(existing) if existing.dtype != dtype.0 || existing.shape != full => {
+                return Err(self.invalid(name, "slices of one tensor must agree on dtype and full shape".into()));
+            }
+            Some(existing) if existing.slices.contains(slice) => {
+                return Err(self.invalid(name, "this slice was already added".into()));
+            }
+            _ => {}
+        }
+        let key = slices::slice_key(name, slice);
+        let entry = self.append(name, dtype, &slice_shape, payload)?;
+        self.entries.insert(key, entry);
+        let full_entry = self.entries.entry(name.to_vec()).or_insert_with(|| BundleEntry {
+            dtype: dtype.0,
+            shape: full,
+            ..BundleEntry::default()
+        });
+        full_entry.slices.push(slice.clone());
+        Ok(())
+    }
+
+    /// Writes the payload to the data file (checksumming in parallel with the write) and returns
+    /// its entry.
+    fn append(&mut self, key: &[u8], dtype: DataType, shape: &[i64], payload: Payload<'_>) -> Result<BundleEntry> {
+        let shape = TensorShape::new(shape.to_vec());
+        let (_, count) = checked_shape(&shape).map_err(|e| self.invalid(key, e))?;
+        let encoded;
+        let (bytes, crc32c): (&[u8], u32) = match (dtype.layout(), payload) {
+            (Some(Layout::Fixed { size, .. }), Payload::Fixed(bytes)) => {
+                if Some(bytes.len()) != count.checked_mul(size) {
+                    return Err(self.invalid(
+                        key,
+                        format!("{} bytes given for {count} elements of {}", bytes.len(), dtype.describe()),
+                    ));
+                }
+                (bytes, 0)
+            }
+            (Some(Layout::String), Payload::Strings(elements)) if elements.len() == count => {
+                encoded = strings::encode(elements.iter().copied());
+                (&encoded.0, encoded.1)
+            }
+            (Some(Layout::Variant), Payload::Variants(elements)) if elements.len() == count => {
+                encoded = variant::encode(elements);
+                (&encoded.0, encoded.1)
+            }
+            (None, _) => {
+                return Err(self.invalid(key, format!("{} cannot be stored in a checkpoint", dtype.describe())))
+            }
+            _ => {
+                return Err(
+                    self.invalid(key, format!("the data does not match {} with {count} elements", dtype.describe()))
+                )
+            }
+        };
+        let data = self.data.as_mut().ok_or_else(|| Error::InvalidArgument("writer already finished".into()))?;
+        let write = if let Payload::Fixed(_) = payload {
+            let (crc, written) = rayon::join(|| crc::value_parallel(bytes), || data.write_all(bytes));
+            written.map(|()| crc::mask(crc))
+        } else {
+            data.write_all(bytes).map(|()| crc32c)
+        };
+        let crc32c = write.map_err(|e| Error::io(&self.data_tmp, e))?;
+        let entry = BundleEntry {
+            dtype: dtype.0,
+            shape,
+            shard_id: 0,
+            offset: self.offset as i64,
+            size: bytes.len() as i64,
+            crc32c,
+            slices: Vec::new(),
+        };
+        self.offset += bytes.len() as u64;
+        let padding = (self.alignment - self.offset % self.alignment) % self.alignment;
+        if padding > 0 {
+            data.write_all(&vec![0u8; padding as usize]).map_err(|e| Error::io(&self.data_tmp, e))?;
+            self.offset += padding;
+        }
+        Ok(entry)
+    }
+
+    /// Writes the index and renames both files into place. On failure both temporary files are
+    /// removed and whatever was at the prefix before is left as it was.
+    pub fn finish(mut self) -> Result<()> {
+        let data = self.data.take().ok_or_else(|| Error::InvalidArgument("writer already finished".into()))?;
+        let index_path = naming::index_path(&self.prefix);
+        let index_tmp = naming::temp_path(&index_path);
+        let data_path = naming::data_path(&self.prefix, 0, 1);
+        let result = data
+            .into_inner()
+            .map_err(|e| Error::io(&self.data_tmp, e.into_error()))
+            .and_then(|_| write_index(&index_tmp, &self.entries))
+            .and_then(|()| std::fs::rename(&self.data_tmp, &data_path).map_err(|e| Error::io(&data_path, e)))
+            .and_then(|()| std::fs::rename(&index_tmp, &index_path).map_err(|e| Error::io(&index_path, e)));
+        if result.is_err() {
+            let _ = std::fs::remove_file(&self.data_tmp);
+            let _ = std::fs::remove_file(&index_tmp);
+        }
+        result
+    }
+}
+
+fn write_index(path: &Path, entries: &BTreeMap<Vec<u8>, BundleEntry>) -> Result<()> {
+    let file = File::create(path).map_err(|e| Error::io(path, e))?;
+    let mut table = TableBuilder::new(BufWriter::with_capacity(WRITE_BUFFER, file));
+    let io = |e| Error::io(path, e);
+    table.add(b"", &BundleHeader::new(1).encode()).map_err(io)?;
+    for (key, entry) in entries {
+        table.add(key, &entry.encode()).map_err(io)?;
+    }
+    table.finish().map_err(io)?.into_inner().map_err(|e| io(e.into_error()))?;
+    Ok(())
+}
+
+impl Drop for BundleWriter {
+    fn drop(&mut self) {
+        if self.data.take().is_some() {
+            let _ = std::fs::remove_file(&self.data_tmp);
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! The one error type of the engine. Every message names the file and, where there is one, the
+//! tensor, so that a user facing a broken checkpoint knows where to look.
+
+use std::path::{Path, PathBuf};
+
+/// Everything that can go wrong while reading or writing checkpoint files.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The operating system refused an operation on `path` (missing file, permissions, disk full).
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The bytes of `path` do not follow the format.
+    #[error("corrupt checkpoint file {path}: {detail}")]
+    Corrupt { path: PathBuf, detail: String },
+    /// A tensor's stored crc32c does not match its bytes.
+    #[error(
+        "checksum mismatch in {path} for tensor '{key}': stored crc32c {stored:#010x}, \
+         computed {computed:#010x} over {size} bytes at offset {offset}"
+    )]
+    Checksum { path: PathBuf, key: String, stored: u32, computed: u32, offset: u64, size: u64 },
+    /// The checkpoint has no tensor under this name.
+    #[error("tensor '{key}' not found in checkpoint {path}")]
+    KeyNotFound { path: PathBuf, key: String },
+    /// The caller asked for something the format or the arguments do not allow.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// Valid data that this library cannot handle (yet).
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
+
+    pub fn corrupt(path: &Path, detail: impl Into<String>) -> Self {
+        Error::Corrupt { path: path.to_path_buf(), detail: detail.into() }
+    }
+}
+
+/// Shows a tensor name (arbitrary bytes) readably: UTF-8 as is, other bytes escaped.
+pub fn display_key(key: &[u8]) -> String {
+    match std::str::from_utf8(key) {
+        Ok(s) => s.to_owned(),
+        Err(_) => key.escape_ascii().to_string(),
+    }
+}

@@ -1,0 +1,16 @@
+//! fastckpt: TensorFlow's checkpoint files, read and written without TensorFlow.
+//!
+//! The data path reads top to bottom: [`bundle`] (what a checkpoint is) sits on [`table`] (the
+//! sorted string table of its index), which sits on [`proto`] and [`crc`].
+
+pub mod bundle;
+pub mod crc;
+pub mod dtype;
+pub mod error;
+pub mod proto;
+pub mod state;
+pub mod table;
+
+pub use bundle::{BundleReader, BundleWriter, Tensor, TensorData};
+pub use dtype::DataType;
+pub use error::{Error, Result};

@@ -1,0 +1,140 @@
+//! Opening a table held in memory (a mapped or read file): footer, index block, then data blocks
+//! on demand, each checked against its trailer crc before use.
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+
+use super::block::Block;
+use super::handle::{BlockHandle, Footer, FOOTER_LEN};
+use super::{BLOCK_TRAILER_LEN, NO_COMPRESSION, SNAPPY_COMPRESSION};
+use crate::crc;
+use crate::error::{Error, Result};
+
+/// Largest expansion a raw Snappy block can claim for its size (a 3-byte copy op emits at most
+/// 64 bytes); a claim beyond it is a lie and is refused before allocating.
+const MAX_SNAPPY_RATIO: usize = 32;
+
+#[derive(Debug)]
+pub struct Table<'a> {
+    path: PathBuf,
+    file: &'a [u8],
+    index: Cow<'a, [u8]>,
+}
+
+impl<'a> Table<'a> {
+    pub fn open(path: &Path, file: &'a [u8]) -> Result<Self> {
+        let corrupt = |d: &str| Error::corrupt(path, d);
+        let footer_at =
+            file.len().checked_sub(FOOTER_LEN).ok_or_else(|| corrupt("file is too short to be an sstable"))?;
+        let footer_bytes: &[u8; FOOTER_LEN] =
+            file[footer_at..].try_into().map_err(|_| corrupt("file is too short to be an sstable"))?;
+        let footer = Footer::decode(footer_bytes).map_err(corrupt)?;
+        let mut table = Table { path: path.to_path_buf(), file, index: Cow::Borrowed(&[]) };
+        table.index = table.read_block(footer.index, "index")?;
+        table.index_block()?;
+        Ok(table)
+    }
+
+    fn corrupt(&self, detail: String) -> Error {
+        Error::corrupt(&self.path, detail)
+    }
+
+    /// Reads a block's contents, verifying the trailer crc and decompressing Snappy blocks.
+    fn read_block(&self, handle: BlockHandle, what: &str) -> Result<Cow<'a, [u8]>> {
+        let start = usize::try_from(handle.offset).ok();
+        let size = usize::try_from(handle.size).ok();
+        let end = start
+            .zip(size)
+            .and_then(|(s, n)| s.checked_add(n)?.checked_add(BLOCK_TRAILER_LEN))
+            .filter(|&end| end <= self.file.len())
+            .ok_or_else(|| {
+                self.corrupt(format!(
+                    "truncated block read: {what} block at offset {} size {} runs past the end of the {}-byte file",
+                    handle.offset,
+                    handle.size,
+                    self.file.len()
+                ))
+            })?;
+        let (start, size) = (end - BLOCK_TRAILER_LEN - size.unwrap_or(0), size.unwrap_or(0));
+        let file: &'a [u8] = self.file;
+        let contents = &file[start..start + size];
+        let kind = file[start + size];
+        let stored = u32::from_le_bytes([
+            file[start + size + 1],
+            file[start + size + 2],
+            file[start + size + 3],
+            file[start + size + 4],
+        ]);
+        let actual = crc::extend(crc::value(contents), &[kind]);
+        if crc::unmask(stored) != actual {
+            return Err(self.corrupt(format!("block checksum mismatch in {what} block at offset {start}")));
+        }
+        match kind {
+            NO_COMPRESSION => Ok(Cow::Borrowed(contents)),
+            SNAPPY_COMPRESSION => {
+                let len = snap::raw::decompress_len(contents)
+                    .map_err(|e| self.corrupt(format!("{what} block at offset {start}: bad Snappy data: {e}")))?;
+                if len > contents.len().saturating_mul(MAX_SNAPPY_RATIO) + 64 {
+                    return Err(self.corrupt(format!(
+                        "{what} block at offset {start}: Snappy header claims {len} bytes from {size}"
+                    )));
+                }
+                let out = snap::raw::Decoder::new()
+                    .decompress_vec(contents)
+                    .map_err(|e| self.corrupt(format!("{what} block at offset {start}: bad Snappy data: {e}")))?;
+                Ok(Cow::Owned(out))
+            }
+            other => Err(self.corrupt(format!("bad block type {other} for {what} block at offset {start}"))),
+        }
+    }
+
+    fn index_block(&self) -> Result<Block<'_>> {
+        Block::new(&self.index).map_err(|e| self.corrupt(format!("index block: {e}")))
+    }
+
+    fn data_block_handle(&self, value: &[u8]) -> Result<BlockHandle> {
+        BlockHandle::decode(value).map(|(h, _)| h).ok_or_else(|| self.corrupt("bad block handle in index block".into()))
+    }
+
+    /// Calls `f` with every entry in key order. Keys must be strictly increasing across the whole
+    /// table; a file where they are not is corrupt (lookups would silently miss entries).
+    pub fn for_each(&self, mut f: impl FnMut(&[u8], &[u8]) -> Result<()>) -> Result<()> {
+        let mut last: Option<Vec<u8>> = None;
+        for index_entry in self.index_block()?.iter() {
+            let (_, handle) = index_entry.map_err(|e| self.corrupt(format!("index block: {e}")))?;
+            let handle = self.data_block_handle(handle)?;
+            let contents = self.read_block(handle, "data")?;
+            let block = Block::new(&contents).map_err(|e| self.corrupt(format!("data block: {e}")))?;
+            for entry in block.iter() {
+                let (key, value) =
+                    entry.map_err(|e| self.corrupt(format!("data block at offset {}: {e}", handle.offset)))?;
+                if last.as_ref().is_some_and(|l| l.as_slice() >= key.as_slice()) {
+                    return Err(self.corrupt(format!(
+                        "keys out of order in data block at offset {} (at key '{}')",
+                        handle.offset,
+                        crate::error::display_key(&key)
+                    )));
+                }
+                f(&key, value)?;
+                last = Some(key);
+            }
+        }
+        Ok(())
+    }
+
+    /// The value stored under exactly `key`, found by binary search in the index block and then in
+    /// one data block.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let index = self.index_block()?;
+        let Some((_, handle)) = index.seek(key).map_err(|e| self.corrupt(format!("index block: {e}")))? else {
+            return Ok(None);
+        };
+        let handle = self.data_block_handle(handle)?;
+        let contents = self.read_block(handle, "data")?;
+        let block = Block::new(&contents).map_err(|e| self.corrupt(format!("data block: {e}")))?;
+        match block.seek(key).map_err(|e| self.corrupt(format!("data block: {e}")))? {
+            Some((found, value)) if found == key => Ok(Some(value.to_vec())),
+            _ => Ok(None),
+        }
+    }
+}

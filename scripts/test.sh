@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Installs what the tests need (the package itself, pytest, tensorflow-cpu as the oracle) and runs
+# every test: the engine's Rust tests, then pytest, then the type checks of the Python package.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m pip install --quiet --upgrade pip
+python3 -m pip install --quiet -e ".[test]"
+cargo test --workspace --exclude fastckpt-py
+python3 -m pytest -q tests
+python3 -m mypy
