@@ -1,5 +1,7 @@
 //! Bundle round trips and TensorFlow's golden bytes (spec/tensor-bundle.md §10, testdata.md §3).
 
+#![allow(clippy::unwrap_used)] // test helpers, not data paths
+
 use fastckpt::bundle::writer::Payload;
 use fastckpt::bundle::{naming, BundleEntry, BundleHeader, Endianness, TensorData};
 use fastckpt::proto::{Extent, TensorShape, TensorSlice};

@@ -1,5 +1,7 @@
 //! Table reading beyond what TensorFlow writes: Snappy-compressed blocks.
 
+#![allow(clippy::unwrap_used)] // test helpers, not data paths
+
 use fastckpt::crc;
 use fastckpt::table::block_builder::BlockBuilder;
 use fastckpt::table::handle::{BlockHandle, Footer};
