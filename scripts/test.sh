@@ -8,3 +8,4 @@ python3 -m pip install --quiet -e ".[test]"
 cargo test --workspace --exclude fastckpt-py
 python3 -m pytest -q tests
 python3 -m mypy
+python3 -m mypy.stubtest fastckpt._fastckpt

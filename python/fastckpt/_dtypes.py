@@ -32,7 +32,8 @@ def _numpy(name: str) -> np.dtype[Any]:
     if name in _QUANTIZED:
         return np.dtype([(name, _QUANTIZED[name])])
     if hasattr(ml_dtypes, name):
-        return np.dtype(getattr(ml_dtypes, name))
+        extension: np.dtype[Any] = np.dtype(getattr(ml_dtypes, name))
+        return extension
     return np.dtype(name)
 
 
@@ -40,7 +41,7 @@ def _numpy(name: str) -> np.dtype[Any]:
 NUMPY_DTYPES: dict[int, np.dtype[Any]] = {value: _numpy(name) for value, name in NAMES.items()}
 
 _BY_NAME: dict[str, int] = {name: value for value, name in NAMES.items()}
-_BY_NAME.update({"float": 1, "double": 2, "half": 19, "complex": 8, "str": 7, "bytes": 7, "object": 7})
+_BY_NAME.update({"float": 1, "double": 2, "half": 19})
 _BY_NUMPY: dict[np.dtype[Any], int] = {
     dtype: value for value, dtype in NUMPY_DTYPES.items() if value not in (STRING, VARIANT)
 }
@@ -55,7 +56,6 @@ def enum_of(dtype: Any) -> int:
         raise TypeError(f"unknown TensorFlow dtype enum value {dtype}")
     if isinstance(dtype, str):
         key = dtype.lower().removeprefix("dt_")
-        key = {"bfloat16": "bfloat16"}.get(key, key)
         if key in _BY_NAME:
             return _BY_NAME[key]
     name = getattr(dtype, "name", None)
