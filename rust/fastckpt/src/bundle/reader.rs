@@ -28,6 +28,7 @@ const COPY_CHUNK: usize = 4 << 20;
 #[derive(Debug)]
 pub struct DataFile {
     path: PathBuf,
+    file: File,
     map: Option<Mmap>,
 }
 
@@ -43,7 +44,7 @@ impl DataFile {
             // for as long as the mapping lives.
             Some(unsafe { Mmap::map(&file) }.map_err(|e| Error::io(&path, e))?)
         };
-        Ok(DataFile { path, map })
+        Ok(DataFile { path, file, map })
     }
 
     pub fn path(&self) -> &Path {
@@ -282,7 +283,7 @@ impl BundleReader {
             Some(Layout::Fixed { swap, .. }) => {
                 let needs_swap = self.header.endianness != HOST_ENDIANNESS && swap > 1;
                 if needs_swap || owned {
-                    let mut copy = self.copy_verified(index, &file, key, bytes)?;
+                    let mut copy = self.copy_verified(index, &file, key, offset, len)?;
                     if needs_swap {
                         copy.par_chunks_mut(COPY_CHUNK)
                             .for_each(|c| c.chunks_exact_mut(swap).for_each(<[u8]>::reverse));
@@ -309,18 +310,22 @@ impl BundleReader {
         }
     }
 
-    /// Copies `bytes` into a new buffer, checking the crc32c on the way when it has not been yet.
-    fn copy_verified(&self, index: usize, file: &DataFile, key: &[u8], bytes: &[u8]) -> Result<Vec<u8>> {
-        let mut copy = vec![0u8; bytes.len()];
+    /// Reads `len` bytes at `offset` into a new buffer, checking the crc32c on the way when it has
+    /// not been yet. Reading (rather than copying from the mapping) keeps the file's pages out of
+    /// this process's resident set, so an owned restore needs memory for the copy only.
+    fn copy_verified(&self, index: usize, file: &DataFile, key: &[u8], offset: usize, len: usize) -> Result<Vec<u8>> {
+        use std::os::unix::fs::FileExt;
+        let mut copy = vec![0u8; len];
         let check = self.verify && !self.verified[index].load(Ordering::Acquire);
-        let crcs: Vec<(u32, usize)> = copy
+        let crcs = copy
             .par_chunks_mut(COPY_CHUNK)
-            .zip(bytes.par_chunks(COPY_CHUNK))
-            .map(|(dst, src)| {
-                dst.copy_from_slice(src);
-                (if check { crc::value(dst) } else { 0 }, dst.len())
+            .enumerate()
+            .map(|(i, dst)| {
+                file.file.read_exact_at(dst, (offset + i * COPY_CHUNK) as u64)?;
+                Ok((if check { crc::value(dst) } else { 0 }, dst.len()))
             })
-            .collect();
+            .collect::<std::io::Result<Vec<(u32, usize)>>>()
+            .map_err(|e| Error::io(file.path(), e))?;
         if check {
             let computed = crcs.into_iter().fold(0, |acc, (c, len)| crc32c::crc32c_combine(acc, c, len));
             let entry = &self.entries[index];
