@@ -6,6 +6,6 @@ cd "$(dirname "$0")/.."
 python3 -m pip install --quiet --upgrade pip
 python3 -m pip install --quiet -e ".[test]"
 cargo test --workspace --exclude fastckpt-py
-python3 -m pytest -q tests
+FASTCKPT_REQUIRE_TF=1 python3 -m pytest -q tests
 python3 -m mypy
 python3 -m mypy.stubtest fastckpt._fastckpt

@@ -23,17 +23,22 @@ SliceSpec = Union[str, Sequence[Union[tuple[int, int], slice, None]]]
 
 
 def _as_array(value: Any) -> np.ndarray[Any, Any]:
-    """Anything array-like as a numpy array, without copying when it can be avoided."""
+    """Anything array-like as a numpy array, without copying when it can be avoided.
+
+    ``__array__`` and the buffer protocol come first; ``__dlpack__`` is the fallback (TensorFlow
+    aborts the process when asked for a DLPack capsule of a string tensor, so it is never tried
+    on objects that can give an array directly).
+    """
     if isinstance(value, np.ndarray):
         return value
-    if hasattr(value, "__dlpack__") and not isinstance(value, (bytes, str)):
-        try:
-            return np.from_dlpack(value)
-        except (TypeError, BufferError, RuntimeError, ValueError):
-            pass  # dtypes dlpack cannot carry (bfloat16 …) or devices: try __array__ instead
-    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor that needs grad
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch: leave autograd and the device
         value = value.detach().cpu()
-    return np.asarray(value)
+    try:
+        return np.asarray(value)
+    except (TypeError, ValueError, RuntimeError, BufferError):
+        if not hasattr(value, "__dlpack__"):
+            raise
+    return np.from_dlpack(value)
 
 
 def _payload(array: np.ndarray[Any, Any], dtype: int) -> Any:

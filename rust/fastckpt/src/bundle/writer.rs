@@ -17,7 +17,7 @@ use super::{naming, slices, strings, variant};
 use crate::crc;
 use crate::dtype::{DataType, Layout};
 use crate::error::{display_key, Error, Result};
-use crate::proto::{TensorShape, TensorSlice};
+use crate::proto::{Extent, TensorShape, TensorSlice};
 use crate::table::TableBuilder;
 
 /// The data file buffer; larger writes go straight to the file.
@@ -98,6 +98,15 @@ impl BundleWriter {
         dtype: DataType,
         payload: Payload<'_>,
     ) -> Result<()> {
+        if let Some(bad) = slice.extents.iter().find(|e| !(*e == &Extent::FULL || (e.start >= 0 && e.length > 0))) {
+            return Err(self.invalid(
+                name,
+                format!(
+                    "slice extents need a non-negative start and a positive length, got {},{}",
+                    bad.start, bad.length
+                ),
+            ));
+        }
         let full = TensorShape::new(full_shape.to_vec());
         let (full_dims, _) = checked_shape(&full).map_err(|e| self.invalid(name, e))?;
         let region = slices::resolve(slice, &full_dims).map_err(|e| self.invalid(name, e))?;
