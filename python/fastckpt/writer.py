@@ -125,7 +125,7 @@ class BundleWriter:
             self.abort()
 
 
-def save(tensors: Mapping[Name, Any], prefix: PathLike, *, alignment: int = 64) -> str:
+def save(tensors: Mapping[str, Any] | Mapping[bytes, Any], prefix: PathLike, *, alignment: int = 64) -> str:
     """Saves ``{name: array}`` as a checkpoint at ``prefix``; returns the prefix. Arrays may be
     numpy arrays or anything with ``__array__``, ``__dlpack__`` or the buffer protocol."""
     with BundleWriter(prefix, alignment=alignment) as writer:

@@ -108,6 +108,51 @@ pub fn owned<'py>(py: Python<'py>, dtype: DataType, shape: &[usize], bytes: Vec<
     unsafe { array_over(py, descr, shape, data, base.into_any(), true) }
 }
 
+/// A new C-ordered, writeable, uninitialised array allocated by numpy (which asks the kernel for
+/// huge pages on large buffers), with a slice over its bytes for the engine to fill.
+///
+/// # Safety
+/// The slice aliases the array's memory: the caller must fill it before handing the array to
+/// Python code, and must not use it after the array is dropped.
+pub unsafe fn empty<'py>(
+    py: Python<'py>,
+    dtype: DataType,
+    shape: &[usize],
+) -> PyResult<(Bound<'py, PyAny>, &'py mut [u8])> {
+    let descr = numpy_dtype(py, dtype)?;
+    let itemsize = descr.itemsize();
+    let mut dims: Vec<npy_intp> = shape.iter().map(|&d| d as npy_intp).collect();
+    // SAFETY: NewFromDescr steals the descriptor reference; a null data pointer makes numpy
+    // allocate the buffer itself.
+    let array = unsafe {
+        PY_ARRAY_API.PyArray_NewFromDescr(
+            py,
+            npyffi::get_type_object(py, npyffi::NpyTypes::PyArray_Type),
+            descr.into_dtype_ptr(),
+            dims.len() as i32,
+            dims.as_mut_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            0,
+            std::ptr::null_mut(),
+        )
+    };
+    // SAFETY: null means numpy raised (e.g. MemoryError), fetched here.
+    let array = unsafe { Bound::from_owned_ptr_or_err(py, array)? };
+    let len = shape.iter().product::<usize>() * itemsize;
+    // SAFETY: a fresh C-contiguous array owns `len` bytes at its data pointer, alive as long as
+    // the array (the caller's obligation).
+    let bytes = unsafe {
+        let data = (*(array.as_ptr() as *mut npyffi::PyArrayObject)).fields.data as *mut u8;
+        if len == 0 {
+            &mut [][..]
+        } else {
+            std::slice::from_raw_parts_mut(data, len)
+        }
+    };
+    Ok((array, bytes))
+}
+
 /// An object array of `bytes`, shaped, as TensorFlow returns string tensors.
 pub fn elements<'py>(py: Python<'py>, shape: &[usize], elements: Vec<Vec<u8>>) -> PyResult<Bound<'py, PyAny>> {
     let items = PyList::new(py, elements.iter().map(|e| PyBytes::new(py, e)))?;

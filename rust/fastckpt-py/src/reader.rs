@@ -9,6 +9,7 @@ use fastckpt::state::CheckpointState;
 use fastckpt::{BundleReader, Tensor};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
+use rayon::prelude::*;
 
 use crate::arrays;
 use crate::errors::IntoPy;
@@ -58,16 +59,46 @@ impl Reader {
     /// One tensor: a read-only view into the mapping when possible, else (or with `copy`) an
     /// owned array.
     fn get<'py>(&self, py: Python<'py>, name: Vec<u8>, copy: bool) -> PyResult<Bound<'py, PyAny>> {
-        let inner = &self.inner;
-        let tensor = py.detach(|| if copy { inner.tensor_owned(&name) } else { inner.tensor(&name) }).py_err(py)?;
-        to_array(py, tensor)
+        Ok(self.get_many(py, vec![name], copy)?.remove(0))
     }
 
-    /// Many tensors, read in parallel with the GIL released; the first error is raised.
+    /// Many tensors, read in parallel with the GIL released; the first error is raised. Owned
+    /// fixed-size tensors are read straight into numpy-allocated arrays.
     fn get_many<'py>(&self, py: Python<'py>, names: Vec<Vec<u8>>, copy: bool) -> PyResult<Vec<Bound<'py, PyAny>>> {
-        let inner = &self.inner;
-        let tensors = py.detach(|| inner.tensors(&names, copy));
-        tensors.into_iter().map(|t| to_array(py, t.py_err(py)?)).collect()
+        let inner = &*self.inner;
+        let mut arrays: Vec<Option<Bound<'py, PyAny>>> = vec![None; names.len()];
+        let mut fills: Vec<(usize, &mut [u8])> = Vec::new();
+        if copy {
+            for (i, name) in names.iter().enumerate() {
+                if py.detach(|| inner.byte_size(name)).py_err(py)?.is_some() {
+                    let (dtype, shape) = inner.dtype_and_shape(name).py_err(py)?;
+                    // SAFETY: the buffer is filled below, before the array reaches Python code,
+                    // and the slice is not used after this function returns.
+                    let (array, bytes) = unsafe { arrays::empty(py, dtype, &shape)? };
+                    arrays[i] = Some(array);
+                    fills.push((i, bytes));
+                }
+            }
+        }
+        let rest: Vec<Vec<u8>> =
+            names.iter().enumerate().filter(|(i, _)| arrays[*i].is_none()).map(|(_, n)| n.clone()).collect();
+        let (filled, tensors) = py.detach(|| {
+            rayon::join(
+                || fills.par_iter_mut().map(|(i, buf)| inner.read_into(&names[*i], buf)).collect::<Vec<_>>(),
+                || inner.tensors(&rest, copy),
+            )
+        });
+        for result in filled {
+            result.py_err(py)?;
+        }
+        let mut tensors = tensors.into_iter();
+        arrays
+            .into_iter()
+            .map(|slot| match slot {
+                Some(array) => Ok(array),
+                None => to_array(py, tensors.next().expect("one tensor per unfilled slot").py_err(py)?),
+            })
+            .collect()
     }
 }
 

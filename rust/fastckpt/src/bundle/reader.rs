@@ -247,162 +247,259 @@ impl BundleReader {
     /// A tensor, zero-copy where possible: `Mapped` for fixed-size types stored in the host's byte
     /// order, `Owned` for byte-swapped or assembled ones, `Elements` for strings and variants.
     pub fn tensor(&self, key: &[u8]) -> Result<Tensor> {
-        self.read(key, false)
-    }
-
-    /// A tensor copied into memory the caller owns (copy and checksum fused, on all cores).
-    pub fn tensor_owned(&self, key: &[u8]) -> Result<Tensor> {
-        self.read(key, true)
-    }
-
-    /// Many tensors at once, in parallel; results in the order of `keys`.
-    pub fn tensors(&self, keys: &[Vec<u8>], owned: bool) -> Vec<Result<Tensor>> {
-        keys.par_iter().map(|k| self.read(k, owned)).collect()
-    }
-
-    fn read(&self, key: &[u8], owned: bool) -> Result<Tensor> {
-        let index = self.position(key).ok_or_else(|| self.not_found(key))?;
+        let (index, dtype, shape, count) = self.lookup(key)?;
         let entry = &self.entries[index];
-        let dtype = entry.dtype();
-        let (shape, count) = checked_shape(&entry.shape).map_err(|e| Error::corrupt(&self.index_path, e))?;
-        let data = if entry.slices.is_empty() {
-            self.read_stored(index, key, count, owned)?
-        } else {
-            self.assemble(key, entry, &shape, count)?
+        let data = match dtype.layout() {
+            Some(Layout::Fixed { swap, .. }) if entry.slices.is_empty() && !self.needs_swap(swap) => {
+                let (file, offset, len) = self.locate(key, entry)?;
+                self.verify_once(index, &file, &file.bytes()[offset..offset + len])?;
+                TensorData::Mapped { file, offset, len }
+            }
+            Some(Layout::Fixed { .. }) => TensorData::Owned(self.read_owned(key)?),
+            _ if entry.slices.is_empty() => self.read_elements(index, key, count)?,
+            _ => TensorData::Elements(self.assemble_elements(key, entry, &shape, count)?),
         };
         Ok(Tensor { dtype, shape, data })
     }
 
-    /// The data of one stored (unpartitioned) entry.
-    fn read_stored(&self, index: usize, key: &[u8], count: usize, owned: bool) -> Result<TensorData> {
+    /// A tensor in memory of its own: fixed-size types are read (not mapped) into a new buffer.
+    pub fn tensor_owned(&self, key: &[u8]) -> Result<Tensor> {
+        let (_, dtype, shape, _) = self.lookup(key)?;
+        match dtype.element_size() {
+            Some(_) => Ok(Tensor { dtype, shape, data: TensorData::Owned(self.read_owned(key)?) }),
+            None => self.tensor(key),
+        }
+    }
+
+    fn read_owned(&self, key: &[u8]) -> Result<Vec<u8>> {
+        let mut out = vec![0u8; self.byte_size(key)?.unwrap_or(0)];
+        self.read_into(key, &mut out)?;
+        Ok(out)
+    }
+
+    /// The byte size of a fixed-size tensor (`None` for strings and variants). For a partitioned
+    /// tensor the stored slices are checked first, so the size returned is backed by data on disk
+    /// and a caller may allocate it.
+    pub fn byte_size(&self, key: &[u8]) -> Result<Option<usize>> {
+        let (index, dtype, shape, count) = self.lookup(key)?;
+        let Some(size) = dtype.element_size() else { return Ok(None) };
+        let entry = &self.entries[index];
+        if !entry.slices.is_empty() {
+            self.slices_of(key, entry, &shape, count)?;
+        }
+        Ok(Some(count * size))
+    }
+
+    /// Many tensors at once, in parallel; results in the order of `keys`.
+    pub fn tensors(&self, keys: &[Vec<u8>], owned: bool) -> Vec<Result<Tensor>> {
+        keys.par_iter().map(|k| if owned { self.tensor_owned(k) } else { self.tensor(k) }).collect()
+    }
+
+    /// Reads a fixed-size tensor into `out`, which must have exactly its size: verified, in the
+    /// host's byte order, partitioned tensors assembled. Lets callers read into memory they
+    /// allocated themselves (numpy arrays, for instance) without an intermediate copy.
+    pub fn read_into(&self, key: &[u8], out: &mut [u8]) -> Result<()> {
+        let (index, dtype, shape, count) = self.lookup(key)?;
+        let Some(Layout::Fixed { size, swap }) = dtype.layout() else {
+            return Err(Error::InvalidArgument(format!(
+                "tensor '{}' of {} has no fixed element size",
+                display_key(key),
+                dtype.describe()
+            )));
+        };
+        if out.len() != count * size {
+            return Err(Error::InvalidArgument(format!(
+                "tensor '{}' needs {} bytes, the buffer has {}",
+                display_key(key),
+                count * size,
+                out.len()
+            )));
+        }
+        let entry = &self.entries[index];
+        if !entry.slices.is_empty() {
+            return self.assemble_into(key, entry, &shape, size, out);
+        }
+        let (file, offset, _) = self.locate(key, entry)?;
+        self.pread_verified(index, &file, key, offset, out)?;
+        if self.needs_swap(swap) {
+            out.par_chunks_mut(COPY_CHUNK).for_each(|c| c.chunks_exact_mut(swap).for_each(<[u8]>::reverse));
+        }
+        Ok(())
+    }
+
+    /// Dtype, dims and element count of a tensor, with its position.
+    fn lookup(&self, key: &[u8]) -> Result<(usize, DataType, Vec<usize>, usize)> {
+        let index = self.position(key).ok_or_else(|| self.not_found(key))?;
+        let entry = &self.entries[index];
+        let (shape, count) = checked_shape(&entry.shape).map_err(|e| Error::corrupt(&self.index_path, e))?;
+        Ok((index, entry.dtype(), shape, count))
+    }
+
+    fn needs_swap(&self, swap: usize) -> bool {
+        self.header.endianness != HOST_ENDIANNESS && swap > 1
+    }
+
+    /// The elements of a stored DT_STRING or DT_VARIANT entry.
+    fn read_elements(&self, index: usize, key: &[u8], count: usize) -> Result<TensorData> {
         let entry = &self.entries[index];
         let (file, offset, len) = self.locate(key, entry)?;
         let bytes = &file.bytes()[offset..offset + len];
         let big_endian = self.header.endianness == Endianness::Big;
-        match entry.dtype().layout() {
-            Some(Layout::Fixed { swap, .. }) => {
-                let needs_swap = self.header.endianness != HOST_ENDIANNESS && swap > 1;
-                if needs_swap || owned {
-                    let mut copy = self.copy_verified(index, &file, key, offset, len)?;
-                    if needs_swap {
-                        copy.par_chunks_mut(COPY_CHUNK)
-                            .for_each(|c| c.chunks_exact_mut(swap).for_each(<[u8]>::reverse));
-                    }
-                    Ok(TensorData::Owned(copy))
-                } else {
-                    self.verify_once(index, &file, bytes)?;
-                    Ok(TensorData::Mapped { file, offset, len })
-                }
-            }
-            Some(Layout::String) => {
-                let expected = self.verify.then_some(entry.crc32c);
-                strings::decode(bytes, count, big_endian, expected)
-                    .map(TensorData::Elements)
-                    .map_err(|e| Error::corrupt(file.path(), format!("string tensor '{}': {e}", display_key(key))))
-            }
-            Some(Layout::Variant) => {
-                let expected = self.verify.then_some(entry.crc32c);
-                variant::decode(bytes, count, big_endian, expected)
-                    .map(TensorData::Elements)
-                    .map_err(|e| Error::corrupt(file.path(), format!("variant tensor '{}': {e}", display_key(key))))
-            }
-            None => unreachable!("dtype validated at open"),
-        }
+        let expected = self.verify.then_some(entry.crc32c);
+        let (decoded, what) = if entry.dtype() == DataType::STRING {
+            (strings::decode(bytes, count, big_endian, expected), "string")
+        } else {
+            (variant::decode(bytes, count, big_endian, expected), "variant")
+        };
+        decoded
+            .map(TensorData::Elements)
+            .map_err(|e| Error::corrupt(file.path(), format!("{what} tensor '{}': {e}", display_key(key))))
     }
 
-    /// Reads `len` bytes at `offset` into a new buffer, checking the crc32c on the way when it has
+    /// Reads `out.len()` bytes at `offset` into `out`, checking the crc32c on the way when it has
     /// not been yet. Reading (rather than copying from the mapping) keeps the file's pages out of
     /// this process's resident set, so an owned restore needs memory for the copy only.
-    fn copy_verified(&self, index: usize, file: &DataFile, key: &[u8], offset: usize, len: usize) -> Result<Vec<u8>> {
+    fn pread_verified(&self, index: usize, file: &DataFile, key: &[u8], offset: usize, out: &mut [u8]) -> Result<()> {
         use std::os::unix::fs::FileExt;
-        let mut copy = vec![0u8; len];
         let check = self.verify && !self.verified[index].load(Ordering::Acquire);
-        let crcs = copy
-            .par_chunks_mut(COPY_CHUNK)
-            .enumerate()
-            .map(|(i, dst)| {
-                file.file.read_exact_at(dst, (offset + i * COPY_CHUNK) as u64)?;
-                Ok((if check { crc::value(dst) } else { 0 }, dst.len()))
-            })
-            .collect::<std::io::Result<Vec<(u32, usize)>>>()
-            .map_err(|e| Error::io(file.path(), e))?;
+        let read_chunk = |i: usize, dst: &mut [u8]| -> std::io::Result<(u32, usize)> {
+            file.file.read_exact_at(dst, (offset + i * COPY_CHUNK) as u64)?;
+            Ok((if check { crc::value(dst) } else { 0 }, dst.len()))
+        };
+        let computed = if out.len() <= COPY_CHUNK {
+            read_chunk(0, out).map(|(crc, _)| crc)
+        } else {
+            out.par_chunks_mut(COPY_CHUNK)
+                .enumerate()
+                .map(|(i, dst)| read_chunk(i, dst))
+                .collect::<std::io::Result<Vec<_>>>()
+                .map(|crcs| crcs.into_iter().fold(0, |acc, (c, len)| crc32c::crc32c_combine(acc, c, len)))
+        }
+        .map_err(|e| Error::io(file.path(), e))?;
         if check {
-            let computed = crcs.into_iter().fold(0, |acc, (c, len)| crc32c::crc32c_combine(acc, c, len));
             let entry = &self.entries[index];
             if crc::mask(computed) != entry.crc32c {
                 return Err(self.checksum_error(file, key, entry, computed));
             }
             self.verified[index].store(true, Ordering::Release);
         }
-        Ok(copy)
+        Ok(())
     }
 
-    /// Builds a partitioned tensor from its stored slices.
-    fn assemble(&self, key: &[u8], entry: &BundleEntry, dims: &[usize], count: usize) -> Result<TensorData> {
-        let corrupt = |detail: String| {
-            Error::corrupt(&self.index_path, format!("partitioned tensor '{}': {detail}", display_key(key)))
-        };
+    /// The stored slices of a partitioned tensor, each checked against the full shape, with their
+    /// data; refuses slices that cannot cover the tensor before anything is allocated for it.
+    fn slices_of(&self, key: &[u8], entry: &BundleEntry, dims: &[usize], count: usize) -> Result<Vec<SlicePart>> {
         let mut parts = Vec::with_capacity(entry.slices.len());
         let mut covered: usize = 0;
         for slice in &entry.slices {
-            let region = slices::resolve(slice, dims).map_err(&corrupt)?;
+            let region = slices::resolve(slice, dims).map_err(|e| self.partition_error(key, e))?;
             let slice_key = slices::slice_key(key, slice);
-            let index = self.position(&slice_key).ok_or_else(|| corrupt("a stored slice has no entry".into()))?;
+            let index =
+                self.position(&slice_key).ok_or_else(|| self.partition_error(key, "a stored slice has no entry"))?;
             let part = &self.entries[index];
-            let (part_dims, part_count) = checked_shape(&part.shape).map_err(&corrupt)?;
+            let (part_dims, part_count) = checked_shape(&part.shape).map_err(|e| self.partition_error(key, e))?;
             let expected: Vec<usize> = region.iter().map(|&(_, len)| len).collect();
             if part.dtype != entry.dtype || !part.slices.is_empty() || part_dims != expected {
-                return Err(corrupt(format!(
-                    "slice entry has dtype {} and shape {part_dims:?}, expected {} {expected:?}",
-                    part.dtype().describe(),
-                    entry.dtype().describe()
-                )));
+                return Err(self.partition_error(
+                    key,
+                    format!(
+                        "slice entry has dtype {} and shape {part_dims:?}, expected {} {expected:?}",
+                        part.dtype().describe(),
+                        entry.dtype().describe()
+                    ),
+                ));
             }
-            // Reading the slice first bounds the work below by the bytes actually stored.
-            let data = self.read_stored(index, &slice_key, part_count, false)?;
+            // The slice's bytes must exist: what gets allocated below is bounded by the files.
+            self.locate(&slice_key, part)?;
             covered = covered.saturating_add(part_count);
-            parts.push((region, data));
+            parts.push(SlicePart { region, index, key: slice_key, count: part_count });
         }
         if covered < count {
-            return Err(corrupt(format!("the stored slices hold {covered} of its {count} elements")));
+            return Err(self.partition_error(key, format!("the stored slices hold {covered} of its {count} elements")));
         }
-        let mut filled = vec![0u64; count.div_ceil(64)];
-        let mut mark = |dst: usize, n: usize| {
-            for i in dst..dst + n {
-                filled[i / 64] |= 1 << (i % 64);
-            }
-        };
-        let data = match entry.dtype().layout() {
-            Some(Layout::Fixed { size, .. }) => {
-                let mut out = vec![0u8; count * size];
-                for (region, data) in &parts {
-                    let src = data.bytes().unwrap_or(&[]);
-                    slices::for_each_row(dims, region, |s, d, n| {
-                        out[d * size..(d + n) * size].copy_from_slice(&src[s * size..(s + n) * size]);
-                        mark(d, n);
-                    });
-                }
-                TensorData::Owned(out)
-            }
-            _ => {
-                let mut out = vec![Vec::new(); count];
-                for (region, data) in parts {
-                    let TensorData::Elements(mut elements) = data else { continue };
-                    slices::for_each_row(dims, &region, |s, d, n| {
-                        for i in 0..n {
-                            out[d + i] = std::mem::take(&mut elements[s + i]);
-                        }
-                        mark(d, n);
-                    });
-                }
-                TensorData::Elements(out)
-            }
-        };
-        let all_filled = (0..count).all(|i| filled[i / 64] & (1 << (i % 64)) != 0);
-        if !all_filled {
-            return Err(corrupt("the stored slices do not cover the whole tensor".into()));
+        Ok(parts)
+    }
+
+    fn partition_error(&self, key: &[u8], detail: impl std::fmt::Display) -> Error {
+        Error::corrupt(&self.index_path, format!("partitioned tensor '{}': {detail}", display_key(key)))
+    }
+
+    /// Copies every slice of a fixed-size partitioned tensor into place in `out`.
+    fn assemble_into(
+        &self,
+        key: &[u8],
+        entry: &BundleEntry,
+        dims: &[usize],
+        size: usize,
+        out: &mut [u8],
+    ) -> Result<()> {
+        let count = out.len() / size.max(1);
+        let parts = self.slices_of(key, entry, dims, count)?;
+        let mut filled = Coverage::new(count);
+        for part in &parts {
+            let data = self.tensor(&part.key)?.data;
+            let src = data.bytes().unwrap_or(&[]);
+            slices::for_each_row(dims, &part.region, |s, d, n| {
+                out[d * size..(d + n) * size].copy_from_slice(&src[s * size..(s + n) * size]);
+                filled.mark(d, n);
+            });
         }
-        Ok(data)
+        filled.check().map_err(|e| self.partition_error(key, e))
+    }
+
+    /// Assembles a partitioned string or variant tensor.
+    fn assemble_elements(&self, key: &[u8], entry: &BundleEntry, dims: &[usize], count: usize) -> Result<Vec<Vec<u8>>> {
+        let parts = self.slices_of(key, entry, dims, count)?;
+        let mut out = vec![Vec::new(); count];
+        let mut filled = Coverage::new(count);
+        for part in parts {
+            let TensorData::Elements(mut elements) = self.read_elements(part.index, &part.key, part.count)? else {
+                continue;
+            };
+            slices::for_each_row(dims, &part.region, |s, d, n| {
+                for i in 0..n {
+                    out[d + i] = std::mem::take(&mut elements[s + i]);
+                }
+                filled.mark(d, n);
+            });
+        }
+        filled.check().map_err(|e| self.partition_error(key, e))?;
+        Ok(out)
+    }
+}
+
+/// One stored slice of a partitioned tensor.
+struct SlicePart {
+    region: Vec<(usize, usize)>,
+    index: usize,
+    key: Vec<u8>,
+    count: usize,
+}
+
+/// Which elements of an assembled tensor some slice has written (one bit each).
+struct Coverage {
+    bits: Vec<u64>,
+    count: usize,
+}
+
+impl Coverage {
+    fn new(count: usize) -> Self {
+        Coverage { bits: vec![0; count.div_ceil(64)], count }
+    }
+
+    fn mark(&mut self, start: usize, n: usize) {
+        for i in start..start + n {
+            self.bits[i / 64] |= 1 << (i % 64);
+        }
+    }
+
+    fn check(&self) -> Result<(), &'static str> {
+        let complete = (0..self.count).all(|i| self.bits[i / 64] & (1 << (i % 64)) != 0);
+        if complete {
+            Ok(())
+        } else {
+            Err("the stored slices do not cover the whole tensor")
+        }
     }
 }
 

@@ -23,6 +23,10 @@ use crate::table::TableBuilder;
 /// The data file buffer; larger writes go straight to the file.
 const WRITE_BUFFER: usize = 1 << 20;
 
+/// From this size on, a tensor's checksum is computed on other threads while it is written;
+/// below it, handing work to another thread costs more than it saves.
+const OVERLAP_CRC_FROM: usize = 1 << 20;
+
 #[derive(Debug)]
 pub struct BundleWriter {
     prefix: PathBuf,
@@ -172,11 +176,14 @@ impl BundleWriter {
             }
         };
         let data = self.data.as_mut().ok_or_else(|| Error::InvalidArgument("writer already finished".into()))?;
-        let write = if let Payload::Fixed(_) = payload {
-            let (crc, written) = rayon::join(|| crc::value_parallel(bytes), || data.write_all(bytes));
-            written.map(|()| crc::mask(crc))
-        } else {
-            data.write_all(bytes).map(|()| crc32c)
+        let write = match payload {
+            // Large tensors: checksum on the other cores while this one writes.
+            Payload::Fixed(_) if bytes.len() >= OVERLAP_CRC_FROM => {
+                let (crc, written) = rayon::join(|| crc::value_parallel(bytes), || data.write_all(bytes));
+                written.map(|()| crc::mask(crc))
+            }
+            Payload::Fixed(_) => data.write_all(bytes).map(|()| crc::mask(crc::value(bytes))),
+            _ => data.write_all(bytes).map(|()| crc32c),
         };
         let crc32c = write.map_err(|e| Error::io(&self.data_tmp, e))?;
         let entry = BundleEntry {
@@ -208,7 +215,7 @@ impl BundleWriter {
             .into_inner()
             .map_err(|e| Error::io(&self.data_tmp, e.into_error()))
             .and_then(|_| write_index(&index_tmp, &self.entries))
-            .and_then(|()| std::fs::rename(&self.data_tmp, &data_path).map_err(|e| Error::io(&data_path, e)))
+            .and_then(|()| replace(&self.data_tmp, &data_path))
             .and_then(|()| std::fs::rename(&index_tmp, &index_path).map_err(|e| Error::io(&index_path, e)));
         if result.is_err() {
             let _ = std::fs::remove_file(&self.data_tmp);
@@ -216,6 +223,18 @@ impl BundleWriter {
         }
         result
     }
+}
+
+/// Renames `from` over `to`. Freeing the blocks and cached pages of a large file that is replaced
+/// can take longer than writing the new one; an open handle on the old file keeps that work off the
+/// caller's path, and a background thread releases it.
+fn replace(from: &Path, to: &Path) -> Result<()> {
+    let previous = File::open(to).ok();
+    std::fs::rename(from, to).map_err(|e| Error::io(to, e))?;
+    if let Some(previous) = previous {
+        std::thread::spawn(move || drop(previous));
+    }
+    Ok(())
 }
 
 fn write_index(path: &Path, entries: &BTreeMap<Vec<u8>, BundleEntry>) -> Result<()> {
