@@ -9,11 +9,20 @@ use fastckpt::table::TableBuilder;
 use fastckpt::{crc, BundleReader, BundleWriter, DataType, Error};
 use std::path::{Path, PathBuf};
 
-fn scratch(name: &str) -> PathBuf {
+/// A scratch folder, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn scratch(name: &str) -> Scratch {
     let dir = std::env::temp_dir().join(format!("fastckpt-test-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    Scratch(dir)
 }
 
 fn hex(s: &str) -> Vec<u8> {
@@ -26,7 +35,8 @@ fn f32_bytes(values: &[f32]) -> Vec<u8> {
 
 #[test]
 fn golden_savev2_bytes() {
-    let prefix = scratch("golden").join("g");
+    let dir = scratch("golden");
+    let prefix = dir.0.join("g");
     let mut w = BundleWriter::create(&prefix, 1).unwrap();
     w.add(b"a", DataType::FLOAT, &[3], Payload::Fixed(&f32_bytes(&[1.0, 2.0, 3.0]))).unwrap();
     w.add(b"s", DataType::STRING, &[2], Payload::Strings(&[b"ab", b""])).unwrap();
@@ -59,7 +69,8 @@ fn golden_savev2_bytes() {
 #[test]
 fn six_thousand_keys_make_tensorflows_two_blocks() {
     // testdata.md §3.2: the index TensorFlow writes is 301,961 bytes with two data blocks.
-    let prefix = scratch("6000").join("big");
+    let dir = scratch("6000");
+    let prefix = dir.0.join("big");
     let mut w = BundleWriter::create(&prefix, 1).unwrap();
     for i in 0..6000 {
         let name = format!("layer_{i:05}/some/long/variable/name/kernel");
@@ -83,7 +94,8 @@ fn six_thousand_keys_make_tensorflows_two_blocks() {
 
 #[test]
 fn alignment_pads_between_tensors() {
-    let prefix = scratch("align").join("p");
+    let dir = scratch("align");
+    let prefix = dir.0.join("p");
     let mut w = BundleWriter::create(&prefix, 64).unwrap();
     w.add(b"x", DataType::INT8, &[3], Payload::Fixed(&[1, 2, 3])).unwrap();
     w.add(b"y", DataType::DOUBLE, &[1], Payload::Fixed(&2.5f64.to_le_bytes())).unwrap();
@@ -95,7 +107,8 @@ fn alignment_pads_between_tensors() {
 
 #[test]
 fn partitioned_tensors_assemble() {
-    let prefix = scratch("slices").join("p");
+    let dir = scratch("slices");
+    let prefix = dir.0.join("p");
     let mut w = BundleWriter::create(&prefix, 1).unwrap();
     let rows = |lo: i64, len: i64| TensorSlice { extents: vec![Extent { start: lo, length: len }, Extent::FULL] };
     let top: Vec<f32> = (0..12).map(|i| i as f32).collect();
@@ -146,7 +159,8 @@ fn handmade(prefix: &Path, header: BundleHeader, entries: &[(&[u8], BundleEntry)
 
 #[test]
 fn big_endian_bundles_are_swapped_on_read() {
-    let prefix = scratch("be").join("p");
+    let dir = scratch("be");
+    let prefix = dir.0.join("p");
     let data: Vec<u8> = [1.5f32, -2.0].iter().flat_map(|v| v.to_be_bytes()).collect();
     let entry = BundleEntry {
         dtype: DataType::FLOAT.0,
@@ -165,7 +179,8 @@ fn big_endian_bundles_are_swapped_on_read() {
 
 #[test]
 fn checksum_mismatch_names_file_and_tensor() {
-    let prefix = scratch("crc").join("p");
+    let dir = scratch("crc");
+    let prefix = dir.0.join("p");
     let data = f32_bytes(&[1.0, 2.0]);
     let entry = BundleEntry {
         dtype: DataType::FLOAT.0,
@@ -187,7 +202,8 @@ fn checksum_mismatch_names_file_and_tensor() {
 
 #[test]
 fn failed_writer_leaves_previous_checkpoint() {
-    let prefix = scratch("atomic").join("p");
+    let dir = scratch("atomic");
+    let prefix = dir.0.join("p");
     let mut w = BundleWriter::create(&prefix, 1).unwrap();
     w.add(b"v", DataType::INT32, &[1], Payload::Fixed(&7i32.to_le_bytes())).unwrap();
     w.finish().unwrap();
