@@ -2,6 +2,7 @@
 
 from .errors import (
     CheckpointError,
+    CheckpointIOError,
     CheckpointNotFoundError,
     ChecksumMismatchError,
     CorruptCheckpointError,
@@ -13,6 +14,7 @@ from .writer import BundleWriter, save
 __all__ = [
     "BundleWriter",
     "CheckpointError",
+    "CheckpointIOError",
     "CheckpointNotFoundError",
     "CheckpointReader",
     "ChecksumMismatchError",

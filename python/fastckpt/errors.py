@@ -22,3 +22,8 @@ class TensorNotFoundError(CheckpointError, KeyError):
 
 class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
     """A checkpoint file (index or data shard) or a checkpoint folder is missing."""
+
+
+class CheckpointIOError(CheckpointError, OSError):
+    """The operating system refused to read or write a checkpoint file (permissions, a folder
+    where a file should be, a full disk)."""

@@ -3,7 +3,7 @@
 //! looks the classes up and raises them.
 
 use fastckpt::Error;
-use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyType;
@@ -15,7 +15,7 @@ fn class<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyType>> {
     Ok(module.bind(py).getattr(name)?.cast_into::<PyType>()?)
 }
 
-fn raise(py: Python<'_>, name: &str, message: String) -> PyErr {
+pub fn raise(py: Python<'_>, name: &str, message: String) -> PyErr {
     match class(py, name) {
         Ok(cls) => PyErr::from_type(cls, message),
         Err(e) => e,
@@ -26,12 +26,18 @@ fn raise(py: Python<'_>, name: &str, message: String) -> PyErr {
 pub fn to_py(py: Python<'_>, error: Error) -> PyErr {
     let message = error.to_string();
     match error {
-        Error::Io { source, path } => match source.kind() {
-            std::io::ErrorKind::NotFound => raise(py, "CheckpointNotFoundError", message),
-            _ => {
-                PyOSError::new_err((source.raw_os_error().unwrap_or(0), source.to_string(), path.display().to_string()))
+        Error::Io { source, path } => {
+            let name = match source.kind() {
+                std::io::ErrorKind::NotFound => "CheckpointNotFoundError",
+                _ => "CheckpointIOError",
+            };
+            // OSError's (errno, strerror, filename) form: `str()` names the file, `.filename` holds it.
+            let args = (source.raw_os_error().unwrap_or(0), source.to_string(), path.display().to_string());
+            match class(py, name) {
+                Ok(cls) => PyErr::from_type(cls, args),
+                Err(e) => e,
             }
-        },
+        }
         Error::Corrupt { .. } => raise(py, "CorruptCheckpointError", message),
         Error::Checksum { .. } => raise(py, "ChecksumMismatchError", message),
         Error::KeyNotFound { .. } => raise(py, "TensorNotFoundError", message),

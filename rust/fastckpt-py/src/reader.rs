@@ -12,7 +12,7 @@ use pyo3::types::{PyBytes, PyTuple};
 use rayon::prelude::*;
 
 use crate::arrays;
-use crate::errors::IntoPy;
+use crate::errors::{self, IntoPy};
 
 #[pyclass(frozen, module = "fastckpt._fastckpt")]
 #[derive(Debug)]
@@ -53,7 +53,7 @@ impl Reader {
     }
 
     fn has(&self, name: &[u8]) -> bool {
-        self.inner.names().any(|n| n == name) || self.inner.entry(name).is_some_and(|e| !e.slices.is_empty())
+        self.inner.contains(name)
     }
 
     /// One tensor: a read-only view into the mapping when possible, else (or with `copy`) an
@@ -74,7 +74,8 @@ impl Reader {
                     let (dtype, shape) = inner.dtype_and_shape(name).py_err(py)?;
                     // SAFETY: the buffer is filled below, before the array reaches Python code,
                     // and the slice is not used after this function returns.
-                    let (array, bytes) = unsafe { arrays::empty(py, dtype, &shape)? };
+                    let (array, bytes) =
+                        unsafe { arrays::empty(py, dtype, &shape) }.map_err(|e| self.unrepresentable(py, name, e))?;
                     arrays[i] = Some(array);
                     fills.push((i, bytes));
                 }
@@ -94,11 +95,32 @@ impl Reader {
         let mut tensors = tensors.into_iter();
         arrays
             .into_iter()
-            .map(|slot| match slot {
+            .zip(&names)
+            .map(|(slot, name)| match slot {
                 Some(array) => Ok(array),
-                None => to_array(py, tensors.next().expect("one tensor per unfilled slot").py_err(py)?),
+                None => {
+                    let tensor = tensors.next().expect("one tensor per unfilled slot").py_err(py)?;
+                    to_array(py, tensor).map_err(|e| self.unrepresentable(py, name, e))
+                }
             })
             .collect()
+    }
+}
+
+impl Reader {
+    /// numpy refuses shapes TensorFlow allows (more than 64 dimensions, sizes beyond `isize`): say
+    /// which tensor of which checkpoint, as a `CheckpointError`.
+    fn unrepresentable(&self, py: Python<'_>, name: &[u8], error: PyErr) -> PyErr {
+        if !error.is_instance_of::<pyo3::exceptions::PyValueError>(py) {
+            return error;
+        }
+        let message = format!(
+            "tensor '{}' in {} cannot be a numpy array: {}",
+            String::from_utf8_lossy(name),
+            self.inner.index_path().display(),
+            error.value(py)
+        );
+        errors::raise(py, "CheckpointError", message)
     }
 }
 

@@ -13,6 +13,7 @@ use rayon::prelude::*;
 
 use super::entry::{checked_shape, BundleEntry};
 use super::header::{BundleHeader, Endianness, BUNDLE_VERSION};
+use super::strings::ElementsError;
 use super::{naming, slices, strings, variant};
 use crate::crc;
 use crate::dtype::{DataType, Layout};
@@ -53,6 +54,20 @@ impl DataFile {
 
     pub fn bytes(&self) -> &[u8] {
         self.map.as_deref().unwrap_or(&[])
+    }
+
+    /// Touching mapped pages past the end of a file kills the process (SIGBUS), so before pages
+    /// are handed out the file is checked to still reach `end`: a file truncated in place after it
+    /// was opened (by a writer that does not rename) gives an error instead.
+    fn check_still_holds(&self, key: &[u8], end: usize) -> Result<()> {
+        let len = self.file.metadata().map_err(|e| Error::io(&self.path, e))?.len();
+        if (len as u128) < end as u128 {
+            return Err(Error::corrupt(
+                &self.path,
+                format!("tensor '{}': the file was truncated to {len} bytes after it was opened", display_key(key)),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -158,6 +173,11 @@ impl BundleReader {
         &self.prefix
     }
 
+    /// The `.index` file, named in errors about entries.
+    pub fn index_path(&self) -> &Path {
+        &self.index_path
+    }
+
     pub fn header(&self) -> &BundleHeader {
         &self.header
     }
@@ -165,6 +185,11 @@ impl BundleReader {
     /// Tensor names as `tf.train.load_checkpoint` lists them: sorted, per-slice keys hidden.
     pub fn names(&self) -> impl Iterator<Item = &[u8]> {
         self.keys.iter().filter(|k| !self.slice_keys.contains(*k)).map(Vec::as_slice)
+    }
+
+    /// Whether `name` is a listed tensor (per-slice keys are not).
+    pub fn contains(&self, name: &[u8]) -> bool {
+        self.position(name).is_some() && !self.slice_keys.contains(name)
     }
 
     /// Every key of the index but the header's, slice keys included.
@@ -252,6 +277,7 @@ impl BundleReader {
         let data = match dtype.layout() {
             Some(Layout::Fixed { swap, .. }) if entry.slices.is_empty() && !self.needs_swap(swap) => {
                 let (file, offset, len) = self.locate(key, entry)?;
+                file.check_still_holds(key, offset + len)?;
                 self.verify_once(index, &file, &file.bytes()[offset..offset + len])?;
                 TensorData::Mapped { file, offset, len }
             }
@@ -284,7 +310,9 @@ impl BundleReader {
         let (index, dtype, shape, count) = self.lookup(key)?;
         let Some(size) = dtype.element_size() else { return Ok(None) };
         let entry = &self.entries[index];
-        if !entry.slices.is_empty() {
+        if entry.slices.is_empty() {
+            self.locate(key, entry)?;
+        } else {
             self.slices_of(key, entry, &shape, count)?;
         }
         Ok(Some(count * size))
@@ -351,9 +379,12 @@ impl BundleReader {
         } else {
             (variant::decode(bytes, count, big_endian, expected), "variant")
         };
-        decoded
-            .map(TensorData::Elements)
-            .map_err(|e| Error::corrupt(file.path(), format!("{what} tensor '{}': {e}", display_key(key))))
+        decoded.map(TensorData::Elements).map_err(|e| match e {
+            ElementsError::Checksum { computed, .. } => self.checksum_error(&file, key, entry, computed),
+            ElementsError::Malformed(detail) => {
+                Error::corrupt(file.path(), format!("{what} tensor '{}': {detail}", display_key(key)))
+            }
+        })
     }
 
     /// Reads `out.len()` bytes at `offset` into `out`, checking the crc32c on the way when it has
@@ -375,7 +406,13 @@ impl BundleReader {
                 .collect::<std::io::Result<Vec<_>>>()
                 .map(|crcs| crcs.into_iter().fold(0, |acc, (c, len)| crc32c::crc32c_combine(acc, c, len)))
         }
-        .map_err(|e| Error::io(file.path(), e))?;
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => Error::corrupt(
+                file.path(),
+                format!("tensor '{}': the data file ends before the tensor (truncated while open?)", display_key(key)),
+            ),
+            _ => Error::io(file.path(), e),
+        })?;
         if check {
             let entry = &self.entries[index];
             if crc::mask(computed) != entry.crc32c {
@@ -391,6 +428,7 @@ impl BundleReader {
     fn slices_of(&self, key: &[u8], entry: &BundleEntry, dims: &[usize], count: usize) -> Result<Vec<SlicePart>> {
         let mut parts = Vec::with_capacity(entry.slices.len());
         let mut covered: usize = 0;
+        let mut files = HashMap::new();
         for slice in &entry.slices {
             let region = slices::resolve(slice, dims).map_err(|e| self.partition_error(key, e))?;
             let slice_key = slices::slice_key(key, slice);
@@ -409,13 +447,27 @@ impl BundleReader {
                     ),
                 ));
             }
-            // The slice's bytes must exist: what gets allocated below is bounded by the files.
-            self.locate(&slice_key, part)?;
+            if parts.iter().any(|p: &SlicePart| p.key == slice_key) {
+                return Err(self.partition_error(key, "a slice is listed twice"));
+            }
+            let (file, _, _) = self.locate(&slice_key, part)?;
+            files.insert(part.shard_id, file.bytes().len());
             covered = covered.saturating_add(part_count);
             parts.push(SlicePart { region, index, key: slice_key, count: part_count });
         }
         if covered < count {
             return Err(self.partition_error(key, format!("the stored slices hold {covered} of its {count} elements")));
+        }
+        // Every element takes at least one stored byte, so a tensor larger than the files holding
+        // its slices is a lie (slice entries can share bytes); refusing it bounds what callers
+        // allocate by the size of the files.
+        let stored: usize = files.values().sum();
+        let element_size = entry.dtype().element_size().unwrap_or(1);
+        if count.saturating_mul(element_size) > stored {
+            return Err(self.partition_error(
+                key,
+                format!("{count} elements cannot come from the {stored} bytes of data files holding its slices"),
+            ));
         }
         Ok(parts)
     }

@@ -12,6 +12,27 @@
 use crate::crc;
 use crate::proto::wire::{get_varint, put_varint};
 
+/// Why element data (strings here, variants in [`super::variant`]) could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ElementsError {
+    /// The layout is broken: lengths that lie, data that ends early.
+    Malformed(String),
+    /// The bytes are laid out fine but do not match the stored checksum (unmasked values).
+    Checksum { stored: u32, computed: u32 },
+}
+
+impl From<String> for ElementsError {
+    fn from(detail: String) -> Self {
+        ElementsError::Malformed(detail)
+    }
+}
+
+impl From<&str> for ElementsError {
+    fn from(detail: &str) -> Self {
+        ElementsError::Malformed(detail.to_owned())
+    }
+}
+
 fn length_bytes(len: u64, big_endian: bool) -> ([u8; 8], usize) {
     let mut out = [0u8; 8];
     let width = if len <= u64::from(u32::MAX) { 4 } else { 8 };
@@ -47,13 +68,18 @@ pub fn encode<'a>(elements: impl Iterator<Item = &'a [u8]> + Clone) -> (Vec<u8>,
 /// Parses `n` string elements from `data`. With `expected_crc` (masked) the entry checksum is
 /// verified too; the length checksum is always verified. Errors say what is wrong, without the
 /// file and key, which the caller adds.
-pub fn decode(data: &[u8], n: usize, big_endian: bool, expected_crc: Option<u32>) -> Result<Vec<Vec<u8>>, String> {
+pub fn decode(
+    data: &[u8],
+    n: usize,
+    big_endian: bool,
+    expected_crc: Option<u32>,
+) -> Result<Vec<Vec<u8>>, ElementsError> {
     if data.is_empty() {
-        return if n == 0 { Ok(Vec::new()) } else { Err(format!("no data for {n} string elements")) };
+        return if n == 0 { Ok(Vec::new()) } else { Err(format!("no data for {n} string elements").into()) };
     }
     // Every element needs at least its one-byte length, so a count beyond the data is a lie.
     if n > data.len() {
-        return Err(format!("{n} string elements cannot fit in {} bytes", data.len()));
+        return Err(format!("{n} string elements cannot fit in {} bytes", data.len()).into());
     }
     let mut lengths = Vec::with_capacity(n);
     let mut pos = 0;
@@ -76,7 +102,8 @@ pub fn decode(data: &[u8], n: usize, big_endian: bool, expected_crc: Option<u32>
         return Err(format!(
             "the length checksum does not match: expected {:#010x} but actual is {c1:#010x}",
             crc::unmask(stored_c1)
-        ));
+        )
+        .into());
     }
     let mut c = crc::extend(c1, &stored);
     let mut elements = Vec::with_capacity(n);
@@ -95,10 +122,7 @@ pub fn decode(data: &[u8], n: usize, big_endian: bool, expected_crc: Option<u32>
     }
     if let Some(expected) = expected_crc {
         if crc::mask(c) != expected {
-            return Err(format!(
-                "checksum mismatch: stored crc32c {:#010x}, computed {c:#010x}",
-                crc::unmask(expected)
-            ));
+            return Err(ElementsError::Checksum { stored: crc::unmask(expected), computed: c });
         }
     }
     Ok(elements)

@@ -6,22 +6,23 @@
 //! `C` runs over the whole tensor: L as 8 little-endian bytes, the proto, and the checksums
 //! stored before it. The entry's crc32c is the mask of the final `C`.
 
+use super::strings::ElementsError;
 use crate::crc;
 use crate::proto::wire::{get_varint, put_varint};
 
 /// DT_VARIANT data: per element `varint64 L | proto[L] | fixed32 mask(running crc)`; the running
 /// crc covers L as 8 LE bytes, the proto and the stored checksums before it.
-pub fn decode(data: &[u8], n: usize, big_endian: bool, expected: Option<u32>) -> Result<Vec<Vec<u8>>, String> {
+pub fn decode(data: &[u8], n: usize, big_endian: bool, expected: Option<u32>) -> Result<Vec<Vec<u8>>, ElementsError> {
     if big_endian {
         return Err("byte-swapped variant tensors are not supported".into());
     }
     if n > data.len() {
-        return Err(format!("{n} variant elements cannot fit in {} bytes", data.len()));
+        return Err(format!("{n} variant elements cannot fit in {} bytes", data.len()).into());
     }
     let mut out = Vec::with_capacity(n);
     let mut pos = 0;
     let mut running = 0u32;
-    for i in 0..n {
+    for _ in 0..n {
         let (len, used) = get_varint(&data[pos..]).map_err(|_| "bad element length".to_string())?;
         pos += used;
         let end = usize::try_from(len)
@@ -33,7 +34,8 @@ pub fn decode(data: &[u8], n: usize, big_endian: bool, expected: Option<u32>) ->
         let stored = &data[end - 4..end];
         running = crc::extend(crc::extend(running, &len.to_le_bytes()), proto);
         if expected.is_some() && stored != crc::mask(running).to_le_bytes() {
-            return Err(format!("checksum mismatch in element {i}"));
+            let stored = crc::unmask(u32::from_le_bytes([stored[0], stored[1], stored[2], stored[3]]));
+            return Err(ElementsError::Checksum { stored, computed: running });
         }
         running = crc::extend(running, stored);
         out.push(proto.to_vec());
@@ -41,10 +43,7 @@ pub fn decode(data: &[u8], n: usize, big_endian: bool, expected: Option<u32>) ->
     }
     if let Some(expected) = expected {
         if crc::mask(running) != expected {
-            return Err(format!(
-                "checksum mismatch: stored crc32c {:#010x}, computed {running:#010x}",
-                crc::unmask(expected)
-            ));
+            return Err(ElementsError::Checksum { stored: crc::unmask(expected), computed: running });
         }
     }
     Ok(out)

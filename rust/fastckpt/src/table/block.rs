@@ -32,7 +32,24 @@ impl<'a> Block<'a> {
         if num_restarts > max_restarts {
             return Err("bad block contents (restart count does not fit the block)");
         }
+        if num_restarts == 0 {
+            return Err("bad block contents (no restart points)");
+        }
         let restarts_at = data.len() - 4 - 4 * num_restarts;
+        // Restart points: the first entry, then strictly increasing offsets inside the entries.
+        // (Iteration checks that each one starts an entry stored without a shared prefix.)
+        let mut previous = None;
+        for i in 0..num_restarts {
+            let offset = read_u32(data, restarts_at + 4 * i) as usize;
+            let valid = match previous {
+                None => offset == 0,
+                Some(p) => offset > p && offset < restarts_at,
+            };
+            if !valid {
+                return Err("bad restart point in block (out of order or outside the entries)");
+            }
+            previous = Some(offset);
+        }
         Ok(Block { data, restarts_at, num_restarts })
     }
 
@@ -64,7 +81,7 @@ impl<'a> Block<'a> {
 
     /// All entries in order.
     pub fn iter(&self) -> BlockIter<'a, '_> {
-        BlockIter { block: self, pos: 0, key: Vec::new() }
+        BlockIter { block: self, pos: 0, key: Vec::new(), next_restart: 0 }
     }
 
     fn restart(&self, i: usize) -> Result<usize, &'static str> {
@@ -118,6 +135,25 @@ pub struct BlockIter<'a, 'b> {
     block: &'b Block<'a>,
     pos: usize,
     key: Vec<u8>,
+    /// Index of the next restart point the iteration must land on.
+    next_restart: usize,
+}
+
+impl<'a> BlockIter<'a, '_> {
+    fn step(&mut self) -> Result<Entry<'a>, &'static str> {
+        let restart_offset = |i: usize| read_u32(self.block.data, self.block.restarts_at + 4 * i) as usize;
+        if self.next_restart < self.block.num_restarts && restart_offset(self.next_restart) == self.pos {
+            // A restart entry shares nothing: with the key cleared, a claimed prefix is refused.
+            self.key.clear();
+            self.next_restart += 1;
+        }
+        let (next, value) = self.block.entry_at(self.pos, &mut self.key)?;
+        if self.next_restart < self.block.num_restarts && restart_offset(self.next_restart) < next {
+            return Err("bad restart point in block (points inside an entry)");
+        }
+        self.pos = next;
+        Ok((self.key.clone(), value))
+    }
 }
 
 impl<'a> Iterator for BlockIter<'a, '_> {
@@ -127,15 +163,10 @@ impl<'a> Iterator for BlockIter<'a, '_> {
         if self.pos >= self.block.restarts_at {
             return None;
         }
-        match self.block.entry_at(self.pos, &mut self.key) {
-            Ok((next, value)) => {
-                self.pos = next;
-                Some(Ok((self.key.clone(), value)))
-            }
-            Err(e) => {
-                self.pos = self.block.restarts_at;
-                Some(Err(e))
-            }
+        let step = self.step();
+        if step.is_err() {
+            self.pos = self.block.restarts_at;
         }
+        Some(step)
     }
 }
