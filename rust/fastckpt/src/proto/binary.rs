@@ -1,0 +1,743 @@
+//! The protobuf binary format for [`Message`]s, written the way TensorFlow writes it with
+//! deterministic serialization (`saved_model.pb`, `.meta`, binary `write_graph`), so that bytes
+//! TensorFlow wrote decode and encode back to the same bytes.
+//!
+//! ```text
+//! record   tag varint (number << 3 | wire) + payload       wire 0 varint | 1 8 bytes LE
+//!                                                           2 varint length + bytes | 5 4 bytes LE
+//! GraphDef 0A <len> [NodeDef: 0A 01 'a' 12 05 'C' 'o' 'n' 's' 't' 2A <len> [0A 01 'T' 12 02 30 01] ...]
+//!          22 <len> [VersionDef: 08 <producer>]
+//! ```
+//! Writing: fields in number order; proto3 scalars at their default omitted; messages and oneof
+//! members written whenever set; repeated numbers packed into one record; map entries with both
+//! key and value (`attr {"": {}}` → `2A 04 0A 00 12 00`), in TensorFlow's order ([`MapOrder`]) or
+//! as read; negative int32, int64 and enum values as ten-byte varints; unknown records last, as
+//! read.
+//!
+//! Reading accepts what protobuf accepts: any field order, packed or unpacked numbers (several
+//! packed records concatenate), a singular message given twice merges, a scalar or oneof given
+//! twice keeps the last, map entries without key or value, a known field with an unexpected wire
+//! type kept as unknown. Lengths are checked against the buffer (no 2 GiB limit), nesting is
+//! capped at [`MAX_DEPTH`], and every element decoded consumes input, so memory stays in
+//! proportion to the input. Strings and bytes are slices of the input [`Bytes`], not copies.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::io::Write;
+
+use bytes::Bytes;
+
+use super::message::{Elem, List, Map, MapKey, Message, SlotPool, Value};
+use super::schema::{FieldDesc, Kind, Label, MessageDesc};
+use super::wire::{get_varint, put_varint, varint_len, FIXED32, FIXED64, LEN, VARINT};
+
+/// How deep messages may nest (protobuf's default recursion limit).
+pub const MAX_DEPTH: usize = 100;
+
+const START_GROUP: u8 = 3;
+const END_GROUP: u8 = 4;
+
+/// Why bytes are not a valid message of the expected type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError {
+    /// The message type being decoded at the top.
+    pub message: &'static str,
+    /// Field names from the top message down to where decoding failed.
+    pub path: Vec<&'static str>,
+    pub what: &'static str,
+    /// Offset in the input.
+    pub offset: usize,
+}
+
+impl DecodeError {
+    fn new(offset: usize, what: &'static str) -> Self {
+        Self { message: "", path: Vec::new(), what, offset }
+    }
+
+    fn within(mut self, field: &'static str) -> Self {
+        self.path.insert(0, field);
+        self
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid {}", self.message)?;
+        if !self.path.is_empty() {
+            write!(f, " in field {}", self.path.join("."))?;
+        }
+        write!(f, ": {} at byte {}", self.what, self.offset)
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+type DecodeResult<T> = Result<T, DecodeError>;
+
+/// Decodes a message of type `desc`. Strings and bytes in the result share `data`'s buffer.
+pub fn decode(desc: &'static MessageDesc, data: Bytes) -> DecodeResult<Message> {
+    let mut msg = Message::new(desc);
+    merge(&mut msg, data)?;
+    Ok(msg)
+}
+
+/// Decodes `data` into `msg` as protobuf merges: scalars replaced, lists appended, messages
+/// merged.
+pub fn merge(msg: &mut Message, data: Bytes) -> DecodeResult<()> {
+    let mut reader = Reader { buf: &data, src: &data, pool: SlotPool::default() };
+    let top = msg.desc().name;
+    reader.message(msg, 0, data.len(), 0).map_err(|e| DecodeError { message: top, ..e })
+}
+
+/// One record's payload, located in the input.
+#[derive(Clone, Copy)]
+enum Raw {
+    Varint(u64),
+    Fixed64(u64),
+    Fixed32(u32),
+    Len(usize, usize),
+    Group,
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+    src: &'a Bytes,
+    pool: SlotPool,
+}
+
+impl Reader<'_> {
+    fn message(&mut self, msg: &mut Message, pos: usize, end: usize, depth: usize) -> DecodeResult<()> {
+        if depth > MAX_DEPTH {
+            return Err(DecodeError::new(pos, "messages nested too deeply"));
+        }
+        msg.begin_decode(&mut self.pool);
+        let fields = self.fields(msg, pos, end, depth);
+        msg.end_decode(&mut self.pool);
+        fields
+    }
+
+    fn fields(&mut self, msg: &mut Message, mut pos: usize, end: usize, depth: usize) -> DecodeResult<()> {
+        let desc = msg.desc();
+        while pos < end {
+            let start = pos;
+            let (number, wire) = self.tag(&mut pos, end)?;
+            let raw = self.payload(&mut pos, end, number, wire, depth)?;
+            let known = match desc.index_of_number(number) {
+                Some(index) => self.field(msg, index, raw, depth)?,
+                None => false,
+            };
+            if !known {
+                msg.unknown_mut().push(self.src.slice(start..pos));
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores one record of a known field; `false` when its wire type does not fit the field.
+    fn field(&mut self, msg: &mut Message, index: usize, raw: Raw, depth: usize) -> DecodeResult<bool> {
+        let field = msg.field_at(index);
+        let within = |e: DecodeError| e.within(field.name);
+        match field.label {
+            Label::Singular => match (field.kind, raw) {
+                (Kind::Message(desc), Raw::Len(start, end)) => {
+                    let slot = msg.entry(index);
+                    if !matches!(slot, Value::Message(m) if m.desc() == desc) {
+                        *slot = Value::zero(field.kind);
+                    }
+                    if let Value::Message(m) = slot {
+                        self.message(m, start, end, depth + 1).map_err(within)?;
+                    }
+                }
+                (kind, raw) => match self.scalar(kind, raw) {
+                    Some(value) => *msg.entry(index) = value,
+                    None => return Ok(false),
+                },
+            },
+            Label::Repeated => {
+                let slot = msg.entry(index);
+                if !matches!(slot, Value::List(_)) {
+                    *slot = Value::default_for(field);
+                }
+                let Value::List(list) = slot else { return Ok(false) };
+                match (field.kind, raw) {
+                    (Kind::Message(desc), Raw::Len(start, end)) => {
+                        let mut m = Message::new(desc);
+                        self.message(&mut m, start, end, depth + 1).map_err(within)?;
+                        if list.push(Value::from(m)).is_err() {
+                            return Ok(false);
+                        }
+                    }
+                    (kind, Raw::Len(start, end)) if kind.is_packable() => {
+                        packed(list, kind, &self.buf[start..end], start).map_err(within)?
+                    }
+                    (kind, raw) => {
+                        let pushed = self.scalar(kind, raw).map(|value| list.push(value));
+                        if !matches!(pushed, Some(Ok(()))) {
+                            return Ok(false);
+                        }
+                    }
+                }
+            }
+            Label::Map(key_kind) => {
+                let Raw::Len(start, end) = raw else { return Ok(false) };
+                let (key, value) = self.entry(field, key_kind, start, end, depth + 1).map_err(within)?;
+                let slot = msg.entry(index);
+                if !matches!(slot, Value::Map(_)) {
+                    *slot = Value::default_for(field);
+                }
+                if let Value::Map(map) = slot {
+                    map.insert(key, value);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// A map entry `{key = 1; value = 2}`; missing parts are defaults.
+    fn entry(
+        &mut self,
+        field: &FieldDesc,
+        key_kind: Kind,
+        mut pos: usize,
+        end: usize,
+        depth: usize,
+    ) -> DecodeResult<(MapKey, Value)> {
+        if depth > MAX_DEPTH {
+            return Err(DecodeError::new(pos, "messages nested too deeply"));
+        }
+        let mut key = MapKey::zero(key_kind);
+        let mut value = Value::zero(field.kind);
+        while pos < end {
+            let (number, wire) = self.tag(&mut pos, end)?;
+            let raw = self.payload(&mut pos, end, number, wire, depth)?;
+            match (number, field.kind, raw) {
+                (1, _, raw) => {
+                    if let Some(k) = self.scalar(key_kind, raw).and_then(key_of) {
+                        key = k;
+                    }
+                }
+                (2, Kind::Message(_), Raw::Len(start, end)) => {
+                    if let Value::Message(m) = &mut value {
+                        self.message(m, start, end, depth + 1)?;
+                    }
+                }
+                (2, kind, raw) => {
+                    if let Some(v) = self.scalar(kind, raw) {
+                        value = v;
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok((key, value))
+    }
+
+    fn scalar(&self, kind: Kind, raw: Raw) -> Option<Value> {
+        Some(match (kind, raw) {
+            // int32 and enums keep the low 32 bits, as protobuf does.
+            (Kind::Int32, Raw::Varint(v)) => Value::I32(v as i32),
+            (Kind::Int64, Raw::Varint(v)) => Value::I64(v as i64),
+            (Kind::Uint32, Raw::Varint(v)) => Value::U32(v as u32),
+            (Kind::Uint64, Raw::Varint(v)) => Value::U64(v),
+            (Kind::Sint64, Raw::Varint(v)) => Value::I64(unzigzag(v)),
+            (Kind::Bool, Raw::Varint(v)) => Value::Bool(v != 0),
+            (Kind::Enum(_), Raw::Varint(v)) => Value::Enum(v as i32),
+            (Kind::Float, Raw::Fixed32(v)) => Value::F32(f32::from_bits(v)),
+            (Kind::Fixed32, Raw::Fixed32(v)) => Value::U32(v),
+            (Kind::Double, Raw::Fixed64(v)) => Value::F64(f64::from_bits(v)),
+            (Kind::Fixed64, Raw::Fixed64(v)) => Value::U64(v),
+            (Kind::String | Kind::Bytes, Raw::Len(start, end)) => Value::Bytes(self.src.slice(start..end)),
+            _ => return None,
+        })
+    }
+
+    fn tag(&self, pos: &mut usize, end: usize) -> DecodeResult<(u32, u8)> {
+        let at = *pos;
+        let tag = varint(self.buf, pos, end)?;
+        let number = u32::try_from(tag >> 3).ok().filter(|&n| n != 0 && n < 1 << 29);
+        let number = number.ok_or(DecodeError::new(at, "invalid field number"))?;
+        Ok((number, (tag & 7) as u8))
+    }
+
+    /// Reads a record's payload; groups (wire types 3/4, unused by TensorFlow) are skipped whole.
+    fn payload(&self, pos: &mut usize, end: usize, number: u32, wire: u8, depth: usize) -> DecodeResult<Raw> {
+        let at = *pos;
+        Ok(match wire {
+            VARINT => Raw::Varint(varint(self.buf, pos, end)?),
+            FIXED64 => Raw::Fixed64(u64::from_le_bytes(self.take::<8>(pos, end)?)),
+            FIXED32 => Raw::Fixed32(u32::from_le_bytes(self.take::<4>(pos, end)?)),
+            LEN => {
+                let len = varint(self.buf, pos, end)?;
+                let len = usize::try_from(len).ok().filter(|&n| n <= end - *pos);
+                let len = len.ok_or(DecodeError::new(at, "length runs past the end of the message"))?;
+                *pos += len;
+                Raw::Len(*pos - len, *pos)
+            }
+            START_GROUP => {
+                if depth >= MAX_DEPTH {
+                    return Err(DecodeError::new(at, "groups nested too deeply"));
+                }
+                loop {
+                    if *pos >= end {
+                        return Err(DecodeError::new(at, "group without end"));
+                    }
+                    let (inner, inner_wire) = self.tag(pos, end)?;
+                    if inner_wire == END_GROUP {
+                        if inner != number {
+                            return Err(DecodeError::new(at, "group ends with another field's number"));
+                        }
+                        break Raw::Group;
+                    }
+                    self.payload(pos, end, inner, inner_wire, depth + 1)?;
+                }
+            }
+            END_GROUP => return Err(DecodeError::new(at, "end of a group that was not started")),
+            _ => return Err(DecodeError::new(at, "invalid wire type")),
+        })
+    }
+
+    fn take<const N: usize>(&self, pos: &mut usize, end: usize) -> DecodeResult<[u8; N]> {
+        let bytes = self.buf.get(*pos..*pos + N).filter(|_| *pos + N <= end);
+        let bytes = bytes.ok_or(DecodeError::new(*pos, "truncated fixed-width value"))?;
+        *pos += N;
+        let mut out = [0u8; N];
+        out.copy_from_slice(bytes);
+        Ok(out)
+    }
+}
+
+#[inline]
+fn varint(buf: &[u8], pos: &mut usize, end: usize) -> DecodeResult<u64> {
+    if let Some(&b) = buf[..end].get(*pos) {
+        if b < 0x80 {
+            *pos += 1;
+            return Ok(u64::from(b));
+        }
+    }
+    let (v, n) = get_varint(&buf[*pos..end]).map_err(|e| DecodeError::new(*pos, e.0))?;
+    *pos += n;
+    Ok(v)
+}
+
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn key_of(value: Value) -> Option<MapKey> {
+    Some(match value {
+        Value::I32(v) => MapKey::I64(i64::from(v)),
+        Value::I64(v) => MapKey::I64(v),
+        Value::U32(v) => MapKey::U64(u64::from(v)),
+        Value::U64(v) => MapKey::U64(v),
+        Value::Bool(v) => MapKey::Bool(v),
+        Value::Bytes(b) => MapKey::Bytes(b),
+        _ => return None,
+    })
+}
+
+/// Appends the values of one packed record (`offset` locates `data` for errors).
+fn packed(list: &mut List, kind: Kind, data: &[u8], offset: usize) -> DecodeResult<()> {
+    let width = match kind {
+        Kind::Float | Kind::Fixed32 => 4,
+        Kind::Double | Kind::Fixed64 => 8,
+        _ => 0,
+    };
+    if width > 0 && data.len() % width != 0 {
+        return Err(DecodeError::new(offset, "packed fixed-width values of a broken length"));
+    }
+    // Every varint ends with a byte below 0x80: counting them sizes the list exactly.
+    let count = data.len().checked_div(width).unwrap_or_else(|| data.iter().filter(|&&b| b < 0x80).count());
+    match (list, kind) {
+        (List::I32(v), Kind::Int32) | (List::Enum(v), Kind::Enum(_)) => varints(data, offset, count, v, |x| x as i32),
+        (List::I64(v), Kind::Int64) => varints(data, offset, count, v, |x| x as i64),
+        (List::I64(v), Kind::Sint64) => varints(data, offset, count, v, unzigzag),
+        (List::U32(v), Kind::Uint32) => varints(data, offset, count, v, |x| x as u32),
+        (List::U64(v), Kind::Uint64) => varints(data, offset, count, v, |x| x),
+        (List::Bool(v), Kind::Bool) => varints(data, offset, count, v, |x| x != 0),
+        (List::U32(v), Kind::Fixed32) => {
+            v.extend(data.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])));
+            Ok(())
+        }
+        (List::F32(v), Kind::Float) => {
+            v.extend(data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])));
+            Ok(())
+        }
+        (List::U64(v), Kind::Fixed64) => {
+            v.extend(data.chunks_exact(8).map(|c| u64::from_le_bytes(eight(c))));
+            Ok(())
+        }
+        (List::F64(v), Kind::Double) => {
+            v.extend(data.chunks_exact(8).map(|c| f64::from_le_bytes(eight(c))));
+            Ok(())
+        }
+        _ => Err(DecodeError::new(offset, "list holds values of another kind")),
+    }
+}
+
+/// Appends the `count` varints of `data`, converted.
+fn varints<T>(
+    data: &[u8],
+    offset: usize,
+    count: usize,
+    out: &mut Vec<T>,
+    convert: impl Fn(u64) -> T,
+) -> DecodeResult<()> {
+    out.reserve(count);
+    let mut pos = 0;
+    while pos < data.len() {
+        let (v, n) = get_varint(&data[pos..]).map_err(|e| DecodeError::new(offset + pos, e.0))?;
+        out.push(convert(v));
+        pos += n;
+    }
+    Ok(())
+}
+
+fn eight(c: &[u8]) -> [u8; 8] {
+    let mut out = [0u8; 8];
+    out.copy_from_slice(c);
+    out
+}
+
+// ------------------------------------------------------------------------------------------
+// Writing: a first pass computes the length of every nested message, map entry and packed record
+// in visiting order; the second pass writes, taking the lengths back in the same order.
+
+/// The order in which map entries are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MapOrder {
+    /// What TensorFlow 2.21 writes (`saved_model.pb`, `.meta`, binary `write_graph`: Python
+    /// protobuf's deterministic serialization, upb): numeric keys descending; string keys by
+    /// their bytes, a key before its own prefixes (`"B" "abc" "ab" "a" "b" ""`).
+    #[default]
+    TensorFlow,
+    /// The order entries were read or inserted in: bytes from any writer (C++ protobuf sorts
+    /// keys ascending, or not at all) encode back as they were.
+    Stored,
+}
+
+/// The encoded message, maps in TensorFlow's deterministic order.
+pub fn encode(msg: &Message) -> Vec<u8> {
+    encode_with(msg, MapOrder::TensorFlow)
+}
+
+pub fn encode_with(msg: &Message, order: MapOrder) -> Vec<u8> {
+    let mut sizer = Sizer { order, lens: Vec::new() };
+    let total = sizer.message(msg);
+    let mut w = Writer { order, lens: &sizer.lens, next: 0, out: Out { buf: Vec::with_capacity(total), sink: None } };
+    // Writing into a Vec cannot fail.
+    let _ = w.message(msg);
+    w.out.buf
+}
+
+/// How many bytes [`encode`] produces.
+pub fn encoded_len(msg: &Message) -> usize {
+    Sizer { order: MapOrder::Stored, lens: Vec::new() }.message(msg)
+}
+
+/// Encodes into a writer; large strings and bytes (a big `tensor_content`) go straight from the
+/// message to the writer, without a second copy in memory.
+pub fn encode_to(msg: &Message, order: MapOrder, writer: &mut dyn Write) -> std::io::Result<()> {
+    let mut sizer = Sizer { order, lens: Vec::new() };
+    sizer.message(msg);
+    let out = Out { buf: Vec::with_capacity(CHUNK), sink: Some(writer) };
+    let mut w = Writer { order, lens: &sizer.lens, next: 0, out };
+    w.message(msg)?;
+    w.out.flush()
+}
+
+const CHUNK: usize = 1 << 16;
+
+/// A map's entries in the order they are written.
+fn entries(map: &Map, order: MapOrder) -> Vec<(&MapKey, &Value)> {
+    let mut entries: Vec<_> = map.iter().collect();
+    if order == MapOrder::TensorFlow {
+        entries.sort_by(|a, b| tensorflow_order(a.0, b.0));
+    }
+    entries
+}
+
+fn tensorflow_order(a: &MapKey, b: &MapKey) -> Ordering {
+    match (a, b) {
+        (MapKey::Bytes(a), MapKey::Bytes(b)) => {
+            let n = a.len().min(b.len());
+            a[..n].cmp(&b[..n]).then(b.len().cmp(&a.len()))
+        }
+        _ => b.cmp(a),
+    }
+}
+
+/// One element in wire form.
+enum Wire<'a> {
+    Varint(u64),
+    Fixed32(u32),
+    Fixed64(u64),
+    Len(&'a [u8]),
+    Message(&'a Message),
+}
+
+impl Wire<'_> {
+    fn wire_type(&self) -> u8 {
+        match self {
+            Wire::Varint(_) => VARINT,
+            Wire::Fixed32(_) => FIXED32,
+            Wire::Fixed64(_) => FIXED64,
+            Wire::Len(_) | Wire::Message(_) => LEN,
+        }
+    }
+}
+
+/// An element of `kind` in wire form; `None` when the value does not fit the kind.
+fn wire(kind: Kind, elem: Elem<'_>) -> Option<Wire<'_>> {
+    Some(match (kind, elem) {
+        // Negative int32 and enum values are sign-extended: ten bytes.
+        (Kind::Int32, Elem::I32(v)) | (Kind::Enum(_), Elem::Enum(v)) => Wire::Varint(i64::from(v) as u64),
+        (Kind::Int64, Elem::I64(v)) => Wire::Varint(v as u64),
+        (Kind::Sint64, Elem::I64(v)) => Wire::Varint(zigzag(v)),
+        (Kind::Uint32, Elem::U32(v)) => Wire::Varint(u64::from(v)),
+        (Kind::Uint64, Elem::U64(v)) => Wire::Varint(v),
+        (Kind::Bool, Elem::Bool(v)) => Wire::Varint(u64::from(v)),
+        (Kind::Float, Elem::F32(v)) => Wire::Fixed32(v.to_bits()),
+        (Kind::Fixed32, Elem::U32(v)) => Wire::Fixed32(v),
+        (Kind::Double, Elem::F64(v)) => Wire::Fixed64(v.to_bits()),
+        (Kind::Fixed64, Elem::U64(v)) => Wire::Fixed64(v),
+        (Kind::String | Kind::Bytes, Elem::Bytes(b)) => Wire::Len(b),
+        (Kind::Message(desc), Elem::Message(m)) if m.desc() == desc => Wire::Message(m),
+        _ => return None,
+    })
+}
+
+fn tag_len(number: u32) -> usize {
+    varint_len(u64::from(number) << 3)
+}
+
+/// The first pass.
+struct Sizer {
+    order: MapOrder,
+    /// Body lengths of messages, map entries and packed records, in visiting order.
+    lens: Vec<usize>,
+}
+
+impl Sizer {
+    fn message(&mut self, msg: &Message) -> usize {
+        let mut n = 0;
+        for (field, value) in msg.fields() {
+            n += self.field(field, value);
+        }
+        n + msg.unknown().iter().map(Bytes::len).sum::<usize>()
+    }
+
+    fn field(&mut self, field: &FieldDesc, value: &Value) -> usize {
+        match (field.label, value) {
+            (Label::Singular, value) => value.elem().map_or(0, |e| self.record(field.number, field.kind, e)),
+            (Label::Repeated, Value::List(list)) if field.kind.is_packable() => {
+                let body = packed_len(field.kind, list);
+                self.lens.push(body);
+                tag_len(field.number) + varint_len(body as u64) + body
+            }
+            (Label::Repeated, Value::List(list)) => list.iter().map(|e| self.record(field.number, field.kind, e)).sum(),
+            (Label::Map(key_kind), Value::Map(map)) => {
+                let mut n = 0;
+                for (key, value) in entries(map, self.order) {
+                    let slot = self.lens.len();
+                    self.lens.push(0);
+                    let body = self.record(1, key_kind, key.elem(key_kind))
+                        + value.elem().map_or(0, |e| self.record(2, field.kind, e));
+                    self.lens[slot] = body;
+                    n += tag_len(field.number) + varint_len(body as u64) + body;
+                }
+                n
+            }
+            _ => 0,
+        }
+    }
+
+    fn record(&mut self, number: u32, kind: Kind, elem: Elem<'_>) -> usize {
+        let body = match wire(kind, elem) {
+            None => return 0,
+            Some(Wire::Varint(v)) => varint_len(v),
+            Some(Wire::Fixed32(_)) => 4,
+            Some(Wire::Fixed64(_)) => 8,
+            Some(Wire::Len(b)) => varint_len(b.len() as u64) + b.len(),
+            Some(Wire::Message(m)) => {
+                let slot = self.lens.len();
+                self.lens.push(0);
+                let n = self.message(m);
+                self.lens[slot] = n;
+                varint_len(n as u64) + n
+            }
+        };
+        tag_len(number) + body
+    }
+}
+
+fn packed_len(kind: Kind, list: &List) -> usize {
+    match (kind, list) {
+        (Kind::Float, List::F32(v)) => 4 * v.len(),
+        (Kind::Fixed32, List::U32(v)) => 4 * v.len(),
+        (Kind::Double, List::F64(v)) => 8 * v.len(),
+        (Kind::Fixed64, List::U64(v)) => 8 * v.len(),
+        (Kind::Int64, List::I64(v)) => v.iter().map(|&x| varint_len(x as u64)).sum(),
+        _ => list
+            .iter()
+            .map(|e| match wire(kind, e) {
+                Some(Wire::Varint(v)) => varint_len(v),
+                _ => 0,
+            })
+            .sum(),
+    }
+}
+
+/// Where the second pass writes.
+struct Out<'w> {
+    buf: Vec<u8>,
+    /// Where to stream to; `None` collects everything in `buf`.
+    sink: Option<&'w mut dyn Write>,
+}
+
+impl Out<'_> {
+    fn varint(&mut self, v: u64) {
+        put_varint(&mut self.buf, v);
+    }
+
+    fn tag(&mut self, number: u32, wire: u8) {
+        self.varint(u64::from(number) << 3 | u64::from(wire));
+    }
+
+    fn bytes(&mut self, data: &[u8]) -> std::io::Result<()> {
+        match &mut self.sink {
+            Some(sink) if data.len() >= CHUNK => {
+                sink.write_all(&self.buf)?;
+                self.buf.clear();
+                sink.write_all(data)
+            }
+            _ => {
+                self.buf.extend_from_slice(data);
+                self.spill()
+            }
+        }
+    }
+
+    /// Hands the buffer to the sink once it is big enough.
+    fn spill(&mut self) -> std::io::Result<()> {
+        match &mut self.sink {
+            Some(sink) if self.buf.len() >= CHUNK => {
+                sink.write_all(&self.buf)?;
+                self.buf.clear();
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if let Some(sink) = &mut self.sink {
+            sink.write_all(&self.buf)?;
+            self.buf.clear();
+            sink.flush()?;
+        }
+        Ok(())
+    }
+}
+
+/// The second pass.
+struct Writer<'a, 'w> {
+    order: MapOrder,
+    lens: &'a [usize],
+    next: usize,
+    out: Out<'w>,
+}
+
+impl Writer<'_, '_> {
+    fn len(&mut self) -> u64 {
+        let n = self.lens.get(self.next).copied().unwrap_or(0);
+        self.next += 1;
+        n as u64
+    }
+
+    fn message(&mut self, msg: &Message) -> std::io::Result<()> {
+        for (field, value) in msg.fields() {
+            self.field(field, value)?;
+        }
+        for record in msg.unknown() {
+            self.out.bytes(record)?;
+        }
+        Ok(())
+    }
+
+    fn field(&mut self, field: &FieldDesc, value: &Value) -> std::io::Result<()> {
+        match (field.label, value) {
+            (Label::Singular, value) => match value.elem() {
+                Some(e) => self.record(field.number, field.kind, e),
+                None => Ok(()),
+            },
+            (Label::Repeated, Value::List(list)) if field.kind.is_packable() => {
+                self.out.tag(field.number, LEN);
+                let len = self.len();
+                self.out.varint(len);
+                write_packed(field.kind, list, &mut self.out.buf);
+                self.out.spill()
+            }
+            (Label::Repeated, Value::List(list)) => {
+                for e in list.iter() {
+                    self.record(field.number, field.kind, e)?;
+                }
+                Ok(())
+            }
+            (Label::Map(key_kind), Value::Map(map)) => {
+                for (key, value) in entries(map, self.order) {
+                    self.out.tag(field.number, LEN);
+                    let len = self.len();
+                    self.out.varint(len);
+                    self.record(1, key_kind, key.elem(key_kind))?;
+                    if let Some(e) = value.elem() {
+                        self.record(2, field.kind, e)?;
+                    }
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn record(&mut self, number: u32, kind: Kind, elem: Elem<'_>) -> std::io::Result<()> {
+        let Some(w) = wire(kind, elem) else { return Ok(()) };
+        self.out.tag(number, w.wire_type());
+        match w {
+            Wire::Varint(v) => self.out.varint(v),
+            Wire::Fixed32(v) => self.out.buf.extend_from_slice(&v.to_le_bytes()),
+            Wire::Fixed64(v) => self.out.buf.extend_from_slice(&v.to_le_bytes()),
+            Wire::Len(b) => {
+                self.out.varint(b.len() as u64);
+                return self.out.bytes(b);
+            }
+            Wire::Message(m) => {
+                let len = self.len();
+                self.out.varint(len);
+                return self.message(m);
+            }
+        }
+        self.out.spill()
+    }
+}
+
+/// The body of a packed record; writes exactly [`packed_len`] bytes.
+fn write_packed(kind: Kind, list: &List, buf: &mut Vec<u8>) {
+    match (kind, list) {
+        (Kind::Float, List::F32(v)) => v.iter().for_each(|x| buf.extend_from_slice(&x.to_le_bytes())),
+        (Kind::Fixed32, List::U32(v)) => v.iter().for_each(|x| buf.extend_from_slice(&x.to_le_bytes())),
+        (Kind::Double, List::F64(v)) => v.iter().for_each(|x| buf.extend_from_slice(&x.to_le_bytes())),
+        (Kind::Fixed64, List::U64(v)) => v.iter().for_each(|x| buf.extend_from_slice(&x.to_le_bytes())),
+        (Kind::Int64, List::I64(v)) => v.iter().for_each(|&x| put_varint(buf, x as u64)),
+        _ => {
+            for e in list.iter() {
+                if let Some(Wire::Varint(v)) = wire(kind, e) {
+                    put_varint(buf, v);
+                }
+            }
+        }
+    }
+}
