@@ -40,6 +40,39 @@ pub fn numpy_dtype<'py>(py: Python<'py>, dtype: DataType) -> PyResult<Bound<'py,
     }
 }
 
+/// A C-ordered ndarray of `descr` and `shape` from numpy's constructor: over `data` when given
+/// (numpy then owns nothing), else over a buffer numpy allocates.
+///
+/// # Safety
+/// A non-null `data` must point to `prod(shape) * itemsize` bytes that outlive the array, and be
+/// writeable when `flags` says so.
+unsafe fn new_array<'py>(
+    py: Python<'py>,
+    descr: Bound<'py, PyArrayDescr>,
+    shape: &[usize],
+    data: *mut c_void,
+    flags: i32,
+) -> PyResult<Bound<'py, PyAny>> {
+    let mut dims: Vec<npy_intp> = shape.iter().map(|&d| d as npy_intp).collect();
+    // SAFETY: NewFromDescr steals the descriptor reference (hence into_dtype_ptr); dims has
+    // `shape.len()` entries; the caller guarantees the data pointer.
+    let array = unsafe {
+        PY_ARRAY_API.PyArray_NewFromDescr(
+            py,
+            npyffi::get_type_object(py, npyffi::NpyTypes::PyArray_Type),
+            descr.into_dtype_ptr(),
+            dims.len() as i32,
+            dims.as_mut_ptr(),
+            std::ptr::null_mut(),
+            data,
+            flags,
+            std::ptr::null_mut(),
+        )
+    };
+    // SAFETY: a null result means numpy set an exception (e.g. MemoryError), fetched here.
+    unsafe { Bound::from_owned_ptr_or_err(py, array) }
+}
+
 /// An ndarray of `descr` and `shape` over `data`, whose memory `base` keeps alive.
 ///
 /// # Safety
@@ -53,25 +86,9 @@ unsafe fn array_over<'py>(
     base: Bound<'py, PyAny>,
     writeable: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let mut dims: Vec<npy_intp> = shape.iter().map(|&d| d as npy_intp).collect();
     let flags = npyffi::NPY_ARRAY_C_CONTIGUOUS | if writeable { npyffi::NPY_ARRAY_WRITEABLE } else { 0 };
-    // SAFETY: the descriptor reference is stolen by NewFromDescr (hence into_dtype_ptr); dims has
-    // `shape.len()` entries; the caller guarantees the data pointer.
-    let array = unsafe {
-        PY_ARRAY_API.PyArray_NewFromDescr(
-            py,
-            npyffi::get_type_object(py, npyffi::NpyTypes::PyArray_Type),
-            descr.into_dtype_ptr(),
-            dims.len() as i32,
-            dims.as_mut_ptr(),
-            std::ptr::null_mut(),
-            data as *mut c_void,
-            flags,
-            std::ptr::null_mut(),
-        )
-    };
-    // SAFETY: a null result means numpy set an exception, fetched by from_owned_ptr_or_err.
-    let array = unsafe { Bound::from_owned_ptr_or_err(py, array)? };
+    // SAFETY: forwarded from the caller.
+    let array = unsafe { new_array(py, descr, shape, data as *mut c_void, flags)? };
     // SAFETY: `array` is a fresh ndarray; SetBaseObject steals the reference to `base`.
     let status = unsafe { PY_ARRAY_API.PyArray_SetBaseObject(py, array.as_ptr() as *mut _, base.into_ptr()) };
     if status != 0 {
@@ -121,24 +138,8 @@ pub unsafe fn empty<'py>(
 ) -> PyResult<(Bound<'py, PyAny>, &'py mut [u8])> {
     let descr = numpy_dtype(py, dtype)?;
     let itemsize = descr.itemsize();
-    let mut dims: Vec<npy_intp> = shape.iter().map(|&d| d as npy_intp).collect();
-    // SAFETY: NewFromDescr steals the descriptor reference; a null data pointer makes numpy
-    // allocate the buffer itself.
-    let array = unsafe {
-        PY_ARRAY_API.PyArray_NewFromDescr(
-            py,
-            npyffi::get_type_object(py, npyffi::NpyTypes::PyArray_Type),
-            descr.into_dtype_ptr(),
-            dims.len() as i32,
-            dims.as_mut_ptr(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            0,
-            std::ptr::null_mut(),
-        )
-    };
-    // SAFETY: null means numpy raised (e.g. MemoryError), fetched here.
-    let array = unsafe { Bound::from_owned_ptr_or_err(py, array)? };
+    // SAFETY: a null data pointer makes numpy allocate the buffer itself.
+    let array = unsafe { new_array(py, descr, shape, std::ptr::null_mut(), 0)? };
     let len = shape.iter().product::<usize>() * itemsize;
     // SAFETY: a fresh C-contiguous array owns `len` bytes at its data pointer, alive as long as
     // the array (the caller's obligation).

@@ -425,15 +425,7 @@ fn random_message(desc: &'static MessageDesc, rng: &mut Rng, depth: usize) -> Me
             }
             Label::Map(key_kind) => {
                 for _ in 0..count {
-                    let key = match random_elem(key_kind, rng, depth) {
-                        Value::I32(v) => MapKey::I64(i64::from(v)),
-                        Value::I64(v) => MapKey::I64(v),
-                        Value::U32(v) => MapKey::U64(u64::from(v)),
-                        Value::U64(v) => MapKey::U64(v),
-                        Value::Bool(v) => MapKey::Bool(v),
-                        Value::Bytes(b) => MapKey::Bytes(b),
-                        _ => unreachable!(),
-                    };
+                    let key = MapKey::from_value(random_elem(key_kind, rng, depth)).unwrap();
                     msg.map_insert(field.name, key, random_elem(field.kind, rng, depth)).unwrap();
                 }
             }

@@ -212,7 +212,7 @@ impl Reader<'_> {
             let raw = self.payload(&mut pos, end, number, wire, depth)?;
             match (number, field.kind, raw) {
                 (1, _, raw) => {
-                    if let Some(k) = self.scalar(key_kind, raw).and_then(key_of) {
+                    if let Some(k) = self.scalar(key_kind, raw).and_then(MapKey::from_value) {
                         key = k;
                     }
                 }
@@ -325,18 +325,6 @@ fn unzigzag(v: u64) -> i64 {
 
 fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
-}
-
-fn key_of(value: Value) -> Option<MapKey> {
-    Some(match value {
-        Value::I32(v) => MapKey::I64(i64::from(v)),
-        Value::I64(v) => MapKey::I64(v),
-        Value::U32(v) => MapKey::U64(u64::from(v)),
-        Value::U64(v) => MapKey::U64(v),
-        Value::Bool(v) => MapKey::Bool(v),
-        Value::Bytes(b) => MapKey::Bytes(b),
-        _ => return None,
-    })
 }
 
 /// Appends the values of one packed record (`offset` locates `data` for errors).

@@ -106,6 +106,21 @@ pub enum MapKey {
     Bytes(Bytes),
 }
 
+impl MapKey {
+    /// The key for a scalar value of a key kind (integers, bool, string); `None` for the rest.
+    pub fn from_value(value: Value) -> Option<MapKey> {
+        Some(match value {
+            Value::I32(v) => MapKey::I64(i64::from(v)),
+            Value::I64(v) => MapKey::I64(v),
+            Value::U32(v) => MapKey::U64(u64::from(v)),
+            Value::U64(v) => MapKey::U64(v),
+            Value::Bool(v) => MapKey::Bool(v),
+            Value::Bytes(b) => MapKey::Bytes(b),
+            _ => return None,
+        })
+    }
+}
+
 /// One element borrowed from a singular field, a list or a map: what codecs and printers work
 /// on.
 #[derive(Clone, Copy, Debug)]

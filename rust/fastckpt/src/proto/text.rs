@@ -723,15 +723,8 @@ impl Parser<'_> {
     }
 
     fn map_key(&mut self, kind: Kind) -> TextResult<MapKey> {
-        Ok(match self.scalar(kind)? {
-            Value::I32(v) => MapKey::I64(i64::from(v)),
-            Value::I64(v) => MapKey::I64(v),
-            Value::U32(v) => MapKey::U64(u64::from(v)),
-            Value::U64(v) => MapKey::U64(v),
-            Value::Bool(v) => MapKey::Bool(v),
-            Value::Bytes(b) => MapKey::Bytes(b),
-            _ => return Err(self.lex.error("invalid map key")),
-        })
+        let value = self.scalar(kind)?;
+        MapKey::from_value(value).ok_or_else(|| self.lex.error("invalid map key"))
     }
 
     /// `[prefix/full.Name] { … }` inside an `Any`.
