@@ -172,6 +172,9 @@ class Measure:
         self.seconds: Optional[float] = None
 
     def __enter__(self) -> "Measure":
+        # Start every operation with no dirty pages pending: otherwise whichever library runs
+        # right after a large write pays for the kernel's writeback of someone else's data.
+        os.sync()
         gc.collect()
         gc.disable()
         self.hwm_reset = reset_hwm()
@@ -246,7 +249,7 @@ def c_fc_save(spec: Spec, paths: dict[str, Path], m: Measure) -> None:
     arrays = make_arrays(spec)
     m.extra["signature"] = signature({n: touch(a) for n, a in arrays.items()})
     with m:
-        fastckpt.save(arrays, str(paths["fastckpt"]))  # type: ignore[arg-type]  # see README
+        fastckpt.save(arrays, str(paths["fastckpt"]))
 
 
 def c_tf_savev2(spec: Spec, paths: dict[str, Path], m: Measure) -> None:
@@ -648,10 +651,16 @@ def run_workload(name: str, args: argparse.Namespace, scratch: Path, available: 
 
     save_ops = [op for op in OP_INFO if OP_INFO[op][2] == "save"]
     restore_ops = [op for op in OP_INFO if OP_INFO[op][2] == "restore"]
+    def rotated(ops: list[str], rep: int) -> list[str]:
+        """Each repeat starts with another library, so none is always first after a quiet spell
+        (the first large write of a run can be much slower, whoever does it)."""
+        k = rep % len(ops)
+        return ops[k:] + ops[:k]
+
     # Saves, round-robin over libraries. Each starts on an empty folder with no dirty pages
     # pending (os.sync, untimed), so no save pays for the previous one's writeback.
     for rep in range(args.repeats):
-        for op in save_ops:
+        for op in rotated(save_ops, rep):
             target = paths[OP_FILE[op]]
             shutil.rmtree(target.parent, ignore_errors=True)
             target.parent.mkdir(parents=True)
@@ -678,7 +687,7 @@ def run_workload(name: str, args: argparse.Namespace, scratch: Path, available: 
         + (f", {resident * 100:.1f}% resident" if resident is not None else ""))
 
     for rep in range(args.repeats):
-        for op in restore_ops:
+        for op in rotated(restore_ops, rep):
             run(op, rep)
     for rep in range(args.repeats):
         run("fc_open", rep)

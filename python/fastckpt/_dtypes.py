@@ -50,6 +50,10 @@ _BY_NUMPY: dict[np.dtype[Any], int] = {
 def enum_of(dtype: Any) -> int:
     """The DataType enum value for a numpy dtype, an enum value, or a name ("float32", "DT_HALF",
     "qint8", a ``tf.DType``'s ``.name``)."""
+    if isinstance(dtype, np.dtype):  # the common case, first
+        known = _BY_NUMPY.get(dtype)
+        if known is not None:
+            return known
     if isinstance(dtype, int) and not isinstance(dtype, bool):
         if dtype in NAMES:
             return dtype
@@ -68,6 +72,6 @@ def enum_of(dtype: Any) -> int:
     if np_dtype.kind in "OSU":
         return STRING
     try:
-        return _BY_NUMPY[np_dtype]
+        return _BY_NUMPY[np_dtype.newbyteorder("=")]
     except KeyError:
         raise TypeError(f"cannot store numpy dtype {np_dtype} in a checkpoint") from None

@@ -46,6 +46,8 @@ def _payload(array: np.ndarray[Any, Any], dtype: int) -> Any:
     if dtype in (STRING, VARIANT):
         flat = array.reshape(-1)
         return [x.encode("utf-8") if isinstance(x, str) else bytes(x) for x in flat.tolist()]
+    if array.dtype.byteorder == ">":  # checkpoints hold little-endian data
+        array = array.astype(array.dtype.newbyteorder("<"))
     return np.ascontiguousarray(array).reshape(-1).view(np.uint8)
 
 

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, IoSlice, Write};
 use std::path::{Path, PathBuf};
 
 use super::entry::{checked_shape, BundleEntry};
@@ -20,8 +20,15 @@ use crate::error::{display_key, Error, Result};
 use crate::proto::{Extent, TensorShape, TensorSlice};
 use crate::table::TableBuilder;
 
-/// The data file buffer; larger writes go straight to the file.
+/// The index file buffer.
 const WRITE_BUFFER: usize = 1 << 20;
+
+/// Pieces of the data file smaller than this are gathered in memory; larger ones go to the kernel
+/// straight from the caller's buffer (one copy instead of two).
+const GATHER_BELOW: usize = 8 << 10;
+
+/// Gathered bytes are written once there are this many.
+const GATHER_LIMIT: usize = 1 << 20;
 
 /// From this size on, a tensor's checksum is computed on other threads while it is written;
 /// below it, handing work to another thread costs more than it saves.
@@ -32,7 +39,7 @@ pub struct BundleWriter {
     prefix: PathBuf,
     alignment: u64,
     data_tmp: PathBuf,
-    data: Option<BufWriter<File>>,
+    data: Option<DataSink>,
     offset: u64,
     entries: BTreeMap<Vec<u8>, BundleEntry>,
 }
@@ -65,7 +72,7 @@ impl BundleWriter {
             prefix,
             alignment: alignment as u64,
             data_tmp,
-            data: Some(BufWriter::with_capacity(WRITE_BUFFER, file)),
+            data: Some(DataSink { file, gathered: Vec::with_capacity(GATHER_LIMIT) }),
             offset: 0,
             entries: BTreeMap::new(),
         })
@@ -197,10 +204,14 @@ impl BundleWriter {
         };
         self.offset += bytes.len() as u64;
         let padding = (self.alignment - self.offset % self.alignment) % self.alignment;
-        if padding > 0 {
-            data.write_all(&vec![0u8; padding as usize]).map_err(|e| Error::io(&self.data_tmp, e))?;
-            self.offset += padding;
+        const ZEROS: [u8; 4096] = [0; 4096];
+        let mut left = padding as usize;
+        while left > 0 {
+            let n = left.min(ZEROS.len());
+            data.write_all(&ZEROS[..n]).map_err(|e| Error::io(&self.data_tmp, e))?;
+            left -= n;
         }
+        self.offset += padding;
         Ok(entry)
     }
 
@@ -212,8 +223,8 @@ impl BundleWriter {
         let index_tmp = naming::temp_path(&index_path);
         let data_path = naming::data_path(&self.prefix, 0, 1);
         let result = data
-            .into_inner()
-            .map_err(|e| Error::io(&self.data_tmp, e.into_error()))
+            .into_file()
+            .map_err(|e| Error::io(&self.data_tmp, e))
             .and_then(|_| write_index(&index_tmp, &self.entries))
             .and_then(|()| replace(&self.data_tmp, &data_path))
             .and_then(|()| std::fs::rename(&index_tmp, &index_path).map_err(|e| Error::io(&index_path, e)));
@@ -222,6 +233,44 @@ impl BundleWriter {
             let _ = std::fs::remove_file(&index_tmp);
         }
         result
+    }
+}
+
+/// The data file: small pieces (small tensors, padding) are gathered and written together; a
+/// large tensor is written from the caller's memory along with what was gathered (one `writev`).
+#[derive(Debug)]
+struct DataSink {
+    file: File,
+    gathered: Vec<u8>,
+}
+
+impl DataSink {
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        if bytes.len() < GATHER_BELOW {
+            self.gathered.extend_from_slice(bytes);
+            if self.gathered.len() >= GATHER_LIMIT {
+                self.file.write_all(&self.gathered)?;
+                self.gathered.clear();
+            }
+            return Ok(());
+        }
+        let mut slices = [IoSlice::new(&self.gathered), IoSlice::new(bytes)];
+        let mut remaining = &mut slices[..];
+        while !remaining.is_empty() {
+            let written = self.file.write_vectored(remaining)?;
+            if written == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+            IoSlice::advance_slices(&mut remaining, written);
+        }
+        self.gathered.clear();
+        Ok(())
+    }
+
+    /// Writes what is gathered and hands back the file.
+    fn into_file(mut self) -> std::io::Result<File> {
+        self.file.write_all(&self.gathered)?;
+        Ok(self.file)
     }
 }
 
