@@ -25,20 +25,25 @@ SliceSpec = Union[str, Sequence[Union[tuple[int, int], slice, None]]]
 def _as_array(value: Any) -> np.ndarray[Any, Any]:
     """Anything array-like as a numpy array, without copying when it can be avoided.
 
-    ``__array__`` and the buffer protocol come first; ``__dlpack__`` is the fallback (TensorFlow
-    aborts the process when asked for a DLPack capsule of a string tensor, so it is never tried
-    on objects that can give an array directly).
+    ``__array__`` and the buffer protocol come first; ``__dlpack__`` serves objects that offer
+    nothing else (TensorFlow aborts the process when asked for a DLPack capsule of a string
+    tensor, so it is never tried on objects that can give an array directly).
     """
     if isinstance(value, np.ndarray):
         return value
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch: leave autograd and the device
         value = value.detach().cpu()
+    if hasattr(value, "__dlpack__") and not hasattr(value, "__array__") and not _has_buffer(value):
+        return np.from_dlpack(value)
+    return np.asarray(value)
+
+
+def _has_buffer(value: Any) -> bool:
     try:
-        return np.asarray(value)
-    except (TypeError, ValueError, RuntimeError, BufferError):
-        if not hasattr(value, "__dlpack__"):
-            raise
-    return np.from_dlpack(value)
+        memoryview(value)
+    except TypeError:
+        return False
+    return True
 
 
 def _payload(array: np.ndarray[Any, Any], dtype: int) -> Any:
