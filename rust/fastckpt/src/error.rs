@@ -26,12 +26,31 @@ pub enum Error {
     /// The checkpoint has no tensor under this name.
     #[error("tensor '{key}' not found in checkpoint {path}")]
     KeyNotFound { path: PathBuf, key: String },
+    /// Bytes or text that are not a valid protobuf message of the expected type (a graph,
+    /// meta graph or SavedModel file, or bytes handed to a parser).
+    #[error("{0}")]
+    Decode(String),
     /// The caller asked for something the format or the arguments do not allow.
     #[error("{0}")]
     InvalidArgument(String),
     /// Valid data that this library cannot handle (yet).
     #[error("{0}")]
     Unsupported(String),
+    /// `import_graph_def` refused a graph. The message is TensorFlow's own text; `kind` says which
+    /// Python exception TensorFlow raises with it.
+    #[error("{message}")]
+    Import { kind: ImportErrorKind, message: String },
+}
+
+/// The exception TensorFlow raises for an import error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportErrorKind {
+    /// `ValueError`: the graph, an argument or a name is invalid (TensorFlow's InvalidArgument).
+    ValueError,
+    /// `tf.errors.NotFoundError`: an op type is not registered.
+    NotFoundError,
+    /// `tf.errors.UnimplementedError`: an op was removed before the graph's producer version.
+    UnimplementedError,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -39,6 +58,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), source }
+    }
+
+    pub fn import_value(message: impl Into<String>) -> Self {
+        Error::Import { kind: ImportErrorKind::ValueError, message: message.into() }
     }
 
     pub fn corrupt(path: &Path, detail: impl Into<String>) -> Self {

@@ -7,6 +7,7 @@ pub mod bundle;
 pub mod crc;
 pub mod dtype;
 pub mod error;
+pub mod graph;
 pub mod proto;
 pub mod state;
 pub mod table;
