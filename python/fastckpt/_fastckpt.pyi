@@ -1,11 +1,115 @@
 """Type stubs of the Rust extension module (rust/fastckpt-py). Private: use the fastckpt package."""
 
 import os
-from typing import Any, final
+from collections.abc import Iterable, Iterator
+from typing import Any as _Any
+from typing import ClassVar, final
 
 import numpy as np
+from typing_extensions import Self, disjoint_base
 
-__all__ = ["Reader", "Writer", "latest_checkpoint"]
+__all__ = [
+    "Descriptor",
+    "FieldDescriptor",
+    "Message",
+    "MessageMap",
+    "Reader",
+    "RepeatedCompositeContainer",
+    "RepeatedScalarContainer",
+    "ScalarMap",
+    "Writer",
+    "latest_checkpoint",
+    "make_ndarray",
+    "parse_message",
+    "read_message",
+    "write_message",
+    "Any",
+    "AssetFileDef",
+    "AttrValue",
+    "AttrValue_ListValue",
+    "BoolValue",
+    "BoundedTensorSpecProto",
+    "BundleEntryProto",
+    "BundleHeaderProto",
+    "CapturedTensor",
+    "CheckpointState",
+    "CollectionDef",
+    "CollectionDef_AnyList",
+    "CollectionDef_BytesList",
+    "CollectionDef_FloatList",
+    "CollectionDef_Int64List",
+    "CollectionDef_NodeList",
+    "DictValue",
+    "FingerprintDef",
+    "FullTypeDef",
+    "FunctionDef",
+    "FunctionDefLibrary",
+    "FunctionDef_ArgAttrs",
+    "FunctionSpec",
+    "GradientDef",
+    "GraphDebugInfo",
+    "GraphDebugInfo_FileLineCol",
+    "GraphDebugInfo_StackTrace",
+    "GraphDef",
+    "ListValue",
+    "MetaGraphDef",
+    "MetaGraphDef_MetaInfoDef",
+    "NameAttrList",
+    "NamedTupleValue",
+    "NodeDef",
+    "NodeDef_ExperimentalDebugInfo",
+    "NoneValue",
+    "OpDef",
+    "OpDef_ArgDef",
+    "OpDef_AttrDef",
+    "OpDeprecation",
+    "OpList",
+    "PairValue",
+    "RegisteredGradient",
+    "RegisteredSaver",
+    "ResourceHandleProto",
+    "ResourceHandleProto_DtypeAndShape",
+    "SaveSliceInfoDef",
+    "SaveableObject",
+    "SavedAsset",
+    "SavedBareConcreteFunction",
+    "SavedConcreteFunction",
+    "SavedConstant",
+    "SavedFunction",
+    "SavedModel",
+    "SavedObject",
+    "SavedObjectGraph",
+    "SavedResource",
+    "SavedSlice",
+    "SavedSliceMeta",
+    "SavedTensorSliceMeta",
+    "SavedTensorSlices",
+    "SavedUserObject",
+    "SavedVariable",
+    "SaverDef",
+    "SerializedDType",
+    "SignatureDef",
+    "StructuredValue",
+    "TensorInfo",
+    "TensorInfo_CompositeTensor",
+    "TensorInfo_CooSparse",
+    "TensorProto",
+    "TensorShapeProto",
+    "TensorShapeProto_Dim",
+    "TensorSliceProto",
+    "TensorSliceProto_Extent",
+    "TensorSpecProto",
+    "TrackableObjectGraph",
+    "TrackableObjectGraph_TrackableObject",
+    "TrackableObjectGraph_TrackableObject_ObjectReference",
+    "TrackableObjectGraph_TrackableObject_SerializedTensor",
+    "TrackableObjectGraph_TrackableObject_SlotVariableReference",
+    "TupleValue",
+    "TypeSpecProto",
+    "VariableDef",
+    "VariantTensorDataProto",
+    "VersionDef",
+]
 
 @final
 class Reader:
@@ -14,17 +118,628 @@ class Reader:
     def prefix(self) -> os.PathLike[str] | str: ...
     def entries(self) -> list[tuple[bytes, int, tuple[int, ...]]]: ...
     def has(self, name: bytes) -> bool: ...
-    def get(self, name: bytes, copy: bool) -> np.ndarray[Any, Any]: ...
-    def get_many(self, names: list[bytes], copy: bool) -> list[np.ndarray[Any, Any]]: ...
+    def get(self, name: bytes, copy: bool) -> np.ndarray[_Any, _Any]: ...
+    def get_many(self, names: list[bytes], copy: bool) -> list[np.ndarray[_Any, _Any]]: ...
 
 @final
 class Writer:
     def __new__(cls, prefix: str | os.PathLike[str], alignment: int) -> Writer: ...
-    def add(self, name: bytes, dtype: int, shape: list[int], data: Any) -> None: ...
+    def add(self, name: bytes, dtype: int, shape: list[int], data: _Any) -> None: ...
     def add_slice(
-        self, name: bytes, dtype: int, full_shape: list[int], extents: list[tuple[int, int]], data: Any
+        self, name: bytes, dtype: int, full_shape: list[int], extents: list[tuple[int, int]], data: _Any
     ) -> None: ...
     def finish(self) -> None: ...
     def abort(self) -> None: ...
 
 def latest_checkpoint(dir: str | os.PathLike[str]) -> os.PathLike[str] | str | None: ...
+
+# --- graphs -------------------------------------------------------------------------------------
+
+def read_message(
+    path: str | os.PathLike[str], type_name: str, format: str | None = None
+) -> tuple[Message, str]: ...
+def parse_message(data: bytes | str, type_name: str, format: str | None = None) -> tuple[Message, str]: ...
+def write_message(message: _Any, path: str | os.PathLike[str], as_text: bool) -> None: ...
+def make_ndarray(tensor: _Any, max_fill_bytes: int | None = None) -> np.ndarray[_Any, _Any]: ...
+
+@final
+class Descriptor:
+    @property
+    def full_name(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def fields(self) -> list[FieldDescriptor]: ...
+    @property
+    def fields_by_name(self) -> dict[str, FieldDescriptor]: ...
+    @property
+    def fields_by_number(self) -> dict[int, FieldDescriptor]: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class FieldDescriptor:
+    @property
+    def name(self) -> str: ...
+    @property
+    def full_name(self) -> str: ...
+    @property
+    def number(self) -> int: ...
+    @property
+    def label(self) -> int: ...
+    @property
+    def type(self) -> int: ...
+    @property
+    def message_type(self) -> Descriptor | None: ...
+    @property
+    def has_presence(self) -> bool: ...
+    @property
+    def is_map(self) -> bool: ...
+
+@disjoint_base
+class Message:
+    """A protobuf message; fields are attributes (typed ``_Any``)."""
+
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+    def __getattribute__(self, name: str, /) -> _Any: ...
+    def __setattr__(self, name: str, value: _Any, /) -> None: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __ne__(self, other: object, /) -> bool: ...
+    def __reduce__(self) -> tuple[_Any, ...]: ...
+    def __copy__(self) -> Self: ...
+    def __deepcopy__(self, memo: _Any, /) -> Self: ...
+    def CopyFrom(self, other: _Any) -> None: ...
+    def MergeFrom(self, other: _Any) -> None: ...
+    def Clear(self) -> None: ...
+    def ClearField(self, field_name: str) -> None: ...
+    def HasField(self, field_name: str) -> bool: ...
+    def WhichOneof(self, oneof_group: str) -> str | None: ...
+    def ListFields(self) -> list[tuple[FieldDescriptor, _Any]]: ...
+    def SerializeToString(self, deterministic: bool | None = None) -> bytes: ...
+    def SerializePartialToString(self, deterministic: bool | None = None) -> bytes: ...
+    def ParseFromString(self, serialized: bytes) -> int: ...
+    def MergeFromString(self, serialized: bytes) -> int: ...
+    @classmethod
+    def FromString(cls, s: bytes) -> Self: ...
+    def ByteSize(self) -> int: ...
+    def IsInitialized(self) -> bool: ...
+    def SetInParent(self) -> None: ...
+    def DiscardUnknownFields(self) -> None: ...
+
+@final
+class RepeatedCompositeContainer:
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+    def __len__(self) -> int: ...
+    def __getitem__(self, index: int | slice, /) -> _Any: ...
+    def __delitem__(self, index: int | slice, /) -> None: ...
+    def __iter__(self) -> Iterator[_Any]: ...
+    def __contains__(self, value: object, /) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __ne__(self, other: object, /) -> bool: ...
+    def add(self, **kwargs: _Any) -> _Any: ...
+    def append(self, value: _Any) -> None: ...
+    def extend(self, elem_seq: Iterable[_Any]) -> None: ...
+    def insert(self, key: int, value: _Any) -> None: ...
+    def pop(self, key: int = ...) -> _Any: ...
+    def remove(self, elem: _Any) -> None: ...
+    def clear(self) -> None: ...
+    def sort(self, *, key: _Any = None, reverse: bool = False) -> None: ...
+    def reverse(self) -> None: ...
+    def MergeFrom(self, other: Iterable[_Any]) -> None: ...
+
+@final
+class RepeatedScalarContainer:
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+    def __len__(self) -> int: ...
+    def __getitem__(self, index: int | slice, /) -> _Any: ...
+    def __setitem__(self, index: int | slice, value: _Any, /) -> None: ...
+    def __delitem__(self, index: int | slice, /) -> None: ...
+    def __iter__(self) -> Iterator[_Any]: ...
+    def __contains__(self, value: object, /) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __ne__(self, other: object, /) -> bool: ...
+    def append(self, value: _Any) -> None: ...
+    def extend(self, elem_seq: Iterable[_Any]) -> None: ...
+    def insert(self, key: int, value: _Any) -> None: ...
+    def pop(self, key: int = ...) -> _Any: ...
+    def remove(self, elem: _Any) -> None: ...
+    def clear(self) -> None: ...
+    def sort(self, *, key: _Any = None, reverse: bool = False) -> None: ...
+    def reverse(self) -> None: ...
+    def index(self, value: _Any) -> int: ...
+    def count(self, value: _Any) -> int: ...
+    def MergeFrom(self, other: Iterable[_Any]) -> None: ...
+
+@final
+class MessageMap:
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+    def __len__(self) -> int: ...
+    def __getitem__(self, key: _Any, /) -> _Any: ...
+    def __setitem__(self, key: _Any, value: _Any, /) -> None: ...
+    def __delitem__(self, key: _Any, /) -> None: ...
+    def __contains__(self, key: object, /) -> bool: ...
+    def __iter__(self) -> Iterator[_Any]: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __ne__(self, other: object, /) -> bool: ...
+    def keys(self) -> list[_Any]: ...
+    def values(self) -> list[_Any]: ...
+    def items(self) -> list[tuple[_Any, _Any]]: ...
+    def get(self, key: _Any, default: _Any = None) -> _Any: ...
+    def get_or_create(self, key: _Any) -> _Any: ...
+    def pop(self, key: _Any, default: _Any = None) -> _Any: ...
+    def clear(self) -> None: ...
+    def MergeFrom(self, other: _Any) -> None: ...
+
+@final
+class ScalarMap:
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+    def __len__(self) -> int: ...
+    def __getitem__(self, key: _Any, /) -> _Any: ...
+    def __setitem__(self, key: _Any, value: _Any, /) -> None: ...
+    def __delitem__(self, key: _Any, /) -> None: ...
+    def __contains__(self, key: object, /) -> bool: ...
+    def __iter__(self) -> Iterator[_Any]: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __ne__(self, other: object, /) -> bool: ...
+    def keys(self) -> list[_Any]: ...
+    def values(self) -> list[_Any]: ...
+    def items(self) -> list[tuple[_Any, _Any]]: ...
+    def get(self, key: _Any, default: _Any = None) -> _Any: ...
+    def pop(self, key: _Any, default: _Any = None) -> _Any: ...
+    def setdefault(self, key: _Any, default: _Any = None) -> _Any: ...
+    def clear(self) -> None: ...
+    def update(self, other: _Any) -> None: ...
+    def MergeFrom(self, other: _Any) -> None: ...
+
+# One class per message type; nested types are also attributes of their parent.
+@final
+class Any(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class AssetFileDef(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class AttrValue(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    ListValue: ClassVar[type[AttrValue_ListValue]]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class AttrValue_ListValue(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class BoolValue(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class BoundedTensorSpecProto(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class BundleEntryProto(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class BundleHeaderProto(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class CapturedTensor(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class CheckpointState(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class CollectionDef(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    AnyList: ClassVar[type[CollectionDef_AnyList]]
+    BytesList: ClassVar[type[CollectionDef_BytesList]]
+    FloatList: ClassVar[type[CollectionDef_FloatList]]
+    Int64List: ClassVar[type[CollectionDef_Int64List]]
+    NodeList: ClassVar[type[CollectionDef_NodeList]]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class CollectionDef_AnyList(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class CollectionDef_BytesList(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class CollectionDef_FloatList(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class CollectionDef_Int64List(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class CollectionDef_NodeList(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class DictValue(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class FingerprintDef(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class FullTypeDef(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class FunctionDef(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    ArgAttrs: ClassVar[type[FunctionDef_ArgAttrs]]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class FunctionDefLibrary(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class FunctionDef_ArgAttrs(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class FunctionSpec(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class GradientDef(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class GraphDebugInfo(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    FileLineCol: ClassVar[type[GraphDebugInfo_FileLineCol]]
+    StackTrace: ClassVar[type[GraphDebugInfo_StackTrace]]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class GraphDebugInfo_FileLineCol(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class GraphDebugInfo_StackTrace(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class GraphDef(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class ListValue(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class MetaGraphDef(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    MetaInfoDef: ClassVar[type[MetaGraphDef_MetaInfoDef]]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class MetaGraphDef_MetaInfoDef(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class NameAttrList(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class NamedTupleValue(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class NodeDef(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    ExperimentalDebugInfo: ClassVar[type[NodeDef_ExperimentalDebugInfo]]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class NodeDef_ExperimentalDebugInfo(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class NoneValue(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class OpDef(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    ArgDef: ClassVar[type[OpDef_ArgDef]]
+    AttrDef: ClassVar[type[OpDef_AttrDef]]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class OpDef_ArgDef(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class OpDef_AttrDef(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class OpDeprecation(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class OpList(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class PairValue(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class RegisteredGradient(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class RegisteredSaver(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class ResourceHandleProto(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    DtypeAndShape: ClassVar[type[ResourceHandleProto_DtypeAndShape]]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class ResourceHandleProto_DtypeAndShape(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class SaveSliceInfoDef(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class SaveableObject(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class SavedAsset(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class SavedBareConcreteFunction(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class SavedConcreteFunction(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class SavedConstant(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class SavedFunction(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class SavedModel(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class SavedObject(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class SavedObjectGraph(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class SavedResource(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class SavedSlice(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class SavedSliceMeta(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class SavedTensorSliceMeta(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class SavedTensorSlices(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class SavedUserObject(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class SavedVariable(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class SaverDef(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class SerializedDType(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class SignatureDef(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class StructuredValue(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class TensorInfo(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    CompositeTensor: ClassVar[type[TensorInfo_CompositeTensor]]
+    CooSparse: ClassVar[type[TensorInfo_CooSparse]]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class TensorInfo_CompositeTensor(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class TensorInfo_CooSparse(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class TensorProto(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class TensorShapeProto(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    Dim: ClassVar[type[TensorShapeProto_Dim]]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class TensorShapeProto_Dim(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class TensorSliceProto(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    Extent: ClassVar[type[TensorSliceProto_Extent]]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class TensorSliceProto_Extent(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class TensorSpecProto(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class TrackableObjectGraph(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    TrackableObject: ClassVar[type[TrackableObjectGraph_TrackableObject]]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class TrackableObjectGraph_TrackableObject(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    ObjectReference: ClassVar[type[TrackableObjectGraph_TrackableObject_ObjectReference]]
+    SerializedTensor: ClassVar[type[TrackableObjectGraph_TrackableObject_SerializedTensor]]
+    SlotVariableReference: ClassVar[type[TrackableObjectGraph_TrackableObject_SlotVariableReference]]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class TrackableObjectGraph_TrackableObject_ObjectReference(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class TrackableObjectGraph_TrackableObject_SerializedTensor(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class TrackableObjectGraph_TrackableObject_SlotVariableReference(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class TupleValue(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class TypeSpecProto(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class VariableDef(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class VariantTensorDataProto(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...
+
+@final
+class VersionDef(Message):
+    DESCRIPTOR: ClassVar[Descriptor]
+    def __new__(cls, **kwargs: _Any) -> Self: ...

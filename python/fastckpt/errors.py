@@ -27,3 +27,8 @@ class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
 class CheckpointIOError(CheckpointError, OSError):
     """The operating system refused to read or write a checkpoint file (permissions, a folder
     where a file should be, a full disk)."""
+
+
+class DecodeError(CheckpointError, ValueError):
+    """Bytes or text that are not a valid protobuf message of the expected type (a graph, meta
+    graph or SavedModel file, or data given to ``FromString``/``ParseFromString``)."""

@@ -1,8 +1,11 @@
-//! numpy arrays over bytes we hold: views into a mapped data file (read-only, the mapping kept
-//! alive through `.base`) or over a buffer we allocated (writeable, freed with the array).
+//! numpy arrays over bytes we hold: views into a mapped data file or into a message's bytes
+//! (read-only, the mapping or buffer kept alive through `.base`) or over a buffer we allocated
+//! (writeable, freed with the array).
 
 use std::ffi::c_void;
 use std::sync::Arc;
+
+use bytes::Bytes;
 
 use fastckpt::bundle::DataFile;
 use fastckpt::DataType;
@@ -10,7 +13,7 @@ use numpy::npyffi::{self, npy_intp, PY_ARRAY_API};
 use numpy::{PyArrayDescr, PyArrayDescrMethods};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyDict, PyList};
+use pyo3::types::{PyBytes, PyDict, PyList, PySlice};
 
 /// Keeps a data file mapped while numpy arrays view it.
 #[pyclass(frozen, module = "fastckpt._fastckpt")]
@@ -163,6 +166,46 @@ pub fn elements<'py>(py: Python<'py>, shape: &[usize], elements: Vec<Vec<u8>>) -
     let flat = numpy.call_method("empty", (elements.len(),), Some(&kwargs))?;
     if !elements.is_empty() {
         flat.set_item(pyo3::types::PySlice::full(py), items)?;
+    }
+    flat.call_method1("reshape", (shape.to_vec(),))
+}
+
+/// Keeps engine bytes (a slice of a message's buffer or of a mapped file) alive while numpy
+/// arrays view them.
+#[pyclass(frozen, module = "fastckpt._fastckpt")]
+#[derive(Debug)]
+pub struct SharedBytes {
+    #[allow(dead_code)] // held only to keep the bytes alive
+    bytes: Bytes,
+}
+
+/// A read-only view of shared engine bytes. The bytes need not be aligned for the dtype: numpy
+/// marks such an array unaligned and reads it correctly.
+pub fn shared<'py>(py: Python<'py>, dtype: DataType, shape: &[usize], bytes: Bytes) -> PyResult<Bound<'py, PyAny>> {
+    let descr = numpy_dtype(py, dtype)?;
+    debug_assert_eq!(bytes.len(), shape.iter().product::<usize>() * descr.itemsize());
+    let data = bytes.as_ptr();
+    let base = Bound::new(py, SharedBytes { bytes })?.into_any();
+    // SAFETY: `base` holds the bytes, which never change, for as long as the array lives; their
+    // length is prod(shape) * itemsize (checked by the engine); the array is read-only.
+    unsafe { array_over(py, descr, shape, data, base, false) }
+}
+
+/// An object array of `len` `bytes` elements, shaped: `values` first, then the last value
+/// repeated (the same object), or `b""` throughout when there are no values.
+pub fn strings<'py>(py: Python<'py>, shape: &[usize], values: &[Bytes], len: usize) -> PyResult<Bound<'py, PyAny>> {
+    let numpy = py.import("numpy")?;
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("dtype", numpy.getattr("object_")?)?;
+    let flat = numpy.call_method("empty", (len,), Some(&kwargs))?;
+    let n = values.len().min(len);
+    if n > 0 {
+        let items = PyList::new(py, values[..n].iter().map(|v| PyBytes::new(py, v)))?;
+        flat.set_item(PySlice::new(py, 0, n as isize, 1), items)?;
+    }
+    if n < len {
+        let fill = PyBytes::new(py, values.get(n.wrapping_sub(1)).map_or(&[][..], |b| &b[..]));
+        flat.set_item(PySlice::new(py, n as isize, len as isize, 1), fill)?;
     }
     flat.call_method1("reshape", (shape.to_vec(),))
 }

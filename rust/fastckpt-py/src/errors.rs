@@ -41,6 +41,7 @@ pub fn to_py(py: Python<'_>, error: Error) -> PyErr {
         Error::Corrupt { .. } => raise(py, "CorruptCheckpointError", message),
         Error::Checksum { .. } => raise(py, "ChecksumMismatchError", message),
         Error::KeyNotFound { .. } => raise(py, "TensorNotFoundError", message),
+        Error::Decode(_) => raise(py, "DecodeError", message),
         Error::InvalidArgument(_) => PyValueError::new_err(message),
         _ => raise(py, "CheckpointError", message),
     }

@@ -3,8 +3,14 @@
 //! public API lives in `python/fastckpt/`; this module is its private engine room.
 
 mod arrays;
+mod containers;
+mod convert;
+mod descriptor;
 mod errors;
+mod graph;
+mod message;
 mod reader;
+mod tree;
 mod writer;
 
 use pyo3::prelude::*;
@@ -14,5 +20,16 @@ fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<reader::Reader>()?;
     m.add_class::<writer::Writer>()?;
     m.add_function(wrap_pyfunction!(reader::latest_checkpoint, m)?)?;
+    message::add_classes(m)?;
+    m.add_class::<descriptor::Descriptor>()?;
+    m.add_class::<descriptor::FieldDescriptor>()?;
+    m.add_class::<containers::RepeatedComposite>()?;
+    m.add_class::<containers::RepeatedScalar>()?;
+    m.add_class::<containers::MessageMap>()?;
+    m.add_class::<containers::ScalarMap>()?;
+    m.add_function(wrap_pyfunction!(graph::read_message, m)?)?;
+    m.add_function(wrap_pyfunction!(graph::parse_message, m)?)?;
+    m.add_function(wrap_pyfunction!(graph::write_message, m)?)?;
+    m.add_function(wrap_pyfunction!(graph::make_ndarray, m)?)?;
     Ok(())
 }

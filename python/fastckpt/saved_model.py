@@ -1,0 +1,88 @@
+"""SavedModels: ``load_saved_model`` reads ``saved_model.pb`` (or ``.pbtxt``) and opens the
+variables checkpoint beside it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Union
+
+from . import _fastckpt
+from ._fastckpt import MetaGraphDef, SavedModel, SignatureDef
+from .errors import CheckpointNotFoundError
+from .reader import CheckpointReader
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+class LoadedSavedModel:
+    """What ``load_saved_model`` found in a SavedModel folder."""
+
+    def __init__(self, export_dir: str, saved_model: SavedModel, meta_graph: MetaGraphDef) -> None:
+        self.export_dir = export_dir
+        #: The whole ``SavedModel`` message.
+        self.saved_model = saved_model
+        #: The chosen meta graph (by tags, else the first).
+        self.meta_graph = meta_graph
+        prefix = os.path.join(export_dir, "variables", "variables")
+        #: The variables checkpoint (``variables/variables``), or ``None`` when there is none.
+        self.variables = CheckpointReader(prefix) if os.path.exists(prefix + ".index") else None
+
+    @property
+    def meta_graphs(self) -> list[MetaGraphDef]:
+        """Every meta graph of the SavedModel."""
+        return list(self.saved_model.meta_graphs)
+
+    @property
+    def tags(self) -> list[str]:
+        """The tags of the chosen meta graph."""
+        return list(self.meta_graph.meta_info_def.tags)
+
+    @property
+    def signatures(self) -> dict[str, SignatureDef]:
+        """The chosen meta graph's signatures by key (``"serving_default"``, …)."""
+        return dict(self.meta_graph.signature_def.items())
+
+    def __repr__(self) -> str:
+        return f"LoadedSavedModel({self.export_dir!r}, tags={self.tags}, signatures={sorted(self.signatures)})"
+
+
+def read_saved_model(export_dir: PathLike) -> SavedModel:
+    """The ``SavedModel`` message of a folder: ``saved_model.pb`` (binary) if present, else
+    ``saved_model.pbtxt`` (text), as TensorFlow's loader looks for them."""
+    export_dir = os.fspath(export_dir)
+    for name, fmt in (("saved_model.pb", "binary"), ("saved_model.pbtxt", "text")):
+        path = os.path.join(export_dir, name)
+        if os.path.exists(path):
+            message, _ = _fastckpt.read_message(path, "tensorflow.SavedModel", fmt)
+            assert isinstance(message, SavedModel)
+            return message
+    if os.path.exists(os.path.join(export_dir, "saved_model.cpb")):
+        raise NotImplementedError(f"{export_dir}: chunked SavedModels (saved_model.cpb) are not supported")
+    raise CheckpointNotFoundError(
+        f"SavedModel file does not exist at: {export_dir}{os.sep}{{saved_model.pbtxt|saved_model.pb}}"
+    )
+
+
+def load_saved_model(export_dir: PathLike, tags: str | Iterable[str] | None = None) -> LoadedSavedModel:
+    """Reads a SavedModel folder: its ``SavedModel`` message, the meta graph whose tag set equals
+    ``tags`` (the first one when ``tags`` is ``None``), its signatures, and a
+    ``CheckpointReader`` on ``variables/variables``."""
+    export_dir = os.fspath(export_dir)
+    saved_model = read_saved_model(export_dir)
+    meta_graphs = list(saved_model.meta_graphs)
+    if not meta_graphs:
+        raise ValueError(f"the SavedModel in {export_dir} holds no meta graph")
+    if tags is None:
+        chosen = meta_graphs[0]
+    else:
+        wanted = {tags} if isinstance(tags, str) else set(tags)
+        found = [m for m in meta_graphs if set(m.meta_info_def.tags) == wanted]
+        if not found:
+            available = [sorted(m.meta_info_def.tags) for m in meta_graphs]
+            raise RuntimeError(
+                f"MetaGraphDef associated with tags {sorted(wanted)} could not be found in SavedModel, "
+                f"with available tags '{available}'"
+            )
+        chosen = found[0]
+    return LoadedSavedModel(export_dir, saved_model, chosen)
