@@ -83,11 +83,15 @@ impl Reader {
         }
         let rest: Vec<Vec<u8>> =
             names.iter().enumerate().filter(|(i, _)| arrays[*i].is_none()).map(|(_, n)| n.clone()).collect();
+        let read = |(i, buf): &mut (usize, &mut [u8])| inner.read_into(&names[*i], buf);
         let (filled, tensors) = py.detach(|| {
-            rayon::join(
-                || fills.par_iter_mut().map(|(i, buf)| inner.read_into(&names[*i], buf)).collect::<Vec<_>>(),
-                || inner.tensors(&rest, copy),
-            )
+            if names.len() == 1 {
+                // One tensor: handing it to the thread pool would cost more than reading it.
+                let tensor = |k: &Vec<u8>| if copy { inner.tensor_owned(k) } else { inner.tensor(k) };
+                (fills.iter_mut().map(read).collect::<Vec<_>>(), rest.iter().map(tensor).collect())
+            } else {
+                rayon::join(|| fills.par_iter_mut().map(read).collect::<Vec<_>>(), || inner.tensors(&rest, copy))
+            }
         });
         for result in filled {
             result.py_err(py)?;
