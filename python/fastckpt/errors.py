@@ -32,3 +32,18 @@ class CheckpointIOError(CheckpointError, OSError):
 class DecodeError(CheckpointError, ValueError):
     """Bytes or text that are not a valid protobuf message of the expected type (a graph, meta
     graph or SavedModel file, or data given to ``FromString``/``ParseFromString``)."""
+
+
+class GraphImportError(CheckpointError, ValueError):
+    """``import_graph_def`` refused a graph or its arguments; the message is TensorFlow's own
+    text, and TensorFlow raises ``ValueError`` with it."""
+
+
+class NotFoundError(CheckpointError, LookupError):
+    """Something a graph needs does not exist, as ``tf.errors.NotFoundError``: an op type that is
+    not registered (``Op type not registered 'X' in binary running on HOST. …``)."""
+
+
+class UnimplementedError(CheckpointError, NotImplementedError):
+    """A graph uses an op that was removed before the graph's producer version, as
+    ``tf.errors.UnimplementedError``."""

@@ -2,6 +2,7 @@
 //! (`fastckpt.errors`) so that it can inherit from `KeyError` and `FileNotFoundError`; this module
 //! looks the classes up and raises them.
 
+use fastckpt::error::ImportErrorKind;
 use fastckpt::Error;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -43,6 +44,11 @@ pub fn to_py(py: Python<'_>, error: Error) -> PyErr {
         Error::KeyNotFound { .. } => raise(py, "TensorNotFoundError", message),
         Error::Decode(_) => raise(py, "DecodeError", message),
         Error::InvalidArgument(_) => PyValueError::new_err(message),
+        Error::Import { kind, .. } => match kind {
+            ImportErrorKind::ValueError => raise(py, "GraphImportError", message),
+            ImportErrorKind::NotFoundError => raise(py, "NotFoundError", message),
+            ImportErrorKind::UnimplementedError => raise(py, "UnimplementedError", message),
+        },
         _ => raise(py, "CheckpointError", message),
     }
 }

@@ -7,7 +7,9 @@ mod containers;
 mod convert;
 mod descriptor;
 mod errors;
+mod freeze;
 mod graph;
+mod graph_py;
 mod message;
 mod reader;
 mod tree;
@@ -31,5 +33,11 @@ fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(graph::parse_message, m)?)?;
     m.add_function(wrap_pyfunction!(graph::write_message, m)?)?;
     m.add_function(wrap_pyfunction!(graph::make_ndarray, m)?)?;
+    m.add_class::<graph_py::Graph>()?;
+    m.add_class::<graph_py::Operation>()?;
+    m.add_class::<graph_py::Tensor>()?;
+    m.add_class::<graph_py::DType>()?;
+    m.add_function(wrap_pyfunction!(graph_py::import_graph_def, m)?)?;
+    m.add_function(wrap_pyfunction!(freeze::freeze_graph, m)?)?;
     Ok(())
 }

@@ -4,9 +4,11 @@
 //!
 //! [`ops`] knows every op TensorFlow registers (what an op's outputs are, which attrs it needs),
 //! [`model`] is the graph, [`import`] fills it, `device` reads device strings as Python does;
-//! [`io`] reads and writes files holding one message, [`tensor`] decodes `TensorProto` values.
+//! [`io`] reads and writes files holding one message, [`tensor`] decodes `TensorProto` values;
+//! [`freeze`] turns variables into constants read from a checkpoint.
 
 mod device;
+pub mod freeze;
 pub mod import;
 pub mod io;
 pub mod model;
@@ -14,6 +16,7 @@ pub mod ops;
 pub mod tensor;
 
 pub use device::DeviceSpec;
+pub use freeze::freeze_graph;
 pub use import::{import_graph_def, Element, ImportOptions};
 pub use model::{Function, Graph, OpId, Operation, TensorRef};
 pub use ops::{registry, OpDef, OpRegistry};

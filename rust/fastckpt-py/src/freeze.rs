@@ -1,0 +1,31 @@
+//! `freeze_graph`: the GraphDef and output names in, the frozen GraphDef out. Opening the
+//! checkpoint and the whole transformation run with the GIL released.
+
+use std::path::PathBuf;
+
+use fastckpt::graph::freeze_graph as freeze;
+use fastckpt::proto::schema::GRAPH_DEF;
+use fastckpt::BundleReader;
+use pyo3::prelude::*;
+
+use crate::errors::IntoPy;
+use crate::message::{message_from_py, new_message};
+
+/// The `GraphDef` (ours or TensorFlow's) with its variables replaced by constants read from the
+/// checkpoint at `prefix`, pruned to what `output_nodes` need.
+#[pyfunction]
+pub fn freeze_graph<'py>(
+    py: Python<'py>,
+    graph_def: &Bound<'py, PyAny>,
+    prefix: PathBuf,
+    output_nodes: Vec<String>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let graph = message_from_py(py, graph_def, &GRAPH_DEF)?;
+    let frozen = py
+        .detach(|| {
+            let reader = BundleReader::open(&prefix, true)?;
+            freeze(&graph, &reader, &output_nodes)
+        })
+        .py_err(py)?;
+    new_message(py, frozen)
+}

@@ -1,0 +1,538 @@
+//! Freezing: a TF1 `GraphDef` plus a name-based checkpoint become one self-contained `GraphDef`
+//! whose variables are `Const` nodes, as `tf.compat.v1.graph_util.convert_variables_to_constants`
+//! builds it.
+//!
+//! ```text
+//! prune    keep what `outputs` reach through data inputs, control inputs (`^x`) and colocation
+//!          (`_class: "loc:@x"`), in the original order; library and versions are kept
+//! convert  Variable / VariableV2 / VarHandleOp "v"  ──▶  Const "v" { dtype, value = checkpoint["v"] }
+//!          then along data edges out of the variable:
+//!            Identity, Enter, Exit, Switch, _SwitchN, NextIteration: T[i] = dtype, go on
+//!            ReadVariableOp r  ──▶ Identity r (input 0, T = r.dtype)
+//!            ResourceGather g  ──▶ GatherV2 g (params, indices, Const "g/axis" = 0)
+//!            ResourceGatherNd  ──▶ GatherNd
+//!            function calls (If, While, PartitionedCall, …): refused
+//! ```
+//! Constant values are encoded as `make_tensor_proto` does: `tensor_content` (little-endian) for
+//! more than one element, the typed `*_val` field for a single one, `string_val` for strings.
+//! `tensor_content` of a tensor mapped from the checkpoint is a slice of the mapping: nothing is
+//! copied until the graph is written. Unlike TensorFlow (which clears them), device fields of the
+//! converted nodes are kept.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::bundle::{BundleReader, DataFile, TensorData};
+use crate::dtype::{DataType, Layout};
+use crate::error::{display_key, Error, Result};
+use crate::proto::schema::{ATTR_VALUE, GRAPH_DEF, NODE_DEF, TENSOR_PROTO, TENSOR_SHAPE_PROTO, TENSOR_SHAPE_PROTO_DIM};
+use crate::proto::{List, MapKey, Message, Value};
+
+/// Ops whose output is a variable, read from the checkpoint under the node's name.
+const VARIABLE_OPS: [&str; 3] = ["Variable", "VariableV2", "VarHandleOp"];
+
+/// Ops that pass their input through: their `T` is retyped and conversion goes on past them.
+const PASS_THROUGH_OPS: [&str; 6] = ["Enter", "Exit", "Identity", "NextIteration", "Switch", "_SwitchN"];
+
+/// Ops that run functions; variables flowing into them would need the functions rewritten.
+const FUNCTION_CALL_OPS: [&str; 7] =
+    ["Case", "If", "PartitionedCall", "StatefulPartitionedCall", "StatelessIf", "StatelessWhile", "While"];
+
+/// The frozen `GraphDef`: `graph_def` pruned to what `outputs` (node names; `name:0` and `^name`
+/// are accepted) need, every variable left in it replaced by a `Const` holding its value in
+/// `checkpoint`, and the readers of resource variables rewired onto the constants.
+pub fn freeze_graph(graph_def: &Message, checkpoint: &BundleReader, outputs: &[String]) -> Result<Message> {
+    let mut nodes = prune(graph_def.messages("node"), outputs)?;
+    let index: HashMap<Vec<u8>, usize> = nodes.iter().enumerate().map(|(i, n)| (n.bytes("name").to_vec(), i)).collect();
+    let consumers = consumers(&nodes, &index);
+    let variables: Vec<usize> =
+        (0..nodes.len()).filter(|&i| VARIABLE_OPS.contains(&nodes[i].str("op").unwrap_or(""))).collect();
+    let mut extra = Vec::new();
+    for v in variables {
+        let dtype = DataType(u32::try_from(attr_int(&nodes[v], "dtype", "type")).unwrap_or(0));
+        let value = read_variable(&nodes[v], dtype, checkpoint)?;
+        nodes[v] = constant(&nodes[v], dtype, value)?;
+        let mut seen = HashSet::new();
+        let mut stack: Vec<(usize, usize)> = consumers[v].clone();
+        while let Some((n, input)) = stack.pop() {
+            if !seen.insert((n, input)) {
+                continue;
+            }
+            let op = nodes[n].str("op")?.to_owned();
+            if PASS_THROUGH_OPS.contains(&op.as_str()) {
+                set_type(&mut nodes[n], "T", input, dtype)?;
+                nodes[n].map_mut("attr")?.remove(&key("_output_shapes"));
+                stack.extend(consumers[n].iter().copied());
+            } else if op == "ReadVariableOp" {
+                nodes[n] = read_to_identity(&nodes[n])?;
+            } else if op == "ResourceGather" {
+                let (gather, axis) = resource_gather(&nodes[n], !index.contains_key(&axis_name(&nodes[n])))?;
+                nodes[n] = gather;
+                extra.extend(axis);
+            } else if op == "ResourceGatherNd" {
+                nodes[n] = resource_gather_nd(&nodes[n])?;
+            } else if FUNCTION_CALL_OPS.contains(&op.as_str()) {
+                return Err(Error::Unsupported(format!(
+                    "cannot freeze variable '{}': it flows into the function call '{}' ({op}); graphs whose \
+                     variables are used inside functions are not supported yet",
+                    display_key(nodes[v].bytes("name")),
+                    display_key(nodes[n].bytes("name")),
+                )));
+            }
+        }
+    }
+    nodes.extend(extra);
+    let mut out = Message::new(&GRAPH_DEF);
+    out.set("node", Value::List(List::Message(nodes)))?;
+    for field in ["library", "versions"] {
+        if let Some(value) = graph_def.get(field) {
+            out.set(field, value.clone())?;
+        }
+    }
+    Ok(out)
+}
+
+/// The name of the node an input refers to: `^x`, `x:1` and `x` all name `x`.
+fn node_name(input: &[u8]) -> &[u8] {
+    if let Some(rest) = input.strip_prefix(b"^") {
+        return rest;
+    }
+    match input.iter().position(|&b| b == b':') {
+        Some(colon) => &input[..colon],
+        None => input,
+    }
+}
+
+/// Copies of the nodes `outputs` reach (TensorFlow's `extract_sub_graph`), in graph order.
+fn prune(all: &[Message], outputs: &[String]) -> Result<Vec<Message>> {
+    let index: HashMap<&[u8], usize> = all.iter().enumerate().map(|(i, n)| (n.bytes("name"), i)).collect();
+    let mut keep = vec![false; all.len()];
+    let mut queue = Vec::with_capacity(outputs.len());
+    for output in outputs {
+        let name = node_name(output.as_bytes());
+        let Some(&i) = index.get(name) else {
+            return Err(Error::InvalidArgument(format!("{} is not in graph", display_key(name))));
+        };
+        queue.push(i);
+    }
+    while let Some(i) = queue.pop() {
+        if std::mem::replace(&mut keep[i], true) {
+            continue;
+        }
+        let node = &all[i];
+        let colocated = node
+            .map_get("attr", &key("_class"))
+            .and_then(|a| attr_list(a, "s"))
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.strip_prefix(b"loc:@"));
+        let inputs = node.strings("input").iter().map(|s| node_name(s));
+        queue.extend(inputs.chain(colocated).filter_map(|name| index.get(name).copied()).filter(|&j| !keep[j]));
+    }
+    Ok(all.iter().zip(keep).filter(|(_, k)| *k).map(|(n, _)| n.clone()).collect())
+}
+
+/// For each node, the `(node, input position)` pairs that read one of its outputs as data.
+fn consumers(nodes: &[Message], index: &HashMap<Vec<u8>, usize>) -> Vec<Vec<(usize, usize)>> {
+    let mut out = vec![Vec::new(); nodes.len()];
+    for (n, node) in nodes.iter().enumerate() {
+        for (position, input) in node.strings("input").iter().enumerate() {
+            if input.starts_with(b"^") {
+                continue;
+            }
+            if let Some(&source) = index.get(node_name(input)) {
+                out[source].push((n, position));
+            }
+        }
+    }
+    out
+}
+
+fn key(name: &str) -> MapKey {
+    MapKey::Bytes(Bytes::copy_from_slice(name.as_bytes()))
+}
+
+/// A list field (`s`, `type`, …) of an `AttrValue` holding a list.
+fn attr_list<'a>(attr: &'a Value, field: &str) -> Option<&'a [Bytes]> {
+    match attr {
+        Value::Message(a) => Some(a.message("list")?.strings(field)),
+        _ => None,
+    }
+}
+
+/// An integer-like field (`type`, `i`, `b`) of a node's attr; 0 when absent.
+fn attr_int(node: &Message, attr: &str, field: &str) -> i64 {
+    match node.map_get("attr", &key(attr)) {
+        Some(Value::Message(a)) => a.int(field),
+        _ => 0,
+    }
+}
+
+fn type_attr(dtype: DataType) -> Result<Value> {
+    let mut attr = Message::new(&ATTR_VALUE);
+    attr.set("type", Value::Enum(dtype.0 as i32))?;
+    Ok(attr.into())
+}
+
+/// Sets the type of input `position` in a `type` or `list(type)` attr, as TensorFlow's
+/// `update_dtype` does.
+fn set_type(node: &mut Message, attr: &str, position: usize, dtype: DataType) -> Result<()> {
+    let name = display_key(node.bytes("name"));
+    let out_of_range = |count: usize| {
+        Error::InvalidArgument(format!(
+            "input {position} is out of range for node({name}).attr({attr}), which has {count} elements"
+        ))
+    };
+    let attrs = node.map_mut("attr")?;
+    let Some(Value::Message(value)) = attrs.get_mut(&key(attr)) else { return Err(out_of_range(0)) };
+    if value.has("list") {
+        let Value::List(List::Enum(types)) = value.message_mut("list")?.get_mut("type")? else {
+            return Err(out_of_range(0));
+        };
+        let count = types.len();
+        *types.get_mut(position).ok_or_else(|| out_of_range(count))? = dtype.0 as i32;
+        return Ok(());
+    }
+    if position != 0 {
+        return Err(out_of_range(1));
+    }
+    value.set("type", Value::Enum(dtype.0 as i32))
+}
+
+/// A node of `op` named like `like`, with its device and the attrs listed in `copied` (renamed
+/// as given); inputs are the caller's.
+fn rewrite(like: &Message, op: &str, inputs: &[Bytes], copied: &[(&str, &str)]) -> Result<Message> {
+    let mut node = Message::new(&NODE_DEF);
+    node.set("name", Value::Bytes(like.get("name").map_or_else(Bytes::new, bytes_of)))?;
+    node.set("op", op.into())?;
+    node.set("input", Value::List(List::Bytes(inputs.to_vec())))?;
+    if let Some(device) = like.get("device") {
+        node.set("device", device.clone())?;
+    }
+    for (from, to) in copied {
+        if let Some(value) = like.map_get("attr", &key(from)) {
+            node.map_insert("attr", key(to), value.clone())?;
+        }
+    }
+    Ok(node)
+}
+
+fn bytes_of(value: &Value) -> Bytes {
+    match value {
+        Value::Bytes(b) => b.clone(),
+        _ => Bytes::new(),
+    }
+}
+
+fn read_to_identity(read: &Message) -> Result<Message> {
+    let input = read.strings("input").first().cloned().unwrap_or_default();
+    rewrite(read, "Identity", &[input], &[("dtype", "T"), ("_class", "_class")])
+}
+
+fn axis_name(gather: &Message) -> Vec<u8> {
+    [gather.bytes("name"), b"/axis"].concat()
+}
+
+/// `ResourceGather` as `GatherV2` on the constant, with the axis as a new `Const` (when
+/// `add_axis`, i.e. no node of that name exists yet).
+fn resource_gather(gather: &Message, add_axis: bool) -> Result<(Message, Option<Message>)> {
+    let batch_dims = attr_int(gather, "batch_dims", "i");
+    if batch_dims != 0 {
+        return Err(Error::InvalidArgument(format!(
+            "batch_dims must be 0 for freeze_graph, but got node({}).attr('batch_dims') = {batch_dims}",
+            display_key(gather.bytes("name"))
+        )));
+    }
+    let axis_name = Bytes::from(axis_name(gather));
+    let inputs = gather.strings("input");
+    let (params, indices) = match inputs {
+        [p, i, ..] => (p.clone(), i.clone()),
+        _ => return Err(Error::InvalidArgument(format!("{} needs two inputs", display_key(gather.bytes("name"))))),
+    };
+    let node = rewrite(
+        gather,
+        "GatherV2",
+        &[params, indices, axis_name.clone()],
+        &[("dtype", "Tparams"), ("Tindices", "Tindices"), ("Tindices", "Taxis"), ("_class", "_class")],
+    )?;
+    if !add_axis {
+        return Ok((node, None));
+    }
+    let axis_type = DataType(u32::try_from(attr_int(gather, "Tindices", "type")).unwrap_or(0));
+    let value = match axis_type {
+        DataType::INT64 => Tensor::Scalar(Value::List(List::I64(vec![0]))),
+        _ => Tensor::Scalar(Value::List(List::I32(vec![0]))),
+    };
+    let mut axis = Message::new(&NODE_DEF);
+    axis.set("name", Value::Bytes(axis_name))?;
+    let axis = constant(&axis, axis_type, (Vec::new(), value))?;
+    Ok((node, Some(axis)))
+}
+
+fn resource_gather_nd(gather: &Message) -> Result<Message> {
+    let inputs: Vec<Bytes> = gather.strings("input").iter().take(2).cloned().collect();
+    rewrite(gather, "GatherNd", &inputs, &[("dtype", "Tparams"), ("Tindices", "Tindices"), ("_class", "_class")])
+}
+
+/// The value of a constant, as it goes into a `TensorProto`.
+enum Tensor {
+    /// Little-endian element bytes for `tensor_content`.
+    Content(Bytes),
+    /// One element, as a list value for the typed field [`typed_field`] names.
+    Scalar(Value),
+    /// A typed field of `TensorProto` (`string_val`) holding these values.
+    Typed(&'static str, Value),
+    /// No elements.
+    Empty,
+}
+
+/// The slice of a mapped data file that holds one tensor: lets `tensor_content` point into the
+/// mapping.
+struct MappedSlice {
+    file: Arc<DataFile>,
+    offset: usize,
+    len: usize,
+}
+
+impl AsRef<[u8]> for MappedSlice {
+    fn as_ref(&self) -> &[u8] {
+        &self.file.bytes()[self.offset..self.offset + self.len]
+    }
+}
+
+/// The shape and value of variable `node` in the checkpoint, checked against the node's dtype
+/// (and its shape, where the node states a full one).
+fn read_variable(node: &Message, dtype: DataType, checkpoint: &BundleReader) -> Result<(Vec<usize>, Tensor)> {
+    let name = node.bytes("name");
+    let what = || format!("variable '{}' ({})", display_key(name), node.str("op").unwrap_or("?"),);
+    if !checkpoint.contains(name) {
+        return Err(Error::KeyNotFound {
+            path: checkpoint.prefix().to_path_buf(),
+            key: format!("{}: no value for {}", display_key(name), what()),
+        });
+    }
+    let tensor = checkpoint.tensor(name)?;
+    if tensor.dtype != dtype {
+        return Err(Error::InvalidArgument(format!(
+            "{} has dtype {} but checkpoint {} holds it as {}",
+            what(),
+            dtype.describe(),
+            checkpoint.prefix().display(),
+            tensor.dtype.describe()
+        )));
+    }
+    if let Some(Value::Message(shape)) = node.map_get("attr", &key("shape")) {
+        if let Some(shape) = shape.message("shape") {
+            let dims: Vec<i64> = shape.messages("dim").iter().map(|d| d.int("size")).collect();
+            let full = !shape.bool("unknown_rank") && dims.iter().all(|&d| d >= 0);
+            let matches = dims.len() == tensor.shape.len()
+                && dims.iter().zip(&tensor.shape).all(|(&d, &s)| usize::try_from(d).is_ok_and(|d| d == s));
+            if full && !matches {
+                return Err(Error::InvalidArgument(format!(
+                    "{} has shape {dims:?} but checkpoint {} holds a value of shape {:?}",
+                    what(),
+                    checkpoint.prefix().display(),
+                    tensor.shape
+                )));
+            }
+        }
+    }
+    let count: usize = tensor.shape.iter().product();
+    let value = match (tensor.data, dtype.layout()) {
+        (_, _) if count == 0 => Tensor::Empty,
+        (TensorData::Elements(values), Some(Layout::String)) => {
+            Tensor::Typed("string_val", Value::List(List::Bytes(values.into_iter().map(Bytes::from).collect())))
+        }
+        (data, Some(Layout::Fixed { swap, .. })) => {
+            let bytes = match data {
+                TensorData::Mapped { file, offset, len } => Bytes::from_owner(MappedSlice { file, offset, len }),
+                TensorData::Owned(v) => Bytes::from(v),
+                TensorData::Elements(_) => return Err(unsupported(&what(), dtype)),
+            };
+            let bytes = little_endian(bytes, swap);
+            if count == 1 {
+                scalar(dtype, &bytes).unwrap_or(Tensor::Content(bytes))
+            } else {
+                Tensor::Content(bytes)
+            }
+        }
+        _ => return Err(unsupported(&what(), dtype)),
+    };
+    Ok((tensor.shape, value))
+}
+
+fn unsupported(what: &str, dtype: DataType) -> Error {
+    Error::Unsupported(format!("cannot freeze {what}: constants of dtype {} are not supported", dtype.describe()))
+}
+
+/// Host-order element bytes in little-endian order (a no-op on little-endian hosts).
+fn little_endian(bytes: Bytes, swap: usize) -> Bytes {
+    if cfg!(target_endian = "little") || swap < 2 {
+        return bytes;
+    }
+    let mut owned = bytes.to_vec();
+    owned.chunks_exact_mut(swap).for_each(<[u8]>::reverse);
+    Bytes::from(owned)
+}
+
+/// One element of `dtype` (little-endian `bytes`) in the typed field `make_tensor_proto` uses;
+/// `None` for types it stores otherwise.
+fn scalar(dtype: DataType, bytes: &[u8]) -> Option<Tensor> {
+    fn array<const N: usize>(bytes: &[u8]) -> Option<[u8; N]> {
+        bytes.get(..N)?.try_into().ok()
+    }
+    let value = match dtype {
+        DataType::FLOAT => List::F32(vec![f32::from_le_bytes(array(bytes)?)]),
+        DataType::DOUBLE => List::F64(vec![f64::from_le_bytes(array(bytes)?)]),
+        DataType::COMPLEX64 => {
+            List::F32(bytes.chunks_exact(4).map(|c| array(c).map(f32::from_le_bytes)).collect::<Option<_>>()?)
+        }
+        DataType::COMPLEX128 => {
+            List::F64(bytes.chunks_exact(8).map(|c| array(c).map(f64::from_le_bytes)).collect::<Option<_>>()?)
+        }
+        DataType::INT32 | DataType::QINT32 => List::I32(vec![i32::from_le_bytes(array(bytes)?)]),
+        DataType::INT16 | DataType::QINT16 => List::I32(vec![i32::from(i16::from_le_bytes(array(bytes)?))]),
+        DataType::UINT16 | DataType::QUINT16 => List::I32(vec![i32::from(u16::from_le_bytes(array(bytes)?))]),
+        DataType::INT8 | DataType::QINT8 => List::I32(vec![i32::from(i8::from_le_bytes(array(bytes)?))]),
+        DataType::UINT8 | DataType::QUINT8 => List::I32(vec![i32::from(*bytes.first()?)]),
+        DataType::HALF | DataType::BFLOAT16 => List::I32(vec![i32::from(u16::from_le_bytes(array(bytes)?))]),
+        DataType::INT64 => List::I64(vec![i64::from_le_bytes(array(bytes)?)]),
+        DataType::UINT32 => List::U32(vec![u32::from_le_bytes(array(bytes)?)]),
+        DataType::UINT64 => List::U64(vec![u64::from_le_bytes(array(bytes)?)]),
+        DataType::BOOL => List::Bool(vec![*bytes.first()? != 0]),
+        _ => return None,
+    };
+    Some(Tensor::Scalar(Value::List(value)))
+}
+
+/// The `TensorProto` field a one-element value of `dtype` goes in.
+fn typed_field(dtype: DataType) -> &'static str {
+    match dtype {
+        DataType::FLOAT => "float_val",
+        DataType::DOUBLE => "double_val",
+        DataType::COMPLEX64 => "scomplex_val",
+        DataType::COMPLEX128 => "dcomplex_val",
+        DataType::HALF | DataType::BFLOAT16 => "half_val",
+        DataType::INT64 => "int64_val",
+        DataType::UINT32 => "uint32_val",
+        DataType::UINT64 => "uint64_val",
+        DataType::BOOL => "bool_val",
+        _ => "int_val",
+    }
+}
+
+/// `Const` named like `like` (keeping its device) with `dtype` and `value` of `shape`.
+fn constant(like: &Message, dtype: DataType, (shape, value): (Vec<usize>, Tensor)) -> Result<Message> {
+    let mut proto = Message::new(&TENSOR_PROTO);
+    proto.set("dtype", Value::Enum(dtype.0 as i32))?;
+    let mut shape_proto = Message::new(&TENSOR_SHAPE_PROTO);
+    for size in shape {
+        let mut dim = Message::new(&TENSOR_SHAPE_PROTO_DIM);
+        dim.set("size", Value::I64(i64::try_from(size).unwrap_or(i64::MAX)))?;
+        shape_proto.push("dim", dim.into())?;
+    }
+    proto.set("tensor_shape", shape_proto.into())?;
+    match value {
+        Tensor::Content(bytes) => proto.set("tensor_content", Value::Bytes(bytes))?,
+        Tensor::Scalar(value) => proto.set(typed_field(dtype), value)?,
+        Tensor::Typed(field, value) => proto.set(field, value)?,
+        Tensor::Empty => {}
+    }
+    let mut tensor_attr = Message::new(&ATTR_VALUE);
+    tensor_attr.set("tensor", proto.into())?;
+    let mut node = rewrite(like, "Const", &[], &[])?;
+    node.map_insert("attr", key("dtype"), type_attr(dtype)?)?;
+    node.map_insert("attr", key("value"), tensor_attr.into())?;
+    Ok(node)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bundle::writer::Payload;
+    use crate::bundle::BundleWriter;
+
+    fn node(name: &str, op: &str, inputs: &[&str], attrs: &[(&str, Value)]) -> Message {
+        let mut n = Message::new(&NODE_DEF);
+        n.set("name", name.into()).unwrap();
+        n.set("op", op.into()).unwrap();
+        for i in inputs {
+            n.push("input", (*i).into()).unwrap();
+        }
+        for (k, v) in attrs {
+            n.map_insert("attr", key(k), v.clone()).unwrap();
+        }
+        n
+    }
+
+    fn float() -> Value {
+        type_attr(DataType::FLOAT).unwrap()
+    }
+
+    fn graph(nodes: Vec<Message>) -> Message {
+        let mut g = Message::new(&GRAPH_DEF);
+        g.set("node", Value::List(List::Message(nodes))).unwrap();
+        g
+    }
+
+    fn checkpoint(dir: &str, tensors: &[(&str, &[f32], &[usize])]) -> (std::path::PathBuf, BundleReader) {
+        let dir = std::env::temp_dir().join(format!("fastckpt-freeze-{dir}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let prefix = dir.join("ckpt");
+        let mut w = BundleWriter::create(&prefix, 1).unwrap();
+        for (name, values, shape) in tensors {
+            let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            let shape: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
+            w.add(name.as_bytes(), DataType::FLOAT, &shape, Payload::Fixed(&bytes)).unwrap();
+        }
+        w.finish().unwrap();
+        let reader = BundleReader::open(&prefix, true).unwrap();
+        (dir, reader)
+    }
+
+    fn names(g: &Message) -> Vec<String> {
+        g.messages("node").iter().map(|n| format!("{}:{}", n.str("name").unwrap(), n.str("op").unwrap())).collect()
+    }
+
+    #[test]
+    fn freezes_ref_and_resource_variables_and_prunes() {
+        let (dir, reader) = checkpoint("ok", &[("w", &[1.0, 2.0], &[2]), ("r", &[3.0], &[])]);
+        let g = graph(vec![
+            node("w", "VariableV2", &[], &[("dtype", float())]),
+            node("w/read", "Identity", &["w"], &[("T", float())]),
+            node("w/Assign", "Assign", &["w", "init"], &[("T", float())]),
+            node("init", "Const", &[], &[]),
+            node("r", "VarHandleOp", &[], &[("dtype", float())]),
+            node("r/read", "ReadVariableOp", &["r"], &[("dtype", float())]),
+            node("x", "Placeholder", &[], &[]),
+            node("out", "AddV2", &["w/read", "r/read", "^x"], &[("T", float())]),
+        ]);
+        let frozen = freeze_graph(&g, &reader, &["out:0".to_owned()]).unwrap();
+        assert_eq!(
+            names(&frozen),
+            ["w:Const", "w/read:Identity", "r:Const", "r/read:Identity", "x:Placeholder", "out:AddV2"]
+        );
+        let nodes = frozen.messages("node");
+        let Some(Value::Message(value)) = nodes[0].map_get("attr", &key("value")) else { panic!() };
+        let tensor = value.message("tensor").unwrap();
+        assert_eq!(tensor.bytes("tensor_content"), [1f32.to_le_bytes(), 2f32.to_le_bytes()].concat());
+        let Some(Value::Message(value)) = nodes[2].map_get("attr", &key("value")) else { panic!() };
+        assert!(matches!(value.message("tensor").unwrap().list("float_val"), Some(List::F32(v)) if v == &[3.0]));
+        assert_eq!(attr_int(&nodes[3], "T", "type"), 1);
+        assert_eq!(nodes[3].strings("input"), [Bytes::from_static(b"r")]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn names_the_missing_variable_and_output() {
+        let (dir, reader) = checkpoint("missing", &[("w", &[1.0], &[1])]);
+        let g = graph(vec![node("v", "VariableV2", &[], &[("dtype", float())])]);
+        let e = freeze_graph(&g, &reader, &["v".to_owned()]).unwrap_err().to_string();
+        assert!(e.contains("'v") && e.contains(&reader.prefix().display().to_string()), "{e}");
+        let e = freeze_graph(&g, &reader, &["nope".to_owned()]).unwrap_err().to_string();
+        assert_eq!(e, "nope is not in graph");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,146 @@
+"""``fastckpt.freeze_graph`` against real TensorFlow: TF1 graphs with ref and resource variables,
+saved by ``tf.compat.v1.train.Saver``, frozen by us, imported into a fresh graph and run — the
+outputs must equal the original graph restored from the checkpoint, and the node set must match
+``tf.compat.v1.graph_util.convert_variables_to_constants``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+
+import fastckpt
+
+
+def _build_mlp(tf: ModuleType, use_resource: bool) -> tuple[Any, Any, Any]:
+    """A 2-layer MLP on placeholders with a scalar and an int64 variable, an unused variable and
+    ops on a device; returns the graph, the init op and the saver."""
+    v1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default():
+        v1.set_random_seed(7)
+        x = v1.placeholder(tf.float32, [None, 4], name="x")
+        scale = v1.placeholder_with_default(np.float32(1.0), [], name="scale")
+        with v1.variable_scope("dense"):
+            w1 = v1.get_variable("kernel", [4, 8], use_resource=use_resource)
+            b1 = v1.get_variable("bias", [8], initializer=v1.random_normal_initializer(), use_resource=use_resource)
+        with v1.variable_scope("dense_1"), tf.device("/device:CPU:0"):
+            w2 = v1.get_variable("kernel", [8, 3], use_resource=use_resource)
+            b2 = v1.get_variable("bias", [3], initializer=v1.constant_initializer(0.5), use_resource=use_resource)
+        gain = v1.get_variable("gain", [], initializer=v1.constant_initializer(1.5), use_resource=use_resource)
+        step = v1.get_variable("step", [], tf.int64, initializer=v1.zeros_initializer(), use_resource=use_resource)
+        v1.get_variable("unused", [1000], use_resource=use_resource)
+        hidden = tf.nn.relu(tf.matmul(x, w1) + b1)
+        logits = (tf.matmul(hidden, w2) + b2) * gain * scale
+        tf.identity(logits, name="output")
+        tf.identity(tf.cast(step, tf.float32) + 2.0, name="step_out")
+        init = v1.global_variables_initializer()
+        saver = v1.train.Saver()
+    return graph, init, saver
+
+
+def _save(tf: ModuleType, tmp_path: Path, use_resource: bool) -> tuple[Any, str, np.ndarray[Any, Any], Any]:
+    graph, init, saver = _build_mlp(tf, use_resource)
+    with tf.compat.v1.Session(graph=graph) as sess:
+        sess.run(init)
+        prefix = saver.save(sess, str(tmp_path / "model.ckpt"), global_step=3)
+    feed = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
+    with tf.compat.v1.Session(graph=graph) as sess:
+        saver.restore(sess, prefix)
+        expected = sess.run(["output:0", "step_out:0"], {"x:0": feed})
+        reference = tf.compat.v1.graph_util.convert_variables_to_constants(
+            sess, graph.as_graph_def(), ["output", "step_out"]
+        )
+    return graph, prefix, feed, (expected, reference)
+
+
+def _run_frozen(tf: ModuleType, frozen: Any, feed: np.ndarray[Any, Any]) -> list[Any]:
+    tf_graph_def = tf.compat.v1.GraphDef.FromString(frozen.SerializeToString())
+    fresh = tf.Graph()
+    with fresh.as_default():
+        tf.compat.v1.import_graph_def(tf_graph_def, name="")
+    with tf.compat.v1.Session(graph=fresh) as sess:
+        result: list[Any] = sess.run(["output:0", "step_out:0"], {"x:0": feed})
+    return result
+
+
+@pytest.mark.parametrize("use_resource", [False, True], ids=["ref", "resource"])
+def test_frozen_graph_runs_like_the_restored_original(tf: ModuleType, tmp_path: Path, use_resource: bool) -> None:
+    graph, prefix, feed, (expected, reference) = _save(tf, tmp_path, use_resource)
+    frozen = fastckpt.freeze_graph(graph.as_graph_def(), prefix, ["output", "step_out"])
+    assert isinstance(frozen, fastckpt.GraphDef)
+    got = _run_frozen(tf, frozen, feed)
+    np.testing.assert_allclose(got[0], expected[0], rtol=1e-6)
+    np.testing.assert_array_equal(got[1], expected[1])
+
+    ops = {n.name: n.op for n in frozen.node}
+    assert ops == {n.name: n.op for n in reference.node}
+    variables = ["dense/kernel", "dense/bias", "dense_1/kernel", "dense_1/bias", "gain", "step"]
+    assert all(ops[v] == "Const" for v in variables)
+    assert "unused" not in ops
+    assert not {"Assign", "AssignVariableOp", "SaveV2", "RestoreV2"} & set(ops.values())
+    assert "ReadVariableOp" not in ops.values() and "VarHandleOp" not in ops.values()
+    by_name = {n.name: n for n in frozen.node}
+    readers = [n for n in frozen.node if n.op == "Identity" and n.input[0] in variables]
+    assert len(readers) >= len(variables) and all(n.attr["T"].type in (1, 9) for n in readers)
+    ours, theirs = by_name["dense/kernel"], {n.name: n for n in reference.node}["dense/kernel"]
+    assert ours.attr["value"].tensor.tensor_content == theirs.attr["value"].tensor.tensor_content
+    assert ours.attr["value"].tensor.tensor_shape == theirs.attr["value"].tensor.tensor_shape
+    assert by_name["gain"].attr["value"].tensor.float_val == [1.5]
+    assert by_name["step"].attr["value"].tensor.dtype == 9
+    assert by_name["dense_1/kernel"].device == "/device:CPU:0"
+    # Attrs of the rewritten readers are what TensorFlow writes, apart from the kept device.
+    for name, node in by_name.items():
+        if name in variables:
+            continue
+        ref_node = {n.name: n for n in reference.node}[name]
+        assert dict(node.attr) == dict(ref_node.attr), name
+        assert list(node.input) == list(ref_node.input), name
+
+
+def test_frozen_graph_from_a_folder_and_a_tf_graph(tf: ModuleType, tmp_path: Path) -> None:
+    graph, _, feed, (expected, _) = _save(tf, tmp_path, True)
+    frozen = fastckpt.freeze_graph(graph, tmp_path, "output")
+    fresh = tf.Graph()
+    with fresh.as_default():
+        tf.compat.v1.import_graph_def(tf.compat.v1.GraphDef.FromString(frozen.SerializeToString()), name="")
+    with tf.compat.v1.Session(graph=fresh) as sess:
+        np.testing.assert_allclose(sess.run("output:0", {"x:0": feed}), expected[0], rtol=1e-6)
+    assert "step" not in {n.name for n in frozen.node}
+
+
+def test_frozen_graph_round_trips_through_write_graph(tf: ModuleType, tmp_path: Path) -> None:
+    graph, prefix, feed, (expected, _) = _save(tf, tmp_path, False)
+    ours = fastckpt.GraphDef.FromString(graph.as_graph_def().SerializeToString())
+    frozen = fastckpt.freeze_graph(ours, prefix, ["output", "step_out"])
+    path = fastckpt.write_graph(frozen, str(tmp_path), "frozen.pb", as_text=False)
+    back = fastckpt.read_graph_def(path)
+    assert back == frozen
+    np.testing.assert_allclose(_run_frozen(tf, back, feed)[0], expected[0], rtol=1e-6)
+
+
+def test_missing_variable_names_variable_and_checkpoint(tf: ModuleType, tmp_path: Path) -> None:
+    graph, init, _ = _build_mlp(tf, False)
+    with graph.as_default():
+        saver = tf.compat.v1.train.Saver([v for v in tf.compat.v1.global_variables() if v.op.name != "gain"])
+    with tf.compat.v1.Session(graph=graph) as sess:
+        sess.run(init)
+        prefix = saver.save(sess, str(tmp_path / "partial"))
+    with pytest.raises(fastckpt.TensorNotFoundError) as info:
+        fastckpt.freeze_graph(graph.as_graph_def(), prefix, ["output"])
+    assert isinstance(info.value, KeyError)
+    assert "gain" in str(info.value) and prefix in str(info.value)
+    with pytest.raises(ValueError, match="nope is not in graph"):
+        fastckpt.freeze_graph(graph.as_graph_def(), prefix, ["nope"])
+
+
+def test_dtype_mismatch_is_refused(tmp_path: Path) -> None:
+    prefix = str(tmp_path / "ckpt")
+    fastckpt.save({"v": np.zeros(3, np.int32)}, prefix)
+    graph_def = fastckpt.GraphDef()
+    graph_def.node.add(name="v", op="VariableV2", attr={"dtype": {"type": 1}})
+    with pytest.raises(ValueError, match="dtype"):
+        fastckpt.freeze_graph(graph_def, prefix, ["v"])
