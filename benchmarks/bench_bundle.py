@@ -41,6 +41,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from _common import Measure, touch  # peak-RSS measurement, shared with bench_graph.py
+
 MIB = 1 << 20
 GIB = 1 << 30
 RESULT_MARK = "@@BENCH_RESULT@@ "
@@ -142,80 +144,12 @@ def paths_for(wdir: Path) -> dict[str, Path]:
 np: Any = None  # numpy, imported in the child only
 
 
-def proc_status() -> dict[str, int]:
-    """VmRSS, VmHWM, RssAnon, RssFile of this process, in KiB."""
-    out: dict[str, int] = {}
-    with open("/proc/self/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile", "RssShmem"):
-                out[key] = int(value.split()[0])
-    return out
-
-
-def reset_hwm() -> bool:
-    """Resets VmHWM to the current RSS (Linux >= 4.0); False when the kernel refuses."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-class Measure:
-    """``with m:`` times its block and records the peak RSS reached inside it, above the RSS
-    at its start (the high-water mark is reset on entry)."""
-
-    def __init__(self) -> None:
-        self.extra: dict[str, Any] = {}
-        self.seconds: Optional[float] = None
-
-    def __enter__(self) -> "Measure":
-        # Start every operation with no dirty pages pending: otherwise whichever library runs
-        # right after a large write pays for the kernel's writeback of someone else's data.
-        os.sync()
-        gc.collect()
-        gc.disable()
-        self.hwm_reset = reset_hwm()
-        self.before = proc_status()
-        self.t0 = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.seconds = time.perf_counter() - self.t0
-        self.after = proc_status()  # everything the block produced is still alive here
-        gc.enable()
-
-    def result(self) -> dict[str, Any]:
-        base = self.before["VmRSS"] if self.hwm_reset else max(self.before["VmRSS"], self.before["VmHWM"])
-        return {
-            "ok": True,
-            "seconds": self.seconds,
-            "hwm_reset": self.hwm_reset,
-            "baseline_mib": base / 1024,
-            "peak_above_mib": max(0, self.after["VmHWM"] - base) / 1024,
-            "end_anon_above_mib": (self.after.get("RssAnon", 0) - self.before.get("RssAnon", 0)) / 1024,
-            "end_file_above_mib": (self.after.get("RssFile", 0) - self.before.get("RssFile", 0)) / 1024,
-            **self.extra,
-        }
-
-
 def make_arrays(spec: Spec) -> dict[str, Any]:
     """The workload's source arrays, deterministic (one seeded generator per tensor)."""
     return {
         name: np.random.default_rng([spec.seed, i]).random(spec.shape, dtype=np.float32)
         for i, name in enumerate(spec.names)
     }
-
-
-def touch(array: Any) -> int:
-    """Reads every byte of ``array`` (XOR fold of its 64-bit words): the same for every library."""
-    flat = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
-    for word in (np.uint64, np.uint32, np.uint8):
-        if flat.nbytes % np.dtype(word).itemsize == 0:
-            return int(np.bitwise_xor.reduce(flat.view(word)))
-    raise AssertionError("unreachable")
 
 
 def signature(digests: dict[str, int]) -> str:
