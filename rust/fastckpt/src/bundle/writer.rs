@@ -30,9 +30,10 @@ const GATHER_BELOW: usize = 8 << 10;
 /// Gathered bytes are written once there are this many.
 const GATHER_LIMIT: usize = 1 << 20;
 
-/// From this size on, a tensor's checksum is computed on other threads while it is written;
-/// below it, handing work to another thread costs more than it saves.
-const OVERLAP_CRC_FROM: usize = 1 << 20;
+/// From this size on, a tensor is written in chunks of this size, each checksummed on another
+/// thread while the next is written; below it, handing work to another thread costs more than it
+/// saves.
+const OVERLAP_CRC_FROM: usize = 4 << 20;
 
 #[derive(Debug)]
 pub struct BundleWriter {
@@ -184,11 +185,7 @@ impl BundleWriter {
         };
         let data = self.data.as_mut().ok_or_else(|| Error::InvalidArgument("writer already finished".into()))?;
         let write = match payload {
-            // Large tensors: checksum on the other cores while this one writes.
-            Payload::Fixed(_) if bytes.len() >= OVERLAP_CRC_FROM => {
-                let (crc, written) = rayon::join(|| crc::value_parallel(bytes), || data.write_all(bytes));
-                written.map(|()| crc::mask(crc))
-            }
+            Payload::Fixed(_) if bytes.len() >= OVERLAP_CRC_FROM => write_checksummed(data, bytes),
             Payload::Fixed(_) => data.write_all(bytes).map(|()| crc::mask(crc::value(bytes))),
             _ => data.write_all(bytes).map(|()| crc32c),
         };
@@ -234,6 +231,21 @@ impl BundleWriter {
         }
         result
     }
+}
+
+/// Writes a large tensor in chunks while another thread checksums the chunk written just before,
+/// which the copy into the page cache has left in the CPU cache: the checksum costs neither a
+/// second pass over memory nor time on the writing thread. Returns the masked crc32c.
+fn write_checksummed(data: &mut DataSink, bytes: &[u8]) -> std::io::Result<u32> {
+    let mut crc = 0u32;
+    let mut previous: &[u8] = &[];
+    for chunk in bytes.chunks(OVERLAP_CRC_FROM) {
+        let (extended, written) = rayon::join(|| crc::extend(crc, previous), || data.write_all(chunk));
+        written?;
+        crc = extended;
+        previous = chunk;
+    }
+    Ok(crc::mask(crc::extend(crc, previous)))
 }
 
 /// The data file: small pieces (small tensors, padding) are gathered and written together; a
