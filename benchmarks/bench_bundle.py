@@ -41,11 +41,10 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from _common import Measure, touch  # peak-RSS measurement, shared with bench_graph.py
+from _common import RESULT_MARK, Measure, log, run_script, touch  # shared with bench_graph.py
 
 MIB = 1 << 20
 GIB = 1 << 30
-RESULT_MARK = "@@BENCH_RESULT@@ "
 OPEN_WARM_LOOPS = 20
 
 # --------------------------------------------------------------------------------------------
@@ -376,29 +375,10 @@ def child_main(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------------
 
 
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def run_child(op: str, spec: Spec, scale: float, wdir: Path, retries: int = 3) -> dict[str, Any]:
+def run_child(op: str, spec: Spec, scale: float, wdir: Path) -> dict[str, Any]:
     cmd = [sys.executable, os.path.abspath(__file__), "--child", op, "--workload", spec.workload,
            "--scale", repr(scale), "--dir", str(wdir)]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONHASHSEED="0")
-    for attempt in range(retries + 1):
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        for line in reversed(proc.stdout.splitlines()):
-            if line.startswith(RESULT_MARK):
-                result: dict[str, Any] = json.loads(line[len(RESULT_MARK):])
-                return result
-        err = (proc.stderr.strip().splitlines() or ["(no output)"])[-12:]
-        text = "\n".join(err)
-        # the package may be being rebuilt under us: wait and retry an import failure
-        if attempt < retries and ("ImportError" in text or "ModuleNotFoundError" in text) and "fastckpt" in text:
-            log(f"    {op}: fastckpt import failed (rebuild in progress?), retrying in 60 s")
-            time.sleep(60)
-            continue
-        return {"ok": False, "error": f"exit {proc.returncode}: " + text}
-    raise AssertionError("unreachable")
+    return run_script(cmd)
 
 
 def prewarm(files: list[Path]) -> Optional[float]:
