@@ -1,122 +1,500 @@
-//! Graph files and tensor values: `read_message` / `parse_message` / `write_message` (the files
-//! behind `read_graph_def`, `read_meta_graph`, `load_saved_model` and `write_graph`) and
-//! `make_ndarray`. Reading, parsing, encoding and writing run with the GIL released.
+//! `_fastckpt.Graph`, `Operation`, `Tensor`, `DType` and `import_graph_def`: the Python face of
+//! the engine's in-memory graph (`fastckpt::graph::Graph`).
+//!
+//! ```text
+//! Graph ── RwLock<core Graph>       shared by every handle; imports write it with the GIL released
+//! Operation ── Py<Graph> + OpId     a handle, made on demand; equal when graph and id are
+//! Tensor ── Py<Graph> + OpId + k    "op:k"
+//! DType ── DataType enum value      TensorFlow's names ("float32", "resource", "float32_ref")
+//! ```
+//! Lookups by name raise TensorFlow's `KeyError`/`ValueError`/`TypeError` texts
+//! (`tf.Graph.as_graph_element`), and `Operation.get_attr` returns what TensorFlow's does.
 
-use std::path::PathBuf;
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use fastckpt::graph::io::{self, Format};
-use fastckpt::graph::tensor::{tensor_value, Elements, DEFAULT_MAX_FILL_BYTES};
-use fastckpt::proto::schema::{find_message, MessageDesc, TENSOR_PROTO};
-use fastckpt::proto::Message;
-use fastckpt::Error;
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use fastckpt::graph::{self, Element, ImportOptions, OpId, TensorRef};
+use fastckpt::proto::schema::{Kind, GRAPH_DEF, OP_LIST};
+use fastckpt::proto::{List, Message, Value};
+use fastckpt::DataType;
+use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyString};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 
-use crate::arrays;
 use crate::convert;
 use crate::errors::IntoPy;
-use crate::message::{any_message_from_py, message_from_py, new_message, PyMessage};
+use crate::message::{message_from_py, new_message};
 
-fn message_type(name: &str) -> PyResult<&'static MessageDesc> {
-    find_message(name).ok_or_else(|| PyValueError::new_err(format!("unknown message type {name}")))
+/// A TensorFlow graph: operations in creation order, the function library, the versions.
+#[pyclass(frozen, module = "fastckpt._fastckpt")]
+#[derive(Debug, Default)]
+pub struct Graph {
+    inner: RwLock<graph::Graph>,
 }
 
-fn format_of(format: Option<&str>) -> PyResult<Option<Format>> {
-    match format {
-        None => Ok(None),
-        Some("binary") => Ok(Some(Format::Binary)),
-        Some("text") => Ok(Some(Format::Text)),
-        Some(other) => Err(PyValueError::new_err(format!("format must be 'binary' or 'text', not {other:?}"))),
+impl Graph {
+    /// A poisoned lock only means a panic elsewhere; the graph itself is always consistent.
+    fn read(&self) -> RwLockReadGuard<'_, graph::Graph> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, graph::Graph> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
     }
 }
 
-fn format_name(format: Format) -> &'static str {
-    match format {
-        Format::Binary => "binary",
-        Format::Text => "text",
+/// A name given as `str` or `bytes`, as TensorFlow accepts them; `what` names the kind in the
+/// `TypeError` ("Operation", "Tensor").
+fn name_arg(name: &Bound<'_, PyAny>, what: &str) -> PyResult<String> {
+    if let Ok(s) = name.cast::<PyString>() {
+        return Ok(s.to_str()?.to_owned());
     }
+    if let Ok(b) = name.cast::<PyBytes>() {
+        return Ok(String::from_utf8_lossy(b.as_bytes()).into_owned());
+    }
+    let type_name = name.get_type().name()?;
+    Err(PyTypeError::new_err(format!("{what} names are strings (or similar), not {type_name}.")))
 }
 
-/// Reads the message of type `type_name` in a file, mapped; `format` `None` tries binary, then
-/// text. Returns the message and the format it was in.
-#[pyfunction]
-#[pyo3(signature = (path, type_name, format = None))]
-pub fn read_message<'py>(
-    py: Python<'py>,
-    path: PathBuf,
-    type_name: &str,
-    format: Option<&str>,
-) -> PyResult<(Bound<'py, PyAny>, &'static str)> {
-    let desc = message_type(type_name)?;
-    let format = format_of(format)?;
-    let (msg, found) = py.detach(|| io::read(&path, desc, format)).py_err(py)?;
-    Ok((new_message(py, msg)?, format_name(found)))
+fn repr(py: Python<'_>, s: &str) -> PyResult<String> {
+    Ok(PyString::new(py, s).repr()?.to_str()?.to_owned())
 }
 
-/// Parses a message of type `type_name` from `bytes` or `str`, as `read_message` does a file.
-#[pyfunction]
-#[pyo3(signature = (data, type_name, format = None))]
-pub fn parse_message<'py>(
-    py: Python<'py>,
-    data: &Bound<'py, PyAny>,
-    type_name: &str,
-    format: Option<&str>,
-) -> PyResult<(Bound<'py, PyAny>, &'static str)> {
-    let desc = message_type(type_name)?;
-    let format = format_of(format)?;
-    let bytes = if data.is_instance_of::<PyString>() || data.is_instance_of::<PyBytes>() {
-        convert::bytes_from_py(data)?
-    } else {
-        return Err(PyTypeError::new_err("expected bytes or str"));
+fn operation(py: Python<'_>, graph: &Py<Graph>, id: OpId) -> Operation {
+    Operation { graph: graph.clone_ref(py), id }
+}
+
+fn tensor(py: Python<'_>, graph: &Py<Graph>, t: TensorRef) -> Tensor {
+    Tensor { graph: graph.clone_ref(py), op: t.op, index: t.index }
+}
+
+/// `tf.Graph._as_graph_element_locked` for a tensor name: the tensor, or TensorFlow's error.
+fn find_tensor(py: Python<'_>, g: &graph::Graph, name: &str) -> PyResult<TensorRef> {
+    let Some((op_name, index)) = name.split_once(':') else {
+        let what = if g.operation_by_name(name).is_some() {
+            "refers to an Operation"
+        } else {
+            "looks like an (invalid) Operation name"
+        };
+        return Err(PyValueError::new_err(format!(
+            "The name {} {what}, not a Tensor. Tensor names must be of the form \"<op_name>:<output_index>\".",
+            repr(py, name)?
+        )));
     };
-    let what = if data.is_instance_of::<PyString>() { "the text" } else { "the bytes" };
-    let (msg, found) = py.detach(|| io::decode(desc, bytes, format, what)).py_err(py)?;
-    Ok((new_message(py, msg)?, format_name(found)))
-}
-
-/// Writes a message (ours, or any protobuf message of a type we know) to `path` through a
-/// temporary file: deterministic binary, or text.
-#[pyfunction]
-pub fn write_message(py: Python<'_>, message: &Bound<'_, PyAny>, path: PathBuf, as_text: bool) -> PyResult<()> {
-    let format = if as_text { Format::Text } else { Format::Binary };
-    if let Ok(ours) = message.cast::<PyMessage>() {
-        let ours = ours.get();
-        let empty = Message::new(ours.desc);
-        return ours.loc.with(py, |m| py.detach(|| io::write(&path, m.unwrap_or(&empty), format))).py_err(py);
-    }
-    let msg = any_message_from_py(py, message)?;
-    py.detach(|| io::write(&path, &msg, format)).py_err(py)
-}
-
-/// The numpy array of a `TensorProto` (ours or TensorFlow's): a read-only view of
-/// `tensor_content` when the proto has one, else a new array filled by the fill rule (refused
-/// beyond `max_fill_bytes`, 2 GiB by default); strings as an object array of `bytes`.
-#[pyfunction]
-#[pyo3(signature = (tensor, max_fill_bytes = None))]
-pub fn make_ndarray<'py>(
-    py: Python<'py>,
-    tensor: &Bound<'py, PyAny>,
-    max_fill_bytes: Option<u64>,
-) -> PyResult<Bound<'py, PyAny>> {
-    let cap = max_fill_bytes.unwrap_or(DEFAULT_MAX_FILL_BYTES);
-    let value = match tensor.cast::<PyMessage>() {
-        Ok(ours) if ours.get().desc == &TENSOR_PROTO => {
-            let empty = Message::new(&TENSOR_PROTO);
-            ours.get().loc.with(py, |m| py.detach(|| tensor_value(m.unwrap_or(&empty), cap)))
-        }
+    let index = match index.trim().parse::<i64>() {
+        Ok(i) if !index.contains(':') => i,
         _ => {
-            let msg = message_from_py(py, tensor, &TENSOR_PROTO)?;
-            py.detach(|| tensor_value(&msg, cap))
+            return Err(PyValueError::new_err(format!(
+                "The name {} looks a like a Tensor name, but is not a valid one. Tensor names must be of the form \"<op_name>:<output_index>\".",
+                repr(py, name)?
+            )))
         }
     };
-    let value = value.map_err(|e| match e {
-        Error::Unsupported(detail) => PyTypeError::new_err(detail),
-        e => crate::errors::to_py(py, e),
-    })?;
-    match value.elements {
-        Elements::Shared(bytes) => arrays::shared(py, value.dtype, &value.shape, bytes),
-        Elements::Owned(bytes) => arrays::owned(py, value.dtype, &value.shape, bytes),
-        Elements::Strings { values, len } => arrays::strings(py, &value.shape, &values, len),
+    let Some(op) = g.operation_by_name(op_name) else {
+        return Err(PyKeyError::new_err(format!(
+            "The name {} refers to a Tensor which does not exist. The operation, {}, does not exist in the graph.",
+            repr(py, name)?,
+            repr(py, op_name)?
+        )));
+    };
+    let outputs = g.op(op).num_outputs();
+    // Python indexing: `op:-1` is the last output.
+    let resolved = if index < 0 { index + outputs as i64 } else { index };
+    if resolved < 0 || resolved >= outputs as i64 {
+        return Err(PyKeyError::new_err(format!(
+            "The name {} refers to a Tensor which does not exist. The operation, {}, exists but only has {outputs} outputs.",
+            repr(py, name)?,
+            repr(py, op_name)?
+        )));
     }
+    Ok(TensorRef { op, index: resolved as usize })
+}
+
+#[pymethods]
+impl Graph {
+    #[new]
+    fn py_new() -> Self {
+        Self::default()
+    }
+
+    /// The operation of this name (`KeyError` if none, `ValueError` for a tensor name).
+    fn get_operation_by_name(slf: &Bound<'_, Self>, name: &Bound<'_, PyAny>) -> PyResult<Operation> {
+        let py = slf.py();
+        let name = name_arg(name, "Operation")?;
+        if name.contains(':') {
+            return Err(PyValueError::new_err(format!(
+                "Name {} appears to refer to a Tensor, not a Operation.",
+                repr(py, &name)?
+            )));
+        }
+        let id = slf.get().read().operation_by_name(&name);
+        match id {
+            Some(id) => Ok(operation(py, &slf.clone().unbind(), id)),
+            None => Err(PyKeyError::new_err(format!(
+                "The name {} refers to an Operation not in the graph.",
+                repr(py, &name)?
+            ))),
+        }
+    }
+
+    /// The tensor `"op:k"` (`KeyError` if there is no such op or output, `ValueError` for a
+    /// malformed name).
+    fn get_tensor_by_name(slf: &Bound<'_, Self>, name: &Bound<'_, PyAny>) -> PyResult<Tensor> {
+        let py = slf.py();
+        let name = name_arg(name, "Tensor")?;
+        let t = find_tensor(py, &slf.get().read(), &name)?;
+        Ok(tensor(py, &slf.clone().unbind(), t))
+    }
+
+    /// Every operation, in creation order.
+    fn get_operations(slf: &Bound<'_, Self>) -> Vec<Operation> {
+        let py = slf.py();
+        let n = slf.get().read().len();
+        let graph = slf.clone().unbind();
+        (0..n).map(|i| operation(py, &graph, OpId(i))).collect()
+    }
+
+    /// The graph as a `GraphDef`: nodes in creation order, the library, the versions.
+    fn as_graph_def<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let def = self.read().to_graph_def();
+        new_message(py, def)
+    }
+
+    fn __len__(&self) -> usize {
+        self.read().len()
+    }
+
+    /// Whether an operation has this name.
+    fn __contains__(&self, name: &Bound<'_, PyAny>) -> bool {
+        match name_arg(name, "Operation") {
+            Ok(name) => self.read().operation_by_name(&name).is_some(),
+            Err(_) => false,
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<fastckpt.Graph with {} operations>", self.read().len())
+    }
+}
+
+/// One operation of a [`Graph`].
+#[pyclass(frozen, module = "fastckpt._fastckpt")]
+#[derive(Debug)]
+pub struct Operation {
+    graph: Py<Graph>,
+    id: OpId,
+}
+
+impl Operation {
+    fn with<R>(&self, py: Python<'_>, f: impl FnOnce(&graph::Graph, &graph::Operation) -> R) -> R {
+        let g = self.graph.bind(py).get().read();
+        f(&g, g.op(self.id))
+    }
+}
+
+/// The Python value of an `AttrValue`, as `tf.Operation.get_attr` gives it.
+fn attr_to_py<'py>(py: Python<'py>, attr: &Message) -> PyResult<Bound<'py, PyAny>> {
+    let Some(field) = attr.which_oneof("value") else {
+        return Ok(PyList::empty(py).into_any());
+    };
+    let value = attr.get_by_number(field.number);
+    match field.name {
+        "list" => {
+            let Some(Value::Message(list)) = value else { return Ok(PyList::empty(py).into_any()) };
+            for name in ["s", "i", "f", "b", "type", "shape", "tensor", "func"] {
+                let items: Vec<Bound<'py, PyAny>> = match list.list(name) {
+                    Some(List::Message(ms)) if !ms.is_empty() => {
+                        ms.iter().map(|m| new_message(py, m.clone())).collect::<PyResult<_>>()?
+                    }
+                    Some(List::Enum(ts)) if !ts.is_empty() => {
+                        ts.iter().map(|t| dtype(py, *t)).collect::<PyResult<_>>()?
+                    }
+                    Some(l) if !l.is_empty() => {
+                        l.iter().map(|e| convert::elem_to_py(py, Kind::Bytes, e)).collect::<PyResult<_>>()?
+                    }
+                    _ => continue,
+                };
+                return Ok(PyList::new(py, items)?.into_any());
+            }
+            Ok(PyList::empty(py).into_any())
+        }
+        "type" => dtype(py, attr.int("type") as i32),
+        "shape" | "tensor" | "func" => match value {
+            Some(Value::Message(m)) => new_message(py, (**m).clone()),
+            _ => Ok(py.None().into_bound(py)),
+        },
+        "placeholder" => convert::text_to_py(py, attr.bytes("placeholder")),
+        _ => convert::value_to_py(py, Kind::Bytes, value),
+    }
+}
+
+fn dtype(py: Python<'_>, value: i32) -> PyResult<Bound<'_, PyAny>> {
+    Ok(Bound::new(py, DType { value: value as u32 })?.into_any())
+}
+
+#[pymethods]
+impl Operation {
+    #[getter]
+    fn name(&self, py: Python<'_>) -> String {
+        self.with(py, |_, op| op.name().to_owned())
+    }
+
+    /// The op type (`"Const"`, or a library function's name).
+    #[getter]
+    fn r#type(&self, py: Python<'_>) -> String {
+        self.with(py, |_, op| op.op_type().to_owned())
+    }
+
+    #[getter]
+    fn device(&self, py: Python<'_>) -> String {
+        self.with(py, |_, op| op.device().to_owned())
+    }
+
+    #[getter]
+    fn graph(&self, py: Python<'_>) -> Py<Graph> {
+        self.graph.clone_ref(py)
+    }
+
+    /// The data inputs, in order.
+    #[getter]
+    fn inputs(&self, py: Python<'_>) -> Vec<Tensor> {
+        let refs = self.with(py, |_, op| op.inputs().to_vec());
+        refs.into_iter().map(|t| tensor(py, &self.graph, t)).collect()
+    }
+
+    /// The operations this one has control dependencies on, in the order they were added.
+    #[getter]
+    fn control_inputs(&self, py: Python<'_>) -> Vec<Operation> {
+        let ids = self.with(py, |_, op| op.control_inputs().to_vec());
+        ids.into_iter().map(|id| operation(py, &self.graph, id)).collect()
+    }
+
+    #[getter]
+    fn outputs(&self, py: Python<'_>) -> Vec<Tensor> {
+        let n = self.with(py, |_, op| op.num_outputs());
+        (0..n).map(|index| tensor(py, &self.graph, TensorRef { op: self.id, index })).collect()
+    }
+
+    /// The operation as a `NodeDef` (a copy).
+    #[getter]
+    fn node_def<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let def = self.with(py, |g, _| g.node_def(self.id));
+        new_message(py, def)
+    }
+
+    /// An attr's value as `tf.Operation.get_attr` returns it: `bytes`, `int`, `float`, `bool`,
+    /// `DType` for types, `TensorShapeProto`/`TensorProto`/`NameAttrList` messages, or a list of
+    /// those; `ValueError` if the operation has no such attr.
+    fn get_attr<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+        let (attr, op_name) = self.with(py, |_, op| (op.attr(name).cloned(), op.name().to_owned()));
+        match attr {
+            Some(attr) => attr_to_py(py, &attr),
+            None => {
+                Err(PyValueError::new_err(format!("Operation {} has no attr named '{name}'.", repr(py, &op_name)?)))
+            }
+        }
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let (name, op_type) = self.with(py, |_, op| (op.name().to_owned(), op.op_type().to_owned()));
+        Ok(format!("<fastckpt.Operation {} type={op_type}>", repr(py, &name)?))
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other.cast::<Operation>().is_ok_and(|o| o.get().graph.is(&self.graph) && o.get().id == self.id)
+    }
+
+    fn __hash__(&self) -> u64 {
+        (self.graph.as_ptr() as u64).wrapping_mul(31).wrapping_add(self.id.0 as u64)
+    }
+}
+
+/// Output `value_index` of an operation.
+#[pyclass(frozen, module = "fastckpt._fastckpt")]
+#[derive(Debug)]
+pub struct Tensor {
+    graph: Py<Graph>,
+    op: OpId,
+    index: usize,
+}
+
+impl Tensor {
+    fn tensor_ref(&self) -> TensorRef {
+        TensorRef { op: self.op, index: self.index }
+    }
+}
+
+#[pymethods]
+impl Tensor {
+    /// `"op:k"`.
+    #[getter]
+    fn name(&self, py: Python<'_>) -> String {
+        self.graph.bind(py).get().read().tensor_name(self.tensor_ref())
+    }
+
+    #[getter]
+    fn op(&self, py: Python<'_>) -> Operation {
+        Operation { graph: self.graph.clone_ref(py), id: self.op }
+    }
+
+    #[getter]
+    fn value_index(&self) -> usize {
+        self.index
+    }
+
+    #[getter]
+    fn graph(&self, py: Python<'_>) -> Py<Graph> {
+        self.graph.clone_ref(py)
+    }
+
+    #[getter]
+    fn dtype(&self, py: Python<'_>) -> DType {
+        let t = self.graph.bind(py).get().read().op(self.op).output_types()[self.index];
+        DType { value: t.0 }
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let name = self.name(py);
+        Ok(format!("<fastckpt.Tensor {} dtype={}>", repr(py, &name)?, self.dtype(py).name()))
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other
+            .cast::<Tensor>()
+            .is_ok_and(|o| o.get().graph.is(&self.graph) && o.get().op == self.op && o.get().index == self.index)
+    }
+
+    fn __hash__(&self) -> u64 {
+        (self.graph.as_ptr() as u64).wrapping_mul(31).wrapping_add(self.op.0 as u64).wrapping_mul(31)
+            ^ self.index as u64
+    }
+}
+
+/// A TensorFlow `DataType` with `tf.DType`'s names: `float32`, `float64`, `float16`, `resource`,
+/// `float32_ref`, …; equal to another `DType`, a `tf.DType` or an enum value of the same type.
+#[pyclass(frozen, module = "fastckpt._fastckpt")]
+#[derive(Debug, Clone, Copy)]
+pub struct DType {
+    value: u32,
+}
+
+#[pymethods]
+impl DType {
+    #[new]
+    fn py_new(as_datatype_enum: u32) -> Self {
+        DType { value: as_datatype_enum }
+    }
+
+    #[getter]
+    fn name(&self) -> String {
+        let (base, suffix) = if self.value > 100 { (self.value - 100, "_ref") } else { (self.value, "") };
+        let base = match DataType(base) {
+            DataType::FLOAT => "float32".to_owned(),
+            DataType::DOUBLE => "float64".to_owned(),
+            DataType::HALF => "float16".to_owned(),
+            t => match t.name() {
+                Some(n) => n.trim_start_matches("DT_").to_lowercase(),
+                None => format!("dtype_{base}"),
+            },
+        };
+        format!("{base}{suffix}")
+    }
+
+    #[getter]
+    fn as_datatype_enum(&self) -> u32 {
+        self.value
+    }
+
+    #[getter]
+    fn is_ref_dtype(&self) -> bool {
+        self.value > 100
+    }
+
+    /// The non-reference type (`float32` for `float32_ref`).
+    #[getter]
+    fn base_dtype(&self) -> DType {
+        DType { value: if self.value > 100 { self.value - 100 } else { self.value } }
+    }
+
+    fn __repr__(&self) -> String {
+        format!("fastckpt.{}", self.name())
+    }
+
+    fn __str__(&self) -> String {
+        format!("<dtype: '{}'>", self.name())
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        let other_value = if let Ok(d) = other.cast::<DType>() {
+            Some(d.get().value)
+        } else if other.is_instance_of::<pyo3::types::PyInt>() {
+            other.extract::<u32>().ok()
+        } else {
+            other.getattr("as_datatype_enum").and_then(|v| v.extract::<u32>()).ok()
+        };
+        other_value == Some(self.value)
+    }
+
+    fn __hash__(&self) -> u64 {
+        u64::from(self.value)
+    }
+}
+
+/// An input_map value: a `Tensor` of `graph`, or a tensor name in it.
+fn input_map_value(py: Python<'_>, graph: &Py<Graph>, value: &Bound<'_, PyAny>) -> PyResult<TensorRef> {
+    if let Ok(t) = value.cast::<Tensor>() {
+        let t = t.get();
+        if !t.graph.is(graph) {
+            return Err(PyValueError::new_err(format!(
+                "input_map value {} is not a tensor of the graph imported into",
+                value.repr()?
+            )));
+        }
+        return Ok(t.tensor_ref());
+    }
+    if value.is_instance_of::<PyString>() || value.is_instance_of::<PyBytes>() {
+        let name = name_arg(value, "Tensor")?;
+        return find_tensor(py, &graph.bind(py).get().read(), &name);
+    }
+    Err(PyTypeError::new_err(format!(
+        "input_map values must be fastckpt Tensors of the destination graph or tensor names, not {}",
+        value.get_type().name()?
+    )))
+}
+
+/// `tf.compat.v1.import_graph_def` into `graph`; the import itself runs with the GIL released.
+/// Returns the requested elements, or `None` when `return_elements` is `None`.
+#[pyfunction]
+#[pyo3(signature = (graph, graph_def, input_map, return_elements, name, producer_op_list, host))]
+pub fn import_graph_def<'py>(
+    graph: &Bound<'py, Graph>,
+    graph_def: &Bound<'py, PyAny>,
+    input_map: Option<&Bound<'py, PyDict>>,
+    return_elements: Option<Vec<String>>,
+    name: Option<String>,
+    producer_op_list: Option<&Bound<'py, PyAny>>,
+    host: String,
+) -> PyResult<Option<Vec<Bound<'py, PyAny>>>> {
+    let py = graph.py();
+    let def = message_from_py(py, graph_def, &GRAPH_DEF)?;
+    let producer_op_list = producer_op_list.map(|p| message_from_py(py, p, &OP_LIST)).transpose()?;
+    let graph_py = graph.clone().unbind();
+    let mut map = Vec::new();
+    for (key, value) in input_map.into_iter().flat_map(|d| d.iter()) {
+        let key = name_arg(&key, "input_map key")?;
+        map.push((key, input_map_value(py, &graph_py, &value)?));
+    }
+    let options = ImportOptions { name, input_map: map, return_elements, producer_op_list, host, ..Default::default() };
+    let core = graph.get();
+    let elements = py.detach(|| graph::import_graph_def(&mut core.write(), &def, &options)).py_err(py)?;
+    elements
+        .map(|elements| {
+            elements
+                .into_iter()
+                .map(|e| match e {
+                    Element::Operation(id) => Ok(Bound::new(py, operation(py, &graph_py, id))?.into_any()),
+                    Element::Tensor(t) => Ok(Bound::new(py, tensor(py, &graph_py, t))?.into_any()),
+                })
+                .collect()
+        })
+        .transpose()
 }

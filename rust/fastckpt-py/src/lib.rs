@@ -9,7 +9,7 @@ mod descriptor;
 mod errors;
 mod freeze;
 mod graph;
-mod graph_py;
+mod io;
 mod message;
 mod reader;
 mod tree;
@@ -29,15 +29,15 @@ fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<containers::RepeatedScalar>()?;
     m.add_class::<containers::MessageMap>()?;
     m.add_class::<containers::ScalarMap>()?;
-    m.add_function(wrap_pyfunction!(graph::read_message, m)?)?;
-    m.add_function(wrap_pyfunction!(graph::parse_message, m)?)?;
-    m.add_function(wrap_pyfunction!(graph::write_message, m)?)?;
-    m.add_function(wrap_pyfunction!(graph::make_ndarray, m)?)?;
-    m.add_class::<graph_py::Graph>()?;
-    m.add_class::<graph_py::Operation>()?;
-    m.add_class::<graph_py::Tensor>()?;
-    m.add_class::<graph_py::DType>()?;
-    m.add_function(wrap_pyfunction!(graph_py::import_graph_def, m)?)?;
+    m.add_function(wrap_pyfunction!(io::read_message, m)?)?;
+    m.add_function(wrap_pyfunction!(io::parse_message, m)?)?;
+    m.add_function(wrap_pyfunction!(io::write_message, m)?)?;
+    m.add_function(wrap_pyfunction!(io::make_ndarray, m)?)?;
+    m.add_class::<graph::Graph>()?;
+    m.add_class::<graph::Operation>()?;
+    m.add_class::<graph::Tensor>()?;
+    m.add_class::<graph::DType>()?;
+    m.add_function(wrap_pyfunction!(graph::import_graph_def, m)?)?;
     m.add_function(wrap_pyfunction!(freeze::freeze_graph, m)?)?;
     Ok(())
 }
