@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use fastckpt::bundle::{naming, TensorData};
 use fastckpt::state::CheckpointState;
-use fastckpt::{BundleReader, Tensor};
+use fastckpt::{pool, BundleReader, Tensor};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 use rayon::prelude::*;
@@ -90,7 +90,7 @@ impl Reader {
                 let tensor = |k: &Vec<u8>| if copy { inner.tensor_owned(k) } else { inner.tensor(k) };
                 (fills.iter_mut().map(read).collect::<Vec<_>>(), rest.iter().map(tensor).collect())
             } else {
-                rayon::join(|| fills.par_iter_mut().map(read).collect::<Vec<_>>(), || inner.tensors(&rest, copy))
+                pool::join(|| fills.par_iter_mut().map(read).collect::<Vec<_>>(), || inner.tensors(&rest, copy))
             }
         });
         for result in filled {

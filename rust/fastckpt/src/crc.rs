@@ -8,6 +8,8 @@
 
 use rayon::prelude::*;
 
+use crate::pool;
+
 const MASK_DELTA: u32 = 0xA282_EAD8;
 
 /// Below this size a buffer is checksummed on the calling thread; above it, in parallel chunks.
@@ -36,9 +38,7 @@ pub fn value_parallel(data: &[u8]) -> u32 {
     if data.len() <= PARALLEL_CHUNK {
         return value(data);
     }
-    data.par_chunks(PARALLEL_CHUNK)
-        .map(|chunk| (value(chunk), chunk.len()))
-        .collect::<Vec<_>>()
+    pool::install(|| data.par_chunks(PARALLEL_CHUNK).map(|chunk| (value(chunk), chunk.len())).collect::<Vec<_>>())
         .into_iter()
         .fold(0, |acc, (crc, len)| crc32c::crc32c_combine(acc, crc, len))
 }

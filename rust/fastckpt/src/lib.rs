@@ -8,6 +8,7 @@ pub mod crc;
 pub mod dtype;
 pub mod error;
 pub mod graph;
+pub mod pool;
 pub mod proto;
 pub mod state;
 pub mod table;

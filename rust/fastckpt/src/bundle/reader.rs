@@ -15,10 +15,10 @@ use super::entry::{checked_shape, BundleEntry};
 use super::header::{BundleHeader, Endianness, BUNDLE_VERSION};
 use super::strings::ElementsError;
 use super::{naming, slices, strings, variant};
-use crate::crc;
 use crate::dtype::{DataType, Layout};
 use crate::error::{display_key, Error, Result};
 use crate::table::Table;
+use crate::{crc, pool};
 
 const HOST_ENDIANNESS: Endianness = if cfg!(target_endian = "big") { Endianness::Big } else { Endianness::Little };
 
@@ -320,7 +320,7 @@ impl BundleReader {
 
     /// Many tensors at once, in parallel; results in the order of `keys`.
     pub fn tensors(&self, keys: &[Vec<u8>], owned: bool) -> Vec<Result<Tensor>> {
-        keys.par_iter().map(|k| if owned { self.tensor_owned(k) } else { self.tensor(k) }).collect()
+        pool::install(|| keys.par_iter().map(|k| if owned { self.tensor_owned(k) } else { self.tensor(k) }).collect())
     }
 
     /// Reads a fixed-size tensor into `out`, which must have exactly its size: verified, in the
@@ -350,7 +350,9 @@ impl BundleReader {
         let (file, offset, _) = self.locate(key, entry)?;
         self.pread_verified(index, &file, key, offset, out)?;
         if self.needs_swap(swap) {
-            out.par_chunks_mut(COPY_CHUNK).for_each(|c| c.chunks_exact_mut(swap).for_each(<[u8]>::reverse));
+            pool::install(|| {
+                out.par_chunks_mut(COPY_CHUNK).for_each(|c| c.chunks_exact_mut(swap).for_each(<[u8]>::reverse))
+            });
         }
         Ok(())
     }
@@ -400,11 +402,13 @@ impl BundleReader {
         let computed = if out.len() <= COPY_CHUNK {
             read_chunk(0, out).map(|(crc, _)| crc)
         } else {
-            out.par_chunks_mut(COPY_CHUNK)
-                .enumerate()
-                .map(|(i, dst)| read_chunk(i, dst))
-                .collect::<std::io::Result<Vec<_>>>()
-                .map(|crcs| crcs.into_iter().fold(0, |acc, (c, len)| crc32c::crc32c_combine(acc, c, len)))
+            pool::install(|| {
+                out.par_chunks_mut(COPY_CHUNK)
+                    .enumerate()
+                    .map(|(i, dst)| read_chunk(i, dst))
+                    .collect::<std::io::Result<Vec<_>>>()
+            })
+            .map(|crcs| crcs.into_iter().fold(0, |acc, (c, len)| crc32c::crc32c_combine(acc, c, len)))
         }
         .map_err(|e| match e.kind() {
             std::io::ErrorKind::UnexpectedEof => Error::corrupt(

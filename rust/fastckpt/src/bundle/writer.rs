@@ -14,11 +14,11 @@ use std::path::{Path, PathBuf};
 use super::entry::{checked_shape, BundleEntry};
 use super::header::BundleHeader;
 use super::{naming, slices, strings, variant};
-use crate::crc;
 use crate::dtype::{DataType, Layout};
 use crate::error::{display_key, Error, Result};
 use crate::proto::{Extent, TensorShape, TensorSlice};
 use crate::table::TableBuilder;
+use crate::{crc, pool};
 
 /// The index file buffer.
 const WRITE_BUFFER: usize = 1 << 20;
@@ -240,7 +240,7 @@ fn write_checksummed(data: &mut DataSink, bytes: &[u8]) -> std::io::Result<u32> 
     let mut crc = 0u32;
     let mut previous: &[u8] = &[];
     for chunk in bytes.chunks(OVERLAP_CRC_FROM) {
-        let (extended, written) = rayon::join(|| crc::extend(crc, previous), || data.write_all(chunk));
+        let (extended, written) = pool::join(|| crc::extend(crc, previous), || data.write_all(chunk));
         written?;
         crc = extended;
         previous = chunk;

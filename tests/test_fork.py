@@ -1,0 +1,114 @@
+"""The engine keeps working in a child forked after a parallel read (PyTorch DataLoader workers,
+``multiprocessing`` with the fork start method). Before the engine had a pool per process, the
+child's first parallel call waited forever for worker threads that fork had not copied; every
+wait here has a deadline so that such a regression fails instead of hanging."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fastckpt
+
+DEADLINE_S = 120.0
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+
+
+def _tensors(seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    tensors = {f"layer{i}/kernel": rng.standard_normal((256, 1024), dtype=np.float32) for i in range(6)}
+    # Above the engine's 4 MiB chunk: read in parallel chunks, written with the overlapping checksum.
+    tensors["big"] = rng.standard_normal(3 << 20, dtype=np.float32)
+    tensors["ints"] = np.arange(5000, dtype=np.int64)
+    return tensors
+
+
+def _check_all(prefix: str, expected: dict[str, np.ndarray], copy: bool) -> None:
+    got = fastckpt.load_checkpoint(prefix).read_all(copy=copy)
+    assert sorted(got) == sorted(expected)
+    for name, array in expected.items():
+        np.testing.assert_array_equal(got[name], array, err_msg=name)
+
+
+def _child_work(folder: str, seed: int) -> str:
+    """What a forked worker does: parallel reads of the parent's checkpoint, a save of its own and
+    a parallel read of that. Returns the new prefix."""
+    _check_all(os.path.join(folder, "parent"), _tensors(0), copy=True)
+    _check_all(os.path.join(folder, "parent"), _tensors(0), copy=False)
+    mine = {name: value + seed for name, value in _tensors(0).items()}
+    prefix = fastckpt.save(mine, os.path.join(folder, f"child{seed}"))
+    _check_all(prefix, mine, copy=True)
+    return prefix
+
+
+@pytest.fixture
+def parent_checkpoint(tmp_path: Path) -> Path:
+    fastckpt.save(_tensors(0), str(tmp_path / "parent"))
+    # The parent reads in parallel first, so that its worker threads exist when it forks.
+    _check_all(str(tmp_path / "parent"), _tensors(0), copy=True)
+    return tmp_path
+
+
+def _wait(pid: int) -> int | None:
+    """The child's exit code, or None (child killed) when it has not finished by the deadline."""
+    deadline = time.monotonic() + DEADLINE_S
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    return None
+
+
+def test_os_fork_child_reads_and_writes_in_parallel(parent_checkpoint: Path) -> None:
+    pid = os.fork()
+    if pid == 0:  # the child: report through the exit code only, never return into pytest
+        code = 1
+        try:
+            _child_work(str(parent_checkpoint), seed=1)
+            code = 0
+        finally:
+            os._exit(code)
+    assert _wait(pid) == 0
+    # What the child wrote is a valid checkpoint in the parent too, and the parent's pool still works.
+    _check_all(str(parent_checkpoint / "child1"), {k: v + 1 for k, v in _tensors(0).items()}, copy=True)
+
+
+def test_multiprocessing_fork_pool(parent_checkpoint: Path) -> None:
+    context = multiprocessing.get_context("fork")
+    with context.Pool(2) as workers:
+        result = workers.starmap_async(_child_work, [(str(parent_checkpoint), seed) for seed in (2, 3, 4)])
+        prefixes = result.get(timeout=DEADLINE_S)
+    for seed, prefix in zip((2, 3, 4), prefixes):
+        _check_all(prefix, {k: v + seed for k, v in _tensors(0).items()}, copy=False)
+
+
+def test_fork_twice_nested(parent_checkpoint: Path) -> None:
+    """A child of a child: each generation builds its own pool."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            _child_work(str(parent_checkpoint), seed=5)
+            grandchild = os.fork()
+            if grandchild == 0:
+                grand_code = 1
+                try:
+                    _child_work(str(parent_checkpoint), seed=6)
+                    grand_code = 0
+                finally:
+                    os._exit(grand_code)
+            code = 0 if _wait(grandchild) == 0 else 1
+        finally:
+            os._exit(code)
+    assert _wait(pid) == 0
+
