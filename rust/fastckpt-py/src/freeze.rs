@@ -9,7 +9,7 @@ use fastckpt::BundleReader;
 use pyo3::prelude::*;
 
 use crate::errors::IntoPy;
-use crate::message::{message_from_py, new_message};
+use crate::message::{new_message, with_message};
 
 /// The `GraphDef` (ours or TensorFlow's) with its variables replaced by constants read from the
 /// checkpoint at `prefix`, pruned to what `output_nodes` need.
@@ -20,12 +20,12 @@ pub fn freeze_graph<'py>(
     prefix: PathBuf,
     output_nodes: Vec<String>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let graph = message_from_py(py, graph_def, &GRAPH_DEF)?;
-    let frozen = py
-        .detach(|| {
+    let frozen = with_message(py, graph_def, &GRAPH_DEF, |graph| {
+        py.detach(|| {
             let reader = BundleReader::open(&prefix, true)?;
-            freeze(&graph, &reader, &output_nodes)
+            freeze(graph, &reader, &output_nodes)
         })
-        .py_err(py)?;
+    })?
+    .py_err(py)?;
     new_message(py, frozen)
 }

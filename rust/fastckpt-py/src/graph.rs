@@ -10,7 +10,7 @@
 //! Lookups by name raise TensorFlow's `KeyError`/`ValueError`/`TypeError` texts
 //! (`tf.Graph.as_graph_element`), and `Operation.get_attr` returns what TensorFlow's does.
 
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 
 use fastckpt::graph::{self, Element, ImportOptions, OpId, TensorRef};
 use fastckpt::proto::schema::{Kind, GRAPH_DEF, OP_LIST};
@@ -22,7 +22,8 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 
 use crate::convert;
 use crate::errors::IntoPy;
-use crate::message::{message_from_py, new_message};
+use crate::locks;
+use crate::message::{message_from_py, new_message, with_message};
 
 /// A TensorFlow graph: operations in creation order, the function library, the versions.
 #[pyclass(frozen, module = "fastckpt._fastckpt")]
@@ -32,13 +33,9 @@ pub struct Graph {
 }
 
 impl Graph {
-    /// A poisoned lock only means a panic elsewhere; the graph itself is always consistent.
-    fn read(&self) -> RwLockReadGuard<'_, graph::Graph> {
-        self.inner.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn write(&self) -> RwLockWriteGuard<'_, graph::Graph> {
-        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    /// The graph for reading; an import in progress is waited for with the GIL released.
+    fn read(&self, py: Python<'_>) -> RwLockReadGuard<'_, graph::Graph> {
+        locks::read(py, &self.inner)
     }
 }
 
@@ -126,7 +123,7 @@ impl Graph {
                 repr(py, &name)?
             )));
         }
-        let id = slf.get().read().operation_by_name(&name);
+        let id = slf.get().read(py).operation_by_name(&name);
         match id {
             Some(id) => Ok(operation(py, &slf.clone().unbind(), id)),
             None => Err(PyKeyError::new_err(format!(
@@ -141,38 +138,39 @@ impl Graph {
     fn get_tensor_by_name(slf: &Bound<'_, Self>, name: &Bound<'_, PyAny>) -> PyResult<Tensor> {
         let py = slf.py();
         let name = name_arg(name, "Tensor")?;
-        let t = find_tensor(py, &slf.get().read(), &name)?;
+        let t = find_tensor(py, &slf.get().read(py), &name)?;
         Ok(tensor(py, &slf.clone().unbind(), t))
     }
 
     /// Every operation, in creation order.
     fn get_operations(slf: &Bound<'_, Self>) -> Vec<Operation> {
         let py = slf.py();
-        let n = slf.get().read().len();
+        let n = slf.get().read(py).len();
         let graph = slf.clone().unbind();
         (0..n).map(|i| operation(py, &graph, OpId(i))).collect()
     }
 
     /// The graph as a `GraphDef`: nodes in creation order, the library, the versions.
     fn as_graph_def<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let def = self.read().to_graph_def();
+        // Converting a large graph takes a while: done without the GIL, like the import.
+        let def = py.detach(|| self.inner.read().unwrap_or_else(PoisonError::into_inner).to_graph_def());
         new_message(py, def)
     }
 
-    fn __len__(&self) -> usize {
-        self.read().len()
+    fn __len__(&self, py: Python<'_>) -> usize {
+        self.read(py).len()
     }
 
     /// Whether an operation has this name.
-    fn __contains__(&self, name: &Bound<'_, PyAny>) -> bool {
+    fn __contains__(&self, py: Python<'_>, name: &Bound<'_, PyAny>) -> bool {
         match name_arg(name, "Operation") {
-            Ok(name) => self.read().operation_by_name(&name).is_some(),
+            Ok(name) => self.read(py).operation_by_name(&name).is_some(),
             Err(_) => false,
         }
     }
 
-    fn __repr__(&self) -> String {
-        format!("<fastckpt.Graph with {} operations>", self.read().len())
+    fn __repr__(&self, py: Python<'_>) -> String {
+        format!("<fastckpt.Graph with {} operations>", self.read(py).len())
     }
 }
 
@@ -186,7 +184,7 @@ pub struct Operation {
 
 impl Operation {
     fn with<R>(&self, py: Python<'_>, f: impl FnOnce(&graph::Graph, &graph::Operation) -> R) -> R {
-        let g = self.graph.bind(py).get().read();
+        let g = self.graph.bind(py).get().read(py);
         f(&g, g.op(self.id))
     }
 }
@@ -328,7 +326,7 @@ impl Tensor {
     /// `"op:k"`.
     #[getter]
     fn name(&self, py: Python<'_>) -> String {
-        self.graph.bind(py).get().read().tensor_name(self.tensor_ref())
+        self.graph.bind(py).get().read(py).tensor_name(self.tensor_ref())
     }
 
     #[getter]
@@ -348,7 +346,7 @@ impl Tensor {
 
     #[getter]
     fn dtype(&self, py: Python<'_>) -> DType {
-        let t = self.graph.bind(py).get().read().op(self.op).output_types()[self.index];
+        let t = self.graph.bind(py).get().read(py).op(self.op).output_types()[self.index];
         DType { value: t.0 }
     }
 
@@ -453,7 +451,7 @@ fn input_map_value(py: Python<'_>, graph: &Py<Graph>, value: &Bound<'_, PyAny>) 
     }
     if value.is_instance_of::<PyString>() || value.is_instance_of::<PyBytes>() {
         let name = name_arg(value, "Tensor")?;
-        return find_tensor(py, &graph.bind(py).get().read(), &name);
+        return find_tensor(py, &graph.bind(py).get().read(py), &name);
     }
     Err(PyTypeError::new_err(format!(
         "input_map values must be fastckpt Tensors of the destination graph or tensor names, not {}",
@@ -475,7 +473,6 @@ pub fn import_graph_def<'py>(
     host: String,
 ) -> PyResult<Option<Vec<Bound<'py, PyAny>>>> {
     let py = graph.py();
-    let def = message_from_py(py, graph_def, &GRAPH_DEF)?;
     let producer_op_list = producer_op_list.map(|p| message_from_py(py, p, &OP_LIST)).transpose()?;
     let graph_py = graph.clone().unbind();
     let mut map = Vec::new();
@@ -485,7 +482,12 @@ pub fn import_graph_def<'py>(
     }
     let options = ImportOptions { name, input_map: map, return_elements, producer_op_list, host, ..Default::default() };
     let core = graph.get();
-    let elements = py.detach(|| graph::import_graph_def(&mut core.write(), &def, &options)).py_err(py)?;
+    let elements = with_message(py, graph_def, &GRAPH_DEF, |def| {
+        py.detach(|| {
+            graph::import_graph_def(&mut core.inner.write().unwrap_or_else(PoisonError::into_inner), def, &options)
+        })
+    })?
+    .py_err(py)?;
     elements
         .map(|elements| {
             elements

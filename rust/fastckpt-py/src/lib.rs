@@ -10,6 +10,7 @@ mod errors;
 mod freeze;
 mod graph;
 mod io;
+mod locks;
 mod message;
 mod reader;
 mod tree;
@@ -17,7 +18,9 @@ mod writer;
 
 use pyo3::prelude::*;
 
-#[pymodule]
+/// `gil_used = true`: the classes rely on the GIL (the wheels are abi3, which free-threaded
+/// CPython does not load anyway).
+#[pymodule(gil_used = true)]
 fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<reader::Reader>()?;
     m.add_class::<writer::Writer>()?;

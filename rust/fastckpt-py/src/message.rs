@@ -81,6 +81,28 @@ pub fn message_from_py(py: Python<'_>, obj: &Bound<'_, PyAny>, desc: &'static Me
     Ok(msg)
 }
 
+/// Runs `f` on the message of type `desc` that `obj` stands for, without copying one of ours (its
+/// tree stays read-locked meanwhile, so `f` may release the GIL); a `dict` or a foreign message
+/// is converted first.
+pub fn with_message<R>(
+    py: Python<'_>,
+    obj: &Bound<'_, PyAny>,
+    desc: &'static MessageDesc,
+    f: impl FnOnce(&Message) -> R,
+) -> PyResult<R> {
+    let Ok(ours) = obj.cast::<PyMessage>() else {
+        return Ok(f(&message_from_py(py, obj, desc)?));
+    };
+    let ours = ours.get();
+    if ours.desc != desc {
+        return Err(PyTypeError::new_err(format!("expected a {}, got a {}", desc.name, ours.desc.name)));
+    }
+    Ok(ours.loc.with(py, |m| match m {
+        Some(m) => f(m),
+        None => f(&Message::new(desc)),
+    }))
+}
+
 /// A message of any type from Python: one of ours (copied) or a foreign protobuf message.
 pub fn any_message_from_py(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Message> {
     if let Ok(ours) = obj.cast::<PyMessage>() {

@@ -23,11 +23,13 @@
 //! order, and never held while Python code runs.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 
 use fastckpt::proto::schema::{FieldDesc, Kind, MessageDesc};
 use fastckpt::proto::{List, MapKey, Message, Value};
 use pyo3::Python;
+
+use crate::locks;
 
 /// One step from a message down to a sub-message, by field number.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -93,25 +95,13 @@ impl Root {
     }
 
     /// The message lock for reading. Contended only by a thread that works without the GIL
-    /// (encoding, printing): it is waited for with the GIL released.
+    /// (encoding, printing, importing): it is waited for with the GIL released.
     fn read(&self, py: Python<'_>) -> RwLockReadGuard<'_, Message> {
-        loop {
-            match self.msg.try_read() {
-                Ok(guard) => return guard,
-                Err(TryLockError::Poisoned(p)) => return p.into_inner(),
-                Err(TryLockError::WouldBlock) => py.detach(|| drop(self.msg.read())),
-            }
-        }
+        locks::read(py, &self.msg)
     }
 
     fn write(&self, py: Python<'_>) -> RwLockWriteGuard<'_, Message> {
-        loop {
-            match self.msg.try_write() {
-                Ok(guard) => return guard,
-                Err(TryLockError::Poisoned(p)) => return p.into_inner(),
-                Err(TryLockError::WouldBlock) => py.detach(|| drop(self.msg.write())),
-            }
-        }
+        locks::write(py, &self.msg)
     }
 }
 
