@@ -1,4 +1,5 @@
-"""TensorFlow DataType enum values and their numpy equivalents.
+"""TensorFlow DataType enum values and their numpy equivalents, derived from the engine's dtype
+table (``_fastckpt.dtype_table()``, the one place that knows names and element sizes).
 
 Quantized types use the structured dtypes TensorFlow itself uses (``[("qint8", int8)]`` …) so they
 survive a round trip; bfloat16, float8, int4/int2 and float4 come from ``ml_dtypes``.
@@ -11,34 +12,37 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
-STRING = 7
-VARIANT = 21
+from . import _fastckpt
 
-NAMES: dict[int, str] = {
-    1: "float32", 2: "float64", 3: "int32", 4: "uint8", 5: "int16", 6: "int8", 7: "string",
-    8: "complex64", 9: "int64", 10: "bool", 11: "qint8", 12: "quint8", 13: "qint32",
-    14: "bfloat16", 15: "qint16", 16: "quint16", 17: "uint16", 18: "complex128", 19: "float16",
-    21: "variant", 22: "uint32", 23: "uint64", 24: "float8_e5m2", 25: "float8_e4m3fn",
-    26: "float8_e4m3fnuz", 27: "float8_e4m3b11fnuz", 28: "float8_e5m2fnuz", 29: "int4",
-    30: "uint4", 31: "int2", 32: "uint2", 33: "float4_e2m1fn",
+#: enum value → (tf.DType name, storage: "fixed" / "string" / "variant", bytes per element).
+_TABLE: dict[int, tuple[str, str, int | None]] = {
+    value: (name, layout, size) for value, _, name, layout, size in _fastckpt.dtype_table() if layout is not None
 }
+
+#: enum value → name (``float32``, ``bfloat16``, ``string``, …) of every dtype a tensor can have.
+NAMES: dict[int, str] = {value: name for value, (name, _, _) in _TABLE.items()}
+
+STRING = next(value for value, (_, layout, _) in _TABLE.items() if layout == "string")
+VARIANT = next(value for value, (_, layout, _) in _TABLE.items() if layout == "variant")
 
 _QUANTIZED = {"qint8": np.int8, "quint8": np.uint8, "qint16": np.int16, "quint16": np.uint16, "qint32": np.int32}
 
 
-def _numpy(name: str) -> np.dtype[Any]:
-    if name in ("string", "variant"):
+def _numpy(name: str, layout: str, size: int | None) -> np.dtype[Any]:
+    if layout != "fixed":
         return np.dtype(object)
+    dtype: np.dtype[Any]
     if name in _QUANTIZED:
-        return np.dtype([(name, _QUANTIZED[name])])
-    if hasattr(ml_dtypes, name):
-        extension: np.dtype[Any] = np.dtype(getattr(ml_dtypes, name))
-        return extension
-    return np.dtype(name)
+        dtype = np.dtype([(name, _QUANTIZED[name])])
+    else:
+        dtype = np.dtype(getattr(ml_dtypes, name)) if hasattr(ml_dtypes, name) else np.dtype(name)
+    if dtype.itemsize != size:  # the engine's table and numpy disagree: a bug here, not in the data
+        raise ImportError(f"numpy dtype {dtype} has {dtype.itemsize} bytes, TensorFlow's {name} has {size}")
+    return dtype
 
 
 #: enum value → numpy dtype of the arrays fastckpt returns.
-NUMPY_DTYPES: dict[int, np.dtype[Any]] = {value: _numpy(name) for value, name in NAMES.items()}
+NUMPY_DTYPES: dict[int, np.dtype[Any]] = {value: _numpy(*row) for value, row in _TABLE.items()}
 
 _BY_NAME: dict[str, int] = {name: value for value, name in NAMES.items()}
 _BY_NAME.update({"float": 1, "double": 2, "half": 19})

@@ -22,6 +22,7 @@ __all__ = [
     "ScalarMap",
     "Tensor",
     "Writer",
+    "dtype_table",
     "freeze_graph",
     "import_graph_def",
     "latest_checkpoint",
@@ -139,6 +140,9 @@ class Writer:
     def abort(self) -> None: ...
 
 def latest_checkpoint(dir: str | os.PathLike[str]) -> os.PathLike[str] | str | None: ...
+
+# (enum value, enum name, tf.DType name, "fixed" / "string" / "variant" or None, bytes per element)
+def dtype_table() -> list[tuple[int, str, str, str | None, int | None]]: ...
 
 # --- graphs -------------------------------------------------------------------------------------
 

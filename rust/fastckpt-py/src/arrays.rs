@@ -1,8 +1,11 @@
 //! numpy arrays over bytes we hold: views into a mapped data file or into a message's bytes
-//! (read-only, the mapping or buffer kept alive through `.base`) or over a buffer we allocated
-//! (writeable, freed with the array).
+//! (read-only, the mapping or buffer kept alive through `.base`), over a buffer the engine
+//! allocated (writeable, freed with the array), or new arrays numpy allocates for the engine to
+//! fill. Every array's byte length (shape × itemsize, checked) must equal the bytes behind it,
+//! else an error is raised: no array ever reaches past its memory.
 
 use std::ffi::c_void;
+use std::ptr::NonNull;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -11,9 +14,11 @@ use fastckpt::bundle::DataFile;
 use fastckpt::DataType;
 use numpy::npyffi::{self, npy_intp, PY_ARRAY_API};
 use numpy::{PyArrayDescr, PyArrayDescrMethods};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PySlice};
+
+use crate::dtypes::numpy_dtype;
 
 /// Keeps a data file mapped while numpy arrays view it.
 #[pyclass(frozen, module = "fastckpt._fastckpt")]
@@ -23,77 +28,99 @@ pub struct MappedFile {
     file: Arc<DataFile>,
 }
 
-/// Owns the bytes behind an array we copied or assembled.
+/// Owns the bytes behind a writeable array over memory the engine allocated. The bytes are held
+/// as a raw allocation, not as a `Vec`: numpy writes them through the array, and Rust never
+/// forms a reference to them after handing them over (only frees them when the array goes).
 #[pyclass(frozen, module = "fastckpt._fastckpt")]
 #[derive(Debug)]
 pub struct OwnedBytes {
-    bytes: Vec<u8>,
+    data: NonNull<u8>,
+    len: usize,
 }
 
-static DTYPES: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
+// SAFETY: `OwnedBytes` is a plain heap allocation that Rust code never reads or writes after
+// construction; access goes through numpy, whose arrays Python's own rules govern. Freeing it
+// from whichever thread drops the last reference is fine for the global allocator.
+unsafe impl Send for OwnedBytes {}
+// SAFETY: as above: no `&self` method touches the bytes.
+unsafe impl Sync for OwnedBytes {}
 
-/// The numpy dtype for a TensorFlow dtype, from `fastckpt._dtypes.NUMPY_DTYPES`.
-pub fn numpy_dtype<'py>(py: Python<'py>, dtype: DataType) -> PyResult<Bound<'py, PyArrayDescr>> {
-    let table = DTYPES.get_or_try_init(py, || -> PyResult<_> {
-        Ok(py.import("fastckpt._dtypes")?.getattr("NUMPY_DTYPES")?.cast_into::<PyDict>()?.unbind())
-    })?;
-    match table.bind(py).get_item(dtype.0)? {
-        Some(d) => Ok(d.cast_into::<PyArrayDescr>()?),
-        None => Err(pyo3::exceptions::PyTypeError::new_err(format!("{} has no numpy equivalent", dtype.describe()))),
+impl OwnedBytes {
+    fn new(bytes: Vec<u8>) -> Self {
+        let boxed: Box<[u8]> = bytes.into_boxed_slice();
+        let len = boxed.len();
+        let data = NonNull::new(Box::into_raw(boxed).cast::<u8>()).unwrap_or(NonNull::dangling());
+        OwnedBytes { data, len }
     }
 }
 
-/// A C-ordered ndarray of `descr` and `shape` from numpy's constructor: over `data` when given
-/// (numpy then owns nothing), else over a buffer numpy allocates.
-///
-/// # Safety
-/// A non-null `data` must point to `prod(shape) * itemsize` bytes that outlive the array, and be
-/// writeable when `flags` says so.
-unsafe fn new_array<'py>(
-    py: Python<'py>,
-    descr: Bound<'py, PyArrayDescr>,
-    shape: &[usize],
-    data: *mut c_void,
-    flags: i32,
-) -> PyResult<Bound<'py, PyAny>> {
-    let mut dims: Vec<npy_intp> = shape.iter().map(|&d| d as npy_intp).collect();
-    // SAFETY: NewFromDescr steals the descriptor reference (hence into_dtype_ptr); dims has
-    // `shape.len()` entries; the caller guarantees the data pointer.
-    let array = unsafe {
-        PY_ARRAY_API.PyArray_NewFromDescr(
-            py,
-            npyffi::get_type_object(py, npyffi::NpyTypes::PyArray_Type),
-            descr.into_dtype_ptr(),
-            dims.len() as i32,
-            dims.as_mut_ptr(),
-            std::ptr::null_mut(),
-            data,
-            flags,
-            std::ptr::null_mut(),
-        )
-    };
-    // SAFETY: a null result means numpy set an exception (e.g. MemoryError), fetched here.
-    unsafe { Bound::from_owned_ptr_or_err(py, array) }
+impl Drop for OwnedBytes {
+    fn drop(&mut self) {
+        let slice = std::ptr::slice_from_raw_parts_mut(self.data.as_ptr(), self.len);
+        // SAFETY: `data`/`len` came from `Box::into_raw` of a `Box<[u8]>` in `new` and are freed
+        // only here, once; the array that used them is gone (it held the last reference to us).
+        drop(unsafe { Box::from_raw(slice) });
+    }
 }
 
-/// An ndarray of `descr` and `shape` over `data`, whose memory `base` keeps alive.
+/// `shape` as numpy's dimensions and the array's byte length, both checked: `ValueError` when
+/// a dimension or the product does not fit.
+fn dims_and_len(shape: &[usize], itemsize: usize) -> PyResult<(Vec<npy_intp>, usize)> {
+    let too_large = || PyValueError::new_err(format!("shape {shape:?} of {itemsize}-byte elements is too large"));
+    let dims = shape.iter().map(|&d| npy_intp::try_from(d).map_err(|_| too_large())).collect::<PyResult<Vec<_>>>()?;
+    let len = shape.iter().try_fold(itemsize, |acc, &d| acc.checked_mul(d)).ok_or_else(too_large)?;
+    if isize::try_from(len).is_err() {
+        return Err(too_large());
+    }
+    Ok((dims, len))
+}
+
+/// Refuses to make an array of `len` bytes over `available` bytes.
+fn check_len(dtype: DataType, shape: &[usize], len: usize, available: usize) -> PyResult<()> {
+    if len == available {
+        return Ok(());
+    }
+    Err(PyValueError::new_err(format!(
+        "an array of {} and shape {shape:?} takes {len} bytes, the tensor has {available}",
+        dtype.describe()
+    )))
+}
+
+/// An ndarray of `descr` and `dims` over `data`, whose memory `base` keeps alive.
 ///
 /// # Safety
-/// `data` must point to `prod(shape) * itemsize` readable bytes that live as long as `base`, and
-/// must be writeable when `writeable` is set.
+/// `data` must point to `len` readable bytes, `len` being `dims`' product times the itemsize,
+/// that live as long as `base`, and must be writeable (by numpy, with no Rust reference to them)
+/// when `writeable` is set.
 unsafe fn array_over<'py>(
     py: Python<'py>,
     descr: Bound<'py, PyArrayDescr>,
-    shape: &[usize],
+    mut dims: Vec<npy_intp>,
     data: *const u8,
     base: Bound<'py, PyAny>,
     writeable: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let flags = npyffi::NPY_ARRAY_C_CONTIGUOUS | if writeable { npyffi::NPY_ARRAY_WRITEABLE } else { 0 };
-    // SAFETY: forwarded from the caller.
-    let array = unsafe { new_array(py, descr, shape, data as *mut c_void, flags)? };
+    let ndim = i32::try_from(dims.len()).map_err(|_| PyValueError::new_err("too many dimensions"))?;
+    // SAFETY: NewFromDescr steals the descriptor reference (hence into_dtype_ptr); `dims` has
+    // `ndim` entries; the data pointer is the caller's guarantee.
+    let array = unsafe {
+        PY_ARRAY_API.PyArray_NewFromDescr(
+            py,
+            npyffi::get_type_object(py, npyffi::NpyTypes::PyArray_Type),
+            descr.into_dtype_ptr(),
+            ndim,
+            dims.as_mut_ptr(),
+            std::ptr::null_mut(),
+            data as *mut c_void,
+            flags,
+            std::ptr::null_mut(),
+        )
+    };
+    // SAFETY: a null result means numpy set an exception (e.g. too many dimensions), fetched here.
+    let array = unsafe { Bound::from_owned_ptr_or_err(py, array)? };
     // SAFETY: `array` is a fresh ndarray; SetBaseObject steals the reference to `base`.
-    let status = unsafe { PY_ARRAY_API.PyArray_SetBaseObject(py, array.as_ptr() as *mut _, base.into_ptr()) };
+    let status = unsafe { PY_ARRAY_API.PyArray_SetBaseObject(py, array.as_ptr().cast(), base.into_ptr()) };
     if status != 0 {
         return Err(PyErr::fetch(py));
     }
@@ -110,51 +137,73 @@ pub fn mapped<'py>(
     len: usize,
 ) -> PyResult<Bound<'py, PyAny>> {
     let descr = numpy_dtype(py, dtype)?;
-    debug_assert_eq!(len, shape.iter().product::<usize>() * descr.itemsize());
-    let data = file.bytes()[offset..offset + len].as_ptr();
+    let (dims, array_len) = dims_and_len(shape, descr.itemsize())?;
+    check_len(dtype, shape, array_len, len)?;
+    let bytes = offset.checked_add(len).and_then(|end| file.bytes().get(offset..end));
+    let Some(bytes) = bytes else {
+        return Err(PyValueError::new_err(format!(
+            "bytes {offset}..+{len} lie outside {} ({} bytes)",
+            file.path().display(),
+            file.bytes().len()
+        )));
+    };
+    let data = bytes.as_ptr();
     let base = Bound::new(py, MappedFile { file })?.into_any();
-    // SAFETY: the range was bounds-checked by the reader; `base` keeps the mapping alive.
-    unsafe { array_over(py, descr, shape, data, base, false) }
+    // SAFETY: `data` starts `array_len` in-bounds bytes of the mapping (checked just above),
+    // which `base` keeps mapped as long as the array lives; the array is read-only.
+    unsafe { array_over(py, descr, dims, data, base, false) }
 }
 
 /// A writeable array owning `bytes`.
 pub fn owned<'py>(py: Python<'py>, dtype: DataType, shape: &[usize], bytes: Vec<u8>) -> PyResult<Bound<'py, PyAny>> {
     let descr = numpy_dtype(py, dtype)?;
-    let base = Bound::new(py, OwnedBytes { bytes })?;
-    let data = base.get().bytes.as_ptr();
-    // SAFETY: `base` owns the bytes (never resized again) and lives as long as the array; the
-    // reader produced exactly prod(shape) * itemsize of them. Writing through the array is the
-    // only mutation, as for any numpy-owned buffer.
-    unsafe { array_over(py, descr, shape, data, base.into_any(), true) }
+    let (dims, len) = dims_and_len(shape, descr.itemsize())?;
+    check_len(dtype, shape, len, bytes.len())?;
+    let base = Bound::new(py, OwnedBytes::new(bytes))?;
+    let data = base.get().data.as_ptr();
+    // SAFETY: `base` owns exactly `len` bytes at `data` (checked above) and lives as long as the
+    // array; no Rust reference to them exists, so numpy may write them.
+    unsafe { array_over(py, descr, dims, data, base.into_any(), true) }
 }
 
-/// A new C-ordered, writeable, uninitialised array allocated by numpy (which asks the kernel for
-/// huge pages on large buffers), with a slice over its bytes for the engine to fill.
-///
-/// # Safety
-/// The slice aliases the array's memory: the caller must fill it before handing the array to
-/// Python code, and must not use it after the array is dropped.
-pub unsafe fn empty<'py>(
-    py: Python<'py>,
-    dtype: DataType,
-    shape: &[usize],
-) -> PyResult<(Bound<'py, PyAny>, &'py mut [u8])> {
-    let descr = numpy_dtype(py, dtype)?;
-    let itemsize = descr.itemsize();
-    // SAFETY: a null data pointer makes numpy allocate the buffer itself.
-    let array = unsafe { new_array(py, descr, shape, std::ptr::null_mut(), 0)? };
-    let len = shape.iter().product::<usize>() * itemsize;
-    // SAFETY: a fresh C-contiguous array owns `len` bytes at its data pointer, alive as long as
-    // the array (the caller's obligation).
-    let bytes = unsafe {
-        let data = (*(array.as_ptr() as *mut npyffi::PyArrayObject)).fields.data as *mut u8;
-        if len == 0 {
-            &mut [][..]
-        } else {
-            std::slice::from_raw_parts_mut(data, len)
+/// A new C-ordered, writeable, zero-filled array allocated by numpy (calloc: fresh pages cost
+/// nothing until touched; numpy asks for huge pages on large buffers), for the engine to fill
+/// before any Python code sees it.
+#[derive(Debug)]
+pub struct EmptyArray<'py> {
+    array: Bound<'py, PyAny>,
+    data: *mut u8,
+    len: usize,
+}
+
+impl<'py> EmptyArray<'py> {
+    pub fn new(py: Python<'py>, dtype: DataType, shape: &[usize]) -> PyResult<Self> {
+        let descr = numpy_dtype(py, dtype)?;
+        let (mut dims, len) = dims_and_len(shape, descr.itemsize())?;
+        let ndim = i32::try_from(dims.len()).map_err(|_| PyValueError::new_err("too many dimensions"))?;
+        // SAFETY: PyArray_Zeros steals the descriptor reference and reads `ndim` dims.
+        let array = unsafe { PY_ARRAY_API.PyArray_Zeros(py, ndim, dims.as_mut_ptr(), descr.into_dtype_ptr(), 0) };
+        // SAFETY: a null result means numpy set an exception (e.g. MemoryError), fetched here.
+        let array = unsafe { Bound::from_owned_ptr_or_err(py, array)? };
+        // SAFETY: `array` is an ndarray (PyArray_Zeros made it), so it has the ndarray layout.
+        let data = unsafe { (*array.as_ptr().cast::<npyffi::PyArrayObject>()).fields.data.cast::<u8>() };
+        Ok(EmptyArray { array, data, len })
+    }
+
+    /// The array's bytes. Borrowing `self` ties them to the array, which no Python code can
+    /// reach before [`EmptyArray::into_array`] (this struct holds the only reference).
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        if self.len == 0 {
+            return &mut [];
         }
-    };
-    Ok((array, bytes))
+        // SAFETY: a fresh C-contiguous array owns `len` initialised (zeroed) bytes at its data
+        // pointer, alive while `self.array` is; `&mut self` makes this the only access to them.
+        unsafe { std::slice::from_raw_parts_mut(self.data, self.len) }
+    }
+
+    pub fn into_array(self) -> Bound<'py, PyAny> {
+        self.array
+    }
 }
 
 /// An object array of `bytes`, shaped, as TensorFlow returns string tensors.
@@ -183,12 +232,13 @@ pub struct SharedBytes {
 /// marks such an array unaligned and reads it correctly.
 pub fn shared<'py>(py: Python<'py>, dtype: DataType, shape: &[usize], bytes: Bytes) -> PyResult<Bound<'py, PyAny>> {
     let descr = numpy_dtype(py, dtype)?;
-    debug_assert_eq!(bytes.len(), shape.iter().product::<usize>() * descr.itemsize());
+    let (dims, len) = dims_and_len(shape, descr.itemsize())?;
+    check_len(dtype, shape, len, bytes.len())?;
     let data = bytes.as_ptr();
     let base = Bound::new(py, SharedBytes { bytes })?.into_any();
-    // SAFETY: `base` holds the bytes, which never change, for as long as the array lives; their
-    // length is prod(shape) * itemsize (checked by the engine); the array is read-only.
-    unsafe { array_over(py, descr, shape, data, base, false) }
+    // SAFETY: `base` holds the `len` bytes at `data` (checked above), which never change, for
+    // as long as the array lives; the array is read-only.
+    unsafe { array_over(py, descr, dims, data, base, false) }
 }
 
 /// An object array of `len` `bytes` elements, shaped: `values` first, then the last value

@@ -384,17 +384,7 @@ impl DType {
 
     #[getter]
     fn name(&self) -> String {
-        let (base, suffix) = if self.value > 100 { (self.value - 100, "_ref") } else { (self.value, "") };
-        let base = match DataType(base) {
-            DataType::FLOAT => "float32".to_owned(),
-            DataType::DOUBLE => "float64".to_owned(),
-            DataType::HALF => "float16".to_owned(),
-            t => match t.name() {
-                Some(n) => n.trim_start_matches("DT_").to_lowercase(),
-                None => format!("dtype_{base}"),
-            },
-        };
-        format!("{base}{suffix}")
+        DataType(self.value).python_name()
     }
 
     #[getter]
@@ -404,13 +394,13 @@ impl DType {
 
     #[getter]
     fn is_ref_dtype(&self) -> bool {
-        self.value > 100
+        DataType(self.value).is_ref()
     }
 
     /// The non-reference type (`float32` for `float32_ref`).
     #[getter]
     fn base_dtype(&self) -> DType {
-        DType { value: if self.value > 100 { self.value - 100 } else { self.value } }
+        DType { value: DataType(self.value).base().0 }
     }
 
     fn __repr__(&self) -> String {

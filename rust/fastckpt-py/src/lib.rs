@@ -6,6 +6,7 @@ mod arrays;
 mod containers;
 mod convert;
 mod descriptor;
+mod dtypes;
 mod errors;
 mod freeze;
 mod graph;
@@ -25,6 +26,7 @@ fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<reader::Reader>()?;
     m.add_class::<writer::Writer>()?;
     m.add_function(wrap_pyfunction!(reader::latest_checkpoint, m)?)?;
+    m.add_function(wrap_pyfunction!(dtypes::dtype_table, m)?)?;
     message::add_classes(m)?;
     m.add_class::<descriptor::Descriptor>()?;
     m.add_class::<descriptor::FieldDescriptor>()?;

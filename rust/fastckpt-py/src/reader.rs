@@ -66,23 +66,23 @@ impl Reader {
     /// fixed-size tensors are read straight into numpy-allocated arrays.
     fn get_many<'py>(&self, py: Python<'py>, names: Vec<Vec<u8>>, copy: bool) -> PyResult<Vec<Bound<'py, PyAny>>> {
         let inner = &*self.inner;
-        let mut arrays: Vec<Option<Bound<'py, PyAny>>> = vec![None; names.len()];
-        let mut fills: Vec<(usize, &mut [u8])> = Vec::new();
+        // Owned fixed-size tensors: new numpy arrays, filled by the engine below.
+        let mut fresh: Vec<(usize, arrays::EmptyArray<'py>)> = Vec::new();
         if copy {
             for (i, name) in names.iter().enumerate() {
                 if py.detach(|| inner.byte_size(name)).py_err(py)?.is_some() {
                     let (dtype, shape) = inner.dtype_and_shape(name).py_err(py)?;
-                    // SAFETY: the buffer is filled below, before the array reaches Python code,
-                    // and the slice is not used after this function returns.
-                    let (array, bytes) =
-                        unsafe { arrays::empty(py, dtype, &shape) }.map_err(|e| self.unrepresentable(py, name, e))?;
-                    arrays[i] = Some(array);
-                    fills.push((i, bytes));
+                    let array =
+                        arrays::EmptyArray::new(py, dtype, &shape).map_err(|e| self.unrepresentable(py, name, e))?;
+                    fresh.push((i, array));
                 }
             }
         }
+        let mut is_fresh = vec![false; names.len()];
+        fresh.iter().for_each(|(i, _)| is_fresh[*i] = true);
         let rest: Vec<Vec<u8>> =
-            names.iter().enumerate().filter(|(i, _)| arrays[*i].is_none()).map(|(_, n)| n.clone()).collect();
+            names.iter().zip(&is_fresh).filter(|(_, fresh)| !**fresh).map(|(n, _)| n.clone()).collect();
+        let mut fills: Vec<(usize, &mut [u8])> = fresh.iter_mut().map(|(i, a)| (*i, a.bytes_mut())).collect();
         let read = |(i, buf): &mut (usize, &mut [u8])| inner.read_into(&names[*i], buf);
         let (filled, tensors) = py.detach(|| {
             if names.len() == 1 {
@@ -93,8 +93,13 @@ impl Reader {
                 pool::join(|| fills.par_iter_mut().map(read).collect::<Vec<_>>(), || inner.tensors(&rest, copy))
             }
         });
+        drop(fills);
         for result in filled {
             result.py_err(py)?;
+        }
+        let mut arrays: Vec<Option<Bound<'py, PyAny>>> = vec![None; names.len()];
+        for (i, array) in fresh {
+            arrays[i] = Some(array.into_array());
         }
         let mut tensors = tensors.into_iter();
         arrays

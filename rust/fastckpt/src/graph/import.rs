@@ -30,8 +30,8 @@ use bytes::Bytes;
 use super::device::{apply_scopes, python_int, python_repr, DeviceSpec};
 use super::model::{name_prefixes, Graph, OpId, Operation, TensorRef};
 use super::ops::{
-    attr_of, attr_value_has_type, dtype_string, registry, types_compatible, OpDef, OpRegistry, GRAPH_DEF_VERSION,
-    GRAPH_DEF_VERSION_MIN_PRODUCER, TF_VERSION,
+    attr_of, attr_value_has_type, registry, OpDef, OpRegistry, GRAPH_DEF_VERSION, GRAPH_DEF_VERSION_MIN_PRODUCER,
+    TF_VERSION,
 };
 use crate::error::{Error, ImportErrorKind, Result};
 use crate::proto::text::print;
@@ -952,13 +952,13 @@ fn check_edge(src: &Operation, index: i64, dst: &Operation, input: usize) -> Res
         )));
     }
     let (given, expected) = (src.output_types[index as usize], dst.input_types[input]);
-    if !types_compatible(expected, given) {
+    if !given.feeds(expected) {
         return Err(value_err(format!(
             "Input {input} of node {} was passed {} from {}:{index} incompatible with expected {}.",
             dst.name,
-            dtype_string(given),
+            given.type_string(),
             src.name,
-            dtype_string(expected)
+            expected.type_string()
         )));
     }
     Ok(())

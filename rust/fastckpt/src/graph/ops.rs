@@ -275,7 +275,7 @@ impl OpDef {
         let inputs = self.arg_types(attrs, true)?;
         let outputs = self.arg_types(attrs, false)?;
         if inputs.len() != num_inputs {
-            let names: Vec<String> = inputs.iter().map(|t| dtype_string(*t)).collect();
+            let names: Vec<String> = inputs.iter().map(|t| t.type_string()).collect();
             return Err(format!(
                 "NodeDef expected inputs '{}' do not match {num_inputs} inputs specified; {}{}",
                 names.join(", "),
@@ -329,47 +329,21 @@ fn add_arg_types(arg: &ArgDef, attrs: &Map, sig: &mut Vec<DataType>) -> std::res
     }
     if arg.is_ref {
         for t in &mut sig[start..] {
-            if is_ref(*t) {
-                return Err(format!("Requested reference to a reference type: arg '{}'", arg.name));
-            }
-            *t = DataType(t.0 + 100);
+            *t = t.to_ref().ok_or_else(|| format!("Requested reference to a reference type: arg '{}'", arg.name))?;
         }
     }
     Ok(())
 }
 
-pub fn is_ref(t: DataType) -> bool {
-    t.0 > 100
+/// `DataTypeString` of an attr's raw `type` value (which may lie outside the enum).
+fn type_string(t: i64) -> String {
+    u32::try_from(t).map_or_else(|_| format!("unknown dtype enum ({t})"), |v| DataType(v).type_string())
 }
 
-/// Whether a `t` may feed an input that expects `expected`: the same type, or a reference to it.
-pub fn types_compatible(expected: DataType, t: DataType) -> bool {
-    expected == t || (is_ref(t) && expected.0 == t.0 - 100)
-}
-
-/// Whether `t` is a value of the `DataType` enum (references included).
-fn dtype_is_valid(t: i64) -> bool {
-    let base = if t > 100 { t - 100 } else { t };
-    (0..=33).contains(&base) && t != 100
-}
-
-/// TensorFlow's short dtype names: `float`, `int32`, `float_ref`, `INVALID`.
-pub fn dtype_string(t: DataType) -> String {
-    let (base, suffix) = if is_ref(t) { (DataType(t.0 - 100), "_ref") } else { (t, "") };
-    match base.name() {
-        Some("DT_INVALID") => format!("INVALID{suffix}"),
-        Some(name) => format!("{}{suffix}", name[3..].to_ascii_lowercase()),
-        None => format!("unknown dtype enum ({})", t.0),
-    }
-}
-
-/// The enum's names: `DT_FLOAT`, `DT_FLOAT_REF`.
+/// The enum's names (`DT_FLOAT`, `DT_FLOAT_REF`) of an attr's raw `type` value; the number itself
+/// outside the enum.
 fn dtype_enum_name(t: i64) -> String {
-    let base = if t > 100 { t - 100 } else { t };
-    match DataType(base as u32).name() {
-        Some(name) if dtype_is_valid(t) => format!("{name}{}", if t > 100 { "_REF" } else { "" }),
-        _ => t.to_string(),
-    }
+    u32::try_from(t).ok().and_then(|v| DataType(v).enum_name()).unwrap_or_else(|| t.to_string())
 }
 
 /// Python's `"%g"` (and absl's `StrCat` of a float): six significant digits.
@@ -476,7 +450,7 @@ fn summarize_tensor(t: &Message) -> String {
     if count > 3 {
         shown.push_str("...");
     }
-    format!("Tensor<type: {} shape: {shape} values: {shown}>", dtype_string(dtype))
+    format!("Tensor<type: {} shape: {shape} values: {shown}>", dtype.type_string())
 }
 
 fn summarize_func(f: &Message) -> String {
@@ -549,7 +523,7 @@ fn summarize_args(args: &[ArgDef]) -> String {
             let _ = write!(out, "{}*", arg.number_attr);
         }
         if arg.dtype != DataType::INVALID {
-            out.push_str(&dtype_string(arg.dtype));
+            out.push_str(&arg.dtype.type_string());
         } else {
             out.push_str(&arg.type_attr);
         }
@@ -614,16 +588,13 @@ pub fn attr_value_has_type(v: &Message, kind: &str) -> std::result::Result<(), S
         return Err(format!("AttrValue missing value with expected type '{kind}'"));
     }
     let check = |t: i64, invalid: &str| -> std::result::Result<(), String> {
-        if !dtype_is_valid(t) {
+        let Some(dtype) = u32::try_from(t).ok().map(DataType).filter(|d| d.is_valid()) else {
             return Err(format!("AttrValue has invalid DataType enum: {t}"));
+        };
+        if dtype.is_ref() {
+            return Err(format!("AttrValue must not have reference type value of {}", dtype.type_string()));
         }
-        if t > 100 {
-            return Err(format!(
-                "AttrValue must not have reference type value of {}",
-                dtype_string(DataType(t as u32))
-            ));
-        }
-        if t == 0 {
+        if dtype == DataType::INVALID {
             return Err(invalid.into());
         }
         Ok(())
@@ -671,11 +642,11 @@ fn validate_attr_value(v: &Message, def: &AttrDef) -> std::result::Result<(), St
             if allowed_types.iter().any(|a| i64::from(*a) == t) {
                 return Ok(());
             }
-            let names: Vec<String> = allowed_types.iter().map(|a| dtype_string(DataType(*a as u32))).collect();
+            let names: Vec<String> = allowed_types.iter().map(|a| type_string(i64::from(*a))).collect();
             Err(format!(
                 "Value for attr '{}' of {} is not in the list of allowed values: {}",
                 def.name,
-                dtype_string(DataType(t as u32)),
+                type_string(t),
                 names.join(", ")
             ))
         };
@@ -738,9 +709,10 @@ mod tests {
         assert_eq!(g_format(0.5), "0.5");
         assert_eq!(g_format(123456789.0), "1.23457e+08");
         assert_eq!(g_format(100.0), "100");
-        assert_eq!(dtype_string(DataType(101)), "float_ref");
-        assert_eq!(dtype_string(DataType::INVALID), "INVALID");
+        assert_eq!(type_string(101), "float_ref");
+        assert_eq!(type_string(-1), "unknown dtype enum (-1)");
         assert_eq!(dtype_enum_name(103), "DT_INT32_REF");
+        assert_eq!(dtype_enum_name(100), "100");
         assert_eq!(c_escape(b"a\"\n\xff"), "a\\\"\\n\\377");
         assert_eq!(summarize_string(&[b'x'; 100]).len(), 25);
     }

@@ -1,0 +1,66 @@
+//! The engine's dtype table (`fastckpt::dtype`) for Python, and the numpy dtype of each
+//! TensorFlow dtype. `fastckpt._dtypes` builds its numpy mapping from [`dtype_table`]; the glue
+//! takes that mapping once and checks every fixed-size entry against the engine's element size,
+//! so no later change to a Python dict can make an array claim more bytes than the engine gave it.
+
+use fastckpt::dtype::Layout;
+use fastckpt::DataType;
+use numpy::{PyArrayDescr, PyArrayDescrMethods};
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::PyDict;
+
+/// One row of the table: enum value, enum name, `tf.DType` name, how it is stored (`"fixed"`,
+/// `"string"`, `"variant"`, `None` for types that hold no data) and bytes per element.
+type Row = (u32, &'static str, String, Option<&'static str>, Option<usize>);
+
+/// Every TensorFlow dtype the engine knows, in enum order (reference types excluded).
+#[pyfunction]
+pub fn dtype_table() -> Vec<Row> {
+    DataType::ALL
+        .iter()
+        .map(|&t| {
+            let layout = t.layout().map(|l| match l {
+                Layout::Fixed { .. } => "fixed",
+                Layout::String => "string",
+                Layout::Variant => "variant",
+            });
+            (t.0, t.name().unwrap_or_default(), t.python_name(), layout, t.element_size())
+        })
+        .collect()
+}
+
+/// numpy dtypes by enum value, taken once from `fastckpt._dtypes.NUMPY_DTYPES` and checked.
+static NUMPY: PyOnceLock<Vec<Option<Py<PyArrayDescr>>>> = PyOnceLock::new();
+
+fn snapshot(py: Python<'_>) -> PyResult<Vec<Option<Py<PyArrayDescr>>>> {
+    let mapping = py.import("fastckpt._dtypes")?.getattr("NUMPY_DTYPES")?.cast_into::<PyDict>()?;
+    DataType::ALL
+        .iter()
+        .map(|&t| {
+            let Some(descr) = mapping.get_item(t.0)? else { return Ok(None) };
+            let descr = descr.cast_into::<PyArrayDescr>()?;
+            if let Some(size) = t.element_size() {
+                if descr.itemsize() != size {
+                    return Err(PyTypeError::new_err(format!(
+                        "numpy dtype {descr} for {} has {} bytes per element, the format has {size}",
+                        t.describe(),
+                        descr.itemsize()
+                    )));
+                }
+            }
+            Ok(Some(descr.unbind()))
+        })
+        .collect()
+}
+
+/// The numpy dtype of the arrays fastckpt returns for `dtype`.
+pub fn numpy_dtype<'py>(py: Python<'py>, dtype: DataType) -> PyResult<Bound<'py, PyArrayDescr>> {
+    let table = NUMPY.get_or_try_init(py, || snapshot(py))?;
+    let index = usize::try_from(dtype.0).ok();
+    match index.and_then(|i| table.get(i)).and_then(Option::as_ref) {
+        Some(descr) => Ok(descr.bind(py).clone()),
+        None => Err(PyTypeError::new_err(format!("{} has no numpy equivalent", dtype.describe()))),
+    }
+}

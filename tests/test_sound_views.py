@@ -1,0 +1,115 @@
+"""Arrays never reach past the memory behind them, whatever Python code does to fastckpt's
+modules: element sizes come from the engine's dtype table, and every array's byte length is
+checked against the bytes the engine hands over."""
+
+from __future__ import annotations
+
+import gc
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fastckpt
+from fastckpt import _dtypes, _fastckpt
+
+
+def _run(code: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_patched_numpy_mapping_cannot_widen_a_view(tmp_path: Path) -> None:
+    """Patching the Python mapping before the first read used to make `get_tensor` return a
+    float64 view over a float32 tensor: twice its bytes, half of them past its end."""
+    result = _run(
+        """
+        import sys
+        import numpy as np
+        import fastckpt
+        from fastckpt import _dtypes
+        prefix = fastckpt.save({"x": np.arange(4, dtype=np.float32)}, sys.argv[1])
+        _dtypes.NUMPY_DTYPES[1] = np.dtype(np.float64)
+        reader = fastckpt.load_checkpoint(prefix)
+        for copy in (False, True):
+            try:
+                array = reader.get_tensor("x", copy=copy)
+            except TypeError as e:
+                print("refused:", e)
+            else:
+                print("array of", array.nbytes, "bytes")
+        """,
+        str(tmp_path / "ckpt"),
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2, result.stdout
+    for line in lines:
+        assert line.startswith("refused:") and "DT_FLOAT" in line and "4" in line, line
+
+
+def test_patching_the_mapping_later_changes_nothing(tmp_path: Path) -> None:
+    prefix = fastckpt.save({"x": np.arange(4, dtype=np.float32)}, str(tmp_path / "ckpt"))
+    reader = fastckpt.load_checkpoint(prefix)
+    reader.get_tensor("x")  # the glue has taken its dtypes
+    saved = _dtypes.NUMPY_DTYPES[1]
+    try:
+        _dtypes.NUMPY_DTYPES[1] = np.dtype(np.float64)
+        for copy in (False, True):
+            array = reader.get_tensor("x", copy=copy)
+            assert array.dtype == np.float32 and array.nbytes == 16
+            np.testing.assert_array_equal(array, [0, 1, 2, 3])
+    finally:
+        _dtypes.NUMPY_DTYPES[1] = saved
+
+
+def test_python_mapping_is_derived_from_the_engine_table() -> None:
+    table = _fastckpt.dtype_table()
+    assert [row[0] for row in table] == list(range(34))
+    for value, enum_name, name, layout, size in table:
+        assert enum_name.startswith("DT_")
+        if layout is None:  # DT_INVALID, DT_RESOURCE: never tensor data
+            assert value not in _dtypes.NUMPY_DTYPES
+        elif layout == "fixed":
+            assert _dtypes.NAMES[value] == name
+            assert _dtypes.NUMPY_DTYPES[value].itemsize == size
+        else:
+            assert _dtypes.NUMPY_DTYPES[value] == np.dtype(object)
+    assert fastckpt.DType(101).name == "float32_ref"
+    assert fastckpt.DType(19).name == "float16"
+
+
+def test_owned_arrays_outlive_their_source_and_are_writeable(tmp_path: Path) -> None:
+    """Owned arrays (copies, decoded TensorProto values) hold memory numpy may write, freed with
+    the last array that uses it."""
+    proto = fastckpt.make_tensor_proto([1.5, 2.5, 3.5], dtype="float64")
+    proto.ClearField("tensor_content")
+    proto.double_val.extend([1.5, 2.5, 3.5])
+    decoded = fastckpt.make_ndarray(proto)
+    del proto
+    prefix = fastckpt.save({"x": np.arange(6, dtype=np.int32).reshape(2, 3)}, str(tmp_path / "ckpt"))
+    copied = fastckpt.load_checkpoint(prefix).get_tensor("x", copy=True)
+    gc.collect()
+    for array, expected in ((decoded, [1.5, 2.5, 3.5]), (copied, [[0, 1, 2], [3, 4, 5]])):
+        assert array.flags.writeable and array.flags.c_contiguous
+        np.testing.assert_array_equal(array, expected)
+        array[...] = 7
+        view = array.reshape(-1)[1:]
+        del array
+        gc.collect()
+        assert (view == 7).all()
+
+
+@pytest.mark.parametrize("copy", [False, True])
+def test_views_keep_the_mapping_alive(tmp_path: Path, copy: bool) -> None:
+    prefix = fastckpt.save({"x": np.arange(1000, dtype=np.float32)}, str(tmp_path / "ckpt"))
+    reader = fastckpt.load_checkpoint(prefix)
+    array = reader.get_tensor("x", copy=copy)
+    del reader
+    gc.collect()
+    np.testing.assert_array_equal(array, np.arange(1000, dtype=np.float32))
+    assert array.flags.writeable == copy
