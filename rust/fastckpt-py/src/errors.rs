@@ -1,26 +1,37 @@
-//! Engine errors as Python exceptions. The hierarchy itself is defined in Python
-//! (`fastckpt.errors`) so that it can inherit from `KeyError` and `FileNotFoundError`; this module
-//! looks the classes up and raises them.
+//! Engine errors as Python exceptions. The hierarchy is defined in Python (`fastckpt.errors`) so
+//! that its classes can also inherit from `KeyError`, `FileNotFoundError`, …; this module imports
+//! each class once, as a typed exception, and maps every engine error onto one of them.
 
 use fastckpt::error::ImportErrorKind;
 use fastckpt::Error;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
-use pyo3::types::PyType;
 
-static ERRORS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+pyo3::import_exception!(fastckpt.errors, CheckpointError);
+pyo3::import_exception!(fastckpt.errors, CorruptCheckpointError);
+pyo3::import_exception!(fastckpt.errors, ChecksumMismatchError);
+pyo3::import_exception!(fastckpt.errors, TensorNotFoundError);
+pyo3::import_exception!(fastckpt.errors, CheckpointNotFoundError);
+pyo3::import_exception!(fastckpt.errors, CheckpointIOError);
+pyo3::import_exception!(fastckpt.errors, DecodeError);
+pyo3::import_exception!(fastckpt.errors, GraphImportError);
+pyo3::import_exception!(fastckpt.errors, NotFoundError);
+pyo3::import_exception!(fastckpt.errors, UnimplementedError);
 
-fn class<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyType>> {
-    let module = ERRORS.get_or_try_init(py, || py.import("fastckpt.errors").map(Bound::unbind))?;
-    Ok(module.bind(py).getattr(name)?.cast_into::<PyType>()?)
-}
-
-pub fn raise(py: Python<'_>, name: &str, message: String) -> PyErr {
-    match class(py, name) {
-        Ok(cls) => PyErr::from_type(cls, message),
-        Err(e) => e,
-    }
+/// Imports every class now, when `_fastckpt` is imported (`fastckpt.errors` is the first thing
+/// the package imports): the classes raised are then the ones `fastckpt.errors` defines,
+/// whatever those names are bound to later.
+pub fn import_all(py: Python<'_>) {
+    py.get_type::<CheckpointError>();
+    py.get_type::<CorruptCheckpointError>();
+    py.get_type::<ChecksumMismatchError>();
+    py.get_type::<TensorNotFoundError>();
+    py.get_type::<CheckpointNotFoundError>();
+    py.get_type::<CheckpointIOError>();
+    py.get_type::<DecodeError>();
+    py.get_type::<GraphImportError>();
+    py.get_type::<NotFoundError>();
+    py.get_type::<UnimplementedError>();
 }
 
 /// Converts an engine error into the matching `fastckpt` exception.
@@ -28,28 +39,25 @@ pub fn to_py(py: Python<'_>, error: Error) -> PyErr {
     let message = error.to_string();
     match error {
         Error::Io { source, path } => {
-            let name = match source.kind() {
-                std::io::ErrorKind::NotFound => "CheckpointNotFoundError",
-                _ => "CheckpointIOError",
-            };
             // OSError's (errno, strerror, filename) form: `str()` names the file, `.filename` holds it.
             let args = (source.raw_os_error().unwrap_or(0), source.to_string(), path.display().to_string());
-            match class(py, name) {
-                Ok(cls) => PyErr::from_type(cls, args),
-                Err(e) => e,
-            }
+            let class = match source.kind() {
+                std::io::ErrorKind::NotFound => py.get_type::<CheckpointNotFoundError>(),
+                _ => py.get_type::<CheckpointIOError>(),
+            };
+            PyErr::from_type(class, args)
         }
-        Error::Corrupt { .. } => raise(py, "CorruptCheckpointError", message),
-        Error::Checksum { .. } => raise(py, "ChecksumMismatchError", message),
-        Error::KeyNotFound { .. } => raise(py, "TensorNotFoundError", message),
-        Error::Decode(_) => raise(py, "DecodeError", message),
+        Error::Corrupt { .. } => CorruptCheckpointError::new_err(message),
+        Error::Checksum { .. } => ChecksumMismatchError::new_err(message),
+        Error::KeyNotFound { .. } => TensorNotFoundError::new_err(message),
+        Error::Decode(_) => DecodeError::new_err(message),
         Error::InvalidArgument(_) => PyValueError::new_err(message),
         Error::Import { kind, .. } => match kind {
-            ImportErrorKind::ValueError => raise(py, "GraphImportError", message),
-            ImportErrorKind::NotFoundError => raise(py, "NotFoundError", message),
-            ImportErrorKind::UnimplementedError => raise(py, "UnimplementedError", message),
+            ImportErrorKind::ValueError => GraphImportError::new_err(message),
+            ImportErrorKind::NotFoundError => NotFoundError::new_err(message),
+            ImportErrorKind::UnimplementedError => UnimplementedError::new_err(message),
         },
-        _ => raise(py, "CheckpointError", message),
+        _ => CheckpointError::new_err(message),
     }
 }
 

@@ -23,6 +23,7 @@ use pyo3::prelude::*;
 /// CPython does not load anyway).
 #[pymodule(gil_used = true)]
 fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    errors::import_all(m.py());
     m.add_class::<reader::Reader>()?;
     m.add_class::<writer::Writer>()?;
     m.add_function(wrap_pyfunction!(reader::latest_checkpoint, m)?)?;

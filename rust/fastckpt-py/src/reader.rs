@@ -129,7 +129,7 @@ impl Reader {
             self.inner.index_path().display(),
             error.value(py)
         );
-        errors::raise(py, "CheckpointError", message)
+        errors::CheckpointError::new_err(message)
     }
 }
 
