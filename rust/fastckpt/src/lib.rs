@@ -12,6 +12,7 @@ pub mod pool;
 pub mod proto;
 pub mod state;
 pub mod table;
+pub mod varint;
 
 pub use bundle::{BundleReader, BundleWriter, Tensor, TensorData};
 pub use dtype::DataType;

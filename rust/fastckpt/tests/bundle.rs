@@ -83,7 +83,7 @@ fn six_thousand_keys_make_tensorflows_two_blocks() {
     // metaindex (301824, 8), index (301837, 71)
     let mut expected = Vec::new();
     for v in [301_824u64, 8, 301_837, 71] {
-        fastckpt::proto::wire::put_varint(&mut expected, v);
+        fastckpt::varint::put_varint(&mut expected, v);
     }
     assert_eq!(&footer[..expected.len()], expected.as_slice());
     let r = BundleReader::open(&prefix, true).unwrap();

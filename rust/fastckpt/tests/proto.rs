@@ -294,13 +294,13 @@ fn nested(levels: usize) -> Vec<u8> {
     for _ in 0..levels {
         let inner = *lens.last().unwrap();
         let mut header = Vec::new();
-        fastckpt::proto::wire::put_varint(&mut header, inner as u64);
+        fastckpt::varint::put_varint(&mut header, inner as u64);
         lens.push(inner + 1 + header.len());
     }
     let mut out = Vec::new();
     for inner in lens[..levels].iter().rev() {
         out.push(0x12);
-        fastckpt::proto::wire::put_varint(&mut out, *inner as u64);
+        fastckpt::varint::put_varint(&mut out, *inner as u64);
     }
     out
 }

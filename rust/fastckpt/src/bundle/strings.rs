@@ -10,7 +10,7 @@
 //! `["ab", ""]` is `02 00 | 78 27 0B 34 | 61 62`.
 
 use crate::crc;
-use crate::proto::wire::{get_varint, put_varint};
+use crate::varint::{get_varint, put_varint};
 
 /// Why element data (strings here, variants in [`super::variant`]) could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,7 +8,7 @@
 
 use super::strings::ElementsError;
 use crate::crc;
-use crate::proto::wire::{get_varint, put_varint};
+use crate::varint::{get_varint, put_varint};
 
 /// DT_VARIANT data: per element `varint64 L | proto[L] | fixed32 mask(running crc)`; the running
 /// crc covers L as 8 LE bytes, the proto and the stored checksums before it.

@@ -30,8 +30,8 @@ use bytes::Bytes;
 use crate::dtype::{DataType, Layout};
 use crate::error::{Error, Result};
 use crate::proto::schema::TENSOR_PROTO;
-use crate::proto::wire::get_varint;
 use crate::proto::{List, Message, Value};
+use crate::varint::get_varint;
 
 /// The most dimensions TensorFlow gives a tensor.
 pub const MAX_DIMS: usize = 254;

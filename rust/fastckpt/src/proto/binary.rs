@@ -29,7 +29,8 @@ use bytes::Bytes;
 
 use super::message::{Elem, List, Map, MapKey, Message, SlotPool, Value};
 use super::schema::{FieldDesc, Kind, Label, MessageDesc};
-use super::wire::{get_varint, put_varint, varint_len, FIXED32, FIXED64, LEN, VARINT};
+use super::wire::{FIXED32, FIXED64, LEN, VARINT};
+use crate::varint::{get_varint, put_varint, varint_len};
 
 /// How deep messages may nest (protobuf's default recursion limit).
 pub const MAX_DEPTH: usize = 100;

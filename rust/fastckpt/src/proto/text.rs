@@ -37,7 +37,8 @@ use bytes::Bytes;
 use super::binary::{self, MAX_DEPTH};
 use super::message::{Elem, List, MapKey, Message, Value};
 use super::schema::{find_message, FieldDesc, Kind, Label, MessageDesc, ANY};
-use super::wire::{get_varint, FIXED32, FIXED64, LEN, VARINT};
+use super::wire::{FIXED32, FIXED64, LEN, VARINT};
+use crate::varint::get_varint;
 
 // ------------------------------------------------------------------------------------------
 // Printing

@@ -6,7 +6,10 @@
 //! wire 0   varint          wire 1   8 bytes LE
 //! wire 2   varint length + bytes    wire 5   4 bytes LE
 //! ```
-//! Decoders never trust a length: every read is bounds-checked and fails with [`WireError`].
+//! Varints themselves are the crate's ([`crate::varint`]). Decoders never trust a length: every
+//! read is bounds-checked and fails with [`WireError`].
+
+use crate::varint::{get_varint, put_varint, varint_len, VarintError};
 
 /// Why a byte string is not a valid protobuf message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,37 +22,10 @@ pub const FIXED64: u8 = 1;
 pub const LEN: u8 = 2;
 pub const FIXED32: u8 = 5;
 
-/// Appends `v` as a varint.
-pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
+impl From<VarintError> for WireError {
+    fn from(e: VarintError) -> Self {
+        WireError(e.0)
     }
-    out.push(v as u8);
-}
-
-pub fn varint_len(mut v: u64) -> usize {
-    let mut n = 1;
-    while v >= 0x80 {
-        v >>= 7;
-        n += 1;
-    }
-    n
-}
-
-/// Decodes a varint at the start of `buf`, returning the value and the bytes used.
-pub fn get_varint(buf: &[u8]) -> WireResult<(u64, usize)> {
-    let mut v: u64 = 0;
-    for (i, &b) in buf.iter().enumerate().take(10) {
-        v |= u64::from(b & 0x7F) << (7 * i);
-        if b < 0x80 {
-            if i == 9 && b > 1 {
-                return Err(WireError("varint overflows 64 bits"));
-            }
-            return Ok((v, i + 1));
-        }
-    }
-    Err(WireError(if buf.len() < 10 { "truncated varint" } else { "varint longer than 10 bytes" }))
 }
 
 /// Encodes protobuf fields in the order the caller emits them (callers emit in field-number order,
@@ -237,19 +213,6 @@ impl<'a> Decoder<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn varints() {
-        for v in [0u64, 1, 127, 128, 300, u32::MAX as u64, u64::MAX] {
-            let mut b = Vec::new();
-            put_varint(&mut b, v);
-            assert_eq!(b.len(), varint_len(v));
-            assert_eq!(get_varint(&b), Ok((v, b.len())));
-        }
-        assert!(get_varint(&[0x80, 0x80]).is_err());
-        assert!(get_varint(&[0xFF; 11]).is_err());
-        assert!(get_varint(&[0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x02]).is_err());
-    }
 
     #[test]
     fn negative_int64_takes_ten_bytes() {

@@ -8,7 +8,7 @@
 //! ```
 //! Every offset and length is checked against the block before use.
 
-use crate::proto::wire::get_varint;
+use crate::varint::get_varint;
 
 /// A block's contents (without trailer), validated just enough to find its restart array.
 #[derive(Debug)]

@@ -1,7 +1,7 @@
 //! Building one block with prefix-compressed keys and a restart point every `restart_interval`
 //! entries (the layout is drawn in [`super::block`]).
 
-use crate::proto::wire::put_varint;
+use crate::varint::put_varint;
 
 #[derive(Debug)]
 pub struct BlockBuilder {

@@ -6,7 +6,7 @@
 //!         magic 57 FB 80 8B 24 75 47 DB           (0xdb4775248b80fb57, low word first)
 //! ```
 
-use crate::proto::wire::{get_varint, put_varint};
+use crate::varint::{get_varint, put_varint};
 
 pub const FOOTER_LEN: usize = 48;
 pub const MAGIC: u64 = 0xdb47_7524_8b80_fb57;
