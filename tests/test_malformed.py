@@ -878,7 +878,7 @@ def _sweep_report(checked: int, problems: list[tuple[str, str]]) -> dict[str, An
 def _read_everything(prefix: str, copy: bool) -> dict[str, Any]:
     r = fastckpt.load_checkpoint(prefix)
     out = r.read_all(copy=copy)
-    out["__keys__"] = r.keys()
+    out["__keys__"] = list(r.keys())
     return out
 
 
