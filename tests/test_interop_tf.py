@@ -348,7 +348,7 @@ def test_tf_savev2_listing_matches_tf(tf: ModuleType, tf_all_dtypes: str, tf_all
     reader, tf_reader, tf_dtypes = tf_all_dtypes_readers
     tensors = supported_tensors(tf)
     tf_shapes = tf_reader.get_variable_to_shape_map()
-    assert reader.keys() == sorted(tf_shapes)
+    assert list(reader.keys()) == sorted(tf_shapes)
     assert list(reader) == sorted(tf_shapes)
     assert len(reader) == len(tf_shapes) == len(tensors)
     assert reader.get_variable_to_shape_map() == tf_shapes
@@ -358,7 +358,7 @@ def test_tf_savev2_listing_matches_tf(tf: ModuleType, tf_all_dtypes: str, tf_all
         assert name in reader and reader.has_tensor(name) and tf_reader.has_tensor(name)
     assert "nope" not in reader and not reader.has_tensor("nope") and not tf_reader.has_tensor("nope")
     everything = reader.read_all()
-    assert list(everything) == reader.keys()
+    assert list(everything) == list(reader.keys())
     for name, original in tensors:
         assert_same(everything[name], original, f"read_all()[{name!r}]")
     some = reader.read_all(["v_float32", "s_string", "e_int32"], copy=False)
@@ -425,7 +425,7 @@ def test_tf_savev2_partitioned_read(tf: ModuleType, tmp_path: Path) -> None:
     expected = {"part": full, "full": np.array([1.0], np.float32), "cols": full, "grid": full, "cube": cube,
                 "flags": flags, "cplx": cplx, "bf": bf, "i8": i8}
     reader = compare_with_tf_reader(tf, prefix, expected)
-    assert reader.keys() == sorted(expected)  # the per-slice entries are hidden, as in TF
+    assert list(reader.keys()) == sorted(expected)  # the per-slice entries are hidden, as in TF
     for name, value in expected.items():
         assert_same(reader.get_tensor(name), value, name)
         assert_same(reader.get_tensor(name, copy=True), value, f"{name} copy=True")
@@ -531,7 +531,7 @@ def test_tf1_saver_checkpoint_read(tf: ModuleType, tmp_path: Path) -> None:
             prefix = saver.save(sess, str(tmp_path / "model.ckpt"), global_step=5, write_meta_graph=False)
     assert prefix == str(tmp_path / "model.ckpt-5")
     reader = compare_with_tf_reader(tf, prefix, values)
-    assert reader.keys() == sorted(values)  # partitions appear once, under the full name
+    assert list(reader.keys()) == sorted(values)  # partitions appear once, under the full name
     assert reader.get_variable_to_shape_map()["part"] == [7, 4]
     assert reader.get_variable_to_shape_map()["part_cols"] == [3, 10]
     for name, value in values.items():
@@ -570,7 +570,7 @@ def test_tf1_sharded_saver_two_devices_read(tf: ModuleType, tmp_path: Path) -> N
     data_files = sorted(f.name for f in tmp_path.iterdir() if ".data-" in f.name)
     assert data_files == ["sharded.data-00000-of-00002", "sharded.data-00001-of-00002"]
     reader = compare_with_tf_reader(tf, prefix, values)
-    assert reader.keys() == ["a", "b", "p", "s"]
+    assert list(reader.keys()) == ["a", "b", "p", "s"]
     for name, value in values.items():
         assert_same(reader.get_tensor(name), value, name)
 
@@ -678,7 +678,7 @@ def test_tf_many_variables_multi_block_read(tf: ModuleType, tf_many: str) -> Non
     assert os.path.getsize(tf_many + ".index") == 301961
     names = many_names()
     reader = fastckpt.load_checkpoint(tf_many)
-    assert reader.keys() == names and len(reader) == MANY
+    assert list(reader.keys()) == names and len(reader) == MANY
     assert fastckpt.list_variables(tf_many) == [(k, list(s)) for k, s in tf.train.list_variables(tf_many)]
     everything = reader.read_all()
     tf_reader = tf.train.load_checkpoint(tf_many)
@@ -1085,7 +1085,7 @@ def test_huge_keys_byte_identical(tf: ModuleType, tmp_path: Path) -> None:
     assert_same_files(ours, theirs)
     assert_same_files(writer, theirs)
     reader = fastckpt.load_checkpoint(theirs)
-    assert reader.keys() == sorted(n for n, _ in items)
+    assert list(reader.keys()) == sorted(n for n, _ in items)
     for name, value in items:
         assert_same(reader.get_tensor(name), np.asarray(value), name[:5])
 

@@ -712,6 +712,7 @@ def table_cases() -> list[Hostile]:
     meta = (len(blk) + 5, len(craft.EMPTY_BLOCK))
     entries = base_entries()
     garbage = bytes((i * 37 + 11) & 0xFF for i in range(64))
+    two_blocks = [craft.encode_block(base_entries([0, 1])), craft.encode_block(base_entries([2]))]
 
     def footer_edit(new40: bytes) -> Callable[[bytes], bytes]:
         return lambda b: b[:-48] + new40 + b[-8:]
@@ -759,6 +760,17 @@ def table_cases() -> list[Hostile]:
         table_case("keys_out_of_order_across_blocks",
                    blocks=[craft.encode_block(base_entries([0, 2])), craft.encode_block(base_entries([1]))],
                    index_keys=[b"good", b"\xff"]),
+        # The index's separators against the keys of the blocks they point to (TF seeks through
+        # them, so a key outside its block's range is one TF cannot find).
+        table_case("two_blocks_tight_separators_control", None, blocks=two_blocks, index_keys=[b"bad", b"good"]),
+        table_case("two_blocks_short_separators_control", None, blocks=two_blocks, index_keys=[b"c", b"h"]),
+        table_case("index_separator_below_its_block", index_keys=[b"bad"]),
+        table_case("index_separators_out_of_order", blocks=two_blocks, index_keys=[b"zz", b"h"]),
+        table_case("index_separators_equal", blocks=two_blocks, index_keys=[b"h", b"h"]),
+        table_case("block_key_not_above_previous_separator", blocks=two_blocks, index_keys=[b"h", b"zz"]),
+        table_case("block_key_equal_to_previous_separator", blocks=two_blocks, index_keys=[b"good", b"zz"]),
+        table_case("damaged_key_inside_previous_range",
+                   blocks=[two_blocks[0], craft.encode_block([(b"bzzz", GOOD_ENTRY)])], index_keys=[b"c", b"h"]),
         table_case("entry_shared_longer_than_previous_key",
                    blocks=[b"\x03\x00\x06" + HEADER + craft.fixed32(0) + craft.fixed32(1)]),
         table_case("entry_value_runs_past_block", blocks=[b"\x00\x00\x7f" + HEADER + craft.fixed32(0) + craft.fixed32(1)]),
@@ -866,7 +878,7 @@ def _sweep_report(checked: int, problems: list[tuple[str, str]]) -> dict[str, An
 def _read_everything(prefix: str, copy: bool) -> dict[str, Any]:
     r = fastckpt.load_checkpoint(prefix)
     out = r.read_all(copy=copy)
-    out["__keys__"] = r.keys()
+    out["__keys__"] = list(r.keys())
     return out
 
 

@@ -22,7 +22,7 @@ def _write_first(prefix: Path) -> None:
 
 def _assert_first_intact(prefix: Path) -> None:
     reader = fastckpt.load_checkpoint(prefix)
-    assert reader.keys() == ["step", "w"]
+    assert list(reader.keys()) == ["step", "w"]
     np.testing.assert_array_equal(reader["w"], np.arange(6, dtype=np.float32))
     assert _files(prefix.parent) == ["ckpt.data-00000-of-00001", "ckpt.index"]
 
@@ -65,7 +65,7 @@ def test_duplicate_name_is_refused(tmp_path: Path) -> None:
         writer.add("a", np.zeros(2))
         with pytest.raises(ValueError, match="already added"):
             writer.add("a", np.zeros(2))
-    assert fastckpt.load_checkpoint(tmp_path / "ckpt").keys() == ["a"]
+    assert list(fastckpt.load_checkpoint(tmp_path / "ckpt")) == ["a"]
 
 
 @pytest.mark.parametrize("alignment", [1, 3, 64, 8192])

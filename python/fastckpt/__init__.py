@@ -1,5 +1,6 @@
 """fastckpt: TensorFlow checkpoints read and written at the speed of the hardware, without TensorFlow."""
 
+from . import _fastckpt
 from .errors import (
     CheckpointError,
     CheckpointIOError,
@@ -96,4 +97,4 @@ __all__ = [
     "save",
     "write_graph",
 ]
-__version__ = "0.1.0"
+__version__: str = _fastckpt.__version__

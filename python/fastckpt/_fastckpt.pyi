@@ -116,7 +116,10 @@ __all__ = [
     "VariableDef",
     "VariantTensorDataProto",
     "VersionDef",
+    "__version__",
 ]
+
+__version__: str
 
 @final
 class Reader:

@@ -4,7 +4,7 @@ methods of ``tf.train.load_checkpoint``'s reader plus a mapping interface and pa
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Union
 
 import numpy as np
@@ -18,7 +18,11 @@ Name = Union[str, bytes]
 
 
 def _encode(name: Name) -> bytes:
-    return name if isinstance(name, bytes) else name.encode("utf-8", "surrogateescape")
+    if isinstance(name, bytes):
+        return name
+    if isinstance(name, str):
+        return name.encode("utf-8", "surrogateescape")
+    raise TypeError(f"a tensor name must be str or bytes, not {type(name).__name__}")
 
 
 def _decode(name: bytes) -> str:
@@ -46,33 +50,62 @@ def _resolve_prefix(path: PathLike) -> str:
     return path
 
 
-class CheckpointReader:
+class CheckpointReader(Mapping[str, "np.ndarray[Any, Any]"]):
     """An open V2 checkpoint, backed by memory-mapped data files.
 
     Numeric tensors come back as read-only numpy views into the mapping (the mapping lives as long
     as any view does); ``copy=True`` gives owned, writeable arrays. With ``verify=True`` (the
     default) a tensor's crc32c is checked the first time its bytes are handed out.
+
+    A read-only ``Mapping`` from tensor name to array (``reader["w"]``, ``keys()``, ``items()``,
+    ``get()``, ``in``); ``close()`` or a ``with`` block releases the files (arrays already handed
+    out stay valid), after which every call raises ``ValueError``.
     """
 
     def __init__(self, prefix: PathLike, *, verify: bool = True) -> None:
-        self._reader = _fastckpt.Reader(os.fspath(prefix), verify)
+        self._prefix = os.fspath(prefix)
+        self._reader: _fastckpt.Reader | None = _fastckpt.Reader(self._prefix, verify)
         self._entries: dict[str, tuple[int, tuple[int, ...]]] | None = None
 
     @property
     def prefix(self) -> str:
-        return os.fspath(self._reader.prefix)
+        return self._prefix
+
+    @property
+    def closed(self) -> bool:
+        return self._reader is None
+
+    def close(self) -> None:
+        """Releases the index and the data files; closing twice is harmless."""
+        self._reader = None
+        self._entries = None
+
+    def __enter__(self) -> CheckpointReader:
+        self._open()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _open(self) -> _fastckpt.Reader:
+        if self._reader is None:
+            raise ValueError(f"the checkpoint reader of {self._prefix} is closed")
+        return self._reader
 
     def _listing(self) -> dict[str, tuple[int, tuple[int, ...]]]:
+        reader = self._open()
         if self._entries is None:
-            self._entries = {_decode(name): (dtype, shape) for name, dtype, shape in self._reader.entries()}
+            self._entries = {_decode(name): (dtype, shape) for name, dtype, shape in reader.entries()}
         return self._entries
 
     def get_tensor(self, name: Name, *, copy: bool = False) -> np.ndarray[Any, Any]:
         """The tensor ``name``; partitioned tensors are assembled, strings are object arrays of bytes."""
-        return self._reader.get(_encode(name), copy)
+        key = _encode(name)
+        return self._open().get(key, copy)
 
     def has_tensor(self, name: Name) -> bool:
-        return self._reader.has(_encode(name))
+        key = _encode(name)
+        return self._open().has(key)
 
     def get_variable_to_shape_map(self) -> dict[str, list[int]]:
         return {name: list(shape) for name, (_, shape) in self._listing().items()}
@@ -80,30 +113,50 @@ class CheckpointReader:
     def get_variable_to_dtype_map(self) -> dict[str, np.dtype[Any]]:
         return {name: NUMPY_DTYPES[dtype] for name, (dtype, _) in self._listing().items()}
 
-    def keys(self) -> list[str]:
-        """Tensor names, sorted; the per-slice entries of partitioned tensors are hidden."""
-        return list(self._listing())
-
     def read_all(self, names: Iterable[Name] | None = None, *, copy: bool = True) -> dict[str, np.ndarray[Any, Any]]:
         """Reads many tensors (all by default) in parallel with the GIL released."""
-        keys = self.keys() if names is None else [n if isinstance(n, str) else _decode(n) for n in names]
-        arrays = self._reader.get_many([_encode(k) for k in keys], copy)
+        if isinstance(names, (str, bytes)):
+            raise TypeError(f"names must be an iterable of tensor names, not one {type(names).__name__}")
+        keys = list(self._listing()) if names is None else [n if isinstance(n, str) else _decode(_encode(n)) for n in names]
+        arrays = self._open().get_many([_encode(k) for k in keys], copy)
         return dict(zip(keys, arrays))
 
     def __getitem__(self, name: Name) -> np.ndarray[Any, Any]:
         return self.get_tensor(name)
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, (str, bytes)) and self.has_tensor(name)
+        reader = self._open()
+        return isinstance(name, (str, bytes)) and reader.has(_encode(name))
 
     def __len__(self) -> int:
         return len(self._listing())
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.keys())
+        """Tensor names, sorted; the per-slice entries of partitioned tensors are hidden."""
+        return iter(list(self._listing()))
+
+    def __eq__(self, other: object) -> bool:
+        """As ``Mapping``: the same names, and equal arrays (same shape, equal elements) under each."""
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        if self is other:
+            self._open()
+            return True
+        if len(self) != len(other) or any(name not in other for name in self):
+            return False
+        return all(_same_array(self[name], other[name]) for name in self)
+
+    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"CheckpointReader({self.prefix!r}, {len(self)} tensors)"
+        if self._reader is None:
+            return f"CheckpointReader({self._prefix!r}, closed)"
+        return f"CheckpointReader({self._prefix!r}, {len(self)} tensors)"
+
+
+def _same_array(a: Any, b: Any) -> bool:
+    b = np.asarray(b)
+    return a.shape == b.shape and bool(np.array_equal(a, b))
 
 
 def load_checkpoint(ckpt_dir_or_file: PathLike, *, verify: bool = True) -> CheckpointReader:
@@ -113,12 +166,14 @@ def load_checkpoint(ckpt_dir_or_file: PathLike, *, verify: bool = True) -> Check
 
 def list_variables(ckpt_dir_or_file: PathLike) -> list[tuple[str, list[int]]]:
     """``[(name, shape)]`` sorted by name, as ``tf.train.list_variables``."""
-    shapes = load_checkpoint(ckpt_dir_or_file, verify=False).get_variable_to_shape_map()
-    return sorted(shapes.items())
+    with load_checkpoint(ckpt_dir_or_file, verify=False) as reader:
+        return sorted(reader.get_variable_to_shape_map().items())
 
 
-def load_variable(ckpt_dir_or_file: PathLike, name: str) -> np.ndarray[Any, Any]:
+def load_variable(ckpt_dir_or_file: PathLike, name: Name) -> np.ndarray[Any, Any]:
     """One tensor, as ``tf.train.load_variable`` (a trailing ``:0`` is ignored); an owned copy."""
-    if name.endswith(":0"):
-        name = name[:-2]
-    return load_checkpoint(ckpt_dir_or_file).get_tensor(name, copy=True)
+    key = _encode(name)
+    if key.endswith(b":0"):
+        key = key[:-2]
+    with load_checkpoint(ckpt_dir_or_file) as reader:
+        return reader.get_tensor(key, copy=True)

@@ -3,7 +3,7 @@
 
 Run with real TensorFlow installed (``pip install tensorflow-cpu==2.21.*``)::
 
-    python3 tests/data/make_fixtures.py
+    python3 tests/data/make_fixtures.py [golden] [tf1] [tf2] [v1]     (all when none is named)
 
 It (re)writes, next to this file:
 
@@ -18,6 +18,9 @@ It (re)writes, next to this file:
     ``tf.train.Checkpoint(model=...).save`` of a small ``tf.Module`` with float32, float16, bfloat16,
     int64, uint8, bool, complex64 and string variables, plus ``save_counter`` and the
     ``_CHECKPOINTABLE_OBJECT_GRAPH`` string tensor.
+``tf1_saver_v1/checkpoint``, ``tf1_saver_v1/model.ckpt-3``
+    A legacy V1 checkpoint: ``tf.compat.v1.train.Saver(write_version=SaverDef.V1)`` (graph +
+    session) at global step 3 — one TensorSlice-format file named by the prefix, no ``.index``.
 
 The values stored are defined by the ``expected_*`` functions below, which need only numpy and
 ml_dtypes, so tests (and anyone else) can import this module without TensorFlow.
@@ -43,6 +46,9 @@ TF1_PREFIX = TF1_DIR / "model.ckpt-7"
 TF1_STEP = 7
 TF2_DIR = DATA / "tf2_checkpoint"
 TF2_PREFIX = TF2_DIR / "ckpt-1"
+V1_DIR = DATA / "tf1_saver_v1"
+V1_PREFIX = V1_DIR / "model.ckpt-3"
+V1_STEP = 3
 
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 
@@ -89,6 +95,15 @@ def expected_tf2() -> dict[str, np.ndarray[Any, Any]]:
         _tf2_key("model/u8"): np.array([0, 255, 7], np.uint8),
         _tf2_key("model/words"): np.array([b"ab", b"", b"xyz"], dtype=object),
         _tf2_key("save_counter"): np.array(1, np.int64),
+    }
+
+
+def expected_v1() -> dict[str, np.ndarray[Any, Any]]:
+    """Variables of the V1 checkpoint ``tf1_saver_v1/model.ckpt-3``."""
+    return {
+        "w": np.array([[1.0, -2.0, 3.5], [0.0, 0.25, -8.0]], np.float32),
+        "global_step": np.array(V1_STEP, np.int64),
+        "labels": np.array([b"cat", b"", b"dog"], dtype=object),
     }
 
 
@@ -171,15 +186,34 @@ def write_tf2(tf: Any) -> None:
     assert written == str(TF2_PREFIX), written
 
 
+def write_v1(tf: Any) -> None:
+    _reset(V1_DIR)
+    v1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default():
+        for name, value in expected_v1().items():
+            dtype = tf.string if value.dtype == object else None
+            v1.get_variable(name, initializer=tf.constant(value, dtype=dtype))
+        saver = v1.train.Saver(write_version=v1.train.SaverDef.V1, save_relative_paths=True)
+        with v1.Session(graph=graph) as sess:
+            sess.run(v1.global_variables_initializer())
+            written = saver.save(sess, str(V1_DIR / "model.ckpt"), global_step=V1_STEP, write_meta_graph=False)
+    assert written == str(V1_PREFIX), written
+
+
+WRITERS = {"golden": (write_golden, GOLDEN_DIR), "tf1": (write_tf1, TF1_DIR), "tf2": (write_tf2, TF2_DIR),
+           "v1": (write_v1, V1_DIR)}
+
+
 def main() -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
-    write_golden(tf)
-    write_tf1(tf)
-    write_tf2(tf)
+    chosen = sys.argv[1:] or list(WRITERS)
+    for name in chosen:
+        WRITERS[name][0](tf)
     total = 0
-    for directory in (GOLDEN_DIR, TF1_DIR, TF2_DIR):
+    for directory in (WRITERS[name][1] for name in chosen):
         for path in sorted(directory.iterdir()):
             total += path.stat().st_size
             print(f"{path.relative_to(DATA)}: {path.stat().st_size} bytes")

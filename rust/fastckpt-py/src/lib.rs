@@ -24,6 +24,9 @@ use pyo3::prelude::*;
 #[pymodule(gil_used = true)]
 fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::import_all(m.py());
+    // The workspace version in Cargo.toml is the one source: maturin copies it into the package
+    // metadata, and `fastckpt.__version__` is this.
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<reader::Reader>()?;
     m.add_class::<writer::Writer>()?;
     m.add_function(wrap_pyfunction!(reader::latest_checkpoint, m)?)?;

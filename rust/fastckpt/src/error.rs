@@ -69,8 +69,14 @@ impl Error {
     }
 }
 
-/// Shows a tensor name (arbitrary bytes) readably: UTF-8 as is, other bytes escaped.
+/// Shows a tensor name (arbitrary bytes) readably: UTF-8 as is, other bytes escaped, the key of
+/// one slice of a partitioned tensor as its name and slice spec.
 pub fn display_key(key: &[u8]) -> String {
+    if key.first() == Some(&0) {
+        if let Some(slice) = crate::bundle::slices::describe_slice_key(key) {
+            return slice;
+        }
+    }
     match std::str::from_utf8(key) {
         Ok(s) => s.to_owned(),
         Err(_) => key.escape_ascii().to_string(),

@@ -75,6 +75,59 @@ pub fn slice_key(name: &[u8], slice: &TensorSlice) -> Vec<u8> {
     key
 }
 
+/// A slice key shown as people know it: `embedding (slice 0,5:-)`, the tensor's name and the
+/// slice in TensorFlow's spec notation (`start,length` per dimension, `-` for a full one, joined
+/// by `:`). `None` when `key` is not a well-formed slice key.
+pub fn describe_slice_key(key: &[u8]) -> Option<String> {
+    let mut rest = key.strip_prefix(&[0x00])?;
+    // String(name): escaped bytes up to the terminator 00 01.
+    let mut name = Vec::new();
+    let mut i = 0;
+    loop {
+        match (*rest.get(i)?, rest.get(i + 1)) {
+            (0x00, Some(0x01)) => break,
+            (0x00, Some(0xFF)) => name.push(0x00),
+            (0xFF, Some(0x00)) => name.push(0xFF),
+            (0x00 | 0xFF, _) => return None,
+            (b, _) => {
+                name.push(b);
+                i += 1;
+                continue;
+            }
+        }
+        i += 2;
+    }
+    rest = &rest[i + 2..];
+    let (&rank_len, tail) = rest.split_first()?;
+    let rank_bytes = tail.get(..usize::from(rank_len)).filter(|_| rank_len <= 8)?;
+    let rank = rank_bytes.iter().fold(0u64, |acc, &b| acc << 8 | u64::from(b));
+    rest = &tail[rank_bytes.len()..];
+    let mut spec = Vec::new();
+    for _ in 0..rank {
+        let (start, n) = read_signed(rest)?;
+        let (length, m) = read_signed(&rest[n..])?;
+        rest = &rest[n + m..];
+        spec.push(if length == -1 { "-".to_owned() } else { format!("{start},{length}") });
+    }
+    rest.is_empty().then(|| format!("{} (slice {})", crate::error::display_key(&name), spec.join(":")))
+}
+
+/// Decodes one `Signed` value; returns it and the bytes it took. A negative value is the bitwise
+/// complement of a positive encoding, whose leading 1-bits count its bytes.
+fn read_signed(bytes: &[u8]) -> Option<(i64, usize)> {
+    let negative = bytes.first()? & 0x80 == 0;
+    let plain = |b: u8| if negative { !b } else { b };
+    let mut len = plain(bytes[0]).leading_ones() as usize;
+    if len == 8 {
+        len += plain(*bytes.get(1)?).leading_ones() as usize;
+    }
+    let raw = bytes.get(..len).filter(|_| (1..=10).contains(&len))?;
+    let bits = raw.iter().fold(0u128, |acc, &b| acc << 8 | u128::from(plain(b)));
+    let magnitude = u64::try_from(bits & ((1u128 << (7 * len)) - 1)).ok().filter(|&x| x <= i64::MAX as u64)?;
+    let x = magnitude as i64;
+    Some((if negative { !x } else { x }, len))
+}
+
 /// A slice resolved against the full shape: per dimension `(start, length)`, all in bounds.
 pub fn resolve(slice: &TensorSlice, full_dims: &[usize]) -> Result<Vec<(usize, usize)>, String> {
     if slice.extents.len() != full_dims.len() {
@@ -179,6 +232,23 @@ mod tests {
             slice_key(b"t0", &s(&[(1 << 40, 10), (0, -1)])),
             [0x00, 0x74, 0x30, 0x00, 0x01, 0x01, 0x02, 0xFD, 0, 0, 0, 0, 0, 0x8A, 0x80, 0x7F]
         );
+    }
+
+    #[test]
+    fn slice_keys_described() {
+        assert_eq!(describe_slice_key(&slice_key(b"part", &s(&[(0, 2), (0, -1)]))).unwrap(), "part (slice 0,2:-)");
+        let wide = s(&[(1 << 40, 10), (8192, -1), (-65, 1 << 62)]);
+        assert_eq!(
+            describe_slice_key(&slice_key(b"a\0b\xFFc", &wide)).unwrap(),
+            format!("a\\x00b\\xffc (slice {},10:-:-65,{})", 1i64 << 40, 1i64 << 62)
+        );
+        for v in [0, 1, -1, 63, -64, 64, -65, 8191, 8192, i64::MAX, i64::MIN + 1, i64::MIN] {
+            assert_eq!(read_signed(&enc(v)), Some((v, enc(v).len())), "{v}");
+        }
+        assert_eq!(describe_slice_key(b"embedding"), None);
+        assert_eq!(describe_slice_key(b"\x00part\x00\x01\x01\x01\x80"), None);
+        let key = slice_key(b"p", &s(&[(0, 2)]));
+        assert_eq!(describe_slice_key(&[key.as_slice(), b"x"].concat()), None);
     }
 
     #[test]

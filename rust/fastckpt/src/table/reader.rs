@@ -1,5 +1,13 @@
 //! Opening a table held in memory (a mapped or read file): footer, index block, then data blocks
 //! on demand, each checked against its trailer crc before use.
+//!
+//! The table's ordering is checked as it is read, since lookups depend on it:
+//! ```text
+//! index block   sep[0] < sep[1] < … < sep[k]              (checked at open)
+//! data block i  sep[i-1] < first key < … < last key <= sep[i]
+//! ```
+//! A file that breaks it would have TensorFlow look for a key in the wrong block (or give an entry
+//! back under a damaged name), so it is refused as corrupt.
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
@@ -8,7 +16,7 @@ use super::block::Block;
 use super::handle::{BlockHandle, Footer, FOOTER_LEN};
 use super::{BLOCK_TRAILER_LEN, NO_COMPRESSION, SNAPPY_COMPRESSION};
 use crate::crc;
-use crate::error::{Error, Result};
+use crate::error::{display_key, Error, Result};
 
 /// Largest expansion a raw Snappy block can claim for its size (a 3-byte copy op emits at most
 /// 64 bytes); a claim beyond it is a lie and is refused before allocating.
@@ -31,7 +39,7 @@ impl<'a> Table<'a> {
         let footer = Footer::decode(footer_bytes).map_err(corrupt)?;
         let mut table = Table { path: path.to_path_buf(), file, index: Cow::Borrowed(&[]) };
         table.index = table.read_block(footer.index, "index")?;
-        table.index_block()?;
+        table.check_index_order()?;
         Ok(table)
     }
 
@@ -88,6 +96,21 @@ impl<'a> Table<'a> {
         }
     }
 
+    /// Separator keys strictly increasing: the binary search over the index relies on it.
+    fn check_index_order(&self) -> Result<()> {
+        let mut previous: Option<Vec<u8>> = None;
+        for entry in self.index_block()?.iter() {
+            let (separator, _) = entry.map_err(|e| self.corrupt(format!("index block: {e}")))?;
+            if previous.as_ref().is_some_and(|p| p.as_slice() >= separator.as_slice()) {
+                return Err(
+                    self.corrupt(format!("index block keys out of order (at separator '{}')", display_key(&separator)))
+                );
+            }
+            previous = Some(separator);
+        }
+        Ok(())
+    }
+
     fn index_block(&self) -> Result<Block<'_>> {
         Block::new(&self.index).map_err(|e| self.corrupt(format!("index block: {e}")))
     }
@@ -97,27 +120,38 @@ impl<'a> Table<'a> {
     }
 
     /// Calls `f` with every entry in key order. Keys must be strictly increasing across the whole
-    /// table; a file where they are not is corrupt (lookups would silently miss entries).
+    /// table and each data block must hold exactly the keys its index separator stands for: above
+    /// the previous block's separator, at most its own.
     pub fn for_each(&self, mut f: impl FnMut(&[u8], &[u8]) -> Result<()>) -> Result<()> {
         let mut last: Option<Vec<u8>> = None;
+        let mut previous_separator: Option<Vec<u8>> = None;
         for index_entry in self.index_block()?.iter() {
-            let (_, handle) = index_entry.map_err(|e| self.corrupt(format!("index block: {e}")))?;
+            let (separator, handle) = index_entry.map_err(|e| self.corrupt(format!("index block: {e}")))?;
             let handle = self.data_block_handle(handle)?;
             let contents = self.read_block(handle, "data")?;
             let block = Block::new(&contents).map_err(|e| self.corrupt(format!("data block: {e}")))?;
-            for entry in block.iter() {
+            let out_of_place = |key: &[u8], why: &str| {
+                self.corrupt(format!("key '{}' in data block at offset {} {why}", display_key(key), handle.offset))
+            };
+            for (i, entry) in block.iter().enumerate() {
                 let (key, value) =
                     entry.map_err(|e| self.corrupt(format!("data block at offset {}: {e}", handle.offset)))?;
                 if last.as_ref().is_some_and(|l| l.as_slice() >= key.as_slice()) {
-                    return Err(self.corrupt(format!(
-                        "keys out of order in data block at offset {} (at key '{}')",
-                        handle.offset,
-                        crate::error::display_key(&key)
-                    )));
+                    return Err(out_of_place(&key, "is out of order (keys must be strictly increasing)"));
+                }
+                if i == 0 && previous_separator.as_ref().is_some_and(|p| p.as_slice() >= key.as_slice()) {
+                    return Err(out_of_place(&key, "is not above the previous block's index separator"));
+                }
+                if key.as_slice() > separator.as_slice() {
+                    return Err(out_of_place(
+                        &key,
+                        &format!("is above the block's index separator '{}'", display_key(&separator)),
+                    ));
                 }
                 f(&key, value)?;
                 last = Some(key);
             }
+            previous_separator = Some(separator);
         }
         Ok(())
     }

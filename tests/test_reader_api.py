@@ -1,0 +1,207 @@
+"""The reader's API as a user meets it: argument types, ``close``/``with``, the ``Mapping``
+protocol, and messages about partitioned tensors."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import ItemsView, KeysView, Mapping, ValuesView
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+
+import fastckpt
+
+W = np.arange(6, dtype=np.float32).reshape(2, 3)
+STEP = np.int64(7)
+WORDS = np.array([b"a", b"bc"], dtype=object)
+
+
+@pytest.fixture()
+def prefix(tmp_path: Path) -> str:
+    return fastckpt.save({"w": W, "step": STEP, "words": WORDS}, tmp_path / "ckpt")
+
+
+def _expected() -> dict[str, Any]:
+    return {"step": np.asarray(STEP), "w": W, "words": WORDS}
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda r: r.get_tensor(123),
+        lambda r: r.get_tensor(None),
+        lambda r: r.get_tensor(["w"]),
+        lambda r: r.has_tensor(None),
+        lambda r: r.has_tensor(1.5),
+        lambda r: r[123],
+        lambda r: r.get(123),
+        lambda r: r.read_all([1, 2]),
+        lambda r: r.read_all("w"),
+        lambda r: r.read_all(b"w"),
+    ],
+    ids=["get_tensor_int", "get_tensor_none", "get_tensor_list", "has_tensor_none", "has_tensor_float",
+         "getitem_int", "get_int", "read_all_ints", "read_all_str", "read_all_bytes"],
+)
+def test_wrong_argument_types_raise_type_error(prefix: str, call: Callable[[Any], Any]) -> None:
+    reader = fastckpt.load_checkpoint(prefix)
+    with pytest.raises(TypeError, match="str or bytes|iterable of tensor names"):
+        call(reader)
+
+
+def test_load_variable_name_types(prefix: str) -> None:
+    np.testing.assert_array_equal(fastckpt.load_variable(prefix, b"w:0"), W)
+    with pytest.raises(TypeError, match="str or bytes"):
+        fastckpt.load_variable(prefix, 123)  # type: ignore[arg-type]
+
+
+def test_bytes_names_accepted(prefix: str) -> None:
+    reader = fastckpt.load_checkpoint(prefix)
+    np.testing.assert_array_equal(reader.get_tensor(b"w"), W)
+    assert reader.has_tensor(b"step") and b"w" in reader and 123 not in reader
+    assert list(reader.read_all([b"w", "step"])) == ["w", "step"]
+
+
+def test_is_a_mapping(prefix: str) -> None:
+    reader = fastckpt.load_checkpoint(prefix)
+    assert isinstance(reader, Mapping)
+    keys, values, items = reader.keys(), reader.values(), reader.items()
+    assert isinstance(keys, KeysView) and isinstance(values, ValuesView) and isinstance(items, ItemsView)
+    assert list(keys) == ["step", "w", "words"] and len(keys) == 3 and "w" in keys
+    assert [name for name, _ in items] == list(keys)
+    for (name, array), value in zip(items, values):
+        np.testing.assert_array_equal(array, _expected()[name])
+        np.testing.assert_array_equal(value, _expected()[name])
+    np.testing.assert_array_equal(reader.get("w"), W)
+    assert reader.get("missing") is None and reader.get("missing", 5) == 5
+    assert "w" in reader and "missing" not in reader
+
+
+def test_equality_as_mapping_defines_it(prefix: str, tmp_path: Path) -> None:
+    reader = fastckpt.load_checkpoint(prefix)
+    assert reader == reader
+    assert reader == fastckpt.load_checkpoint(prefix)
+    assert reader == _expected()
+    assert _expected() == reader
+    changed = dict(_expected(), w=W + 1)
+    assert reader != changed
+    assert reader != {k: v for k, v in _expected().items() if k != "w"}
+    assert reader != dict(_expected(), extra=np.zeros(1))
+    assert reader != dict(_expected(), w=W.reshape(3, 2))
+    other = fastckpt.save(changed, tmp_path / "other")
+    assert reader != fastckpt.load_checkpoint(other)
+    assert reader != ["step", "w", "words"]
+    with pytest.raises(TypeError, match="unhashable"):
+        hash(reader)
+
+
+CLOSED_CALLS: dict[str, Callable[[Any], Any]] = {
+    "get_tensor": lambda r: r.get_tensor("w"),
+    "has_tensor": lambda r: r.has_tensor("w"),
+    "getitem": lambda r: r["w"],
+    "get": lambda r: r.get("w"),
+    "contains": lambda r: "w" in r,
+    "len": len,
+    "iter": iter,
+    "keys": lambda r: list(r.keys()),
+    "values": lambda r: list(r.values()),
+    "items": lambda r: list(r.items()),
+    "shape_map": lambda r: r.get_variable_to_shape_map(),
+    "dtype_map": lambda r: r.get_variable_to_dtype_map(),
+    "read_all": lambda r: r.read_all(),
+    "eq": lambda r: r == {},
+    "self_eq": lambda r: r == r,
+    "with": lambda r: r.__enter__(),
+}
+
+
+@pytest.mark.parametrize("call", list(CLOSED_CALLS.values()), ids=list(CLOSED_CALLS))
+def test_every_call_after_close_raises_value_error(prefix: str, call: Callable[[Any], Any]) -> None:
+    reader = fastckpt.load_checkpoint(prefix)
+    reader.close()
+    with pytest.raises(ValueError, match=f"reader of {prefix} is closed"):
+        call(reader)
+
+
+def test_with_block_closes_and_arrays_outlive_the_reader(prefix: str) -> None:
+    with fastckpt.load_checkpoint(prefix) as reader:
+        assert not reader.closed
+        view = reader.get_tensor("w")
+        copy = reader.get_tensor("w", copy=True)
+    assert reader.closed and "closed" in repr(reader) and reader.prefix == prefix
+    reader.close()  # a second close is harmless
+    np.testing.assert_array_equal(view, W)
+    np.testing.assert_array_equal(copy, W)
+    with pytest.raises(ValueError, match="closed"):
+        reader.get_tensor("w")
+
+
+def test_partition_messages_name_variable_and_slice(tmp_path: Path) -> None:
+    full = np.arange(12, dtype=np.float32).reshape(4, 3)
+    with fastckpt.BundleWriter(tmp_path / "ckpt") as writer:
+        writer.add_slice("embedding", [4, 3], "0,2:-", full[:2])
+        writer.add_slice("embedding", [4, 3], "2,2:-", full[2:])
+    data = tmp_path / "ckpt.data-00000-of-00001"
+    raw = bytearray(data.read_bytes())
+    raw[0] ^= 1
+    data.write_bytes(bytes(raw))
+    with pytest.raises(fastckpt.ChecksumMismatchError) as caught:
+        fastckpt.load_checkpoint(tmp_path / "ckpt").get_tensor("embedding")
+    message = str(caught.value)
+    assert "tensor 'embedding (slice 0,2:-)'" in message, message
+    assert "\\x00" not in message, message
+
+
+# --------------------------------------------------------------------------------------------
+# V1 checkpoints (TensorSlice format): recognised and refused with a clear message
+
+def _fixtures() -> ModuleType:
+    path = Path(__file__).resolve().parent / "data" / "make_fixtures.py"
+    spec = importlib.util.spec_from_file_location("fastckpt_test_make_fixtures", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _assert_v1_refused(path: Any, file: Path) -> None:
+    with pytest.raises(fastckpt.CheckpointError) as caught:
+        fastckpt.load_checkpoint(path)
+    assert not isinstance(caught.value, FileNotFoundError)
+    message = str(caught.value)
+    assert f"{file} is a V1 checkpoint" in message and "not supported yet" in message, message
+
+
+def test_v1_checkpoint_is_named_as_such(tf: Any) -> None:
+    fixtures = _fixtures()
+    folder, prefix = fixtures.V1_DIR, fixtures.V1_PREFIX
+    # The fixture is what TensorFlow calls a checkpoint: its latest_checkpoint names it, it reads it.
+    assert tf.train.latest_checkpoint(str(folder)) == str(prefix) == fastckpt.latest_checkpoint(folder)
+    theirs = tf.train.load_checkpoint(str(prefix))
+    for name, value in fixtures.expected_v1().items():
+        np.testing.assert_array_equal(theirs.get_tensor(name), value)
+    assert not Path(str(prefix) + ".index").exists()
+    _assert_v1_refused(prefix, prefix)
+    _assert_v1_refused(folder, prefix)
+    with pytest.raises(fastckpt.CheckpointError, match="V1 checkpoint"):
+        fastckpt.list_variables(folder)
+
+
+def test_sharded_v1_checkpoint_pattern_is_named_as_such(tf: Any, tmp_path: Path) -> None:
+    v1 = tf.compat.v1
+    with tf.Graph().as_default():
+        v1.get_variable("w", initializer=tf.constant([1.0, 2.0]))
+        saver = v1.train.Saver(write_version=v1.train.SaverDef.V1, sharded=True)
+        with v1.Session() as sess:
+            sess.run(v1.global_variables_initializer())
+            pattern = saver.save(sess, str(tmp_path / "model.ckpt"), global_step=5, write_meta_graph=False)
+    assert pattern == str(tmp_path / "model.ckpt-5-?????-of-00001")
+    _assert_v1_refused(pattern, tmp_path / "model.ckpt-5-00000-of-00001")
+
+
+def test_other_file_at_the_prefix_is_still_a_missing_index(tmp_path: Path) -> None:
+    (tmp_path / "model").write_bytes(b"not a table" * 10)
+    with pytest.raises(fastckpt.CheckpointNotFoundError, match="model.index"):
+        fastckpt.load_checkpoint(tmp_path / "model")
