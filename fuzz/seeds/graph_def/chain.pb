@@ -1,0 +1,10 @@
+
+
+aPlaceholder*
+dtype0
+
+a_1Identitya*
+T0
+
+bIdentitya_1*
+T0"ª

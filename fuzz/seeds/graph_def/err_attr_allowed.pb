@@ -1,0 +1,7 @@
+
+
+aPlaceholder*
+dtype0
+
+xNega*
+T0"ª

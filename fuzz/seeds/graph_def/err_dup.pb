@@ -1,0 +1,7 @@
+
+
+aPlaceholder*
+dtype0
+
+aPlaceholder*
+dtype0"ª

@@ -1,0 +1,6 @@
+
+
+tPlaceholder*
+dtype0
+
+xImageSummaryt"ª

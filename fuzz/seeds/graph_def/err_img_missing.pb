@@ -1,0 +1,9 @@
+
+
+tPlaceholder*
+dtype0
+
+iPlaceholder*
+dtype0
+
+xImageSummaryti"ª

@@ -1,0 +1,4 @@
+
+
+aPlaceholder*
+dtype0"ªŸ

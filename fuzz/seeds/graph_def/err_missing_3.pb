@@ -1,0 +1,6 @@
+
+
+aPlaceholder*
+dtype0
+
+xConv2Daa"ª

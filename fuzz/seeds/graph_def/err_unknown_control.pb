@@ -1,0 +1,6 @@
+
+
+aPlaceholder*
+dtype0
+
+bNoOp^missing"ª

@@ -1,0 +1,9 @@
+
+E
+Identity
+
+input"T
+output"T"	
+Ttype"
+
+newer_attrint

@@ -1,0 +1,7 @@
+
+
+aPlaceholder*
+dtype0
+
+bPlaceholder*
+dtype0"ª
