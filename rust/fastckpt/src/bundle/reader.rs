@@ -229,19 +229,21 @@ impl BundleReader {
     /// The mapped file and range holding an unpartitioned entry's bytes, bounds-checked.
     fn locate(&self, key: &[u8], entry: &BundleEntry) -> Result<(Arc<DataFile>, usize, usize)> {
         let file = self.shard(entry.shard_id)?;
-        let (offset, len) = (entry.offset as u64, entry.size as u64);
-        let end = offset.checked_add(len);
-        if end.is_none_or(|end| end > file.bytes().len() as u64) {
+        let span = usize::try_from(entry.offset).ok().zip(usize::try_from(entry.size).ok());
+        let Some((offset, len)) = span.filter(|&(o, l)| o.checked_add(l).is_some_and(|end| end <= file.bytes().len()))
+        else {
             return Err(Error::corrupt(
                 file.path(),
                 format!(
-                    "tensor '{}' at offset {offset} with size {len} runs past the end of the {}-byte data file",
+                    "tensor '{}' at offset {} with size {} runs past the end of the {}-byte data file",
                     display_key(key),
+                    entry.offset,
+                    entry.size,
                     file.bytes().len()
                 ),
             ));
-        }
-        Ok((file, offset as usize, len as usize))
+        };
+        Ok((file, offset, len))
     }
 
     fn checksum_error(&self, file: &DataFile, key: &[u8], entry: &BundleEntry, computed: u32) -> Error {
