@@ -144,3 +144,35 @@ def test_dtype_mismatch_is_refused(tmp_path: Path) -> None:
     graph_def.node.add(name="v", op="VariableV2", attr={"dtype": {"type": 1}})
     with pytest.raises(ValueError, match="dtype"):
         fastckpt.freeze_graph(graph_def, prefix, ["v"])
+
+
+def test_constants_are_encoded_as_tensorflow_encodes_them(tf: ModuleType, tmp_path: Path) -> None:
+    """Constants take the fields TensorFlow's own freezing gives them (``make_tensor_proto``'s
+    rules, one implementation in the engine): typed fields for bool, complex and uint16 values
+    even with many elements, ``tensor_content`` for the packed dtypes."""
+    v1 = tf.compat.v1
+    values = {
+        "flags": np.array([True, False, True]),
+        "phases": np.array([1 + 2j, -3.5j], np.complex64),
+        "counts": np.array([1, 2, 65535, 4], np.uint16),
+        "bytes": np.array([[1, 2], [3, 4]], np.int8),
+        "one": np.array([7], np.int64),
+    }
+    graph = tf.Graph()
+    with graph.as_default():
+        variables = [v1.Variable(value, name=name, use_resource=False) for name, value in values.items()]
+        outputs = [tf.identity(v, name=f"{v.op.name}_out") for v in variables]
+        init = v1.global_variables_initializer()
+        saver = v1.train.Saver()
+    with v1.Session(graph=graph) as sess:
+        sess.run(init)
+        prefix = saver.save(sess, str(tmp_path / "model"))
+        reference = v1.graph_util.convert_variables_to_constants(
+            sess, graph.as_graph_def(), [o.op.name for o in outputs]
+        )
+    frozen = fastckpt.freeze_graph(graph.as_graph_def(), prefix, [o.op.name for o in outputs])
+    theirs = {n.name: n for n in reference.node}
+    ours = {n.name: n for n in frozen.node}
+    for name in values:
+        expected = theirs[name].attr["value"].tensor.SerializeToString(deterministic=True)
+        assert ours[name].attr["value"].tensor.SerializeToString(deterministic=True) == expected, name

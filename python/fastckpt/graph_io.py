@@ -11,7 +11,7 @@ import numpy as np
 
 from . import _fastckpt
 from ._dtypes import NUMPY_DTYPES, STRING, enum_of
-from ._fastckpt import GraphDef, Message, MetaGraphDef, TensorProto, TensorShapeProto
+from ._fastckpt import GraphDef, Message, MetaGraphDef, TensorProto
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -64,12 +64,8 @@ def make_ndarray(tensor: Any, *, max_fill_bytes: int | None = None) -> np.ndarra
     return array
 
 
-#: dtypes TensorFlow's ``make_tensor_proto`` stores as ``tensor_content`` (more than one element).
-_CONTENT_TYPES = frozenset({19, 1, 2, 3, 4, 5, 6, 9, 11, 12, 15, 16, 13, 22, 23, 24, 25, 26, 27, 28, 33, 14})
-_INT_VAL = frozenset({3, 4, 5, 6, 17, 29, 30, 31, 32})
-_QUANTIZED = frozenset({11, 12, 13, 15, 16})
-_FLOAT8 = frozenset({24, 25, 26, 27, 28, 33})
-_QUANTIZED_BASE = {11: np.int8, 12: np.uint8, 13: np.int32, 15: np.int16, 16: np.uint16}
+#: quantized types: numpy arrays of their structured dtype, converted through its one field's type.
+_QUANTIZED = frozenset(value for value, dtype in NUMPY_DTYPES.items() if dtype.names)
 
 
 def _array(values: Any, dtype: int | None) -> np.ndarray[Any, Any]:
@@ -102,40 +98,13 @@ def make_tensor_proto(values: Any, dtype: Any = None, shape: Any = None) -> Tens
     if enum is None:
         enum = STRING if array.dtype.kind in "OSU" else enum_of(array.dtype)
     if enum in _QUANTIZED:
-        array = np.asarray(array).astype(_QUANTIZED_BASE[enum])
+        array = np.asarray(array).astype(NUMPY_DTYPES[enum][0])
     dims = list(array.shape) if shape is None else [int(d) for d in shape]
-    count = int(np.prod(dims, dtype=np.int64))
-    if array.size > count:
-        raise ValueError(f"Too many elements provided. Takes at most {count}, but got {array.size}.")
-    proto = TensorProto(dtype=enum, tensor_shape=TensorShapeProto(dim=[{"size": d} for d in dims]))
     flat = array.ravel()
-    if array.size == count and enum in _CONTENT_TYPES and count > 1:
-        if flat.nbytes >= 1 << 31:
-            raise ValueError("Cannot create a tensor proto whose content is larger than 2GB.")
-        proto.tensor_content = flat.astype(flat.dtype.newbyteorder("<")).tobytes()
-    elif enum == STRING:
-        proto.string_val.extend(v if isinstance(v, bytes) else str(v).encode() for v in flat)
-    elif enum == 1:
-        proto.float_val.extend(flat.tolist())
-    elif enum == 2:
-        proto.double_val.extend(flat.tolist())
-    elif enum in (19, 14):
-        proto.half_val.extend(flat.view(np.uint16).tolist())
-    elif enum in _FLOAT8:
-        proto.float8_val = flat.view(np.uint8).tobytes()
-    elif enum in _INT_VAL or enum in _QUANTIZED:
-        proto.int_val.extend(flat.astype(np.int64).tolist() if enum not in (29, 30, 31, 32) else [int(v) for v in flat])
-    elif enum == 9:
-        proto.int64_val.extend(flat.tolist())
-    elif enum == 22:
-        proto.uint32_val.extend(flat.tolist())
-    elif enum == 23:
-        proto.uint64_val.extend(flat.tolist())
-    elif enum == 10:
-        proto.bool_val.extend(flat.tolist())
-    elif enum in (8, 18):
-        pairs = [part for v in flat.tolist() for part in (v.real, v.imag)]
-        (proto.scomplex_val if enum == 8 else proto.dcomplex_val).extend(pairs)
+    # The engine picks the fields (tensor_content or typed values), as TensorFlow does.
+    if enum == STRING:
+        payload: bytes | list[bytes] = [v if isinstance(v, bytes) else str(v).encode() for v in flat]
     else:
-        raise TypeError(f"Element type not supported in TensorProto: {array.dtype}.")
+        payload = flat.astype(flat.dtype.newbyteorder("<")).tobytes()
+    proto = _fastckpt.make_tensor_proto(enum, dims, payload)
     return proto

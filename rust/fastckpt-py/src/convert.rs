@@ -148,7 +148,9 @@ pub fn py_to_scalar(kind: Kind, obj: &Bound<'_, PyAny>) -> PyResult<Value> {
             }
             let v: f64 = obj.extract().map_err(|_| type_error(obj, "int, float"))?;
             if matches!(kind, Kind::Float) {
-                Value::F32(v as f32)
+                #[allow(clippy::cast_possible_truncation, reason = "a float field rounds, as protobuf's does")]
+                let single = v as f32;
+                Value::F32(single)
             } else {
                 Value::F64(v)
             }

@@ -95,15 +95,16 @@ fn find_tensor(py: Python<'_>, g: &graph::Graph, name: &str) -> PyResult<TensorR
     };
     let outputs = g.op(op).num_outputs();
     // Python indexing: `op:-1` is the last output.
-    let resolved = if index < 0 { index + outputs as i64 } else { index };
-    if resolved < 0 || resolved >= outputs as i64 {
+    let from_end = |back: i64| outputs.checked_sub(usize::try_from(back.unsigned_abs()).ok()?);
+    let resolved = if index < 0 { from_end(index) } else { usize::try_from(index).ok() };
+    let Some(resolved) = resolved.filter(|&r| r < outputs) else {
         return Err(PyKeyError::new_err(format!(
             "The name {} refers to a Tensor which does not exist. The operation, {}, exists but only has {outputs} outputs.",
             repr(py, name)?,
             repr(py, op_name)?
         )));
-    }
-    Ok(TensorRef { op, index: resolved as usize })
+    };
+    Ok(TensorRef { op, index: resolved })
 }
 
 #[pymethods]
@@ -204,7 +205,7 @@ fn attr_to_py<'py>(py: Python<'py>, attr: &Message) -> PyResult<Bound<'py, PyAny
                         ms.iter().map(|m| new_message(py, m.clone())).collect::<PyResult<_>>()?
                     }
                     Some(List::Enum(ts)) if !ts.is_empty() => {
-                        ts.iter().map(|t| dtype(py, *t)).collect::<PyResult<_>>()?
+                        ts.iter().map(|t| dtype(py, DataType::from_proto(i64::from(*t)).0)).collect::<PyResult<_>>()?
                     }
                     Some(l) if !l.is_empty() => {
                         l.iter().map(|e| convert::elem_to_py(py, Kind::Bytes, e)).collect::<PyResult<_>>()?
@@ -215,7 +216,7 @@ fn attr_to_py<'py>(py: Python<'py>, attr: &Message) -> PyResult<Bound<'py, PyAny
             }
             Ok(PyList::empty(py).into_any())
         }
-        "type" => dtype(py, attr.int("type") as i32),
+        "type" => dtype(py, DataType::from_proto(attr.int("type")).0),
         "shape" | "tensor" | "func" => match value {
             Some(Value::Message(m)) => new_message(py, (**m).clone()),
             _ => Ok(py.None().into_bound(py)),
@@ -225,8 +226,8 @@ fn attr_to_py<'py>(py: Python<'py>, attr: &Message) -> PyResult<Bound<'py, PyAny
     }
 }
 
-fn dtype(py: Python<'_>, value: i32) -> PyResult<Bound<'_, PyAny>> {
-    Ok(Bound::new(py, DType { value: value as u32 })?.into_any())
+fn dtype(py: Python<'_>, value: u32) -> PyResult<Bound<'_, PyAny>> {
+    Ok(Bound::new(py, DType { value })?.into_any())
 }
 
 #[pymethods]

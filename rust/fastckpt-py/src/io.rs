@@ -4,11 +4,12 @@
 
 use std::path::PathBuf;
 
+use bytes::Bytes;
 use fastckpt::graph::io::{self, Format};
-use fastckpt::graph::tensor::{tensor_value, Elements, DEFAULT_MAX_FILL_BYTES};
+use fastckpt::graph::tensor::{self, tensor_value, Elements, ProtoValues, DEFAULT_MAX_FILL_BYTES};
 use fastckpt::proto::schema::{find_message, MessageDesc, TENSOR_PROTO};
 use fastckpt::proto::Message;
-use fastckpt::Error;
+use fastckpt::{DataType, Error};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
@@ -119,4 +120,30 @@ pub fn make_ndarray<'py>(
         Elements::Owned(bytes) => arrays::owned(py, value.dtype, &value.shape, bytes),
         Elements::Strings { values, len } => arrays::strings(py, &value.shape, &values, len),
     }
+}
+
+/// `tf.make_tensor_proto`'s encoding of an array `make_tensor_proto` (Python) has converted:
+/// `values` is its little-endian element bytes, or a list of `bytes` for DT_STRING.
+#[pyfunction]
+pub fn make_tensor_proto<'py>(
+    py: Python<'py>,
+    dtype: u32,
+    shape: Vec<i64>,
+    values: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let dims = shape
+        .iter()
+        .map(|&d| {
+            usize::try_from(d).map_err(|_| PyValueError::new_err(format!("negative dimension in shape {shape:?}")))
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    let values = match values.cast::<PyBytes>() {
+        Ok(bytes) => ProtoValues::Fixed(convert::shared_bytes(bytes)),
+        Err(_) => ProtoValues::Strings(values.extract::<Vec<Vec<u8>>>()?.into_iter().map(Bytes::from).collect()),
+    };
+    let proto = py.detach(|| tensor::make_tensor_proto(DataType(dtype), &dims, values)).map_err(|e| match e {
+        Error::Unsupported(detail) => PyTypeError::new_err(detail),
+        e => crate::errors::to_py(py, e),
+    })?;
+    new_message(py, proto)
 }

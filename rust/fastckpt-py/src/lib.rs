@@ -42,6 +42,7 @@ fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(io::parse_message, m)?)?;
     m.add_function(wrap_pyfunction!(io::write_message, m)?)?;
     m.add_function(wrap_pyfunction!(io::make_ndarray, m)?)?;
+    m.add_function(wrap_pyfunction!(io::make_tensor_proto, m)?)?;
     m.add_class::<graph::Graph>()?;
     m.add_class::<graph::Operation>()?;
     m.add_class::<graph::Tensor>()?;

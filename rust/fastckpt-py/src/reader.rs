@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use fastckpt::bundle::{naming, TensorData};
+use fastckpt::bundle::{naming, ReadPlan, TensorData};
 use fastckpt::state::CheckpointState;
 use fastckpt::{pool, BundleReader, Tensor};
 use pyo3::prelude::*;
@@ -66,24 +66,25 @@ impl Reader {
     /// fixed-size tensors are read straight into numpy-allocated arrays.
     fn get_many<'py>(&self, py: Python<'py>, names: Vec<Vec<u8>>, copy: bool) -> PyResult<Vec<Bound<'py, PyAny>>> {
         let inner = &*self.inner;
-        // Owned fixed-size tensors: new numpy arrays, filled by the engine below.
-        let mut fresh: Vec<(usize, arrays::EmptyArray<'py>)> = Vec::new();
+        // Owned fixed-size tensors: new numpy arrays, filled by the engine below (each read
+        // resolved once, before the allocation it sizes).
+        let mut fresh: Vec<(usize, ReadPlan, arrays::EmptyArray<'py>)> = Vec::new();
         if copy {
             for (i, name) in names.iter().enumerate() {
-                if py.detach(|| inner.byte_size(name)).py_err(py)?.is_some() {
-                    let (dtype, shape) = inner.dtype_and_shape(name).py_err(py)?;
-                    let array =
-                        arrays::EmptyArray::new(py, dtype, &shape).map_err(|e| self.unrepresentable(py, name, e))?;
-                    fresh.push((i, array));
+                if let Some(plan) = py.detach(|| inner.plan(name)).py_err(py)? {
+                    let array = arrays::EmptyArray::new(py, plan.dtype(), plan.shape())
+                        .map_err(|e| self.unrepresentable(py, name, e))?;
+                    fresh.push((i, plan, array));
                 }
             }
         }
         let mut is_fresh = vec![false; names.len()];
-        fresh.iter().for_each(|(i, _)| is_fresh[*i] = true);
+        fresh.iter().for_each(|(i, _, _)| is_fresh[*i] = true);
         let rest: Vec<Vec<u8>> =
             names.iter().zip(&is_fresh).filter(|(_, fresh)| !**fresh).map(|(n, _)| n.clone()).collect();
-        let mut fills: Vec<(usize, &mut [u8])> = fresh.iter_mut().map(|(i, a)| (*i, a.bytes_mut())).collect();
-        let read = |(i, buf): &mut (usize, &mut [u8])| inner.read_into(&names[*i], buf);
+        let mut fills: Vec<(usize, &ReadPlan, &mut [u8])> =
+            fresh.iter_mut().map(|(i, plan, array)| (*i, &*plan, array.bytes_mut())).collect();
+        let read = |(i, plan, buf): &mut (usize, &ReadPlan, &mut [u8])| inner.read_planned(&names[*i], plan, buf);
         let (filled, tensors) = py.detach(|| {
             if names.len() == 1 {
                 // One tensor: handing it to the thread pool would cost more than reading it.
@@ -98,7 +99,7 @@ impl Reader {
             result.py_err(py)?;
         }
         let mut arrays: Vec<Option<Bound<'py, PyAny>>> = vec![None; names.len()];
-        for (i, array) in fresh {
+        for (i, _, array) in fresh {
             arrays[i] = Some(array.into_array());
         }
         let mut tensors = tensors.into_iter();

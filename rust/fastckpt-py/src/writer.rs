@@ -51,9 +51,9 @@ enum View<'a> {
 impl Data<'_> {
     fn view(&self) -> View<'_> {
         match self {
-            // SAFETY: the buffer export keeps the memory alive and in place until the `Data` is
-            // dropped, which outlives the view; it is C-contiguous with `len_bytes` bytes.
             Data::Buffer(buffer) => {
+                // SAFETY: the buffer export keeps the memory alive and in place until the `Data`
+                // is dropped, which outlives the view; it is C-contiguous with `len_bytes` bytes.
                 View::Fixed(unsafe { std::slice::from_raw_parts(buffer.buf_ptr() as *const u8, buffer.len_bytes()) })
             }
             Data::Elements(list) => View::Elements(list.iter().map(|b| b.as_bytes()).collect()),

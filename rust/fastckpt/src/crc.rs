@@ -59,7 +59,7 @@ mod tests {
 
     #[test]
     fn parallel_matches_serial() {
-        let data: Vec<u8> = (0..(PARALLEL_CHUNK * 3 + 12345)).map(|i| (i * 31 % 251) as u8).collect();
+        let data: Vec<u8> = (0..(PARALLEL_CHUNK * 3 + 12345)).map(|i| (i * 31 % 251).to_le_bytes()[0]).collect();
         assert_eq!(value_parallel(&data), value(&data));
     }
 }

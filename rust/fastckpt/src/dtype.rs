@@ -117,6 +117,12 @@ dtypes! {
 }
 
 impl DataType {
+    /// The `DataType` of a protobuf enum field's value (negative values, never valid, become an
+    /// unknown value).
+    pub fn from_proto(value: i64) -> DataType {
+        DataType(u32::try_from(value).unwrap_or(u32::MAX))
+    }
+
     /// Bytes per element for fixed-size types.
     pub fn element_size(self) -> Option<usize> {
         match self.layout()? {

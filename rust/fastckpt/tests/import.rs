@@ -62,7 +62,11 @@ impl Json {
 
     fn num(&self) -> i64 {
         match self {
-            Json::Num(n) => *n as i64,
+            Json::Num(n) if n.fract() == 0.0 && n.abs() < 9e15 => {
+                #[allow(clippy::cast_possible_truncation, reason = "an integral value within i64's exact range")]
+                let integer = *n as i64;
+                integer
+            }
             other => panic!("not a number: {other:?}"),
         }
     }
@@ -207,7 +211,7 @@ fn base64(text: &str) -> Vec<u8> {
         bits += 6;
         if bits >= 8 {
             bits -= 8;
-            out.push((acc >> bits) as u8);
+            out.push(u8::try_from((acc >> bits) & 0xFF).unwrap());
             acc &= (1 << bits) - 1;
         }
     }
@@ -318,7 +322,7 @@ fn replay(case: &Json) -> usize {
         }
 
         let snap = expected.get("graph").unwrap();
-        let kept = snap.get("kept").unwrap().num() as usize;
+        let kept = usize::try_from(snap.get("kept").unwrap().num()).unwrap();
         assert_eq!(kept, before.min(kept), "{at}: TensorFlow kept fewer operations than it had");
         let new_ops = snap.get("ops").unwrap().arr();
         assert_eq!(g.len(), kept + new_ops.len(), "{at}: operation count");

@@ -47,11 +47,11 @@ fn contents() -> impl Strategy<Value = Contents> {
         shape(),
     )
         .prop_flat_map(|(dtype, shape)| {
-            let n = shape.iter().product::<i64>() as usize * dtype.element_size().unwrap();
+            let n = usize::try_from(shape.iter().product::<i64>()).unwrap() * dtype.element_size().unwrap();
             prop::collection::vec(any::<u8>(), n).prop_map(move |bytes| Contents::Fixed(dtype, shape.clone(), bytes))
         });
     let strings = shape().prop_flat_map(|shape| {
-        let n = shape.iter().product::<i64>() as usize;
+        let n = usize::try_from(shape.iter().product::<i64>()).unwrap();
         prop::collection::vec(prop::collection::vec(any::<u8>(), 0..20), n)
             .prop_map(move |elements| Contents::Strings(shape.clone(), elements))
     });

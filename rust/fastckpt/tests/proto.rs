@@ -370,6 +370,11 @@ impl Rng {
     }
 }
 
+/// The low 32 bits of random bits.
+fn low32(v: u64) -> u32 {
+    u32::try_from(v & 0xFFFF_FFFF).unwrap()
+}
+
 fn random_elem(kind: Kind, rng: &mut Rng, depth: usize) -> Value {
     let wide = |rng: &mut Rng| match rng.below(4) {
         0 => 0,
@@ -378,13 +383,13 @@ fn random_elem(kind: Kind, rng: &mut Rng, depth: usize) -> Value {
         _ => rng.next() | (1 << 63),
     };
     match kind {
-        Kind::Int32 => Value::I32(wide(rng) as i32),
+        Kind::Int32 => Value::I32(low32(wide(rng)) as i32),
         Kind::Int64 | Kind::Sint64 => Value::I64(wide(rng) as i64),
-        Kind::Uint32 | Kind::Fixed32 => Value::U32(wide(rng) as u32),
+        Kind::Uint32 | Kind::Fixed32 => Value::U32(low32(wide(rng))),
         Kind::Uint64 | Kind::Fixed64 => Value::U64(wide(rng)),
         Kind::Bool => Value::Bool(rng.below(2) == 1),
         Kind::Float => {
-            let v = f32::from_bits(rng.next() as u32);
+            let v = f32::from_bits(low32(rng.next()));
             Value::F32(if v.is_nan() { f32::NAN } else { v })
         }
         Kind::Double => {
@@ -392,14 +397,16 @@ fn random_elem(kind: Kind, rng: &mut Rng, depth: usize) -> Value {
             Value::F64(if v.is_nan() { f64::NAN } else { v })
         }
         Kind::Enum(e) => Value::Enum(match rng.below(3) {
-            0 => e.values[rng.below(e.values.len() as u64) as usize].1,
-            1 => wide(rng) as i32,
+            0 => e.values[usize::try_from(rng.below(e.values.len() as u64)).unwrap()].1,
+            1 => low32(wide(rng)) as i32,
             _ => 0,
         }),
         Kind::String | Kind::Bytes => {
-            let n = rng.below(6) as usize;
+            let n = usize::try_from(rng.below(6)).unwrap();
             let pool: &[u8] = b"az\0\n\"'\\\x7f\xc3\xa9\xff ";
-            Value::Bytes((0..n).map(|_| pool[rng.below(pool.len() as u64) as usize]).collect::<Vec<_>>().into())
+            Value::Bytes(
+                (0..n).map(|_| pool[usize::try_from(rng.below(pool.len() as u64)).unwrap()]).collect::<Vec<_>>().into(),
+            )
         }
         Kind::Message(desc) => Value::from(random_message(desc, rng, depth + 1)),
     }

@@ -8,7 +8,7 @@
 //! `"a"`, float32 `[3]` at offset 0: `08 01 12 04 12 02 08 03 28 0C 35 73 5B 89 71`.
 
 use crate::dtype::DataType;
-use crate::proto::wire::{Decoder, Encoder, WireResult};
+use crate::proto::wire::{varint_to_u32, Decoder, Encoder, WireResult};
 use crate::proto::{TensorShape, TensorSlice};
 
 /// TensorFlow's limit on the rank of a tensor.
@@ -37,7 +37,8 @@ impl BundleEntry {
         let mut d = Decoder::new(buf);
         while let Some((field, value)) = d.next_field()? {
             match field {
-                1 => e.dtype = value.as_u64()? as u32,
+                // An enum keeps the low 32 bits, as protobuf (and so TensorFlow) reads it.
+                1 => e.dtype = varint_to_u32(value.as_u64()?),
                 2 => e.shape = TensorShape::decode(value.as_bytes()?)?,
                 3 => e.shard_id = value.as_i32()?,
                 4 => e.offset = value.as_i64()?,

@@ -19,5 +19,5 @@ pub mod writer;
 
 pub use entry::BundleEntry;
 pub use header::{BundleHeader, Endianness};
-pub use reader::{BundleReader, DataFile, Tensor, TensorData};
+pub use reader::{BundleReader, DataFile, ReadPlan, Tensor, TensorData};
 pub use writer::BundleWriter;

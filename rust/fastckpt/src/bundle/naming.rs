@@ -26,7 +26,7 @@ pub fn temp_path(final_path: &Path) -> PathBuf {
         Ok(()) => u64::from_le_bytes(random),
         Err(_) => std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64 ^ u64::from(std::process::id())),
+            .map_or(0, |d| u64::from(d.subsec_nanos()) ^ d.as_secs().rotate_left(30) ^ u64::from(std::process::id())),
     };
     with_suffix(final_path, &format!(".tempstate{n}"))
 }

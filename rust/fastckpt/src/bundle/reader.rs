@@ -239,19 +239,21 @@ impl BundleReader {
     /// The mapped file and range holding an unpartitioned entry's bytes, bounds-checked.
     fn locate(&self, key: &[u8], entry: &BundleEntry) -> Result<(Arc<DataFile>, usize, usize)> {
         let file = self.shard(entry.shard_id)?;
-        let (offset, len) = (entry.offset as u64, entry.size as u64);
-        let end = offset.checked_add(len);
-        if end.is_none_or(|end| end > file.bytes().len() as u64) {
+        let span = usize::try_from(entry.offset).ok().zip(usize::try_from(entry.size).ok());
+        let Some((offset, len)) = span.filter(|&(o, l)| o.checked_add(l).is_some_and(|end| end <= file.bytes().len()))
+        else {
             return Err(Error::corrupt(
                 file.path(),
                 format!(
-                    "tensor '{}' at offset {offset} with size {len} runs past the end of the {}-byte data file",
+                    "tensor '{}' at offset {} with size {} runs past the end of the {}-byte data file",
                     display_key(key),
+                    entry.offset,
+                    entry.size,
                     file.bytes().len()
                 ),
             ));
-        }
-        Ok((file, offset as usize, len as usize))
+        };
+        Ok((file, offset, len))
     }
 
     fn checksum_error(&self, file: &DataFile, key: &[u8], entry: &BundleEntry, computed: u32) -> Error {
@@ -308,24 +310,36 @@ impl BundleReader {
     }
 
     fn read_owned(&self, key: &[u8]) -> Result<Vec<u8>> {
-        let mut out = vec![0u8; self.byte_size(key)?.unwrap_or(0)];
-        self.read_into(key, &mut out)?;
+        let plan = self.plan(key)?.ok_or_else(|| self.no_fixed_size(key))?;
+        let mut out = vec![0u8; plan.byte_size()];
+        self.read_planned(key, &plan, &mut out)?;
         Ok(out)
     }
 
-    /// The byte size of a fixed-size tensor (`None` for strings and variants). For a partitioned
-    /// tensor the stored slices are checked first, so the size returned is backed by data on disk
-    /// and a caller may allocate it.
-    pub fn byte_size(&self, key: &[u8]) -> Result<Option<usize>> {
+    /// How a fixed-size tensor is read (`None` for strings and variants), resolved once: its
+    /// entry, and for a partitioned tensor its stored slices, checked against the files. The size
+    /// it gives is therefore backed by data on disk and a caller may allocate it, then hand the
+    /// plan to [`BundleReader::read_planned`].
+    pub fn plan(&self, key: &[u8]) -> Result<Option<ReadPlan>> {
         let (index, dtype, shape, count) = self.lookup(key)?;
-        let Some(size) = dtype.element_size() else { return Ok(None) };
+        let Some(Layout::Fixed { size, swap }) = dtype.layout() else { return Ok(None) };
         let entry = &self.entries[index];
-        if entry.slices.is_empty() {
+        let parts = if entry.slices.is_empty() {
             self.locate(key, entry)?;
+            Vec::new()
         } else {
-            self.slices_of(key, entry, &shape, count)?;
-        }
-        Ok(Some(count * size))
+            self.slices_of(key, entry, &shape, count)?
+        };
+        let byte_size = count
+            .checked_mul(size)
+            .ok_or_else(|| Error::corrupt(&self.index_path, format!("tensor '{}' is too large", display_key(key))))?;
+        Ok(Some(ReadPlan { index, dtype, shape, byte_size, element: size, swap, parts }))
+    }
+
+    /// The byte size of a fixed-size tensor (`None` for strings and variants), backed by data
+    /// on disk (see [`BundleReader::plan`]).
+    pub fn byte_size(&self, key: &[u8]) -> Result<Option<usize>> {
+        Ok(self.plan(key)?.map(|plan| plan.byte_size))
     }
 
     /// Many tensors at once, in parallel; results in the order of `keys`.
@@ -337,34 +351,41 @@ impl BundleReader {
     /// host's byte order, partitioned tensors assembled. Lets callers read into memory they
     /// allocated themselves (numpy arrays, for instance) without an intermediate copy.
     pub fn read_into(&self, key: &[u8], out: &mut [u8]) -> Result<()> {
-        let (index, dtype, shape, count) = self.lookup(key)?;
-        let Some(Layout::Fixed { size, swap }) = dtype.layout() else {
-            return Err(Error::InvalidArgument(format!(
-                "tensor '{}' of {} has no fixed element size",
-                display_key(key),
-                dtype.describe()
-            )));
-        };
-        if out.len() != count * size {
+        let plan = self.plan(key)?.ok_or_else(|| self.no_fixed_size(key))?;
+        self.read_planned(key, &plan, out)
+    }
+
+    /// [`BundleReader::read_into`] with the plan of `key` already made.
+    pub fn read_planned(&self, key: &[u8], plan: &ReadPlan, out: &mut [u8]) -> Result<()> {
+        if out.len() != plan.byte_size {
             return Err(Error::InvalidArgument(format!(
                 "tensor '{}' needs {} bytes, the buffer has {}",
                 display_key(key),
-                count * size,
+                plan.byte_size,
                 out.len()
             )));
         }
-        let entry = &self.entries[index];
-        if !entry.slices.is_empty() {
-            return self.assemble_into(key, entry, &shape, size, out);
+        if !plan.parts.is_empty() {
+            return self.assemble_into(key, plan, out);
         }
-        let (file, offset, _) = self.locate(key, entry)?;
-        self.pread_verified(index, &file, key, offset, out)?;
+        let (file, offset, _) = self.locate(key, &self.entries[plan.index])?;
+        self.pread_verified(plan.index, &file, key, offset, out)?;
+        let swap = plan.swap;
         if self.needs_swap(swap) {
             pool::install(|| {
                 out.par_chunks_mut(COPY_CHUNK).for_each(|c| c.chunks_exact_mut(swap).for_each(<[u8]>::reverse))
             });
         }
         Ok(())
+    }
+
+    fn no_fixed_size(&self, key: &[u8]) -> Error {
+        let dtype = self.entry(key).map_or(DataType::INVALID, BundleEntry::dtype);
+        Error::InvalidArgument(format!(
+            "tensor '{}' of {} has no fixed element size",
+            display_key(key),
+            dtype.describe()
+        ))
     }
 
     /// Dtype, dims and element count of a tensor, with its position.
@@ -491,21 +512,13 @@ impl BundleReader {
     }
 
     /// Copies every slice of a fixed-size partitioned tensor into place in `out`.
-    fn assemble_into(
-        &self,
-        key: &[u8],
-        entry: &BundleEntry,
-        dims: &[usize],
-        size: usize,
-        out: &mut [u8],
-    ) -> Result<()> {
-        let count = out.len() / size.max(1);
-        let parts = self.slices_of(key, entry, dims, count)?;
-        let mut filled = Coverage::new(count);
-        for part in &parts {
+    fn assemble_into(&self, key: &[u8], plan: &ReadPlan, out: &mut [u8]) -> Result<()> {
+        let size = plan.element;
+        let mut filled = Coverage::new(out.len() / size.max(1));
+        for part in &plan.parts {
             let data = self.tensor(&part.key)?.data;
             let src = data.bytes().unwrap_or(&[]);
-            slices::for_each_row(dims, &part.region, |s, d, n| {
+            slices::for_each_row(&plan.shape, &part.region, |s, d, n| {
                 out[d * size..(d + n) * size].copy_from_slice(&src[s * size..(s + n) * size]);
                 filled.mark(d, n);
             });
@@ -534,7 +547,35 @@ impl BundleReader {
     }
 }
 
+/// How a fixed-size tensor is read: made by [`BundleReader::plan`].
+#[derive(Debug)]
+pub struct ReadPlan {
+    index: usize,
+    dtype: DataType,
+    shape: Vec<usize>,
+    byte_size: usize,
+    element: usize,
+    swap: usize,
+    /// The stored slices of a partitioned tensor (empty for an ordinary one).
+    parts: Vec<SlicePart>,
+}
+
+impl ReadPlan {
+    pub fn dtype(&self) -> DataType {
+        self.dtype
+    }
+
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    pub fn byte_size(&self) -> usize {
+        self.byte_size
+    }
+}
+
 /// One stored slice of a partitioned tensor.
+#[derive(Debug)]
 struct SlicePart {
     region: Vec<(usize, usize)>,
     index: usize,

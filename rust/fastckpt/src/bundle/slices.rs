@@ -13,10 +13,15 @@
 
 use crate::proto::TensorSlice;
 
+#[allow(clippy::cast_possible_truncation, reason = "counts of at most 10 bytes")]
+fn byte_count(n: usize) -> u8 {
+    n as u8
+}
+
 fn num_increasing(out: &mut Vec<u8>, v: u64) {
     let bytes = v.to_be_bytes();
     let skip = bytes.iter().take_while(|&&b| b == 0).count();
-    out.push((8 - skip) as u8);
+    out.push(byte_count(8 - skip));
     out.extend_from_slice(&bytes[skip..]);
 }
 
@@ -50,7 +55,7 @@ fn signed(out: &mut Vec<u8>, v: i64) {
     let x = if v >= 0 { v as u64 } else { !v as u64 };
     let len = (1..=10usize).find(|&n| n == 10 || x < 1u64 << (7 * n - 1)).unwrap_or(10);
     if len == 1 {
-        out.push(0x80 ^ (v as u8));
+        out.push(0x80 ^ v.to_be_bytes()[7]); // |v| < 64: its low byte
         return;
     }
     // `v` as a 10-byte big-endian two's-complement number; keep the last `len` bytes.
@@ -139,11 +144,11 @@ pub fn resolve(slice: &TensorSlice, full_dims: &[usize]) -> Result<Vec<(usize, u
         .zip(full_dims)
         .map(|(extent, &dim)| {
             let (start, length) = extent.resolve(dim as i64);
-            let in_bounds = start >= 0 && length >= 0 && start.checked_add(length).is_some_and(|end| end <= dim as i64);
-            if !in_bounds {
-                return Err(format!("slice extent {start},{length} does not fit a dimension of {dim}"));
+            let fits = usize::try_from(start).ok().zip(usize::try_from(length).ok());
+            match fits.filter(|&(s, l)| s.checked_add(l).is_some_and(|end| end <= dim)) {
+                Some(region) => Ok(region),
+                None => Err(format!("slice extent {start},{length} does not fit a dimension of {dim}")),
             }
-            Ok((start as usize, length as usize))
         })
         .collect()
 }

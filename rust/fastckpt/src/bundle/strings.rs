@@ -35,14 +35,13 @@ impl From<&str> for ElementsError {
 
 fn length_bytes(len: u64, big_endian: bool) -> ([u8; 8], usize) {
     let mut out = [0u8; 8];
-    let width = if len <= u64::from(u32::MAX) { 4 } else { 8 };
-    match (width, big_endian) {
-        (4, false) => out[..4].copy_from_slice(&(len as u32).to_le_bytes()),
-        (4, true) => out[..4].copy_from_slice(&(len as u32).to_be_bytes()),
-        (_, false) => out.copy_from_slice(&len.to_le_bytes()),
-        (_, true) => out.copy_from_slice(&len.to_be_bytes()),
+    match (u32::try_from(len), big_endian) {
+        (Ok(short), false) => out[..4].copy_from_slice(&short.to_le_bytes()),
+        (Ok(short), true) => out[..4].copy_from_slice(&short.to_be_bytes()),
+        (Err(_), false) => out.copy_from_slice(&len.to_le_bytes()),
+        (Err(_), true) => out.copy_from_slice(&len.to_be_bytes()),
     }
-    (out, width)
+    (out, if u32::try_from(len).is_ok() { 4 } else { 8 })
 }
 
 /// Serializes string elements (little-endian); returns the bytes and the masked entry crc32c.

@@ -202,6 +202,7 @@ impl BundleWriter {
         self.offset += bytes.len() as u64;
         let padding = (self.alignment - self.offset % self.alignment) % self.alignment;
         const ZEROS: [u8; 4096] = [0; 4096];
+        #[allow(clippy::cast_possible_truncation, reason = "padding < alignment, which was a usize")]
         let mut left = padding as usize;
         while left > 0 {
             let n = left.min(ZEROS.len());

@@ -13,8 +13,8 @@
 //!            ResourceGatherNd  ──▶ GatherNd
 //!            function calls (If, While, PartitionedCall, …): refused
 //! ```
-//! Constant values are encoded as `make_tensor_proto` does: `tensor_content` (little-endian) for
-//! more than one element, the typed `*_val` field for a single one, `string_val` for strings.
+//! Constant values are encoded by `graph::tensor::make_tensor_proto`, as TensorFlow's freezing
+//! encodes them with `make_tensor_proto`.
 //! `tensor_content` of a tensor mapped from the checkpoint is a slice of the mapping: nothing is
 //! copied until the graph is written. Unlike TensorFlow (which clears them), device fields of the
 //! converted nodes are kept.
@@ -27,7 +27,8 @@ use bytes::Bytes;
 use crate::bundle::{BundleReader, DataFile, TensorData};
 use crate::dtype::{DataType, Layout};
 use crate::error::{display_key, Error, Result};
-use crate::proto::schema::{ATTR_VALUE, GRAPH_DEF, NODE_DEF, TENSOR_PROTO, TENSOR_SHAPE_PROTO, TENSOR_SHAPE_PROTO_DIM};
+use crate::graph::tensor::{make_tensor_proto, ProtoValues};
+use crate::proto::schema::{ATTR_VALUE, GRAPH_DEF, NODE_DEF};
 use crate::proto::{List, MapKey, Message, Value};
 
 /// Ops whose output is a variable, read from the checkpoint under the node's name.
@@ -260,11 +261,13 @@ fn resource_gather(gather: &Message, add_axis: bool) -> Result<(Message, Option<
     if !add_axis {
         return Ok((node, None));
     }
-    let axis_type = DataType(u32::try_from(attr_int(gather, "Tindices", "type")).unwrap_or(0));
-    let value = match axis_type {
-        DataType::INT64 => Tensor::Scalar(Value::List(List::I64(vec![0]))),
-        _ => Tensor::Scalar(Value::List(List::I32(vec![0]))),
+    // Tindices is int32 or int64 (the op's constraint).
+    let axis_type = match DataType::from_proto(attr_int(gather, "Tindices", "type")) {
+        DataType::INT64 => DataType::INT64,
+        _ => DataType::INT32,
     };
+    let zero = vec![0u8; axis_type.element_size().unwrap_or(4)];
+    let value = ProtoValues::Fixed(Bytes::from(zero));
     let mut axis = Message::new(&NODE_DEF);
     axis.set("name", Value::Bytes(axis_name))?;
     let axis = constant(&axis, axis_type, (Vec::new(), value))?;
@@ -274,18 +277,6 @@ fn resource_gather(gather: &Message, add_axis: bool) -> Result<(Message, Option<
 fn resource_gather_nd(gather: &Message) -> Result<Message> {
     let inputs: Vec<Bytes> = gather.strings("input").iter().take(2).cloned().collect();
     rewrite(gather, "GatherNd", &inputs, &[("dtype", "Tparams"), ("Tindices", "Tindices"), ("_class", "_class")])
-}
-
-/// The value of a constant, as it goes into a `TensorProto`.
-enum Tensor {
-    /// Little-endian element bytes for `tensor_content`.
-    Content(Bytes),
-    /// One element, as a list value for the typed field [`typed_field`] names.
-    Scalar(Value),
-    /// A typed field of `TensorProto` (`string_val`) holding these values.
-    Typed(&'static str, Value),
-    /// No elements.
-    Empty,
 }
 
 /// The slice of a mapped data file that holds one tensor: lets `tensor_content` point into the
@@ -304,7 +295,7 @@ impl AsRef<[u8]> for MappedSlice {
 
 /// The shape and value of variable `node` in the checkpoint, checked against the node's dtype
 /// (and its shape, where the node states a full one).
-fn read_variable(node: &Message, dtype: DataType, checkpoint: &BundleReader) -> Result<(Vec<usize>, Tensor)> {
+fn read_variable(node: &Message, dtype: DataType, checkpoint: &BundleReader) -> Result<(Vec<usize>, ProtoValues)> {
     let name = node.bytes("name");
     let what = || format!("variable '{}' ({})", display_key(name), node.str("op").unwrap_or("?"),);
     if !checkpoint.contains(name) {
@@ -339,11 +330,9 @@ fn read_variable(node: &Message, dtype: DataType, checkpoint: &BundleReader) -> 
             }
         }
     }
-    let count: usize = tensor.shape.iter().product();
     let value = match (tensor.data, dtype.layout()) {
-        (_, _) if count == 0 => Tensor::Empty,
         (TensorData::Elements(values), Some(Layout::String)) => {
-            Tensor::Typed("string_val", Value::List(List::Bytes(values.into_iter().map(Bytes::from).collect())))
+            ProtoValues::Strings(values.into_iter().map(Bytes::from).collect())
         }
         (data, Some(Layout::Fixed { swap, .. })) => {
             let bytes = match data {
@@ -351,12 +340,7 @@ fn read_variable(node: &Message, dtype: DataType, checkpoint: &BundleReader) -> 
                 TensorData::Owned(v) => Bytes::from(v),
                 TensorData::Elements(_) => return Err(unsupported(&what(), dtype)),
             };
-            let bytes = little_endian(bytes, swap);
-            if count == 1 {
-                scalar(dtype, &bytes).unwrap_or(Tensor::Content(bytes))
-            } else {
-                Tensor::Content(bytes)
-            }
+            ProtoValues::Fixed(little_endian(bytes, swap))
         }
         _ => return Err(unsupported(&what(), dtype)),
     };
@@ -377,69 +361,9 @@ fn little_endian(bytes: Bytes, swap: usize) -> Bytes {
     Bytes::from(owned)
 }
 
-/// One element of `dtype` (little-endian `bytes`) in the typed field `make_tensor_proto` uses;
-/// `None` for types it stores otherwise.
-fn scalar(dtype: DataType, bytes: &[u8]) -> Option<Tensor> {
-    fn array<const N: usize>(bytes: &[u8]) -> Option<[u8; N]> {
-        bytes.get(..N)?.try_into().ok()
-    }
-    let value = match dtype {
-        DataType::FLOAT => List::F32(vec![f32::from_le_bytes(array(bytes)?)]),
-        DataType::DOUBLE => List::F64(vec![f64::from_le_bytes(array(bytes)?)]),
-        DataType::COMPLEX64 => {
-            List::F32(bytes.chunks_exact(4).map(|c| array(c).map(f32::from_le_bytes)).collect::<Option<_>>()?)
-        }
-        DataType::COMPLEX128 => {
-            List::F64(bytes.chunks_exact(8).map(|c| array(c).map(f64::from_le_bytes)).collect::<Option<_>>()?)
-        }
-        DataType::INT32 | DataType::QINT32 => List::I32(vec![i32::from_le_bytes(array(bytes)?)]),
-        DataType::INT16 | DataType::QINT16 => List::I32(vec![i32::from(i16::from_le_bytes(array(bytes)?))]),
-        DataType::UINT16 | DataType::QUINT16 => List::I32(vec![i32::from(u16::from_le_bytes(array(bytes)?))]),
-        DataType::INT8 | DataType::QINT8 => List::I32(vec![i32::from(i8::from_le_bytes(array(bytes)?))]),
-        DataType::UINT8 | DataType::QUINT8 => List::I32(vec![i32::from(*bytes.first()?)]),
-        DataType::HALF | DataType::BFLOAT16 => List::I32(vec![i32::from(u16::from_le_bytes(array(bytes)?))]),
-        DataType::INT64 => List::I64(vec![i64::from_le_bytes(array(bytes)?)]),
-        DataType::UINT32 => List::U32(vec![u32::from_le_bytes(array(bytes)?)]),
-        DataType::UINT64 => List::U64(vec![u64::from_le_bytes(array(bytes)?)]),
-        DataType::BOOL => List::Bool(vec![*bytes.first()? != 0]),
-        _ => return None,
-    };
-    Some(Tensor::Scalar(Value::List(value)))
-}
-
-/// The `TensorProto` field a one-element value of `dtype` goes in.
-fn typed_field(dtype: DataType) -> &'static str {
-    match dtype {
-        DataType::FLOAT => "float_val",
-        DataType::DOUBLE => "double_val",
-        DataType::COMPLEX64 => "scomplex_val",
-        DataType::COMPLEX128 => "dcomplex_val",
-        DataType::HALF | DataType::BFLOAT16 => "half_val",
-        DataType::INT64 => "int64_val",
-        DataType::UINT32 => "uint32_val",
-        DataType::UINT64 => "uint64_val",
-        DataType::BOOL => "bool_val",
-        _ => "int_val",
-    }
-}
-
 /// `Const` named like `like` (keeping its device) with `dtype` and `value` of `shape`.
-fn constant(like: &Message, dtype: DataType, (shape, value): (Vec<usize>, Tensor)) -> Result<Message> {
-    let mut proto = Message::new(&TENSOR_PROTO);
-    proto.set("dtype", Value::Enum(dtype.0 as i32))?;
-    let mut shape_proto = Message::new(&TENSOR_SHAPE_PROTO);
-    for size in shape {
-        let mut dim = Message::new(&TENSOR_SHAPE_PROTO_DIM);
-        dim.set("size", Value::I64(i64::try_from(size).unwrap_or(i64::MAX)))?;
-        shape_proto.push("dim", dim.into())?;
-    }
-    proto.set("tensor_shape", shape_proto.into())?;
-    match value {
-        Tensor::Content(bytes) => proto.set("tensor_content", Value::Bytes(bytes))?,
-        Tensor::Scalar(value) => proto.set(typed_field(dtype), value)?,
-        Tensor::Typed(field, value) => proto.set(field, value)?,
-        Tensor::Empty => {}
-    }
+fn constant(like: &Message, dtype: DataType, (shape, values): (Vec<usize>, ProtoValues)) -> Result<Message> {
+    let proto = make_tensor_proto(dtype, &shape, values)?;
     let mut tensor_attr = Message::new(&ATTR_VALUE);
     tensor_attr.set("tensor", proto.into())?;
     let mut node = rewrite(like, "Const", &[], &[])?;

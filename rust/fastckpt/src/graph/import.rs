@@ -281,8 +281,8 @@ pub fn import_graph_def(
         options.device_scopes.iter().map(|s| DeviceSpec::parse(s).map_err(value_err)).collect::<Result<Vec<_>>>()?;
 
     let versions = graph_def.message("versions").map(|v| VersionDef {
-        producer: v.int("producer") as i32,
-        min_consumer: v.int("min_consumer") as i32,
+        producer: v.int32("producer"),
+        min_consumer: v.int32("min_consumer"),
         bad_consumers: match v.list("bad_consumers") {
             Some(List::I32(b)) => b.clone(),
             _ => Vec::new(),
@@ -779,8 +779,8 @@ impl Importer<'_> {
                 },
                 Source::Existing(s, index) => (s, index),
             };
-            check_edge(self.graph.op(src_op), index, &op, i)?;
-            op.inputs.push(TensorRef { op: src_op, index: index as usize });
+            let index = check_edge(self.graph.op(src_op), index, &op, i)?;
+            op.inputs.push(TensorRef { op: src_op, index });
         }
         for (src, _) in &controls {
             match *src {
@@ -832,8 +832,8 @@ impl Importer<'_> {
             if index == -1 {
                 self.graph.ops[dst.0].control_inputs.push(src);
             } else {
-                check_edge(self.graph.op(src), index, self.graph.op(dst), i)?;
-                self.graph.ops[dst.0].inputs[i] = TensorRef { op: src, index: index as usize };
+                let index = check_edge(self.graph.op(src), index, self.graph.op(dst), i)?;
+                self.graph.ops[dst.0].inputs[i] = TensorRef { op: src, index };
             }
         }
         Ok(())
@@ -868,13 +868,13 @@ impl Importer<'_> {
                     tensor_id_string(name, *index)
                 )));
             };
-            let n = self.graph.op(id).num_outputs() as i64;
-            if *index < 0 || *index >= n {
+            let n = self.graph.op(id).num_outputs();
+            let Some(output) = usize::try_from(*index).ok().filter(|&i| i < n) else {
                 return Err(value_err(format!(
                     "Invalid return output {index} of node '{name}', which has {n} output(s)"
                 )));
-            }
-            out.push(Element::Tensor(TensorRef { op: id, index: *index as usize }));
+            };
+            out.push(Element::Tensor(TensorRef { op: id, index: output }));
         }
         Ok(out)
     }
@@ -936,14 +936,15 @@ fn rewrite_colocations(attrs: &mut Map, f: impl Fn(&str) -> Option<String>) {
 }
 
 /// TensorFlow's `MakeEdge` checks: the output exists, the input exists, the dtypes fit.
-fn check_edge(src: &Operation, index: i64, dst: &Operation, input: usize) -> Result<()> {
-    if index >= src.num_outputs() as i64 || index < 0 {
+/// Checks the edge `src:index → dst` (input `input`) and returns `index` as an output position.
+fn check_edge(src: &Operation, index: i64, dst: &Operation, input: usize) -> Result<usize> {
+    let Some(output) = usize::try_from(index).ok().filter(|&i| i < src.num_outputs()) else {
         return Err(value_err(format!(
             "Output {index} of node {} does not exist. Node only has {} outputs.",
             src.name,
             src.num_outputs()
         )));
-    }
+    };
     if input >= dst.input_types.len() {
         return Err(value_err(format!(
             "Input {input} of node {} does not exist. Node only has {} inputs.",
@@ -951,7 +952,7 @@ fn check_edge(src: &Operation, index: i64, dst: &Operation, input: usize) -> Res
             dst.input_types.len()
         )));
     }
-    let (given, expected) = (src.output_types[index as usize], dst.input_types[input]);
+    let (given, expected) = (src.output_types[output], dst.input_types[input]);
     if !given.feeds(expected) {
         return Err(value_err(format!(
             "Input {input} of node {} was passed {} from {}:{index} incompatible with expected {}.",
@@ -961,7 +962,7 @@ fn check_edge(src: &Operation, index: i64, dst: &Operation, input: usize) -> Res
             expected.type_string()
         )));
     }
-    Ok(())
+    Ok(output)
 }
 
 /// Python's `function.from_library` check of a library once imported: every function named in a

@@ -138,7 +138,7 @@ impl ArgDef {
     fn from_proto(m: &Message) -> Self {
         Self {
             name: text(m, "name"),
-            dtype: DataType(m.int("type") as u32),
+            dtype: DataType::from_proto(m.int("type")),
             type_attr: text(m, "type_attr"),
             number_attr: text(m, "number_attr"),
             type_list_attr: text(m, "type_list_attr"),
@@ -167,7 +167,7 @@ impl OpDef {
             inputs: m.messages("input_arg").iter().map(ArgDef::from_proto).collect(),
             outputs: m.messages("output_arg").iter().map(ArgDef::from_proto).collect(),
             attrs,
-            deprecation: m.message("deprecation").map(|d| (d.int("version") as i32, text(d, "explanation"))),
+            deprecation: m.message("deprecation").map(|d| (d.int32("version"), text(d, "explanation"))),
             flags: Flags {
                 is_commutative: m.bool("is_commutative"),
                 is_aggregate: m.bool("is_aggregate"),
@@ -301,26 +301,28 @@ fn add_arg_types(arg: &ArgDef, attrs: &Map, sig: &mut Vec<DataType>) -> std::res
     if !arg.number_attr.is_empty() {
         let n = attr_of(attrs, &arg.number_attr).ok_or_else(|| missing(&arg.number_attr))?.int("i");
         // TensorFlow refuses more than fit an int32; beyond MAX_ARGS it would exhaust memory.
-        if i64::from(n as i32) != n || n > MAX_ARGS {
+        if i32::try_from(n).is_err() || n > MAX_ARGS {
             return Err(format!("Number of outputs is too big: {n}"));
         }
-        if n < 0 {
+        let Ok(count) = usize::try_from(n) else {
             return Err(format!("Value for number_attr() {n} < 0"));
-        }
+        };
         let dtype = if !arg.type_attr.is_empty() {
-            DataType(attr_of(attrs, &arg.type_attr).ok_or_else(|| missing(&arg.type_attr))?.int("type") as u32)
+            DataType::from_proto(attr_of(attrs, &arg.type_attr).ok_or_else(|| missing(&arg.type_attr))?.int("type"))
         } else if arg.dtype != DataType::INVALID {
             arg.dtype
         } else {
             return Err(format!("Missing type or type_attr field in arg '{}'", arg.name));
         };
-        sig.extend(std::iter::repeat_n(dtype, n as usize));
+        sig.extend(std::iter::repeat_n(dtype, count));
     } else if !arg.type_attr.is_empty() {
-        sig.push(DataType(attr_of(attrs, &arg.type_attr).ok_or_else(|| missing(&arg.type_attr))?.int("type") as u32));
+        sig.push(DataType::from_proto(
+            attr_of(attrs, &arg.type_attr).ok_or_else(|| missing(&arg.type_attr))?.int("type"),
+        ));
     } else if !arg.type_list_attr.is_empty() {
         let list = attr_of(attrs, &arg.type_list_attr).ok_or_else(|| missing(&arg.type_list_attr))?;
         if let Some(Value::List(List::Enum(types))) = list.message("list").and_then(|l| l.get("type")) {
-            sig.extend(types.iter().map(|t| DataType(*t as u32)));
+            sig.extend(types.iter().map(|t| DataType::from_proto(i64::from(*t))));
         }
     } else if arg.dtype != DataType::INVALID {
         sig.push(arg.dtype);
@@ -425,7 +427,7 @@ pub fn shape_debug_string(shape: &Message) -> String {
 /// A small tensor as `Tensor<type: uint8 shape: [4] values: 255 0 0...>` (what TensorFlow shows
 /// for an attr default; only numbers stored in the typed value fields are rendered).
 fn summarize_tensor(t: &Message) -> String {
-    let dtype = DataType(t.int("dtype") as u32);
+    let dtype = DataType::from_proto(t.int("dtype"));
     let shape = t.message("tensor_shape").map(shape_debug_string).unwrap_or_else(|| "[]".into());
     let mut values: Vec<String> = Vec::new();
     for field in ["int_val", "int64_val", "float_val", "double_val", "bool_val"] {

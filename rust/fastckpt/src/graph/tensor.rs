@@ -18,6 +18,9 @@
 //! `string_val`. More values than elements: the first N are used (C++; Python's
 //! `make_ndarray` fails instead).
 //!
+//! Encoding ([`make_tensor_proto`]) follows `tf.make_tensor_proto`: `tensor_content` for the dtypes
+//! it packs when every element is given and there is more than one, typed fields otherwise.
+//!
 //! A hostile proto can ask for a vast tensor with one value (`float_val: 0` in a shape of 2^40
 //! elements). Expanding values by the fill rule is therefore capped: the result may take at most
 //! `max_fill_bytes` (callers pass [`DEFAULT_MAX_FILL_BYTES`], 2 GiB: the size TensorFlow refuses
@@ -29,7 +32,7 @@ use bytes::Bytes;
 
 use crate::dtype::{DataType, Layout};
 use crate::error::{Error, Result};
-use crate::proto::schema::TENSOR_PROTO;
+use crate::proto::schema::{TENSOR_PROTO, TENSOR_SHAPE_PROTO, TENSOR_SHAPE_PROTO_DIM};
 use crate::proto::{List, Message, Value};
 use crate::varint::get_varint;
 
@@ -333,10 +336,145 @@ fn typed_values(t: &Message, dtype: DataType, size: usize, count: usize, max_fil
     Ok(out)
 }
 
+/// What `tf.make_tensor_proto` is given, once converted to an array.
+#[derive(Debug, Clone)]
+pub enum ProtoValues {
+    /// Fixed-size elements, little-endian, row-major: all of the shape's elements, or fewer (a
+    /// reader repeats the last one).
+    Fixed(Bytes),
+    /// DT_STRING elements.
+    Strings(Vec<Bytes>),
+}
+
+/// TensorFlow's `_TENSOR_CONTENT_TYPES`: the dtypes `make_tensor_proto` packs into
+/// `tensor_content` (complex, bool, uint16 and the int4/int2 types go in typed fields).
+fn packs_content(dtype: DataType) -> bool {
+    matches!(
+        dtype,
+        DataType::FLOAT
+            | DataType::DOUBLE
+            | DataType::INT32
+            | DataType::UINT8
+            | DataType::INT16
+            | DataType::INT8
+            | DataType::INT64
+            | DataType::QINT8
+            | DataType::QUINT8
+            | DataType::QINT16
+            | DataType::QUINT16
+            | DataType::QINT32
+            | DataType::UINT32
+            | DataType::UINT64
+            | DataType::HALF
+            | DataType::BFLOAT16
+            | DataType::FLOAT8_E5M2
+            | DataType::FLOAT8_E4M3FN
+            | DataType::FLOAT8_E4M3FNUZ
+            | DataType::FLOAT8_E4M3B11FNUZ
+            | DataType::FLOAT8_E5M2FNUZ
+            | DataType::FLOAT4_E2M1FN
+    )
+}
+
+/// A `TensorProto` of `dtype` and `shape` holding `values`, encoded as `tf.make_tensor_proto`
+/// encodes (and so as TensorFlow's freezing writes constants): `tensor_content` when every
+/// element is given, there is more than one and the dtype is packed; otherwise the dtype's
+/// typed field (see the module comment) with the elements given.
+pub fn make_tensor_proto(dtype: DataType, shape: &[usize], values: ProtoValues) -> Result<Message> {
+    let count =
+        shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).ok_or_else(|| invalid("the shape is too large"))?;
+    let unsupported =
+        || Error::Unsupported(format!("Element type not supported in TensorProto: {}", dtype.python_name()));
+    let given = match (&values, dtype.layout()) {
+        (ProtoValues::Fixed(bytes), Some(Layout::Fixed { size, .. })) if bytes.len() % size == 0 => bytes.len() / size,
+        (ProtoValues::Fixed(bytes), Some(Layout::Fixed { size, .. })) => {
+            return Err(invalid(format!("{} bytes are not whole {size}-byte elements", bytes.len())))
+        }
+        (ProtoValues::Strings(strings), Some(Layout::String)) => strings.len(),
+        _ => return Err(unsupported()),
+    };
+    if given > count {
+        return Err(Error::InvalidArgument(format!(
+            "Too many elements provided. Takes at most {count}, but got {given}."
+        )));
+    }
+    let mut proto = Message::new(&TENSOR_PROTO);
+    proto.set("dtype", Value::Enum(i32::try_from(dtype.0).map_err(|_| unsupported())?))?;
+    let mut shape_proto = Message::new(&TENSOR_SHAPE_PROTO);
+    for &size in shape {
+        let mut dim = Message::new(&TENSOR_SHAPE_PROTO_DIM);
+        dim.set("size", Value::I64(i64::try_from(size).map_err(|_| invalid("the shape is too large"))?))?;
+        shape_proto.push("dim", dim.into())?;
+    }
+    proto.set("tensor_shape", shape_proto.into())?;
+    match values {
+        ProtoValues::Strings(strings) if !strings.is_empty() => {
+            proto.set("string_val", Value::List(List::Bytes(strings)))?
+        }
+        ProtoValues::Strings(_) => {}
+        ProtoValues::Fixed(bytes) if given == count && count > 1 && packs_content(dtype) => {
+            if bytes.len() >= 1 << 31 {
+                return Err(Error::InvalidArgument(
+                    "Cannot create a tensor proto whose content is larger than 2GB.".into(),
+                ));
+            }
+            proto.set("tensor_content", Value::Bytes(bytes))?;
+        }
+        ProtoValues::Fixed(bytes) if given > 0 => {
+            let (field, value) = typed_field(dtype, bytes).ok_or_else(unsupported)?;
+            proto.set(field, value)?;
+        }
+        ProtoValues::Fixed(_) => {}
+    }
+    Ok(proto)
+}
+
+/// The typed field of `TensorProto` for `dtype` and the elements in little-endian `bytes` as its
+/// value (`None` for dtypes without one).
+fn typed_field(dtype: DataType, bytes: Bytes) -> Option<(&'static str, Value)> {
+    fn each<const N: usize, T>(bytes: &[u8], f: impl Fn([u8; N]) -> T) -> Vec<T> {
+        bytes.chunks_exact(N).filter_map(|c| c.try_into().ok()).map(f).collect()
+    }
+    let sign_extend = |bits: u32| move |[b]: [u8; 1]| i32::from(i8::from_le_bytes([b << (8 - bits)]) >> (8 - bits));
+    let list = match dtype {
+        DataType::FLOAT => ("float_val", List::F32(each(&bytes, f32::from_le_bytes))),
+        DataType::DOUBLE => ("double_val", List::F64(each(&bytes, f64::from_le_bytes))),
+        DataType::COMPLEX64 => ("scomplex_val", List::F32(each(&bytes, f32::from_le_bytes))),
+        DataType::COMPLEX128 => ("dcomplex_val", List::F64(each(&bytes, f64::from_le_bytes))),
+        DataType::INT32 | DataType::QINT32 => ("int_val", List::I32(each(&bytes, i32::from_le_bytes))),
+        DataType::INT16 | DataType::QINT16 => {
+            ("int_val", List::I32(each(&bytes, |b| i32::from(i16::from_le_bytes(b)))))
+        }
+        DataType::UINT16 | DataType::QUINT16 => {
+            ("int_val", List::I32(each(&bytes, |b| i32::from(u16::from_le_bytes(b)))))
+        }
+        DataType::INT8 | DataType::QINT8 => ("int_val", List::I32(each(&bytes, |b| i32::from(i8::from_le_bytes(b))))),
+        DataType::UINT8 | DataType::QUINT8 => ("int_val", List::I32(each(&bytes, |[b]: [u8; 1]| i32::from(b)))),
+        DataType::INT4 => ("int_val", List::I32(each(&bytes, sign_extend(4)))),
+        DataType::INT2 => ("int_val", List::I32(each(&bytes, sign_extend(2)))),
+        DataType::UINT4 => ("int_val", List::I32(each(&bytes, |[b]: [u8; 1]| i32::from(b & 0x0F)))),
+        DataType::UINT2 => ("int_val", List::I32(each(&bytes, |[b]: [u8; 1]| i32::from(b & 0x03)))),
+        DataType::HALF | DataType::BFLOAT16 => {
+            ("half_val", List::I32(each(&bytes, |b| i32::from(u16::from_le_bytes(b)))))
+        }
+        DataType::INT64 => ("int64_val", List::I64(each(&bytes, i64::from_le_bytes))),
+        DataType::UINT32 => ("uint32_val", List::U32(each(&bytes, u32::from_le_bytes))),
+        DataType::UINT64 => ("uint64_val", List::U64(each(&bytes, u64::from_le_bytes))),
+        DataType::BOOL => ("bool_val", List::Bool(bytes.iter().map(|&b| b != 0).collect())),
+        DataType::FLOAT8_E5M2
+        | DataType::FLOAT8_E4M3FN
+        | DataType::FLOAT8_E4M3FNUZ
+        | DataType::FLOAT8_E4M3B11FNUZ
+        | DataType::FLOAT8_E5M2FNUZ
+        | DataType::FLOAT4_E2M1FN => return Some(("float8_val", Value::Bytes(bytes))),
+        _ => return None,
+    };
+    Some((list.0, Value::List(list.1)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::schema::{TENSOR_SHAPE_PROTO, TENSOR_SHAPE_PROTO_DIM};
 
     fn tensor(dtype: DataType, shape: &[i64]) -> Message {
         let mut t = Message::new(&TENSOR_PROTO);

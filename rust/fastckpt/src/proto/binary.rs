@@ -29,7 +29,7 @@ use bytes::Bytes;
 
 use super::message::{Elem, List, Map, MapKey, Message, SlotPool, Value};
 use super::schema::{FieldDesc, Kind, Label, MessageDesc};
-use super::wire::{FIXED32, FIXED64, LEN, VARINT};
+use super::wire::{varint_to_i32, varint_to_u32, FIXED32, FIXED64, LEN, VARINT};
 use crate::varint::{get_varint, put_varint, varint_len};
 
 /// How deep messages may nest (protobuf's default recursion limit).
@@ -236,13 +236,13 @@ impl Reader<'_> {
     fn scalar(&self, kind: Kind, raw: Raw) -> Option<Value> {
         Some(match (kind, raw) {
             // int32 and enums keep the low 32 bits, as protobuf does.
-            (Kind::Int32, Raw::Varint(v)) => Value::I32(v as i32),
+            (Kind::Int32, Raw::Varint(v)) => Value::I32(varint_to_i32(v)),
             (Kind::Int64, Raw::Varint(v)) => Value::I64(v as i64),
-            (Kind::Uint32, Raw::Varint(v)) => Value::U32(v as u32),
+            (Kind::Uint32, Raw::Varint(v)) => Value::U32(varint_to_u32(v)),
             (Kind::Uint64, Raw::Varint(v)) => Value::U64(v),
             (Kind::Sint64, Raw::Varint(v)) => Value::I64(unzigzag(v)),
             (Kind::Bool, Raw::Varint(v)) => Value::Bool(v != 0),
-            (Kind::Enum(_), Raw::Varint(v)) => Value::Enum(v as i32),
+            (Kind::Enum(_), Raw::Varint(v)) => Value::Enum(varint_to_i32(v)),
             (Kind::Float, Raw::Fixed32(v)) => Value::F32(f32::from_bits(v)),
             (Kind::Fixed32, Raw::Fixed32(v)) => Value::U32(v),
             (Kind::Double, Raw::Fixed64(v)) => Value::F64(f64::from_bits(v)),
@@ -341,10 +341,10 @@ fn packed(list: &mut List, kind: Kind, data: &[u8], offset: usize) -> DecodeResu
     // Every varint ends with a byte below 0x80: counting them sizes the list exactly.
     let count = data.len().checked_div(width).unwrap_or_else(|| data.iter().filter(|&&b| b < 0x80).count());
     match (list, kind) {
-        (List::I32(v), Kind::Int32) | (List::Enum(v), Kind::Enum(_)) => varints(data, offset, count, v, |x| x as i32),
+        (List::I32(v), Kind::Int32) | (List::Enum(v), Kind::Enum(_)) => varints(data, offset, count, v, varint_to_i32),
         (List::I64(v), Kind::Int64) => varints(data, offset, count, v, |x| x as i64),
         (List::I64(v), Kind::Sint64) => varints(data, offset, count, v, unzigzag),
-        (List::U32(v), Kind::Uint32) => varints(data, offset, count, v, |x| x as u32),
+        (List::U32(v), Kind::Uint32) => varints(data, offset, count, v, varint_to_u32),
         (List::U64(v), Kind::Uint64) => varints(data, offset, count, v, |x| x),
         (List::Bool(v), Kind::Bool) => varints(data, offset, count, v, |x| x != 0),
         (List::U32(v), Kind::Fixed32) => {

@@ -22,6 +22,7 @@ use std::collections::HashMap;
 use bytes::Bytes;
 
 use super::schema::{FieldDesc, Kind, Label, MessageDesc};
+use super::wire::{varint_to_i32, varint_to_u32};
 use crate::error::{Error, Result};
 
 /// A message of the type `desc`.
@@ -281,6 +282,14 @@ impl Message {
         }
     }
 
+    /// An `int32` or enum field; 0 when absent.
+    pub fn int32(&self, name: &str) -> i32 {
+        match self.get(name) {
+            Some(Value::I32(v) | Value::Enum(v)) => *v,
+            _ => 0,
+        }
+    }
+
     /// An unsigned integer field; 0 when absent.
     pub fn uint(&self, name: &str) -> u64 {
         match self.get(name) {
@@ -402,6 +411,7 @@ impl Message {
             Err(pos) => {
                 let field = self.field_at(index);
                 let value = Value::default_for(field);
+                #[allow(clippy::cast_possible_truncation, reason = "our schemas have a few dozen fields")]
                 let slot = Slot { index: index as u16, value };
                 if field.oneof.is_none() {
                     self.slots.insert(pos, slot);
@@ -814,9 +824,9 @@ impl MapKey {
     pub fn elem(&self, kind: Kind) -> Elem<'_> {
         match (self, kind) {
             (MapKey::Bool(v), _) => Elem::Bool(*v),
-            (MapKey::I64(v), Kind::Int32) => Elem::I32(*v as i32),
+            (MapKey::I64(v), Kind::Int32) => Elem::I32(varint_to_i32(*v as u64)),
             (MapKey::I64(v), _) => Elem::I64(*v),
-            (MapKey::U64(v), Kind::Uint32 | Kind::Fixed32) => Elem::U32(*v as u32),
+            (MapKey::U64(v), Kind::Uint32 | Kind::Fixed32) => Elem::U32(varint_to_u32(*v)),
             (MapKey::U64(v), _) => Elem::U64(*v),
             (MapKey::Bytes(b), _) => Elem::Bytes(b),
         }
@@ -982,7 +992,7 @@ mod tests {
     fn map_keeps_order_and_indexes_big_maps() {
         let mut map = Map::new();
         for i in (0..40).rev() {
-            assert_eq!(map.insert(MapKey::U64(i), Value::U32(i as u32)), None);
+            assert_eq!(map.insert(MapKey::U64(i), Value::U32(u32::try_from(i).unwrap())), None);
         }
         assert_eq!(map.insert(MapKey::U64(7), Value::U32(70)), Some(Value::U32(7)));
         assert_eq!(map.remove(&MapKey::U64(39)), Some(Value::U32(39)));

@@ -1,6 +1,6 @@
 //! `VersionDef { int32 producer = 1; int32 min_consumer = 2; repeated int32 bad_consumers = 3; }`.
 
-use super::wire::{Decoder, Encoder, WireResult};
+use super::wire::{varint_to_i32, Decoder, Encoder, WireResult};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VersionDef {
@@ -18,7 +18,7 @@ impl VersionDef {
                 1 => v.producer = value.as_i32()?,
                 2 => v.min_consumer = value.as_i32()?,
                 3 => value.for_each_varint(|x| {
-                    v.bad_consumers.push(x as i64 as i32);
+                    v.bad_consumers.push(varint_to_i32(x));
                     Ok(())
                 })?,
                 _ => {}

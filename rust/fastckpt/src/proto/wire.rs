@@ -22,6 +22,18 @@ pub const FIXED64: u8 = 1;
 pub const LEN: u8 = 2;
 pub const FIXED32: u8 = 5;
 
+/// An `int32` or enum field's value from its varint: the low 32 bits, as protobuf's parsers keep.
+#[allow(clippy::cast_possible_truncation, reason = "protobuf keeps the low 32 bits")]
+pub fn varint_to_i32(v: u64) -> i32 {
+    v as i32
+}
+
+/// A `uint32` field's value from its varint: the low 32 bits, as protobuf's parsers keep.
+#[allow(clippy::cast_possible_truncation, reason = "protobuf keeps the low 32 bits")]
+pub fn varint_to_u32(v: u64) -> u32 {
+    v as u32
+}
+
 impl From<VarintError> for WireError {
     fn from(e: VarintError) -> Self {
         WireError(e.0)

@@ -13,6 +13,15 @@ pub struct BlockBuilder {
     last_key: Vec<u8>,
 }
 
+/// Restart offsets and counts are 32-bit in the format.
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "blocks stay below 4 GiB: TableBuilder flushes after BLOCK_SIZE and refuses entries of MAX_ENTRY (1 GiB) or more"
+)]
+fn offset32(n: usize) -> u32 {
+    n as u32
+}
+
 impl BlockBuilder {
     pub fn new(restart_interval: usize) -> Self {
         BlockBuilder { buf: Vec::new(), restarts: vec![0], restart_interval, counter: 0, last_key: Vec::new() }
@@ -32,7 +41,7 @@ impl BlockBuilder {
         let shared = if self.counter < self.restart_interval {
             self.last_key.iter().zip(key).take_while(|(a, b)| a == b).count()
         } else {
-            self.restarts.push(self.buf.len() as u32);
+            self.restarts.push(offset32(self.buf.len()));
             self.counter = 0;
             0
         };
@@ -51,7 +60,7 @@ impl BlockBuilder {
         for r in &self.restarts {
             self.buf.extend_from_slice(&r.to_le_bytes());
         }
-        self.buf.extend_from_slice(&(self.restarts.len() as u32).to_le_bytes());
+        self.buf.extend_from_slice(&offset32(self.restarts.len()).to_le_bytes());
         let out = std::mem::take(&mut self.buf);
         self.restarts = vec![0];
         self.counter = 0;

@@ -11,6 +11,9 @@ use crate::crc;
 
 pub const BLOCK_SIZE: usize = 256 * 1024;
 pub const RESTART_INTERVAL: usize = 16;
+/// Entries (key + value) must stay below this, so that every block stays far below the 4 GiB its
+/// 32-bit restart offsets can address. (Index entries are tensor names and small protos.)
+pub const MAX_ENTRY: usize = 1 << 30;
 
 #[derive(Debug)]
 pub struct TableBuilder<W: Write> {
@@ -47,6 +50,16 @@ impl<W: Write> TableBuilder<W> {
     /// Adds an entry. Keys must be strictly increasing (callers sort them).
     pub fn add(&mut self, key: &[u8], value: &[u8]) -> std::io::Result<()> {
         debug_assert!(self.num_entries == 0 || key > self.last_key.as_slice());
+        if key.len().saturating_add(value.len()) >= MAX_ENTRY {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "an index entry of {} bytes (key of {} bytes) is too large",
+                    key.len() + value.len(),
+                    key.len()
+                ),
+            ));
+        }
         if self.num_entries > 0 && key.len() + value.len() >= 2 * self.block_size {
             self.flush()?;
         }

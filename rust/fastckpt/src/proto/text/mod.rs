@@ -35,3 +35,9 @@ mod print;
 
 pub use parse::{merge, parse, TextError};
 pub use print::{double_text, float_text, print, print_with, PrintOptions};
+
+/// The float nearest a double, as a float field stores one.
+#[allow(clippy::cast_possible_truncation, reason = "rounding to float is the point")]
+pub(crate) fn round_to_f32(v: f64) -> f32 {
+    v as f32
+}

@@ -9,6 +9,8 @@ use crate::proto::binary::{self, MAX_DEPTH};
 use crate::proto::message::{List, MapKey, Message, Value};
 use crate::proto::schema::{find_message, FieldDesc, Kind, Label, MessageDesc, ANY};
 
+use super::round_to_f32;
+
 /// Why text is not a valid message; line and column are 1-based.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TextError {
@@ -397,11 +399,11 @@ impl Parser<'_> {
         }
         let value = match kind {
             Kind::String | Kind::Bytes => return self.string().map(Value::Bytes),
-            Kind::Int32 => self.int(i64::from(i32::MIN), i64::from(i32::MAX)).map(|v| Value::I32(v as i32)),
-            Kind::Int64 | Kind::Sint64 => self.int(i64::MIN, i64::MAX).map(|v| Value::I64(v as i64)),
-            Kind::Uint32 | Kind::Fixed32 => self.int(0, i64::from(u32::MAX)).map(|v| Value::U32(v as u32)),
-            Kind::Uint64 | Kind::Fixed64 => self.int(0, u64::MAX).map(|v| Value::U64(v as u64)),
-            Kind::Float => self.float().map(|v| Value::F32(v as f32)),
+            Kind::Int32 => self.int().map(Value::I32),
+            Kind::Int64 | Kind::Sint64 => self.int().map(Value::I64),
+            Kind::Uint32 | Kind::Fixed32 => self.int().map(Value::U32),
+            Kind::Uint64 | Kind::Fixed64 => self.int().map(Value::U64),
+            Kind::Float => self.float().map(|v| Value::F32(round_to_f32(v))),
             Kind::Double => self.float().map(Value::F64),
             Kind::Bool => match self.lex.word() {
                 Some("true" | "t" | "1" | "True") => Ok(Value::Bool(true)),
@@ -425,13 +427,11 @@ impl Parser<'_> {
         Ok(value)
     }
 
-    fn int(&self, min: impl Into<i128>, max: impl Into<i128>) -> Result<i128, String> {
+    /// An integer that must fit `T`.
+    fn int<T: TryFrom<i128>>(&self) -> Result<T, String> {
         let word = self.lex.word().ok_or_else(|| format!("expected an integer, found {}", self.lex.describe()))?;
         let v = parse_int(word).ok_or_else(|| format!("'{word}' is not an integer"))?;
-        if v < min.into() || v > max.into() {
-            return Err(format!("integer {word} out of range"));
-        }
-        Ok(v)
+        T::try_from(v).map_err(|_| format!("integer {word} out of range"))
     }
 
     fn float(&self) -> Result<f64, String> {

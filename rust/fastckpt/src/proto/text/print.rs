@@ -11,6 +11,8 @@ use crate::proto::schema::{find_message, FieldDesc, Kind, Label, ANY};
 use crate::proto::wire::{FIXED32, FIXED64, LEN, VARINT};
 use crate::varint::get_varint;
 
+use super::round_to_f32;
+
 /// Choices that Python's `MessageToString` offers and TensorFlow leaves at their defaults.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PrintOptions {
@@ -292,7 +294,7 @@ pub fn float_text(v: f32) -> String {
     let exact = f64::from(v);
     for digits in 6..=9 {
         let rounded: f64 = format!("{:.*e}", digits - 1, exact).parse().unwrap_or(exact);
-        if rounded as f32 == v {
+        if round_to_f32(rounded) == v {
             return double_text(rounded);
         }
     }
