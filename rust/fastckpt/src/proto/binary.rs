@@ -244,7 +244,8 @@ impl Reader<'_> {
     /// A `string` record of a proto3 message must be UTF-8, as protobuf requires when parsing.
     fn check_utf8(&self, desc: &MessageDesc, kind: Kind, raw: Raw) -> DecodeResult<()> {
         if let (Kind::String, Raw::Len(start, end)) = (kind, raw) {
-            if std::str::from_utf8(&self.buf[start..end]).is_err() && desc.checks_utf8() {
+            let text = &self.buf[start..end];
+            if !text.is_ascii() && std::str::from_utf8(text).is_err() && desc.checks_utf8() {
                 return Err(DecodeError::new(start, "string field is not valid UTF-8"));
             }
         }
