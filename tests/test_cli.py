@@ -65,3 +65,11 @@ def test_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     assert first.startswith(prefix.encode() + b": 3000 tensors")
     assert stderr == b""
     assert status == 141
+
+
+def test_v1_checkpoint_is_named_in_one_line() -> None:
+    folder = ROOT / "tests" / "data" / "tf1_saver_v1"
+    done = subprocess.run([*COMMAND, "list", str(folder)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.startswith(f"fastckpt: {folder / 'model.ckpt-3'} is a V1 checkpoint ")
+    assert "reading V1 checkpoints is not supported yet" in done.stderr and done.stderr.count("\n") == 1

@@ -1,7 +1,8 @@
 //! Field values between Python and the engine, as protobuf's Python API has them: integers and
 //! enums as `int` (enums also accept their value names when set), `bool`, `float` (a float32
-//! field reads as the double of its float32 value), `string` fields as `str` (bytes that are not
-//! UTF-8 come out with surrogate escapes, and go back in unchanged), `bytes` fields as `bytes`.
+//! field reads as the double of its float32 value), `string` fields as `str` (only UTF-8 goes in;
+//! a proto2 message parsed from bytes can hold other bytes, which come out as `bytes`, as in
+//! protobuf's upb runtime), `bytes` fields as `bytes`.
 //! Large `bytes` objects become engine bytes without a copy: the engine holds a reference to them.
 
 use bytes::Bytes;
@@ -30,11 +31,11 @@ pub fn elem_to_py<'py>(py: Python<'py>, kind: Kind, elem: Elem<'_>) -> PyResult<
     })
 }
 
-/// A `string` field's bytes as `str`, invalid UTF-8 surrogate-escaped.
+/// A `string` field's bytes as `str`; as `bytes` when they are not UTF-8.
 pub fn text_to_py<'py>(py: Python<'py>, b: &[u8]) -> PyResult<Bound<'py, PyAny>> {
     match std::str::from_utf8(b) {
         Ok(s) => Ok(PyString::new(py, s).into_any()),
-        Err(_) => PyBytes::new(py, b).call_method1("decode", ("utf-8", "surrogateescape")),
+        Err(_) => Ok(PyBytes::new(py, b).into_any()),
     }
 }
 
@@ -86,13 +87,8 @@ pub fn bytes_from_py(obj: &Bound<'_, PyAny>) -> PyResult<Bytes> {
         return Ok(shared_bytes(b));
     }
     if let Ok(s) = obj.cast::<PyString>() {
-        return Ok(match s.to_str() {
-            Ok(text) => Bytes::copy_from_slice(text.as_bytes()),
-            // Lone surrogates: what text_to_py made of bytes that were not UTF-8.
-            Err(_) => Bytes::copy_from_slice(
-                s.call_method1("encode", ("utf-8", "surrogateescape"))?.cast::<PyBytes>()?.as_bytes(),
-            ),
-        });
+        // A str with lone surrogates has no UTF-8 form: UnicodeEncodeError, as in protobuf.
+        return Ok(Bytes::copy_from_slice(s.to_str()?.as_bytes()));
     }
     if let Ok(b) = obj.cast::<PyByteArray>() {
         return Ok(Bytes::from(b.to_vec()));
@@ -167,7 +163,12 @@ pub fn py_to_scalar(kind: Kind, obj: &Bound<'_, PyAny>) -> PyResult<Value> {
             }
         }
         Kind::String => {
-            if !(obj.is_instance_of::<PyString>() || obj.is_instance_of::<PyBytes>()) {
+            if let Ok(b) = obj.cast::<PyBytes>() {
+                if std::str::from_utf8(b.as_bytes()).is_err() {
+                    // Raises the UnicodeDecodeError protobuf raises for such bytes.
+                    b.call_method1("decode", ("utf-8",))?;
+                }
+            } else if !obj.is_instance_of::<PyString>() {
                 return Err(type_error(obj, "bytes, str"));
             }
             Value::Bytes(bytes_from_py(obj)?)

@@ -17,7 +17,8 @@
 //! Reading accepts what protobuf accepts: any field order, packed or unpacked numbers (several
 //! packed records concatenate), a singular message given twice merges, a scalar or oneof given
 //! twice keeps the last, map entries without key or value, a known field with an unexpected wire
-//! type kept as unknown. Lengths are checked against the buffer (no 2 GiB limit), nesting is
+//! type kept as unknown; a `string` field that is not UTF-8 is refused in proto3 messages (all
+//! but [`PROTO2_MESSAGES`](super::schema::PROTO2_MESSAGES)), as protobuf refuses it. Lengths are checked against the buffer (no 2 GiB limit), nesting is
 //! capped at [`MAX_DEPTH`], and every element decoded consumes input, so memory stays in
 //! proportion to the input. Strings and bytes are slices of the input [`Bytes`], not copies.
 
@@ -137,6 +138,7 @@ impl Reader<'_> {
     /// Stores one record of a known field; `false` when its wire type does not fit the field.
     fn field(&mut self, msg: &mut Message, index: usize, raw: Raw, depth: usize) -> DecodeResult<bool> {
         let field = msg.field_at(index);
+        let desc = msg.desc();
         let within = |e: DecodeError| e.within(field.name);
         match field.label {
             Label::Singular => match (field.kind, raw) {
@@ -149,10 +151,13 @@ impl Reader<'_> {
                         self.message(m, start, end, depth + 1).map_err(within)?;
                     }
                 }
-                (kind, raw) => match self.scalar(kind, raw) {
-                    Some(value) => *msg.entry(index) = value,
-                    None => return Ok(false),
-                },
+                (kind, raw) => {
+                    self.check_utf8(desc, kind, raw).map_err(within)?;
+                    match self.scalar(kind, raw) {
+                        Some(value) => *msg.entry(index) = value,
+                        None => return Ok(false),
+                    }
+                }
             },
             Label::Repeated => {
                 let slot = msg.entry(index);
@@ -172,6 +177,7 @@ impl Reader<'_> {
                         packed(list, kind, &self.buf[start..end], start).map_err(within)?
                     }
                     (kind, raw) => {
+                        self.check_utf8(desc, kind, raw).map_err(within)?;
                         let pushed = self.scalar(kind, raw).map(|value| list.push(value));
                         if !matches!(pushed, Some(Ok(()))) {
                             return Ok(false);
@@ -181,7 +187,7 @@ impl Reader<'_> {
             }
             Label::Map(key_kind) => {
                 let Raw::Len(start, end) = raw else { return Ok(false) };
-                let (key, value) = self.entry(field, key_kind, start, end, depth + 1).map_err(within)?;
+                let (key, value) = self.entry(desc, field, key_kind, start, end, depth + 1).map_err(within)?;
                 let slot = msg.entry(index);
                 if !matches!(slot, Value::Map(_)) {
                     *slot = Value::default_for(field);
@@ -197,6 +203,7 @@ impl Reader<'_> {
     /// A map entry `{key = 1; value = 2}`; missing parts are defaults.
     fn entry(
         &mut self,
+        desc: &MessageDesc,
         field: &FieldDesc,
         key_kind: Kind,
         mut pos: usize,
@@ -213,6 +220,7 @@ impl Reader<'_> {
             let raw = self.payload(&mut pos, end, number, wire, depth)?;
             match (number, field.kind, raw) {
                 (1, _, raw) => {
+                    self.check_utf8(desc, key_kind, raw)?;
                     if let Some(k) = self.scalar(key_kind, raw).and_then(MapKey::from_value) {
                         key = k;
                     }
@@ -223,6 +231,7 @@ impl Reader<'_> {
                     }
                 }
                 (2, kind, raw) => {
+                    self.check_utf8(desc, kind, raw)?;
                     if let Some(v) = self.scalar(kind, raw) {
                         value = v;
                     }
@@ -231,6 +240,17 @@ impl Reader<'_> {
             }
         }
         Ok((key, value))
+    }
+
+    /// A `string` record of a proto3 message must be UTF-8, as protobuf requires when parsing.
+    fn check_utf8(&self, desc: &MessageDesc, kind: Kind, raw: Raw) -> DecodeResult<()> {
+        if let (Kind::String, Raw::Len(start, end)) = (kind, raw) {
+            let text = &self.buf[start..end];
+            if !text.is_ascii() && std::str::from_utf8(text).is_err() && desc.checks_utf8() {
+                return Err(DecodeError::new(start, "string field is not valid UTF-8"));
+            }
+        }
+        Ok(())
     }
 
     fn scalar(&self, kind: Kind, raw: Raw) -> Option<Value> {
@@ -728,5 +748,40 @@ fn write_packed(kind: Kind, list: &List, buf: &mut Vec<u8>) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::schema::{ATTR_VALUE, GRAPH_DEBUG_INFO, GRAPH_DEBUG_INFO_FILE_LINE_COL, GRAPH_DEF, NODE_DEF};
+
+    fn parse(desc: &'static MessageDesc, data: &[u8]) -> DecodeResult<Message> {
+        decode(desc, Bytes::copy_from_slice(data))
+    }
+
+    #[test]
+    fn proto3_strings_must_be_utf8() {
+        let e = parse(&NODE_DEF, b"\x0a\x02\xff\xfe").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid tensorflow.NodeDef in field name: string field is not valid UTF-8 at byte 2"
+        );
+        // repeated (input), a map key (attr), a string inside a nested message (node.device)
+        assert!(parse(&NODE_DEF, b"\x1a\x01a\x1a\x01\x80").is_err());
+        assert!(parse(&NODE_DEF, b"\x2a\x07\x0a\x01\xc3\x12\x02\x18\x01").is_err());
+        let e = parse(&GRAPH_DEF, b"\x0a\x03\x22\x01\xff").unwrap_err();
+        assert_eq!(e.path, ["node", "device"]);
+        // bytes fields take anything; valid multi-byte UTF-8 is text
+        assert!(parse(&ATTR_VALUE, b"\x12\x02\xff\xfe").is_ok());
+        assert_eq!(parse(&NODE_DEF, "\x0a\x02é".as_bytes()).unwrap().bytes("name"), "é".as_bytes());
+    }
+
+    #[test]
+    fn proto2_strings_are_taken_as_they_are() {
+        let m = parse(&GRAPH_DEBUG_INFO_FILE_LINE_COL, b"\x22\x02\xff\xfe").unwrap();
+        assert_eq!(m.bytes("func"), b"\xff\xfe");
+        assert!(parse(&GRAPH_DEBUG_INFO, b"\x0a\x01\xff").is_ok());
+        assert!(NODE_DEF.checks_utf8() && !GRAPH_DEBUG_INFO.checks_utf8());
     }
 }

@@ -172,3 +172,72 @@ impl<'a> Table<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::block_builder::BlockBuilder;
+    use super::super::handle::BlockHandle;
+    use super::*;
+
+    fn write_block(file: &mut Vec<u8>, contents: &[u8]) -> BlockHandle {
+        let handle = BlockHandle { offset: file.len() as u64, size: contents.len() as u64 };
+        let checksum = crc::mask(crc::extend(crc::value(contents), &[NO_COMPRESSION]));
+        file.extend_from_slice(contents);
+        file.push(NO_COMPRESSION);
+        file.extend_from_slice(&checksum.to_le_bytes());
+        handle
+    }
+
+    /// A table of these data blocks under these index keys, every block checksum valid.
+    fn table(blocks: &[&[&str]], separators: &[&str]) -> Vec<u8> {
+        let mut file = Vec::new();
+        let mut index = BlockBuilder::new(1);
+        for (keys, separator) in blocks.iter().zip(separators) {
+            let mut block = BlockBuilder::new(16);
+            keys.iter().for_each(|k| block.add(k.as_bytes(), b"v"));
+            let mut handle = Vec::new();
+            write_block(&mut file, &block.finish()).encode(&mut handle);
+            index.add(separator.as_bytes(), &handle);
+        }
+        let metaindex = write_block(&mut file, &BlockBuilder::new(16).finish());
+        let index = write_block(&mut file, &index.finish());
+        file.extend_from_slice(&Footer { metaindex, index }.encode());
+        file
+    }
+
+    fn keys(file: &[u8]) -> Result<Vec<String>> {
+        let table = Table::open(Path::new("t.index"), file)?;
+        let mut keys = Vec::new();
+        table.for_each(|k, _| {
+            keys.push(String::from_utf8_lossy(k).into_owned());
+            Ok(())
+        })?;
+        Ok(keys)
+    }
+
+    fn refusal(file: &[u8]) -> String {
+        let message = keys(file).unwrap_err().to_string();
+        assert!(message.starts_with("corrupt checkpoint file t.index: "), "{message}");
+        message
+    }
+
+    #[test]
+    fn separators_bound_their_blocks() {
+        assert_eq!(keys(&table(&[&["a", "b"], &["c"]], &["b", "c"])).unwrap(), ["a", "b", "c"]);
+        assert_eq!(keys(&table(&[&["a", "b"], &["c"]], &["bz", "d"])).unwrap(), ["a", "b", "c"]);
+        let message = refusal(&table(&[&["a", "b"]], &["a"]));
+        assert!(message.contains("key 'b' in data block at offset 0 is above the block's index separator 'a'"));
+        let message = refusal(&table(&[&["a"], &["c"]], &["c", "d"]));
+        assert!(message.contains("key 'c' in data block at offset 18 is not above the previous block's"));
+        let message = refusal(&table(&[&["b", "a"]], &["z"]));
+        assert!(message.contains("key 'a' in data block at offset 0 is out of order"), "{message}");
+    }
+
+    #[test]
+    fn separators_increase() {
+        for separators in [["z", "d"], ["d", "d"]] {
+            let message = refusal(&table(&[&["a"], &["c"]], &separators));
+            assert!(message.contains("index block keys out of order (at separator 'd')"), "{message}");
+        }
+    }
+}

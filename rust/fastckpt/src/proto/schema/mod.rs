@@ -67,7 +67,7 @@ pub enum Kind {
     Double,
     Fixed32,
     Fixed64,
-    /// Text by contract, kept as bytes (C++ writers do not always check UTF-8).
+    /// UTF-8 text, kept as bytes; parsing checks it except in [`PROTO2_MESSAGES`].
     String,
     Bytes,
     Enum(&'static EnumDesc),
@@ -118,6 +118,19 @@ impl MessageDesc {
     pub fn field_by_number(&self, number: u32) -> Option<&'static FieldDesc> {
         let fields: &'static [FieldDesc] = self.fields;
         self.index_of_number(number).map(|i| &fields[i])
+    }
+}
+
+/// The messages of proto2 files (`graph_debug_info.proto`). Protobuf checks the `string` fields of
+/// every other message here (all proto3) for UTF-8 when parsing, and refuses the message when one
+/// is not; in proto2 messages they are taken as they are.
+pub static PROTO2_MESSAGES: &[&MessageDesc] =
+    &[&GRAPH_DEBUG_INFO, &GRAPH_DEBUG_INFO_FILE_LINE_COL, &GRAPH_DEBUG_INFO_STACK_TRACE];
+
+impl MessageDesc {
+    /// Whether binary parsing refuses a `string` field that is not valid UTF-8 (proto3).
+    pub fn checks_utf8(&self) -> bool {
+        !PROTO2_MESSAGES.iter().any(|m| std::ptr::eq(*m, self))
     }
 }
 

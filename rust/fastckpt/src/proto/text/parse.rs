@@ -398,7 +398,8 @@ impl Parser<'_> {
             return Err(self.lex.error(bad));
         }
         let value = match kind {
-            Kind::String | Kind::Bytes => return self.string().map(Value::Bytes),
+            Kind::String => return self.text(),
+            Kind::Bytes => return self.string().map(Value::Bytes),
             Kind::Int32 => self.int().map(Value::I32),
             Kind::Int64 | Kind::Sint64 => self.int().map(Value::I64),
             Kind::Uint32 | Kind::Fixed32 => self.int().map(Value::U32),
@@ -437,6 +438,18 @@ impl Parser<'_> {
     fn float(&self) -> Result<f64, String> {
         let word = self.lex.word().ok_or_else(|| format!("expected a number, found {}", self.lex.describe()))?;
         parse_float(word).ok_or_else(|| format!("'{word}' is not a number"))
+    }
+
+    /// The value of a `string` field: as [`string`](Self::string), and valid UTF-8 once joined
+    /// (Python's parser refuses anything else, in proto2 messages too).
+    fn text(&mut self) -> TextResult<Value> {
+        let (line, column) = self.lex.at;
+        let text = self.string()?;
+        if std::str::from_utf8(&text).is_err() {
+            let message = "a string field's value is not valid UTF-8 (raw bytes belong in a bytes field)".into();
+            return Err(TextError { line, column, message });
+        }
+        Ok(Value::Bytes(text))
     }
 
     /// One or more adjacent quoted strings, unescaped and joined.
@@ -599,6 +612,13 @@ mod tests {
             assert!(parse(&GRAPH_DEF, bad).is_err(), "{}", String::from_utf8_lossy(bad));
         }
         assert!(parse(&TENSOR_PROTO, b"float_val: 01.5").is_err());
+        let e = parse(&NODE_DEF, b"name: \"a\"\nattr { key: 'ok\\303' 'x' value { s: '\\377' } }").unwrap_err();
+        assert_eq!((e.line, e.column), (2, 13), "{e}");
+        assert!(e.message.contains("not valid UTF-8"), "{e}");
+        assert!(parse(&NODE_DEF, b"device: \"\\377\"").is_err());
+        // Bytes fields take any bytes; a UTF-8 sequence may be split between joined pieces.
+        let node = parse(&NODE_DEF, b"name: '\\303' '\\251' attr { key: 's' value { s: '\\377' } }").unwrap();
+        assert_eq!(node.bytes("name"), "é".as_bytes());
         assert!(parse(&TENSOR_PROTO, b"dtype: DT_NOPE").is_err());
     }
 
