@@ -114,9 +114,11 @@ impl Printer {
         if self.indent > 4 * MAX_DEPTH {
             return false;
         }
+        // Only a URL the parser reads back unchanged goes between brackets; any other prints as
+        // the plain fields (protobuf would print it expanded, as text no parser accepts).
         let url = msg.bytes("type_url");
-        let Some(slash) = url.iter().rposition(|&b| b == b'/') else { return false };
-        let Some(desc) = std::str::from_utf8(&url[slash + 1..]).ok().and_then(find_message) else { return false };
+        let Some(url) = std::str::from_utf8(url).ok().filter(|u| u.bytes().all(is_type_url_byte)) else { return false };
+        let Some(desc) = split_type_url(url).ok().and_then(|(_, name)| find_message(name)) else { return false };
         let value = match msg.get("value") {
             Some(Value::Bytes(b)) => b.clone(),
             _ => Bytes::new(),
@@ -124,7 +126,7 @@ impl Printer {
         let Ok(inner) = binary::decode(desc, value) else { return false };
         self.pad();
         self.out.push('[');
-        self.out.push_str(&String::from_utf8_lossy(url));
+        self.out.push_str(url);
         self.out.push_str("] {\n");
         self.indent += 2;
         self.message(&inner);
@@ -372,6 +374,21 @@ pub fn double_text(v: f64) -> String {
 
 // ------------------------------------------------------------------------------------------
 // Parsing
+
+/// The characters of an `Any`'s type URL in the text format: letters, digits, `_` and these.
+fn is_type_url_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"_/.~!$&()*+,;=%".contains(&b)
+}
+
+/// `prefix/full.Name` split at its last '/', with a prefix that is not empty and does not start
+/// with '/'.
+fn split_type_url(url: &str) -> Result<(&str, &str), String> {
+    let (prefix, name) = url.rsplit_once('/').ok_or("type URL without '/'")?;
+    if prefix.is_empty() || prefix.starts_with('/') {
+        return Err(format!("invalid type URL prefix '{prefix}'"));
+    }
+    Ok((prefix, name))
+}
 
 /// Why text is not a valid message; line and column are 1-based.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -735,15 +752,12 @@ impl Parser<'_> {
             match self.lex.tok {
                 Tok::Punct(b']') => break,
                 Tok::Ident(s) | Tok::Number(s) => url.push_str(s),
-                Tok::Punct(c) if b"/.~!$&()*+,;=%".contains(&c) => url.push(char::from(c)),
+                Tok::Punct(c) if is_type_url_byte(c) => url.push(char::from(c)),
                 _ => return Err(self.lex.error(format!("unexpected {} in a type URL", self.lex.describe()))),
             }
             self.lex.advance();
         }
-        let (prefix, name) = url.rsplit_once('/').ok_or_else(|| self.lex.error("type URL without '/'"))?;
-        if prefix.is_empty() || prefix.starts_with('/') {
-            return Err(self.lex.error(format!("invalid type URL prefix '{prefix}'")));
-        }
+        let (_, name) = split_type_url(&url).map_err(|e| self.lex.error(e))?;
         let desc = find_message(name).ok_or_else(|| self.lex.error(format!("unknown message type '{name}'")))?;
         self.lex.advance();
         self.lex.try_punct(b':');
