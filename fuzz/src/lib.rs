@@ -194,7 +194,7 @@ fn exercise_message(msg: &Message) {
             let sum = match &value.elements {
                 Elements::Shared(b) => b.iter().fold(0u8, |a, b| a ^ b),
                 Elements::Owned(v) => v.iter().fold(0u8, |a, b| a ^ b),
-                Elements::Strings { values, len } => values.iter().flatten().fold(*len as u8, |a, b| a ^ b),
+                Elements::Strings { values, len } => values.iter().flatten().fold(len.to_le_bytes()[0], |a, b| a ^ b),
             };
             std::hint::black_box(sum);
         }

@@ -1,6 +1,8 @@
 //! The fuzz targets' bodies (`fuzz/src/lib.rs`, included as they are) run on the committed seeds
-//! (`fuzz/seeds/<target>/`, written by TensorFlow): every seed is read, written back and imported
-//! without a panic, in every `cargo test`, with no libFuzzer needed.
+//! (`fuzz/seeds/<target>/`, written by TensorFlow) and on every input with which fuzzing once
+//! found a panic, hang or runaway allocation (`tests/data/fuzz/<target>/`, minimized): each is
+//! now read, written back and imported, or refused with an error, in every `cargo test`, with no
+//! libFuzzer needed.
 
 #![allow(clippy::unwrap_used)] // test helpers, not data paths
 
@@ -47,4 +49,10 @@ fn replay(root: &Path, name: &str) -> usize {
 fn seeds_written_by_tensorflow() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds");
     assert!(replay(&root, "seeds") >= targets::TARGETS.len());
+}
+
+#[test]
+fn inputs_of_past_findings() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz");
+    assert!(replay(&root, "findings") > 0);
 }

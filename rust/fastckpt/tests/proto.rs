@@ -288,6 +288,34 @@ fn hostile_inputs_fail_cleanly() {
     assert!(e.message.contains("deep"), "{e}");
 }
 
+/// Found by fuzzing (meta_graph target): an `Any` whose type URL names a known type but holds
+/// characters outside the text grammar (a space, a quote, a byte that is not UTF-8, an empty
+/// prefix) was printed expanded, `[<url>] { … }`, which no text parser reads back. Those print
+/// as plain fields instead; well-formed URLs still print expanded, as TensorFlow prints them.
+#[test]
+fn any_text_always_parses_back() {
+    let mut tensor = Message::new(&schema::TENSOR_PROTO);
+    tensor.set("dtype", Value::Enum(3)).unwrap();
+    let urls: &[&[u8]] = &[
+        b"type.googleapis.com/tensorflow.TensorProto",
+        b"type .googleapis.com/tensorflow.TensorProto",
+        b"type\"x.com/tensorflow.TensorProto",
+        b"type\xd2\x98.com/tensorflow.TensorProto",
+        b"/tensorflow.TensorProto",
+        b"//x/tensorflow.TensorProto",
+    ];
+    for (i, url) in urls.iter().enumerate() {
+        let mut any = Message::new(&schema::ANY);
+        any.set("type_url", Value::Bytes(Bytes::copy_from_slice(url))).unwrap();
+        any.set("value", Value::Bytes(encode(&tensor).into())).unwrap();
+        let text = print(&any);
+        assert_eq!(text.starts_with('['), i == 0, "{text}");
+        let back = parse(&schema::ANY, text.as_bytes()).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(back.bytes("type_url"), *url, "{text}");
+        assert_eq!(print(&back), text);
+    }
+}
+
 /// `levels` FullTypeDefs each inside the `args` of the one before.
 fn nested(levels: usize) -> Vec<u8> {
     let mut lens = vec![0usize];

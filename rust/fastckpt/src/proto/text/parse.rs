@@ -11,6 +11,21 @@ use crate::proto::schema::{find_message, FieldDesc, Kind, Label, MessageDesc, AN
 
 use super::round_to_f32;
 
+/// The characters of an `Any`'s type URL in the text format: letters, digits, `_` and these.
+pub(super) fn is_type_url_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"_/.~!$&()*+,;=%".contains(&b)
+}
+
+/// `prefix/full.Name` split at its last '/', with a prefix that is not empty and does not start
+/// with '/'.
+pub(super) fn split_type_url(url: &str) -> Result<(&str, &str), String> {
+    let (prefix, name) = url.rsplit_once('/').ok_or("type URL without '/'")?;
+    if prefix.is_empty() || prefix.starts_with('/') {
+        return Err(format!("invalid type URL prefix '{prefix}'"));
+    }
+    Ok((prefix, name))
+}
+
 /// Why text is not a valid message; line and column are 1-based.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TextError {
@@ -373,15 +388,12 @@ impl Parser<'_> {
             match self.lex.tok {
                 Tok::Punct(b']') => break,
                 Tok::Ident(s) | Tok::Number(s) => url.push_str(s),
-                Tok::Punct(c) if b"/.~!$&()*+,;=%".contains(&c) => url.push(char::from(c)),
+                Tok::Punct(c) if is_type_url_byte(c) => url.push(char::from(c)),
                 _ => return Err(self.lex.error(format!("unexpected {} in a type URL", self.lex.describe()))),
             }
             self.lex.advance();
         }
-        let (prefix, name) = url.rsplit_once('/').ok_or_else(|| self.lex.error("type URL without '/'"))?;
-        if prefix.is_empty() || prefix.starts_with('/') {
-            return Err(self.lex.error(format!("invalid type URL prefix '{prefix}'")));
-        }
+        let (_, name) = split_type_url(&url).map_err(|e| self.lex.error(e))?;
         let desc = find_message(name).ok_or_else(|| self.lex.error(format!("unknown message type '{name}'")))?;
         self.lex.advance();
         self.lex.try_punct(b':');

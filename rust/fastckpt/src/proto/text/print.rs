@@ -11,6 +11,7 @@ use crate::proto::schema::{find_message, FieldDesc, Kind, Label, ANY};
 use crate::proto::wire::{FIXED32, FIXED64, LEN, VARINT};
 use crate::varint::get_varint;
 
+use super::parse::{is_type_url_byte, split_type_url};
 use super::round_to_f32;
 
 /// Choices that Python's `MessageToString` offers and TensorFlow leaves at their defaults.
@@ -85,9 +86,11 @@ impl Printer {
         if self.indent > 4 * MAX_DEPTH {
             return false;
         }
+        // Only a URL the parser reads back unchanged goes between brackets; any other prints as
+        // the plain fields (protobuf would print it expanded, as text no parser accepts).
         let url = msg.bytes("type_url");
-        let Some(slash) = url.iter().rposition(|&b| b == b'/') else { return false };
-        let Some(desc) = std::str::from_utf8(&url[slash + 1..]).ok().and_then(find_message) else { return false };
+        let Some(url) = std::str::from_utf8(url).ok().filter(|u| u.bytes().all(is_type_url_byte)) else { return false };
+        let Some(desc) = split_type_url(url).ok().and_then(|(_, name)| find_message(name)) else { return false };
         let value = match msg.get("value") {
             Some(Value::Bytes(b)) => b.clone(),
             _ => Bytes::new(),
@@ -95,7 +98,7 @@ impl Printer {
         let Ok(inner) = binary::decode(desc, value) else { return false };
         self.pad();
         self.out.push('[');
-        self.out.push_str(&String::from_utf8_lossy(url));
+        self.out.push_str(url);
         self.out.push_str("] {\n");
         self.indent += 2;
         self.message(&inner);
