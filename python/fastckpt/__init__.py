@@ -18,6 +18,7 @@ from .graph_io import make_ndarray, make_tensor_proto, read_graph_def, read_meta
 from .protos import (
     AssetFileDef,
     AttrValue,
+    CheckpointState,
     CollectionDef,
     FunctionDef,
     FunctionDefLibrary,
@@ -38,7 +39,15 @@ from .protos import (
     VersionDef,
     parse_text,
 )
-from .reader import CheckpointReader, latest_checkpoint, list_variables, load_checkpoint, load_variable
+from .reader import CheckpointReader, list_variables, load_checkpoint, load_variable
+from .state import (
+    checkpoint_exists,
+    get_checkpoint_state,
+    latest_checkpoint,
+    meta_graph_filename,
+    remove_checkpoint,
+    update_checkpoint_state,
+)
 from .saved_model import LoadedSavedModel, load_saved_model, read_saved_model
 from .writer import BundleWriter, save
 
@@ -50,6 +59,7 @@ __all__ = [
     "CheckpointIOError",
     "CheckpointNotFoundError",
     "CheckpointReader",
+    "CheckpointState",
     "ChecksumMismatchError",
     "CollectionDef",
     "CorruptCheckpointError",
@@ -80,7 +90,9 @@ __all__ = [
     "UnimplementedError",
     "VariableDef",
     "VersionDef",
+    "checkpoint_exists",
     "freeze_graph",
+    "get_checkpoint_state",
     "import_graph_def",
     "latest_checkpoint",
     "list_variables",
@@ -89,11 +101,14 @@ __all__ = [
     "load_variable",
     "make_ndarray",
     "make_tensor_proto",
+    "meta_graph_filename",
     "parse_text",
     "read_graph_def",
     "read_meta_graph",
     "read_saved_model",
+    "remove_checkpoint",
     "save",
+    "update_checkpoint_state",
     "write_graph",
 ]
 __version__ = "0.1.0"

@@ -24,11 +24,12 @@ __all__ = [
     "Writer",
     "freeze_graph",
     "import_graph_def",
-    "latest_checkpoint",
     "make_ndarray",
     "parse_message",
     "read_message",
     "write_message",
+    "parse_checkpoint_state",
+    "write_checkpoint_state",
     "Any",
     "AssetFileDef",
     "AttrValue",
@@ -138,7 +139,14 @@ class Writer:
     def finish(self) -> None: ...
     def abort(self) -> None: ...
 
-def latest_checkpoint(dir: str | os.PathLike[str]) -> os.PathLike[str] | str | None: ...
+def parse_checkpoint_state(data: bytes) -> CheckpointState: ...
+def write_checkpoint_state(
+    path: str | os.PathLike[str],
+    model_checkpoint_path: str,
+    all_model_checkpoint_paths: list[str],
+    all_model_checkpoint_timestamps: list[float],
+    last_preserved_timestamp: float,
+) -> None: ...
 
 # --- graphs -------------------------------------------------------------------------------------
 

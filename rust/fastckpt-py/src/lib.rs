@@ -12,6 +12,7 @@ mod graph;
 mod graph_py;
 mod message;
 mod reader;
+mod state;
 mod tree;
 mod writer;
 
@@ -21,7 +22,8 @@ use pyo3::prelude::*;
 fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<reader::Reader>()?;
     m.add_class::<writer::Writer>()?;
-    m.add_function(wrap_pyfunction!(reader::latest_checkpoint, m)?)?;
+    m.add_function(wrap_pyfunction!(state::parse_checkpoint_state, m)?)?;
+    m.add_function(wrap_pyfunction!(state::write_checkpoint_state, m)?)?;
     message::add_classes(m)?;
     m.add_class::<descriptor::Descriptor>()?;
     m.add_class::<descriptor::FieldDescriptor>()?;

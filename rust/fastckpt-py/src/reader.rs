@@ -4,8 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use fastckpt::bundle::{naming, TensorData};
-use fastckpt::state::CheckpointState;
+use fastckpt::bundle::TensorData;
 use fastckpt::{BundleReader, Tensor};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
@@ -126,13 +125,4 @@ impl Reader {
         );
         errors::raise(py, "CheckpointError", message)
     }
-}
-
-/// The prefix named by `dir/checkpoint` if its files exist, else `None`.
-#[pyfunction]
-pub fn latest_checkpoint(py: Python<'_>, dir: PathBuf) -> PyResult<Option<PathBuf>> {
-    let Some(state) = CheckpointState::read(&dir).py_err(py)? else {
-        return Ok(None);
-    };
-    Ok(state.latest(&dir).filter(|p| naming::index_path(p).exists() || p.is_file()))
 }
