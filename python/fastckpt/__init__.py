@@ -8,11 +8,14 @@ from .errors import (
     CorruptCheckpointError,
     DecodeError,
     GraphImportError,
+    InvalidArgumentError,
     NotFoundError,
     TensorNotFoundError,
     UnimplementedError,
 )
 from .freeze import freeze_graph
+from .merge import merge_bundles
+from .meta_graph import import_meta_graph
 from .graph import DType, Graph, Operation, Tensor, import_graph_def
 from .graph_io import make_ndarray, make_tensor_proto, read_graph_def, read_meta_graph, write_graph
 from .protos import (
@@ -48,6 +51,7 @@ from .state import (
     remove_checkpoint,
     update_checkpoint_state,
 )
+from .saver import Saver
 from .saved_model import LoadedSavedModel, load_saved_model, read_saved_model
 from .writer import BundleWriter, save
 
@@ -70,6 +74,7 @@ __all__ = [
     "Graph",
     "GraphDef",
     "GraphImportError",
+    "InvalidArgumentError",
     "LoadedSavedModel",
     "Message",
     "MetaGraphDef",
@@ -80,6 +85,7 @@ __all__ = [
     "Operation",
     "SavedModel",
     "SavedObjectGraph",
+    "Saver",
     "SaverDef",
     "SignatureDef",
     "Tensor",
@@ -94,6 +100,7 @@ __all__ = [
     "freeze_graph",
     "get_checkpoint_state",
     "import_graph_def",
+    "import_meta_graph",
     "latest_checkpoint",
     "list_variables",
     "load_checkpoint",
@@ -101,6 +108,7 @@ __all__ = [
     "load_variable",
     "make_ndarray",
     "make_tensor_proto",
+    "merge_bundles",
     "meta_graph_filename",
     "parse_text",
     "read_graph_def",

@@ -25,6 +25,7 @@ __all__ = [
     "freeze_graph",
     "import_graph_def",
     "make_ndarray",
+    "merge_bundles",
     "parse_message",
     "read_message",
     "write_message",
@@ -127,6 +128,7 @@ class Reader:
     def has(self, name: bytes) -> bool: ...
     def get(self, name: bytes, copy: bool) -> np.ndarray[_Any, _Any]: ...
     def get_many(self, names: list[bytes], copy: bool) -> list[np.ndarray[_Any, _Any]]: ...
+    def read_into(self, names: list[bytes], into: list[_Any]) -> None: ...
 
 @final
 class Writer:
@@ -140,6 +142,7 @@ class Writer:
     def abort(self) -> None: ...
 
 def parse_checkpoint_state(data: bytes) -> CheckpointState: ...
+def merge_bundles(prefixes: list[str], output: str, delete_dirs: bool) -> None: ...
 def write_checkpoint_state(
     path: str | os.PathLike[str],
     model_checkpoint_path: str,

@@ -12,6 +12,7 @@ mod graph;
 mod graph_py;
 mod message;
 mod reader;
+mod saver;
 mod state;
 mod tree;
 mod writer;
@@ -23,6 +24,7 @@ fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<reader::Reader>()?;
     m.add_class::<writer::Writer>()?;
     m.add_function(wrap_pyfunction!(state::parse_checkpoint_state, m)?)?;
+    m.add_function(wrap_pyfunction!(saver::merge_bundles, m)?)?;
     m.add_function(wrap_pyfunction!(state::write_checkpoint_state, m)?)?;
     message::add_classes(m)?;
     m.add_class::<descriptor::Descriptor>()?;
