@@ -209,9 +209,8 @@ class Saver:
                 raise ValueError(
                     f"'latest_filename' collides with 'save_path': '{latest_filename}' and '{save_path}'"
                 )
+        # A missing parent folder is created (TensorFlow 2.21's SaveV2 creates it too).
         parent = os.path.dirname(save_path)
-        if self._vars and parent and not os.path.isdir(parent):
-            raise ValueError(f"Parent directory of {save_path} doesn't exist, can't save.")
 
         def prepare() -> Any:
             values = self._snapshot() if not blocking else dict(self._vars)
