@@ -28,6 +28,7 @@ __all__ = [
     "merge_bundles",
     "parse_message",
     "read_message",
+    "saver_meta_graph",
     "write_message",
     "parse_checkpoint_state",
     "write_checkpoint_state",
@@ -143,6 +144,9 @@ class Writer:
 
 def parse_checkpoint_state(data: bytes) -> CheckpointState: ...
 def merge_bundles(prefixes: list[str], output: str, delete_dirs: bool) -> None: ...
+def saver_meta_graph(
+    variables: list[tuple[str, int, list[int]]], max_to_keep: int, keep_checkpoint_every_n_hours: float
+) -> MetaGraphDef: ...
 def write_checkpoint_state(
     path: str | os.PathLike[str],
     model_checkpoint_path: str,

@@ -25,6 +25,7 @@ fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<writer::Writer>()?;
     m.add_function(wrap_pyfunction!(state::parse_checkpoint_state, m)?)?;
     m.add_function(wrap_pyfunction!(saver::merge_bundles, m)?)?;
+    m.add_function(wrap_pyfunction!(saver::saver_meta_graph, m)?)?;
     m.add_function(wrap_pyfunction!(state::write_checkpoint_state, m)?)?;
     message::add_classes(m)?;
     m.add_class::<descriptor::Descriptor>()?;
