@@ -121,6 +121,11 @@ def test_seed_program_tensorflow_saves_fastckpt_restores(tf: ModuleType, tmp_pat
     assert sorted(restored) == ["v1", "v2"]
     np.testing.assert_array_equal(restored["v1"], [1, 1, 1])
     np.testing.assert_array_equal(restored["v2"], [-1] * 5)
+    # A Saver over the variables of a MetaGraphDef or of an imported Graph.
+    for source in (fastckpt.read_meta_graph(prefix + ".meta"), graph):
+        over_graph = fastckpt.Saver(source)
+        assert sorted(over_graph.var_list) == ["v1", "v2"]
+        np.testing.assert_array_equal(over_graph.restore(prefix)["v2"], [-1] * 5)
     scoped, scoped_saver = fastckpt.import_meta_graph(prefix + ".meta", import_scope="s", clear_devices=True)
     assert "s/v1" in scoped and scoped.get_operation_by_name("s/save/RestoreV2").device == ""
     np.testing.assert_array_equal(scoped_saver.restore(prefix)["v2"], [-1] * 5)

@@ -28,7 +28,7 @@ from . import _fastckpt
 from ._dtypes import NUMPY_DTYPES, STRING, VARIANT
 from .graph import Graph, import_graph_def
 from .graph_io import read_meta_graph, write_graph
-from .protos import MetaGraphDef
+from .protos import MetaGraphDef, VariableDef
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -52,6 +52,36 @@ def export_meta_graph(specs: Sequence[Spec], path: PathLike, **saver_options: An
     return path
 
 
+#: Ops that hold a variable: reference variables and resource variables' handles.
+_VARIABLE_OPS = frozenset({"VariableV2", "Variable", "VarHandleOp"})
+
+
+def _zeros(dtype: int, shape: Sequence[int]) -> np.ndarray[Any, Any]:
+    """A zero value of a variable (pages are only allocated when written, e.g. by a restore)."""
+    if dtype in (STRING, VARIANT):
+        return np.full(shape, b"", dtype=object)
+    return np.zeros(shape, NUMPY_DTYPES[dtype])
+
+
+def _node_value(node: Any) -> np.ndarray[Any, Any]:
+    dims = node.attr["shape"].shape.dim
+    return _zeros(int(node.attr["dtype"].type), [max(int(d.size), 0) for d in dims])
+
+
+def variables_of(graph_or_meta: Graph | MetaGraphDef) -> dict[str, np.ndarray[Any, Any]]:
+    """``{name: zeros}`` of the variables of a ``Graph`` (its variable ops) or a ``MetaGraphDef``
+    (its ``variables`` collection), as TensorFlow's Saver takes the global variables."""
+    if isinstance(graph_or_meta, MetaGraphDef):
+        listed = {
+            VariableDef.FromString(v).variable_name.rpartition(":")[0]
+            for v in graph_or_meta.collection_def["variables"].bytes_list.value
+        } if "variables" in graph_or_meta.collection_def else set()
+        nodes = [n for n in graph_or_meta.graph_def.node if n.name in listed]
+    else:
+        nodes = [op.node_def for op in graph_or_meta.get_operations() if op.type in _VARIABLE_OPS]
+    return {node.name: _node_value(node) for node in sorted(nodes, key=lambda n: str(n.name))}
+
+
 def _saver_specs(meta: Any, graph: Graph, scope: str) -> list[tuple[str, np.ndarray[Any, Any]]]:
     """``(checkpoint name, zero array)`` of each variable the meta graph's Saver restores: the
     names its ``RestoreV2`` reads, shapes and dtypes from the variables they are assigned to."""
@@ -71,12 +101,8 @@ def _saver_specs(meta: Any, graph: Graph, scope: str) -> list[tuple[str, np.ndar
         variable = targets.get(i)
         shape: list[int] = []
         if variable is not None:
-            dims = variable.node_def.attr["shape"].shape.dim
-            shape = [max(int(d.size), 0) for d in dims]
-        if enum in (STRING, VARIANT):
-            specs.append((name, np.full(shape, b"", dtype=object)))
-        else:
-            specs.append((name, np.zeros(shape, NUMPY_DTYPES[enum])))
+            shape = [max(int(d.size), 0) for d in variable.node_def.attr["shape"].shape.dim]
+        specs.append((name, _zeros(enum, shape)))
     return specs
 
 

@@ -22,9 +22,10 @@ import numpy as np
 from . import _async
 from ._dtypes import NAMES, STRING, VARIANT, enum_of
 from .errors import InvalidArgumentError, NotFoundError
+from .graph import Graph
 from .merge import save_sharded
-from .meta_graph import export_meta_graph
-from .protos import TrackableObjectGraph
+from .meta_graph import export_meta_graph, variables_of
+from .protos import MetaGraphDef, TrackableObjectGraph
 from .reader import CheckpointReader, PathLike
 from .state import STATE_FILE, _matches, checkpoint_exists, meta_graph_filename, remove_checkpoint, update_checkpoint_state
 from .writer import _as_array
@@ -51,10 +52,13 @@ def _op_name(name: str) -> str:
 
 
 def _names_to_values(var_list: Any) -> dict[str, Any]:
-    """``{checkpoint name: array-like}`` from a mapping or a sequence of objects with ``.name``,
-    with TensorFlow's checks and messages (``saveable_object_util.op_list_to_dict``)."""
+    """``{checkpoint name: array-like}`` from a mapping, a sequence of objects with ``.name`` (with
+    TensorFlow's checks and messages, ``saveable_object_util.op_list_to_dict``), or the variables
+    of a ``Graph``/``MetaGraphDef`` (zero arrays of their dtypes and shapes)."""
     if var_list is None:
         return {}
+    if isinstance(var_list, (Graph, MetaGraphDef)):
+        return variables_of(var_list)
     if isinstance(var_list, Mapping):
         return {os.fspath(k) if not isinstance(k, str) else k: v for k, v in var_list.items()}
     if not isinstance(var_list, (list, tuple, set)):
@@ -85,9 +89,10 @@ def _object_graph_keys(reader: CheckpointReader) -> dict[str, str]:
 class Saver:
     """Saves and restores named arrays as TensorFlow 1's ``tf.compat.v1.train.Saver`` does.
 
-    ``var_list`` is a mapping ``{checkpoint name: array}`` or a list of objects with a ``.name``
-    (``"v1:0"`` is saved as ``v1``); the Saver keeps the references and saves their values at each
-    ``save``. ``restore`` writes into them in place when they are writable numpy arrays.
+    ``var_list`` is a mapping ``{checkpoint name: array}``, a list of objects with a ``.name``
+    (``"v1:0"`` is saved as ``v1``), or a ``Graph``/``MetaGraphDef`` whose variables it takes (as
+    zero arrays, filled by ``restore``); the Saver keeps the references and saves their values at
+    each ``save``. ``restore`` writes into them in place when they are writable numpy arrays.
     """
 
     def __init__(
