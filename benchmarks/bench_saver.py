@@ -68,12 +68,14 @@ def tf_graph(arrays: dict[str, Any]) -> tuple[Any, Any, Any]:
     tf1 = tf.compat.v1
     graph = tf.Graph()
     with graph.as_default():
-        variables = [tf1.Variable(tf1.zeros(a.shape), name=n, use_resource=False) for n, a in arrays.items()]
+        feeds = {}
+        for name, array in arrays.items():
+            initial = tf1.placeholder(tf.float32, array.shape)
+            tf1.Variable(initial, name=name, use_resource=False)
+            feeds[initial] = array
         saver = tf1.train.Saver(max_to_keep=2)
         sess = tf1.Session(graph=graph)
-        sess.run(tf1.global_variables_initializer())
-        for variable, array in zip(variables, arrays.values()):
-            variable.load(array, sess)
+        sess.run(tf1.global_variables_initializer(), feed_dict=feeds)  # one run loads every value
     return graph, sess, saver
 
 

@@ -41,7 +41,8 @@ class GraphImportError(CheckpointError, ValueError):
 
 class NotFoundError(CheckpointError, LookupError):
     """Something a graph needs does not exist, as ``tf.errors.NotFoundError``: an op type that is
-    not registered (``Op type not registered 'X' in binary running on HOST. …``)."""
+    not registered (``Op type not registered 'X' in binary running on HOST. …``), or variables a
+    ``Saver`` restores that the checkpoint lacks (``Key v2 not found in checkpoint``)."""
 
 
 class UnimplementedError(CheckpointError, NotImplementedError):
