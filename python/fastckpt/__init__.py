@@ -9,16 +9,20 @@ from .errors import (
     CorruptCheckpointError,
     DecodeError,
     GraphImportError,
+    InvalidArgumentError,
     NotFoundError,
     TensorNotFoundError,
     UnimplementedError,
 )
 from .freeze import freeze_graph
+from .merge import merge_bundles
+from .meta_graph import import_meta_graph
 from .graph import DType, Graph, Operation, Tensor, import_graph_def
 from .graph_io import make_ndarray, make_tensor_proto, read_graph_def, read_meta_graph, write_graph
 from .protos import (
     AssetFileDef,
     AttrValue,
+    CheckpointState,
     CollectionDef,
     FunctionDef,
     FunctionDefLibrary,
@@ -39,7 +43,16 @@ from .protos import (
     VersionDef,
     parse_text,
 )
-from .reader import CheckpointReader, latest_checkpoint, list_variables, load_checkpoint, load_variable
+from .reader import CheckpointReader, list_variables, load_checkpoint, load_variable
+from .state import (
+    checkpoint_exists,
+    get_checkpoint_state,
+    latest_checkpoint,
+    meta_graph_filename,
+    remove_checkpoint,
+    update_checkpoint_state,
+)
+from .saver import Saver
 from .saved_model import LoadedSavedModel, load_saved_model, read_saved_model
 from .writer import BundleWriter, save
 
@@ -51,6 +64,7 @@ __all__ = [
     "CheckpointIOError",
     "CheckpointNotFoundError",
     "CheckpointReader",
+    "CheckpointState",
     "ChecksumMismatchError",
     "CollectionDef",
     "CorruptCheckpointError",
@@ -61,6 +75,7 @@ __all__ = [
     "Graph",
     "GraphDef",
     "GraphImportError",
+    "InvalidArgumentError",
     "LoadedSavedModel",
     "Message",
     "MetaGraphDef",
@@ -71,6 +86,7 @@ __all__ = [
     "Operation",
     "SavedModel",
     "SavedObjectGraph",
+    "Saver",
     "SaverDef",
     "SignatureDef",
     "Tensor",
@@ -81,8 +97,11 @@ __all__ = [
     "UnimplementedError",
     "VariableDef",
     "VersionDef",
+    "checkpoint_exists",
     "freeze_graph",
+    "get_checkpoint_state",
     "import_graph_def",
+    "import_meta_graph",
     "latest_checkpoint",
     "list_variables",
     "load_checkpoint",
@@ -90,11 +109,15 @@ __all__ = [
     "load_variable",
     "make_ndarray",
     "make_tensor_proto",
+    "merge_bundles",
+    "meta_graph_filename",
     "parse_text",
     "read_graph_def",
     "read_meta_graph",
     "read_saved_model",
+    "remove_checkpoint",
     "save",
+    "update_checkpoint_state",
     "write_graph",
 ]
 __version__: str = _fastckpt.__version__

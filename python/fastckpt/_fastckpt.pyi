@@ -25,12 +25,15 @@ __all__ = [
     "dtype_table",
     "freeze_graph",
     "import_graph_def",
-    "latest_checkpoint",
     "make_ndarray",
     "make_tensor_proto",
+    "merge_bundles",
     "parse_message",
     "read_message",
+    "saver_meta_graph",
     "write_message",
+    "parse_checkpoint_state",
+    "write_checkpoint_state",
     "Any",
     "AssetFileDef",
     "AttrValue",
@@ -131,6 +134,7 @@ class Reader:
     def has(self, name: bytes) -> bool: ...
     def get(self, name: bytes, copy: bool) -> np.ndarray[_Any, _Any]: ...
     def get_many(self, names: list[bytes], copy: bool) -> list[np.ndarray[_Any, _Any]]: ...
+    def read_into(self, names: list[bytes], into: list[_Any]) -> None: ...
 
 @final
 class Writer:
@@ -143,7 +147,18 @@ class Writer:
     def finish(self) -> None: ...
     def abort(self) -> None: ...
 
-def latest_checkpoint(dir: str | os.PathLike[str]) -> os.PathLike[str] | str | None: ...
+def parse_checkpoint_state(data: bytes) -> CheckpointState: ...
+def merge_bundles(prefixes: list[str], output: str, delete_dirs: bool) -> None: ...
+def saver_meta_graph(
+    variables: list[tuple[str, int, list[int]]], max_to_keep: int, keep_checkpoint_every_n_hours: float
+) -> MetaGraphDef: ...
+def write_checkpoint_state(
+    path: str | os.PathLike[str],
+    model_checkpoint_path: str,
+    all_model_checkpoint_paths: list[str],
+    all_model_checkpoint_timestamps: list[float],
+    last_preserved_timestamp: float,
+) -> None: ...
 
 # (enum value, enum name, tf.DType name, "fixed" / "string" / "variant" or None, bytes per element)
 def dtype_table() -> list[tuple[int, str, str, str | None, int | None]]: ...

@@ -41,9 +41,15 @@ class GraphImportError(CheckpointError, ValueError):
 
 class NotFoundError(CheckpointError, LookupError):
     """Something a graph needs does not exist, as ``tf.errors.NotFoundError``: an op type that is
-    not registered (``Op type not registered 'X' in binary running on HOST. …``)."""
+    not registered (``Op type not registered 'X' in binary running on HOST. …``), or variables a
+    ``Saver`` restores that the checkpoint lacks (``Key v2 not found in checkpoint``)."""
 
 
 class UnimplementedError(CheckpointError, NotImplementedError):
     """A graph uses an op that was removed before the graph's producer version, as
     ``tf.errors.UnimplementedError``."""
+
+
+class InvalidArgumentError(CheckpointError, ValueError):
+    """A checkpoint does not fit what it is restored into (dtype or shape), as
+    ``tf.errors.InvalidArgumentError``; the message is TensorFlow's."""

@@ -12,6 +12,7 @@ import numpy as np
 from . import _fastckpt
 from ._dtypes import NUMPY_DTYPES
 from .errors import CheckpointNotFoundError
+from .state import latest_checkpoint
 
 PathLike = Union[str, "os.PathLike[str]"]
 Name = Union[str, bytes]
@@ -27,13 +28,6 @@ def _encode(name: Name) -> bytes:
 
 def _decode(name: bytes) -> str:
     return name.decode("utf-8", "surrogateescape")
-
-
-def latest_checkpoint(checkpoint_dir: PathLike) -> str | None:
-    """The prefix of the newest checkpoint recorded in ``checkpoint_dir/checkpoint``, or ``None``
-    when there is no state file or its checkpoint's files are missing (as ``tf.train``)."""
-    found = _fastckpt.latest_checkpoint(os.fspath(checkpoint_dir))
-    return None if found is None else os.fspath(found)
 
 
 def _resolve_prefix(path: PathLike) -> str:

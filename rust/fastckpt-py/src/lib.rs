@@ -14,6 +14,8 @@ mod io;
 mod locks;
 mod message;
 mod reader;
+mod saver;
+mod state;
 mod tree;
 mod writer;
 
@@ -29,8 +31,11 @@ fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<reader::Reader>()?;
     m.add_class::<writer::Writer>()?;
-    m.add_function(wrap_pyfunction!(reader::latest_checkpoint, m)?)?;
     m.add_function(wrap_pyfunction!(dtypes::dtype_table, m)?)?;
+    m.add_function(wrap_pyfunction!(state::parse_checkpoint_state, m)?)?;
+    m.add_function(wrap_pyfunction!(saver::merge_bundles, m)?)?;
+    m.add_function(wrap_pyfunction!(saver::saver_meta_graph, m)?)?;
+    m.add_function(wrap_pyfunction!(state::write_checkpoint_state, m)?)?;
     message::add_classes(m)?;
     m.add_class::<descriptor::Descriptor>()?;
     m.add_class::<descriptor::FieldDescriptor>()?;

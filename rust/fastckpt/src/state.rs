@@ -8,12 +8,14 @@
 //! all_model_checkpoint_timestamps: 1795636091.6588638      (CheckpointManager only)
 //! last_preserved_timestamp: 1795636080.1234
 //! ```
-//! Relative paths are relative to the folder holding the file.
+//! Relative paths are relative to the folder holding the file. The file is replaced atomically
+//! (temporary name in the same folder, then rename), so a reader sees the old state or the new.
 
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::proto::message::List;
+use crate::graph::io::{self, Format};
+use crate::proto::message::{List, Message, Value};
 use crate::proto::{schema, text};
 
 pub const STATE_FILE: &str = "checkpoint";
@@ -27,9 +29,10 @@ pub struct CheckpointState {
 }
 
 impl CheckpointState {
-    /// Parses the text format (any spelling the protobuf text grammar allows).
+    /// Parses the text format (any spelling the protobuf text grammar allows; a field given twice
+    /// keeps its last value, as TensorFlow's reader does).
     pub fn parse(contents: &str) -> Result<Self, String> {
-        let msg = text::parse(&schema::CHECKPOINT_STATE, contents.as_bytes()).map_err(|e| e.to_string())?;
+        let msg = Self::parse_message(contents.as_bytes()).map_err(|e| e.to_string())?;
         let utf8 = |b: &[u8]| String::from_utf8(b.to_vec()).map_err(|_| "path is not UTF-8".to_string());
         Ok(CheckpointState {
             model_checkpoint_path: utf8(msg.bytes("model_checkpoint_path"))?,
@@ -58,6 +61,41 @@ impl CheckpointState {
         Self::parse(&text).map(Some).map_err(|e| Error::corrupt(&path, e))
     }
 
+    /// The text parsed into a `CheckpointState` message the way TensorFlow reads the file.
+    pub fn parse_message(contents: &[u8]) -> Result<Message, text::TextError> {
+        let mut msg = Message::new(&schema::CHECKPOINT_STATE);
+        text::merge_replacing_scalars(&mut msg, contents)?;
+        Ok(msg)
+    }
+
+    /// The message, with the fields TensorFlow leaves unset (empty lists, a zero timestamp)
+    /// absent, so that the text is what `text_format.MessageToString` prints for it.
+    pub fn to_message(&self) -> Message {
+        let mut msg = Message::new(&schema::CHECKPOINT_STATE);
+        let set = |msg: &mut Message, name, value| msg.set(name, value).expect("field of CheckpointState");
+        set(&mut msg, "model_checkpoint_path", Value::Bytes(self.model_checkpoint_path.clone().into_bytes().into()));
+        let paths = self.all_model_checkpoint_paths.iter().map(|p| p.clone().into_bytes().into()).collect();
+        set(&mut msg, "all_model_checkpoint_paths", Value::List(List::Bytes(paths)));
+        set(
+            &mut msg,
+            "all_model_checkpoint_timestamps",
+            Value::List(List::F64(self.all_model_checkpoint_timestamps.clone())),
+        );
+        set(&mut msg, "last_preserved_timestamp", Value::F64(self.last_preserved_timestamp));
+        msg
+    }
+
+    /// The text format, as TensorFlow writes the file.
+    pub fn to_text(&self) -> String {
+        text::print(&self.to_message())
+    }
+
+    /// Replaces the state file at `path` atomically (through the temporary-file-and-rename of
+    /// [`io::write`]; a reader never sees a half-written file).
+    pub fn write(&self, path: &Path) -> Result<()> {
+        io::write(path, &self.to_message(), Format::Text)
+    }
+
     /// The latest checkpoint's prefix, resolved against `dir`.
     pub fn latest(&self, dir: &Path) -> Option<PathBuf> {
         (!self.model_checkpoint_path.is_empty()).then(|| dir.join(&self.model_checkpoint_path))
@@ -83,10 +121,48 @@ mod tests {
     }
 
     #[test]
+    fn prints_what_tensorflow_writes_and_reads_it_back() {
+        let state = CheckpointState {
+            model_checkpoint_path: "model.ckpt-20".into(),
+            all_model_checkpoint_paths: vec!["model.ckpt-10".into(), "model.ckpt-20".into()],
+            all_model_checkpoint_timestamps: vec![1795636091.6588638, 1795636095.0],
+            last_preserved_timestamp: 1795636080.5,
+        };
+        let text = state.to_text();
+        assert_eq!(
+            text,
+            "model_checkpoint_path: \"model.ckpt-20\"\n\
+             all_model_checkpoint_paths: \"model.ckpt-10\"\n\
+             all_model_checkpoint_paths: \"model.ckpt-20\"\n\
+             all_model_checkpoint_timestamps: 1795636091.6588638\n\
+             all_model_checkpoint_timestamps: 1795636095.0\n\
+             last_preserved_timestamp: 1795636080.5\n"
+        );
+        assert_eq!(CheckpointState::parse(&text).unwrap(), state);
+        let plain = CheckpointState { model_checkpoint_path: "/d/m".into(), ..Default::default() };
+        assert_eq!(plain.to_text(), "model_checkpoint_path: \"/d/m\"\n");
+    }
+
+    #[test]
+    fn writes_atomically() {
+        let dir = std::env::temp_dir().join(format!("fastckpt-state-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(STATE_FILE);
+        let state = CheckpointState { model_checkpoint_path: "a".into(), ..Default::default() };
+        state.write(&path).unwrap();
+        state.write(&path).unwrap();
+        assert_eq!(CheckpointState::read(&dir).unwrap(), Some(state));
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "no temporary files left");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn general_spellings() {
         let s = CheckpointState::parse("# comment\nmodel_checkpoint_path:'a\\x41' \"\\101b\";").unwrap();
         assert_eq!(s.model_checkpoint_path, "aAAb");
         assert!(CheckpointState::parse("model_checkpoint_path: \"open").is_err());
         assert!(CheckpointState::parse("bogus: 1").is_err());
+        let twice = CheckpointState::parse("model_checkpoint_path: 'a'\nmodel_checkpoint_path: 'b'").unwrap();
+        assert_eq!(twice.model_checkpoint_path, "b", "the last one wins");
     }
 }

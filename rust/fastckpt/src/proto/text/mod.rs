@@ -33,7 +33,7 @@
 mod parse;
 mod print;
 
-pub use parse::{merge, parse, TextError};
+pub use parse::{merge, merge_replacing_scalars, parse, TextError};
 pub use print::{double_text, float_text, print, print_with, PrintOptions};
 
 /// The float nearest a double, as a float field stores one.

@@ -54,7 +54,14 @@ pub fn parse(desc: &'static MessageDesc, text: &[u8]) -> TextResult<Message> {
 /// Parses text into `msg` (lists appended; a singular field already set is an error, as in
 /// Python's `Parse`).
 pub fn merge(msg: &mut Message, text: &[u8]) -> TextResult<()> {
-    let mut p = Parser { lex: Lexer::new(text), depth: 0 };
+    let mut p = Parser { lex: Lexer::new(text), depth: 0, replace_scalars: false };
+    p.fields(msg, None)
+}
+
+/// As [`merge`], except that a singular scalar given again replaces the earlier value: Python's
+/// `text_format.Merge`, which is how TensorFlow reads the `checkpoint` state file.
+pub fn merge_replacing_scalars(msg: &mut Message, text: &[u8]) -> TextResult<()> {
+    let mut p = Parser { lex: Lexer::new(text), depth: 0, replace_scalars: true };
     p.fields(msg, None)
 }
 
@@ -198,6 +205,8 @@ impl<'a> Lexer<'a> {
 struct Parser<'a> {
     lex: Lexer<'a>,
     depth: usize,
+    /// A singular scalar given twice: the last wins instead of an error.
+    replace_scalars: bool,
 }
 
 impl Parser<'_> {
@@ -312,7 +321,7 @@ impl Parser<'_> {
                 }
             }
             (Label::Singular, kind) => {
-                if msg.get_by_number(field.number).is_some() {
+                if !self.replace_scalars && msg.get_by_number(field.number).is_some() {
                     return Err(self.lex.error(duplicate()));
                 }
                 let v = self.scalar(kind)?;

@@ -1,0 +1,161 @@
+"""The ``checkpoint`` state file of a checkpoint folder, with ``tf.train``'s functions and rules:
+``get_checkpoint_state``, ``update_checkpoint_state``, ``latest_checkpoint``,
+``checkpoint_exists``, ``remove_checkpoint`` and ``meta_graph_filename``.
+
+The file is text-format ``CheckpointState``; the engine parses and writes it (atomically). What
+goes into it follows TensorFlow's ``checkpoint_management`` to the letter, including its path
+rules (absolute vs relative, ``os.path.relpath`` against the folder), because TensorFlow and
+fastckpt must understand each other's state files.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import re
+from collections.abc import Sequence
+from typing import Union
+
+from . import _fastckpt
+from ._fastckpt import CheckpointState
+from .errors import DecodeError
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+STATE_FILE = "checkpoint"
+
+_log = logging.getLogger("fastckpt")
+
+
+def _state_path(save_dir: str, latest_filename: str | None) -> str:
+    return os.path.join(save_dir, STATE_FILE if latest_filename is None else latest_filename)
+
+
+def get_checkpoint_state(checkpoint_dir: PathLike, latest_filename: str | None = None) -> CheckpointState | None:
+    """The ``CheckpointState`` of ``checkpoint_dir``, with relative paths joined onto the folder.
+
+    As ``tf.train.get_checkpoint_state``: ``None`` when there is no state file or it cannot be
+    read or parsed (logged); ``ValueError`` when it names no ``model_checkpoint_path`` (an empty
+    file, for instance). A field given twice keeps its last value.
+    """
+    checkpoint_dir = os.fspath(checkpoint_dir)
+    path = _state_path(checkpoint_dir, latest_filename)
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path, "rb") as f:
+            content = f.read()
+        state = _fastckpt.parse_checkpoint_state(content)
+    except (OSError, DecodeError) as e:
+        _log.warning("%s: %s", type(e).__name__, e)
+        _log.warning("%s: Checkpoint ignored", path)
+        return None
+    if not state.model_checkpoint_path:
+        raise ValueError("Invalid checkpoint state loaded from " + checkpoint_dir)
+    if not os.path.isabs(state.model_checkpoint_path):
+        state.model_checkpoint_path = os.path.join(checkpoint_dir, state.model_checkpoint_path)
+    paths = state.all_model_checkpoint_paths
+    for i, p in enumerate(list(paths)):
+        if not os.path.isabs(p):
+            paths[i] = os.path.join(checkpoint_dir, p)
+    return state
+
+
+def update_checkpoint_state(
+    save_dir: PathLike,
+    model_checkpoint_path: str,
+    all_model_checkpoint_paths: Sequence[str] | None = None,
+    latest_filename: str | None = None,
+    all_model_checkpoint_timestamps: Sequence[float] | None = None,
+    last_preserved_timestamp: float | None = None,
+    *,
+    save_relative_paths: bool = False,
+) -> None:
+    """Replaces the state file of ``save_dir`` atomically, as ``tf.train.update_checkpoint_state``.
+
+    ``model_checkpoint_path`` is appended to ``all_model_checkpoint_paths`` unless it is already
+    last; with ``save_relative_paths`` absolute paths are stored relative to ``save_dir``; when
+    ``save_dir`` itself is relative, relative paths are rewritten relative to it. Timestamps, if
+    given, must be one per path (``ValueError``); a prefix equal to the state file's own path is
+    refused (``RuntimeError``).
+    """
+    save_dir = os.fspath(save_dir)
+    state_path = _state_path(save_dir, latest_filename)
+    paths = list(all_model_checkpoint_paths or [])
+    model = model_checkpoint_path
+    if save_relative_paths:
+        model = os.path.relpath(model, save_dir) if os.path.isabs(model) else model
+        paths = [os.path.relpath(p, save_dir) if os.path.isabs(p) else p for p in paths]
+    if not paths or paths[-1] != model:
+        _log.info("%s is not in all_model_checkpoint_paths. Manually adding it.", model)
+        paths.append(model)
+    timestamps = list(all_model_checkpoint_timestamps or [])
+    if timestamps and len(timestamps) != len(paths):
+        raise ValueError(
+            "Checkpoint timestamps, if provided, must match checkpoint paths (got "
+            f"paths {paths} and timestamps {all_model_checkpoint_timestamps})"
+        )
+    if not os.path.isabs(save_dir):
+        model = model if os.path.isabs(model) else os.path.relpath(model, save_dir)
+        paths = [p if os.path.isabs(p) else os.path.relpath(p, save_dir) for p in paths]
+    if state_path == model:
+        raise RuntimeError(
+            f"Save path '{model_checkpoint_path}' conflicts with path used for "
+            "checkpoint state.  Please use a different save path."
+        )
+    last = 0.0 if last_preserved_timestamp is None else float(last_preserved_timestamp)
+    _fastckpt.write_checkpoint_state(state_path, model, paths, [float(t) for t in timestamps], last)
+
+
+def _matches(pattern: str) -> list[str]:
+    """Files matching a TensorFlow file pattern (``*``, ``?``, ``[...]``), as
+    ``file_io.get_matching_files``."""
+    return glob.glob(pattern)
+
+
+def latest_checkpoint(checkpoint_dir: PathLike, latest_filename: str | None = None) -> str | None:
+    """The newest checkpoint prefix named by the state file of ``checkpoint_dir``, or ``None`` when
+    there is no state file or no file matches the prefix (V2 ``P.index``, else the V1 file ``P``,
+    which may be a pattern such as ``model-?????-of-00002``), as ``tf.train.latest_checkpoint``."""
+    state = get_checkpoint_state(checkpoint_dir, latest_filename)
+    if state is None or not state.model_checkpoint_path:
+        return None
+    prefix: str = state.model_checkpoint_path
+    if _matches(prefix + ".index") or _matches(prefix):
+        return prefix
+    _log.error("Couldn't match files for checkpoint %s", prefix)
+    return None
+
+
+def checkpoint_exists(checkpoint_prefix: PathLike) -> bool:
+    """Whether a V2 (``P.index``) or V1 (``P``, possibly a pattern) checkpoint exists at the prefix."""
+    prefix = os.fspath(checkpoint_prefix)
+    return bool(_matches(prefix + ".index") or _matches(prefix))
+
+
+def meta_graph_filename(checkpoint_filename: str, meta_graph_suffix: str = "meta") -> str:
+    """``P.meta`` for the prefix ``P``; a V1 sharded pattern's ``-?????-of-N`` tail is dropped."""
+    base = re.sub(r"-[\d\?]+-of-\d+$", "", checkpoint_filename)
+    return ".".join([base, meta_graph_suffix])
+
+
+def remove_checkpoint(checkpoint_prefix: PathLike, checkpoint_format_version: int = 2, meta_graph_suffix: str = "meta") -> None:
+    """Deletes the checkpoint's files: its meta graph, and ``P.index`` + ``P.data-*`` (V2, the
+    default) or the file ``P`` (V1, ``checkpoint_format_version=1``); missing files are ignored."""
+    prefix = os.fspath(checkpoint_prefix)
+    patterns = [meta_graph_filename(prefix, meta_graph_suffix)]
+    if checkpoint_format_version == 2:
+        patterns += [prefix + ".index", prefix + ".data-?????-of-?????"]
+    else:
+        patterns.append(prefix)
+    for pattern in patterns:
+        for path in _matches(pattern):
+            try:
+                os.remove(path)
+            except FileNotFoundError:
+                _log.warning(
+                    "Hit NotFoundError when deleting '%s', possibly because another "
+                    "process/thread is also deleting/moving the same file",
+                    path,
+                )
