@@ -52,7 +52,9 @@ impl Data<'_> {
     fn view(&self) -> View<'_> {
         match self {
             // SAFETY: the buffer export keeps the memory alive and in place until the `Data` is
-            // dropped, which outlives the view; it is C-contiguous with `len_bytes` bytes.
+            // dropped, which outlives the view; it is C-contiguous with `len_bytes` bytes. Python
+            // threads may change the bytes meanwhile: the engine only copies them into its own
+            // staging buffer, and checksums and writes that copy.
             Data::Buffer(buffer) => {
                 View::Fixed(unsafe { std::slice::from_raw_parts(buffer.buf_ptr() as *const u8, buffer.len_bytes()) })
             }
@@ -79,9 +81,11 @@ impl Writer {
 
 #[pymethods]
 impl Writer {
+    /// With `sync`, `finish` makes the checkpoint durable (files and folder fsynced).
     #[new]
-    fn new(py: Python<'_>, prefix: PathBuf, alignment: usize) -> PyResult<Self> {
-        let inner = py.detach(|| BundleWriter::create(&prefix, alignment)).py_err(py)?;
+    #[pyo3(signature = (prefix, alignment, sync = false))]
+    fn new(py: Python<'_>, prefix: PathBuf, alignment: usize, sync: bool) -> PyResult<Self> {
+        let inner = py.detach(|| BundleWriter::create(&prefix, alignment).map(|w| w.with_sync(sync))).py_err(py)?;
         Ok(Writer { inner: Some(inner) })
     }
 
