@@ -59,9 +59,9 @@ impl BundleWriter {
         if alignment == 0 {
             return Err(Error::InvalidArgument("alignment must be at least 1".into()));
         }
-        let ends_in_separator =
-            prefix.as_os_str().as_encoded_bytes().last().is_some_and(|&b| std::path::is_separator(char::from(b)));
-        if ends_in_separator || prefix.file_name().is_none() {
+        let raw = prefix.as_os_str().as_encoded_bytes();
+        let stem = raw.rsplit(|&b| std::path::is_separator(char::from(b))).next().unwrap_or_default();
+        if matches!(stem, b"" | b"." | b"..") {
             return Err(Error::InvalidArgument(format!(
                 "checkpoint prefix {} names a folder; a prefix is a path plus a file name stem, such as {}",
                 prefix.display(),
