@@ -143,13 +143,17 @@ class BundleWriter:
     ``alignment`` pads each tensor's start to a multiple of that many bytes (default 64, so that
     views are aligned); ``alignment=1`` writes byte for byte what ``tf.raw_ops.SaveV2`` writes.
     ``sync=True`` makes ``finish`` durable: data and index are fsynced, renamed into place, and the
-    folder is fsynced. Use as a context manager: the checkpoint is finished on success, discarded
-    on an exception.
+    folder is fsynced. Slices of a partitioned tensor (``add_slice``) must not overlap, and
+    ``finish`` refuses a partitioned tensor they do not cover whole, unless
+    ``allow_partial_slices=True`` (one shard of a sharded save, to be merged with the others).
+    Use as a context manager: the checkpoint is finished on success, discarded on an exception.
     """
 
-    def __init__(self, prefix: PathLike, *, alignment: int = 64, sync: bool = False) -> None:
+    def __init__(
+        self, prefix: PathLike, *, alignment: int = 64, sync: bool = False, allow_partial_slices: bool = False
+    ) -> None:
         self._prefix = os.fspath(prefix)
-        self._writer = _fastckpt.Writer(self._prefix, alignment, sync)
+        self._writer = _fastckpt.Writer(self._prefix, alignment, sync, allow_partial_slices)
 
     @property
     def prefix(self) -> str:

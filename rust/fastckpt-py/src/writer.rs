@@ -81,11 +81,22 @@ impl Writer {
 
 #[pymethods]
 impl Writer {
-    /// With `sync`, `finish` makes the checkpoint durable (files and folder fsynced).
+    /// With `sync`, `finish` makes the checkpoint durable (files and folder fsynced); with
+    /// `allow_partial_slices` it accepts partitioned tensors that are not whole (shards to merge).
     #[new]
-    #[pyo3(signature = (prefix, alignment, sync = false))]
-    fn new(py: Python<'_>, prefix: PathBuf, alignment: usize, sync: bool) -> PyResult<Self> {
-        let inner = py.detach(|| BundleWriter::create(&prefix, alignment).map(|w| w.with_sync(sync))).py_err(py)?;
+    #[pyo3(signature = (prefix, alignment, sync = false, allow_partial_slices = false))]
+    fn new(
+        py: Python<'_>,
+        prefix: PathBuf,
+        alignment: usize,
+        sync: bool,
+        allow_partial_slices: bool,
+    ) -> PyResult<Self> {
+        let create = || {
+            let writer = BundleWriter::create(&prefix, alignment)?;
+            Ok(writer.with_sync(sync).with_partial_slices(allow_partial_slices))
+        };
+        let inner = py.detach(create).py_err(py)?;
         Ok(Writer { inner: Some(inner) })
     }
 

@@ -429,7 +429,7 @@ impl BundleReader {
         let mut parts = Vec::with_capacity(entry.slices.len());
         let mut covered: usize = 0;
         let mut files = HashMap::new();
-        for slice in &entry.slices {
+        for (position, slice) in entry.slices.iter().enumerate() {
             let region = slices::resolve(slice, dims).map_err(|e| self.partition_error(key, e))?;
             let slice_key = slices::slice_key(key, slice);
             let index =
@@ -453,7 +453,7 @@ impl BundleReader {
             let (file, _, _) = self.locate(&slice_key, part)?;
             files.insert(part.shard_id, file.bytes().len());
             covered = covered.saturating_add(part_count);
-            parts.push(SlicePart { region, index, key: slice_key, count: part_count });
+            parts.push(SlicePart { slice: position, region, index, key: slice_key, count: part_count });
         }
         if covered < count {
             return Err(self.partition_error(key, format!("the stored slices hold {covered} of its {count} elements")));
@@ -488,13 +488,14 @@ impl BundleReader {
         let count = out.len() / size.max(1);
         let parts = self.slices_of(key, entry, dims, count)?;
         let mut filled = Coverage::new(count);
-        for part in &parts {
+        for (i, part) in parts.iter().enumerate() {
             let data = self.tensor(&part.key)?.data;
             let src = data.bytes().unwrap_or(&[]);
             slices::for_each_row(dims, &part.region, |s, d, n| {
                 out[d * size..(d + n) * size].copy_from_slice(&src[s * size..(s + n) * size]);
                 filled.mark(d, n);
             });
+            self.check_no_overlap(key, entry, &parts[..i], part, &filled)?;
         }
         filled.check().map_err(|e| self.partition_error(key, e))
     }
@@ -504,7 +505,7 @@ impl BundleReader {
         let parts = self.slices_of(key, entry, dims, count)?;
         let mut out = vec![Vec::new(); count];
         let mut filled = Coverage::new(count);
-        for part in parts {
+        for (i, part) in parts.iter().enumerate() {
             let TensorData::Elements(mut elements) = self.read_elements(part.index, &part.key, part.count)? else {
                 continue;
             };
@@ -514,34 +515,61 @@ impl BundleReader {
                 }
                 filled.mark(d, n);
             });
+            self.check_no_overlap(key, entry, &parts[..i], part, &filled)?;
         }
         filled.check().map_err(|e| self.partition_error(key, e))?;
         Ok(out)
     }
 }
 
+impl BundleReader {
+    /// Refuses a partitioned tensor whose slice `part` wrote over elements of an earlier one:
+    /// its value would depend on the order of the slices (TensorFlow refuses it too).
+    fn check_no_overlap(
+        &self,
+        key: &[u8],
+        entry: &BundleEntry,
+        earlier: &[SlicePart],
+        part: &SlicePart,
+        filled: &Coverage,
+    ) -> Result<()> {
+        if !filled.overwritten {
+            return Ok(());
+        }
+        let slice_of = |p: &SlicePart| entry.slices.get(p.slice).cloned().unwrap_or_default();
+        let existing = earlier.iter().find(|e| slices::overlap(&e.region, &part.region)).map(slice_of);
+        Err(self.partition_error(key, slices::overlap_error(&existing.unwrap_or_default(), &slice_of(part))))
+    }
+}
+
 /// One stored slice of a partitioned tensor.
 struct SlicePart {
+    /// Position in the full entry's list of slices.
+    slice: usize,
     region: Vec<(usize, usize)>,
     index: usize,
     key: Vec<u8>,
     count: usize,
 }
 
-/// Which elements of an assembled tensor some slice has written (one bit each).
+/// Which elements of an assembled tensor some slice has written (one bit each), and whether one
+/// was written twice.
 struct Coverage {
     bits: Vec<u64>,
     count: usize,
+    overwritten: bool,
 }
 
 impl Coverage {
     fn new(count: usize) -> Self {
-        Coverage { bits: vec![0; count.div_ceil(64)], count }
+        Coverage { bits: vec![0; count.div_ceil(64)], count, overwritten: false }
     }
 
     fn mark(&mut self, start: usize, n: usize) {
         for i in start..start + n {
-            self.bits[i / 64] |= 1 << (i % 64);
+            let bit = 1 << (i % 64);
+            self.overwritten |= self.bits[i / 64] & bit != 0;
+            self.bits[i / 64] |= bit;
         }
     }
 

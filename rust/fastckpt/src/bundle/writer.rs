@@ -35,6 +35,7 @@ pub struct BundleWriter {
     prefix: PathBuf,
     alignment: u64,
     sync: bool,
+    allow_partial_slices: bool,
     data: Option<DataSink>,
     offset: u64,
     entries: BTreeMap<Vec<u8>, BundleEntry>,
@@ -76,6 +77,7 @@ impl BundleWriter {
             prefix,
             alignment: alignment as u64,
             sync: false,
+            allow_partial_slices: false,
             data: Some(DataSink::new(data)),
             offset: 0,
             entries: BTreeMap::new(),
@@ -86,6 +88,14 @@ impl BundleWriter {
     /// and the folder after: a finished checkpoint survives a power loss.
     pub fn with_sync(mut self, sync: bool) -> Self {
         self.sync = sync;
+        self
+    }
+
+    /// With `allow`, [`finish`](Self::finish) accepts partitioned tensors whose slices hold only
+    /// part of them: the shards of a sharded save, each holding the slices of one device, which a
+    /// merge then joins. By default such a bundle is refused, as TensorFlow could not restore it.
+    pub fn with_partial_slices(mut self, allow: bool) -> Self {
+        self.allow_partial_slices = allow;
         self
     }
 
@@ -129,6 +139,9 @@ impl BundleWriter {
                 ),
             ));
         }
+        if name.is_empty() {
+            return Err(self.invalid(name, "the empty name is reserved for the header".into()));
+        }
         let full = TensorShape::new(full_shape.to_vec());
         let (full_dims, _) = checked_shape(&full).map_err(|e| self.invalid(name, e))?;
         let region = slices::resolve(slice, &full_dims).map_err(|e| self.invalid(name, e))?;
@@ -146,7 +159,17 @@ impl BundleWriter {
             Some(existing) if existing.slices.contains(slice) => {
                 return Err(self.invalid(name, "this slice was already added".into()));
             }
-            _ => {}
+            Some(existing) => {
+                // Extents were resolved against this same full shape when they were added.
+                let taken = existing
+                    .slices
+                    .iter()
+                    .find(|s| slices::resolve(s, &full_dims).is_ok_and(|other| slices::overlap(&other, &region)));
+                if let Some(taken) = taken {
+                    return Err(self.invalid(name, slices::overlap_error(taken, slice)));
+                }
+            }
+            None => {}
         }
         let key = slices::slice_key(name, slice);
         let entry = self.append(name, dtype, &slice_shape, payload)?;
@@ -224,9 +247,39 @@ impl BundleWriter {
     /// removed and whatever was at the prefix before is left as it was.
     pub fn finish(mut self) -> Result<()> {
         let data = self.data.take().ok_or_else(|| Error::InvalidArgument("writer already finished".into()))?;
+        if !self.allow_partial_slices {
+            self.check_partitions_complete()?;
+        }
         let data = data.into_file()?;
         let index = write_index(&naming::index_path(&self.prefix), &self.entries)?;
         atomic_file::commit_all(vec![data, index], self.sync)
+    }
+}
+
+impl BundleWriter {
+    /// Every partitioned tensor must be whole: its slices (which do not overlap) must hold all of
+    /// its elements, or TensorFlow refuses to restore it ("Does not have sufficient slices").
+    fn check_partitions_complete(&self) -> Result<()> {
+        for (name, entry) in self.entries.iter().filter(|(_, e)| !e.slices.is_empty()) {
+            let (dims, count) = checked_shape(&entry.shape).map_err(|e| self.invalid(name, e))?;
+            let covered: usize = entry
+                .slices
+                .iter()
+                .filter_map(|s| slices::resolve(s, &dims).ok())
+                .map(|region| region.iter().map(|&(_, len)| len).product::<usize>())
+                .sum();
+            if covered != count {
+                let added: Vec<String> = entry.slices.iter().map(slices::spec).collect();
+                return Err(Error::InvalidArgument(format!(
+                    "cannot finish {}: the slices of partitioned tensor '{}' hold {covered} of its {count} \
+                     elements (slices added: {}); TensorFlow could not restore it",
+                    self.prefix.display(),
+                    display_key(name),
+                    added.join(" ")
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
