@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -126,3 +127,28 @@ def test_write_errors_name_the_checkpoint_file_not_the_temporary_one(tmp_path: P
     assert "ckpt.data-00000-of-00001" in out.stdout and "File too large" in out.stdout, out.stdout
     assert "tempstate" not in out.stdout
     _assert_first(prefix)
+
+
+def test_variant_elements_must_be_variant_tensor_data_protos(tmp_path: Path, tf: ModuleType) -> None:
+    """TensorFlow cannot read a checkpoint with a variant that does not parse ("Unable to parse
+    VariantTensorDataProto"), so such data is refused when written."""
+    prefix = tmp_path / "ckpt"
+    _first(prefix)
+    bad = np.array([b"\x0a\x01x", b"\xff\xff"], dtype=object)
+    with pytest.raises(ValueError, match="tensor 'v'.*variant element 1 is not a serialized VariantTensorDataProto"):
+        with fastckpt.BundleWriter(prefix) as writer:
+            writer.add("v", bad, dtype="variant")
+    _assert_first(prefix)
+    # A real one (a TensorList) is written, and TensorFlow restores it.
+    tensor_list = tf.raw_ops.TensorListFromTensor(tensor=tf.constant([4.0, 5.0]), element_shape=tf.constant([], tf.int32))
+    tf.raw_ops.SaveV2(prefix=str(tmp_path / "tf"), tensor_names=["tl"], shape_and_slices=[""], tensors=[tensor_list])
+    proto = fastckpt.load_checkpoint(tmp_path / "tf")["tl"]
+    with fastckpt.BundleWriter(tmp_path / "ours") as writer:
+        writer.add("tl", proto, dtype="variant")
+    restored = tf.raw_ops.RestoreV2(
+        prefix=str(tmp_path / "ours"), tensor_names=["tl"], shape_and_slices=[""], dtypes=[tf.variant]
+    )[0]
+    stacked = tf.raw_ops.TensorListStack(
+        input_handle=restored, element_dtype=tf.float32, element_shape=tf.constant([], tf.int32)
+    )
+    np.testing.assert_array_equal(stacked.numpy(), [4.0, 5.0])

@@ -204,6 +204,7 @@ impl BundleWriter {
                 (&encoded.0, encoded.1)
             }
             (Some(Layout::Variant), Payload::Variants(elements)) if elements.len() == count => {
+                variant::check(elements).map_err(|e| self.invalid(key, e))?;
                 encoded = variant::encode(elements);
                 (&encoded.0, encoded.1)
             }
