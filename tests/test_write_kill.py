@@ -4,8 +4,9 @@ Each trial forks a child that saves generation ``g`` (192 MiB in 384 tensors) ov
 of an earlier generation, and kills it after a random delay. Afterwards the prefix must load with
 verified checksums and hold one whole generation: the previous one, or ``g`` when the save
 finished first. A killed child leaves its temporary files behind (``<file>.tempstate-<host>-<pid>-
-<random>``: the data file, and the index when it was being written); they never disturb the next
-save, and the next save removes them because their pid has exited.
+<random>``: the data file, the index when it was being written, or, killed just after the files
+were swapped in, the replaced ones under those names); they never disturb the next save, and the
+next save removes them because their pid has exited.
 
 The children are forked by one helper process that has imported numpy and fastckpt once (and has
 not used the engine's thread pool, so each child starts its own), which keeps 50 trials quick.
