@@ -40,11 +40,14 @@ def _balanced_groups(sizes: Sequence[int], n: int) -> list[list[int]]:
     return [sorted(g) for g in groups if g]
 
 
-def save_sharded(tensors: Mapping[Any, Any], prefix: PathLike, num_shards: int, *, alignment: int = 64) -> str:
+def save_sharded(
+    tensors: Mapping[Any, Any], prefix: PathLike, num_shards: int, *, alignment: int = 64, sync: bool = False
+) -> str:
     """Saves ``tensors`` as one checkpoint with up to ``num_shards`` data files, each written by a
     thread of its own into a temporary part (``P_temp…/part-0000i-of-0000n``, as TensorFlow's
     sharded Saver does) and merged into place; an earlier checkpoint at ``prefix`` stays whole
-    until the merge."""
+    until the merge. ``sync=True``: every part is fsynced, and after the merge the index and the
+    folder too."""
     prefix = os.fspath(prefix)
     if num_shards < 1:
         raise ValueError(f"num_shards must be at least 1, got {num_shards}")
@@ -52,20 +55,32 @@ def save_sharded(tensors: Mapping[Any, Any], prefix: PathLike, num_shards: int, 
     arrays = [(name, _as_array(value)) for name, value in items]
     groups = _balanced_groups([a.nbytes for _, a in arrays], min(num_shards, max(len(arrays), 1)))
     if len(groups) <= 1:
-        with BundleWriter(prefix, alignment=alignment) as writer:
+        with BundleWriter(prefix, alignment=alignment, sync=sync) as writer:
             writer.add_many(arrays)
         return prefix
     temp_dir = f"{prefix}_temp_{uuid.uuid4().hex}"
     parts = [os.path.join(temp_dir, f"part-{i:05d}-of-{len(groups):05d}") for i in range(len(groups))]
 
     def write(i: int) -> None:
-        with BundleWriter(parts[i], alignment=alignment) as writer:
+        with BundleWriter(parts[i], alignment=alignment, sync=sync) as writer:
             writer.add_many(arrays[j] for j in groups[i])
 
     try:
         with ThreadPoolExecutor(max_workers=len(groups), thread_name_prefix="fastckpt-shard") as pool:
             list(pool.map(write, range(len(groups))))
         merge_bundles(parts, prefix, delete_inputs=True)
+        if sync:
+            _fsync(prefix + ".index")
+            _fsync(os.path.dirname(os.path.abspath(prefix)))
     finally:
         shutil.rmtree(temp_dir, ignore_errors=True)
     return prefix
+
+
+def _fsync(path: str) -> None:
+    """Flushes a file's or a folder's entries to the device."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,7 +1,10 @@
 """Writing checkpoints: ``save`` for a mapping of arrays, ``BundleWriter`` to stream them.
 
 Files are written under temporary names and renamed into place by ``finish``; until then (and if
-anything fails) an earlier checkpoint at the same prefix is untouched.
+anything fails) an earlier checkpoint at the same prefix is untouched. With ``sync=True`` the files
+and their folder are flushed to the device as well, so that a finished checkpoint survives a power
+loss. Every checksum covers the bytes as written, even when another thread changes an array during
+the save.
 """
 
 from __future__ import annotations
@@ -14,8 +17,8 @@ from typing import Any, Union
 import numpy as np
 
 from . import _fastckpt
-from ._dtypes import STRING, VARIANT, enum_of
-from .reader import Name, PathLike, _encode
+from ._dtypes import NAMES, STRING, VARIANT, enum_of
+from .reader import Name, PathLike, _decode, _encode
 
 #: One slice of a partitioned tensor: TensorFlow's spelling ``"0,2:-"``, or per dimension a
 #: ``(start, length)`` pair, a ``slice`` object, or ``None`` for the whole dimension.
@@ -46,21 +49,64 @@ def _has_buffer(value: Any) -> bool:
     return True
 
 
+def _elements(array: np.ndarray[Any, Any], dtype: int) -> list[bytes]:
+    """The elements of a string or variant tensor as ``bytes``. Like TensorFlow's
+    ``make_tensor_proto``, only ``bytes`` and ``str`` (UTF-8) are strings, and a variant element is
+    a serialized ``VariantTensorDataProto`` (``bytes``); anything else is refused rather than
+    converted (``bytes(5)`` would be five zero bytes)."""
+    expected = "binary or unicode string" if dtype == STRING else "serialized VariantTensorDataProto (bytes)"
+    if array.dtype.kind not in "OSU":
+        raise TypeError(f"{NAMES[dtype]} elements must each be a {expected}, not {array.dtype} numbers")
+    out = []
+    for index, x in enumerate(array.reshape(-1).tolist()):
+        if isinstance(x, bytes):
+            out.append(x)
+        elif isinstance(x, str) and dtype == STRING:
+            out.append(x.encode("utf-8"))
+        else:
+            raise TypeError(f"expected {expected}, got {type(x).__name__} {_short_repr(x)} at flat index {index}")
+    return out
+
+
+def _short_repr(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _payload(array: np.ndarray[Any, Any], dtype: int) -> Any:
     """What the engine takes: a contiguous byte buffer, or a list of bytes for strings/variants."""
     if dtype in (STRING, VARIANT):
-        flat = array.reshape(-1)
-        return [x.encode("utf-8") if isinstance(x, str) else bytes(x) for x in flat.tolist()]
+        return _elements(array, dtype)
+    if array.dtype.kind in "OSU":
+        raise TypeError(f"{array.dtype} data cannot be stored as {NAMES[dtype]}")
     if array.dtype.byteorder == ">":  # checkpoints hold little-endian data
         array = array.astype(array.dtype.newbyteorder("<"))
     return np.ascontiguousarray(array).reshape(-1).view(np.uint8)
 
 
+def _name_bytes(name: Any) -> bytes:
+    if not isinstance(name, (str, bytes)):
+        raise TypeError(f"tensor names must be str or bytes, got {type(name).__name__} {_short_repr(name)}")
+    return _encode(name)
+
+
+def _converted(name: bytes, value: Any, dtype: Any) -> tuple[int, np.ndarray[Any, Any], Any]:
+    """The dtype enum, the array and the engine's payload of tensor ``name``. Conversion errors are
+    raised as ``TypeError`` or ``ValueError`` naming the tensor."""
+    try:
+        array = _as_array(value)
+        enum = enum_of(array.dtype if dtype is None else dtype)
+        return enum, array, _payload(array, enum)
+    except (TypeError, ValueError) as error:
+        cls = TypeError if isinstance(error, TypeError) else ValueError
+        raise cls(f"cannot save tensor '{_decode(name)}': {error}") from error
+
+
 def _prepare(name: Name, value: Any, dtype: Any) -> tuple[bytes, int, list[int], Any]:
     """What the engine's ``add`` takes: name bytes, dtype enum, shape and payload."""
-    array = _as_array(value)
-    enum = enum_of(array.dtype if dtype is None else dtype)
-    return _encode(name), enum, list(array.shape), _payload(array, enum)
+    key = _name_bytes(name)
+    enum, array, payload = _converted(key, value, dtype)
+    return key, enum, list(array.shape), payload
 
 
 #: Bounds of one ``add_many`` batch: bytes held (copies of non-contiguous inputs) and tensors.
@@ -96,12 +142,18 @@ class BundleWriter:
 
     ``alignment`` pads each tensor's start to a multiple of that many bytes (default 64, so that
     views are aligned); ``alignment=1`` writes byte for byte what ``tf.raw_ops.SaveV2`` writes.
+    ``sync=True`` makes ``finish`` durable: data and index are fsynced, renamed into place, and the
+    folder is fsynced. Slices of a partitioned tensor (``add_slice``) must not overlap, and
+    ``finish`` refuses a partitioned tensor they do not cover whole, unless
+    ``allow_partial_slices=True`` (one shard of a sharded save, to be merged with the others).
     Use as a context manager: the checkpoint is finished on success, discarded on an exception.
     """
 
-    def __init__(self, prefix: PathLike, *, alignment: int = 64) -> None:
+    def __init__(
+        self, prefix: PathLike, *, alignment: int = 64, sync: bool = False, allow_partial_slices: bool = False
+    ) -> None:
         self._prefix = os.fspath(prefix)
-        self._writer = _fastckpt.Writer(self._prefix, alignment)
+        self._writer = _fastckpt.Writer(self._prefix, alignment, sync, allow_partial_slices)
 
     @property
     def prefix(self) -> str:
@@ -117,7 +169,11 @@ class BundleWriter:
         32 MiB of copied data held at a time), which saves per-call costs on many small tensors."""
         batch: list[tuple[bytes, int, list[int], Any]] = []
         held = 0
-        for name, value in tensors:
+        for pair in tensors:
+            try:
+                name, value = pair
+            except (TypeError, ValueError):
+                raise TypeError(f"add_many takes (name, value) pairs, got {_short_repr(pair)}") from None
             prepared = _prepare(name, value, None)
             batch.append(prepared)
             payload = prepared[3]
@@ -132,10 +188,14 @@ class BundleWriter:
         self, name: Name, full_shape: Sequence[int], slice_spec: SliceSpec, value: Any, *, dtype: Any = None
     ) -> None:
         """Appends one slice of the partitioned tensor ``name`` (readers assemble the slices)."""
-        array = _as_array(value)
-        enum = enum_of(array.dtype if dtype is None else dtype)
-        extents = _extents(slice_spec, full_shape)
-        self._writer.add_slice(_encode(name), enum, list(full_shape), extents, _payload(array, enum))
+        key = _name_bytes(name)
+        enum, _array, payload = _converted(key, value, dtype)
+        try:
+            extents = _extents(slice_spec, full_shape)
+        except (TypeError, ValueError) as error:
+            cls = TypeError if isinstance(error, TypeError) else ValueError
+            raise cls(f"cannot save slice {slice_spec!r} of tensor '{_decode(key)}': {error}") from error
+        self._writer.add_slice(key, enum, [int(d) for d in full_shape], extents, payload)
 
     def finish(self) -> str:
         """Writes the index and moves the files into place; returns the prefix."""
@@ -159,16 +219,24 @@ class BundleWriter:
 
 
 def save(
-    tensors: Mapping[str, Any] | Mapping[bytes, Any], prefix: PathLike, *, alignment: int = 64, num_shards: int = 1
+    tensors: Mapping[str, Any] | Mapping[bytes, Any],
+    prefix: PathLike,
+    *,
+    alignment: int = 64,
+    num_shards: int = 1,
+    sync: bool = False,
 ) -> str:
     """Saves ``{name: array}`` as a checkpoint at ``prefix``; returns the prefix. Arrays may be
     numpy arrays or anything with ``__array__``, ``__dlpack__`` or the buffer protocol. With
     ``num_shards > 1`` the tensors are spread over that many data files written in parallel by as
-    many threads (``fastckpt.merge.save_sharded``)."""
+    many threads (``fastckpt.merge.save_sharded``). ``sync=True``: the checkpoint is on the device
+    when this returns (see ``BundleWriter``)."""
+    if not isinstance(tensors, Mapping):
+        raise TypeError(f"save() takes a mapping of tensor names to arrays, got {type(tensors).__name__}")
     if num_shards != 1:
         from .merge import save_sharded
 
-        return save_sharded(tensors, prefix, num_shards, alignment=alignment)
-    with BundleWriter(prefix, alignment=alignment) as writer:
+        return save_sharded(tensors, prefix, num_shards, alignment=alignment, sync=sync)
+    with BundleWriter(prefix, alignment=alignment, sync=sync) as writer:
         writer.add_many(tensors.items())
     return writer.prefix

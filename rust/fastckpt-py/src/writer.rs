@@ -54,6 +54,8 @@ impl Data<'_> {
             Data::Buffer(buffer) => {
                 // SAFETY: the buffer export keeps the memory alive and in place until the `Data`
                 // is dropped, which outlives the view; it is C-contiguous with `len_bytes` bytes.
+                // Python threads may change the bytes meanwhile: the engine only copies them into
+                // its own staging buffer, and checksums and writes that copy.
                 View::Fixed(unsafe { std::slice::from_raw_parts(buffer.buf_ptr() as *const u8, buffer.len_bytes()) })
             }
             Data::Elements(list) => View::Elements(list.iter().map(|b| b.as_bytes()).collect()),
@@ -79,9 +81,22 @@ impl Writer {
 
 #[pymethods]
 impl Writer {
+    /// With `sync`, `finish` makes the checkpoint durable (files and folder fsynced); with
+    /// `allow_partial_slices` it accepts partitioned tensors that are not whole (shards to merge).
     #[new]
-    fn new(py: Python<'_>, prefix: PathBuf, alignment: usize) -> PyResult<Self> {
-        let inner = py.detach(|| BundleWriter::create(&prefix, alignment)).py_err(py)?;
+    #[pyo3(signature = (prefix, alignment, sync = false, allow_partial_slices = false))]
+    fn new(
+        py: Python<'_>,
+        prefix: PathBuf,
+        alignment: usize,
+        sync: bool,
+        allow_partial_slices: bool,
+    ) -> PyResult<Self> {
+        let create = || {
+            let writer = BundleWriter::create(&prefix, alignment)?;
+            Ok(writer.with_sync(sync).with_partial_slices(allow_partial_slices))
+        };
+        let inner = py.detach(create).py_err(py)?;
         Ok(Writer { inner: Some(inner) })
     }
 

@@ -3,6 +3,7 @@
 //! The data path reads top to bottom: [`bundle`] (what a checkpoint is) sits on [`table`] (the
 //! sorted string table of its index), which sits on [`proto`] and [`crc`].
 
+pub mod atomic_file;
 pub mod bundle;
 pub mod crc;
 pub mod dtype;

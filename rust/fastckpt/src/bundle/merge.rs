@@ -89,13 +89,7 @@ pub fn merge_bundles(prefixes: &[PathBuf], output: &Path, delete_dirs: bool) -> 
     let header =
         BundleHeader { num_shards, endianness: endianness.unwrap_or(Endianness::Little), ..BundleHeader::new(1) };
     let index = naming::index_path(output);
-    let index_tmp = naming::temp_path(&index);
-    let written = write_index(&index_tmp, &header, &entries)
-        .and_then(|()| std::fs::rename(&index_tmp, &index).map_err(|e| Error::io(&index, e)));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&index_tmp);
-        return written;
-    }
+    write_index(&index, &header, &entries)?.commit(false)?;
     for prefix in prefixes {
         let input_index = naming::index_path(prefix);
         if input_index != index {

@@ -464,7 +464,7 @@ impl BundleReader {
         let mut parts = Vec::with_capacity(entry.slices.len());
         let mut covered: usize = 0;
         let mut files = HashMap::new();
-        for slice in &entry.slices {
+        for (position, slice) in entry.slices.iter().enumerate() {
             let region = slices::resolve(slice, dims).map_err(|e| self.partition_error(key, e))?;
             let slice_key = slices::slice_key(key, slice);
             let index =
@@ -488,7 +488,7 @@ impl BundleReader {
             let (file, _, _) = self.locate(&slice_key, part)?;
             files.insert(part.shard_id, file.bytes().len());
             covered = covered.saturating_add(part_count);
-            parts.push(SlicePart { region, index, key: slice_key, count: part_count });
+            parts.push(SlicePart { slice: position, region, index, key: slice_key, count: part_count });
         }
         if covered < count {
             return Err(self.partition_error(key, format!("the stored slices hold {covered} of its {count} elements")));
@@ -514,14 +514,16 @@ impl BundleReader {
     /// Copies every slice of a fixed-size partitioned tensor into place in `out`.
     fn assemble_into(&self, key: &[u8], plan: &ReadPlan, out: &mut [u8]) -> Result<()> {
         let size = plan.element;
+        let entry = &self.entries[plan.index];
         let mut filled = Coverage::new(out.len() / size.max(1));
-        for part in &plan.parts {
+        for (i, part) in plan.parts.iter().enumerate() {
             let data = self.tensor(&part.key)?.data;
             let src = data.bytes().unwrap_or(&[]);
             slices::for_each_row(&plan.shape, &part.region, |s, d, n| {
                 out[d * size..(d + n) * size].copy_from_slice(&src[s * size..(s + n) * size]);
                 filled.mark(d, n);
             });
+            self.check_no_overlap(key, entry, &plan.parts[..i], part, &filled)?;
         }
         filled.check().map_err(|e| self.partition_error(key, e))
     }
@@ -531,7 +533,7 @@ impl BundleReader {
         let parts = self.slices_of(key, entry, dims, count)?;
         let mut out = vec![Vec::new(); count];
         let mut filled = Coverage::new(count);
-        for part in parts {
+        for (i, part) in parts.iter().enumerate() {
             let TensorData::Elements(mut elements) = self.read_elements(part.index, &part.key, part.count)? else {
                 continue;
             };
@@ -541,9 +543,30 @@ impl BundleReader {
                 }
                 filled.mark(d, n);
             });
+            self.check_no_overlap(key, entry, &parts[..i], part, &filled)?;
         }
         filled.check().map_err(|e| self.partition_error(key, e))?;
         Ok(out)
+    }
+}
+
+impl BundleReader {
+    /// Refuses a partitioned tensor whose slice `part` wrote over elements of an earlier one:
+    /// its value would depend on the order of the slices (TensorFlow refuses it too).
+    fn check_no_overlap(
+        &self,
+        key: &[u8],
+        entry: &BundleEntry,
+        earlier: &[SlicePart],
+        part: &SlicePart,
+        filled: &Coverage,
+    ) -> Result<()> {
+        if !filled.overwritten {
+            return Ok(());
+        }
+        let slice_of = |p: &SlicePart| entry.slices.get(p.slice).cloned().unwrap_or_default();
+        let existing = earlier.iter().find(|e| slices::overlap(&e.region, &part.region)).map(slice_of);
+        Err(self.partition_error(key, slices::overlap_error(&existing.unwrap_or_default(), &slice_of(part))))
     }
 }
 
@@ -577,26 +600,32 @@ impl ReadPlan {
 /// One stored slice of a partitioned tensor.
 #[derive(Debug)]
 struct SlicePart {
+    /// Position in the full entry's list of slices.
+    slice: usize,
     region: Vec<(usize, usize)>,
     index: usize,
     key: Vec<u8>,
     count: usize,
 }
 
-/// Which elements of an assembled tensor some slice has written (one bit each).
+/// Which elements of an assembled tensor some slice has written (one bit each), and whether one
+/// was written twice.
 struct Coverage {
     bits: Vec<u64>,
     count: usize,
+    overwritten: bool,
 }
 
 impl Coverage {
     fn new(count: usize) -> Self {
-        Coverage { bits: vec![0; count.div_ceil(64)], count }
+        Coverage { bits: vec![0; count.div_ceil(64)], count, overwritten: false }
     }
 
     fn mark(&mut self, start: usize, n: usize) {
         for i in start..start + n {
-            self.bits[i / 64] |= 1 << (i % 64);
+            let bit = 1 << (i % 64);
+            self.overwritten |= self.bits[i / 64] & bit != 0;
+            self.bits[i / 64] |= bit;
         }
     }
 

@@ -153,6 +153,27 @@ pub fn resolve(slice: &TensorSlice, full_dims: &[usize]) -> Result<Vec<(usize, u
         .collect()
 }
 
+/// TensorFlow's spelling of a slice (`TensorSlice::DebugString`): `start,length` per dimension,
+/// `-` for a whole one, joined by `:` — e.g. `0,2:-`.
+pub fn spec(slice: &TensorSlice) -> String {
+    let extents: Vec<String> = slice
+        .extents
+        .iter()
+        .map(|e| if e.is_full() { "-".to_string() } else { format!("{},{}", e.start, e.length) })
+        .collect();
+    extents.join(":")
+}
+
+/// Whether two resolved slices of one tensor share an element.
+pub fn overlap(a: &[(usize, usize)], b: &[(usize, usize)]) -> bool {
+    a.iter().zip(b).all(|(&(a0, an), &(b0, bn))| a0 < b0.saturating_add(bn) && b0 < a0.saturating_add(an))
+}
+
+/// TensorFlow's message for two stored slices that share elements (`TensorSliceSet::Register`).
+pub fn overlap_error(existing: &TensorSlice, new: &TensorSlice) -> String {
+    format!("Overlapping slices: existing slice = {}, new slice = {}", spec(existing), spec(new))
+}
+
 /// Calls `f(src, dst, len)` for every contiguous row of `region` (in element units): `src`
 /// counts through the slice's own row-major data, `dst` is the position in the full tensor.
 pub fn for_each_row(full_dims: &[usize], region: &[(usize, usize)], mut f: impl FnMut(usize, usize, usize)) {
@@ -254,6 +275,20 @@ mod tests {
         assert_eq!(describe_slice_key(b"\x00part\x00\x01\x01\x01\x80"), None);
         let key = slice_key(b"p", &s(&[(0, 2)]));
         assert_eq!(describe_slice_key(&[key.as_slice(), b"x"].concat()), None);
+    }
+
+    #[test]
+    fn specs_and_overlaps() {
+        assert_eq!(spec(&s(&[(0, 2), (0, -1)])), "0,2:-");
+        assert_eq!(spec(&s(&[])), "");
+        assert!(overlap(&[(0, 2), (0, 3)], &[(1, 2), (2, 1)]));
+        assert!(!overlap(&[(0, 2), (0, 3)], &[(2, 2), (0, 3)]), "adjacent rows");
+        assert!(!overlap(&[(0, 4), (0, 1)], &[(0, 4), (1, 2)]), "adjacent columns");
+        assert!(!overlap(&[(0, 0)], &[(0, 4)]), "empty");
+        assert_eq!(
+            overlap_error(&s(&[(0, 2), (0, -1)]), &s(&[(1, 2), (0, -1)])),
+            "Overlapping slices: existing slice = 0,2:-, new slice = 1,2:-"
+        );
     }
 
     #[test]

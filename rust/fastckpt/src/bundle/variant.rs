@@ -8,6 +8,8 @@
 
 use super::strings::ElementsError;
 use crate::crc;
+use crate::proto::binary;
+use crate::proto::schema::VARIANT_TENSOR_DATA_PROTO;
 use crate::varint::{get_varint, put_varint};
 
 /// DT_VARIANT data: per element `varint64 L | proto[L] | fixed32 mask(running crc)`; the running
@@ -49,6 +51,17 @@ pub fn decode(data: &[u8], n: usize, big_endian: bool, expected: Option<u32>) ->
     Ok(out)
 }
 
+/// Checks that every element parses as a `VariantTensorDataProto`, as TensorFlow's reader requires
+/// ("Unable to parse VariantTensorDataProto"); says which element does not. Whether TensorFlow has
+/// a decoder for its `type_name` is not checked: that depends on the TensorFlow build.
+pub fn check(elements: &[&[u8]]) -> Result<(), String> {
+    for (i, element) in elements.iter().enumerate() {
+        binary::decode(&VARIANT_TENSOR_DATA_PROTO, bytes::Bytes::copy_from_slice(element))
+            .map_err(|e| format!("variant element {i} is not a serialized VariantTensorDataProto: {e}"))?;
+    }
+    Ok(())
+}
+
 /// Serializes variant elements (opaque `VariantTensorDataProto` bytes); returns the bytes and the
 /// masked entry crc32c.
 pub fn encode(elements: &[&[u8]]) -> (Vec<u8>, u32) {
@@ -63,4 +76,19 @@ pub fn encode(elements: &[&[u8]]) -> (Vec<u8>, u32) {
         running = crc::extend(running, &stored);
     }
     (out, crc::mask(running))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn elements_must_be_variant_tensor_data_protos() {
+        let type_name: &[u8] = b"\x0a\x01x"; // type_name: "x"
+        assert_eq!(check(&[type_name, b""]), Ok(()));
+        let e = check(&[type_name, b"\xff\xff"]).unwrap_err();
+        assert!(e.starts_with("variant element 1 is not a serialized VariantTensorDataProto"), "{e}");
+        assert!(check(&[b"\x0a\x05x"]).is_err(), "a length past the end");
+        assert!(check(&[b"\x1a\x02\x08\x80"]).is_err(), "a nested TensorProto cut short");
+    }
 }

@@ -2,18 +2,19 @@
 //! for one tensor at most), the sorted index is written at `finish`.
 //!
 //! Both files are written under temporary names in the target folder and renamed into place at the
-//! end, data file first: until then an earlier checkpoint at the same prefix stays whole, and a
-//! reader that mapped the old files keeps valid pages. Dropping an unfinished writer deletes the
-//! temporary files.
+//! end, data file first ([`crate::atomic_file`]): until then an earlier checkpoint at the same prefix
+//! stays whole, and a reader that mapped the old files keeps valid pages. Dropping an unfinished
+//! writer deletes the temporary files. Between the two renames (microseconds) the folder holds the
+//! new data file beside the old index, as it does with TensorFlow's writer.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{BufWriter, IoSlice, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use super::entry::{checked_shape, BundleEntry};
 use super::header::BundleHeader;
 use super::{naming, slices, strings, variant};
+use crate::atomic_file::{self, AtomicFile};
 use crate::dtype::{DataType, Layout};
 use crate::error::{display_key, Error, Result};
 use crate::proto::{Extent, TensorShape, TensorSlice};
@@ -23,23 +24,18 @@ use crate::{crc, pool};
 /// The index file buffer.
 const WRITE_BUFFER: usize = 1 << 20;
 
-/// Pieces of the data file smaller than this are gathered in memory; larger ones go to the kernel
-/// straight from the caller's buffer (one copy instead of two).
-const GATHER_BELOW: usize = 8 << 10;
-
-/// Gathered bytes are written once there are this many.
-const GATHER_LIMIT: usize = 1 << 20;
-
-/// From this size on, a tensor is written in chunks of this size, each checksummed on another
-/// thread while the next is written; below it, handing work to another thread costs more than it
-/// saves.
-const OVERLAP_CRC_FROM: usize = 4 << 20;
+/// Size of each of the data file's two staging buffers. Tensor bytes are copied into one, its
+/// checksum is computed from that copy, and that same copy is written: whatever another thread does
+/// to the caller's array meanwhile, the file holds exactly the bytes its checksum covers. Small
+/// enough that the copy is still in the CPU cache (L2) when it is checksummed and written.
+const STAGING: usize = 1 << 20;
 
 #[derive(Debug)]
 pub struct BundleWriter {
     prefix: PathBuf,
     alignment: u64,
-    data_tmp: PathBuf,
+    sync: bool,
+    allow_partial_slices: bool,
     data: Option<DataSink>,
     offset: u64,
     entries: BTreeMap<Vec<u8>, BundleEntry>,
@@ -64,19 +60,43 @@ impl BundleWriter {
         if alignment == 0 {
             return Err(Error::InvalidArgument("alignment must be at least 1".into()));
         }
+        let raw = prefix.as_os_str().as_encoded_bytes();
+        let stem = raw.rsplit(|&b| std::path::is_separator(char::from(b))).next().unwrap_or_default();
+        if matches!(stem, b"" | b"." | b"..") {
+            return Err(Error::InvalidArgument(format!(
+                "checkpoint prefix {} names a folder; a prefix is a path plus a file name stem, such as {}",
+                prefix.display(),
+                prefix.join("ckpt").display()
+            )));
+        }
         if let Some(dir) = prefix.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
-        let data_tmp = naming::temp_path(&naming::data_path(&prefix, 0, 1));
-        let file = File::create(&data_tmp).map_err(|e| Error::io(&data_tmp, e))?;
+        let data = AtomicFile::create(&naming::data_path(&prefix, 0, 1))?;
         Ok(BundleWriter {
             prefix,
             alignment: alignment as u64,
-            data_tmp,
-            data: Some(DataSink { file, gathered: Vec::with_capacity(GATHER_LIMIT) }),
+            sync: false,
+            allow_partial_slices: false,
+            data: Some(DataSink::new(data)),
             offset: 0,
             entries: BTreeMap::new(),
         })
+    }
+
+    /// With `sync`, [`finish`](Self::finish) flushes both files to the device before renaming them
+    /// and the folder after: a finished checkpoint survives a power loss.
+    pub fn with_sync(mut self, sync: bool) -> Self {
+        self.sync = sync;
+        self
+    }
+
+    /// With `allow`, [`finish`](Self::finish) accepts partitioned tensors whose slices hold only
+    /// part of them: the shards of a sharded save, each holding the slices of one device, which a
+    /// merge then joins. By default such a bundle is refused, as TensorFlow could not restore it.
+    pub fn with_partial_slices(mut self, allow: bool) -> Self {
+        self.allow_partial_slices = allow;
+        self
     }
 
     pub fn prefix(&self) -> &Path {
@@ -119,6 +139,9 @@ impl BundleWriter {
                 ),
             ));
         }
+        if name.is_empty() {
+            return Err(self.invalid(name, "the empty name is reserved for the header".into()));
+        }
         let full = TensorShape::new(full_shape.to_vec());
         let (full_dims, _) = checked_shape(&full).map_err(|e| self.invalid(name, e))?;
         let region = slices::resolve(slice, &full_dims).map_err(|e| self.invalid(name, e))?;
@@ -136,7 +159,17 @@ impl BundleWriter {
             Some(existing) if existing.slices.contains(slice) => {
                 return Err(self.invalid(name, "this slice was already added".into()));
             }
-            _ => {}
+            Some(existing) => {
+                // Extents were resolved against this same full shape when they were added.
+                let taken = existing
+                    .slices
+                    .iter()
+                    .find(|s| slices::resolve(s, &full_dims).is_ok_and(|other| slices::overlap(&other, &region)));
+                if let Some(taken) = taken {
+                    return Err(self.invalid(name, slices::overlap_error(taken, slice)));
+                }
+            }
+            None => {}
         }
         let key = slices::slice_key(name, slice);
         let entry = self.append(name, dtype, &slice_shape, payload)?;
@@ -150,8 +183,8 @@ impl BundleWriter {
         Ok(())
     }
 
-    /// Writes the payload to the data file (checksumming in parallel with the write) and returns
-    /// its entry.
+    /// Writes the payload to the data file and returns its entry, whose checksum covers the bytes
+    /// as they were staged for the file.
     fn append(&mut self, key: &[u8], dtype: DataType, shape: &[i64], payload: Payload<'_>) -> Result<BundleEntry> {
         let shape = TensorShape::new(shape.to_vec());
         let (_, count) = checked_shape(&shape).map_err(|e| self.invalid(key, e))?;
@@ -164,13 +197,14 @@ impl BundleWriter {
                         format!("{} bytes given for {count} elements of {}", bytes.len(), dtype.describe()),
                     ));
                 }
-                (bytes, 0)
+                (bytes, 0) // computed while staging
             }
             (Some(Layout::String), Payload::Strings(elements)) if elements.len() == count => {
                 encoded = strings::encode(elements.iter().copied());
                 (&encoded.0, encoded.1)
             }
             (Some(Layout::Variant), Payload::Variants(elements)) if elements.len() == count => {
+                variant::check(elements).map_err(|e| self.invalid(key, e))?;
                 encoded = variant::encode(elements);
                 (&encoded.0, encoded.1)
             }
@@ -184,12 +218,10 @@ impl BundleWriter {
             }
         };
         let data = self.data.as_mut().ok_or_else(|| Error::InvalidArgument("writer already finished".into()))?;
-        let write = match payload {
-            Payload::Fixed(_) if bytes.len() >= OVERLAP_CRC_FROM => write_checksummed(data, bytes),
-            Payload::Fixed(_) => data.write_all(bytes).map(|()| crc::mask(crc::value(bytes))),
-            _ => data.write_all(bytes).map(|()| crc32c),
-        };
-        let crc32c = write.map_err(|e| Error::io(&self.data_tmp, e))?;
+        let staged = data.append(bytes)?;
+        // Strings and variants were encoded into our own buffer, whose checksum (a different
+        // formula over the same bytes) the encoder computed.
+        let crc32c = if let Payload::Fixed(_) = payload { crc::mask(staged) } else { crc32c };
         let entry = BundleEntry {
             dtype: dtype.0,
             shape,
@@ -206,7 +238,7 @@ impl BundleWriter {
         let mut left = padding as usize;
         while left > 0 {
             let n = left.min(ZEROS.len());
-            data.write_all(&ZEROS[..n]).map_err(|e| Error::io(&self.data_tmp, e))?;
+            data.append(&ZEROS[..n])?;
             left -= n;
         }
         self.offset += padding;
@@ -217,105 +249,108 @@ impl BundleWriter {
     /// removed and whatever was at the prefix before is left as it was.
     pub fn finish(mut self) -> Result<()> {
         let data = self.data.take().ok_or_else(|| Error::InvalidArgument("writer already finished".into()))?;
-        let index_path = naming::index_path(&self.prefix);
-        let index_tmp = naming::temp_path(&index_path);
-        let data_path = naming::data_path(&self.prefix, 0, 1);
-        let result = data
-            .into_file()
-            .map_err(|e| Error::io(&self.data_tmp, e))
-            .and_then(|_| write_index(&index_tmp, &BundleHeader::new(1), &self.entries))
-            .and_then(|()| replace(&self.data_tmp, &data_path))
-            .and_then(|()| std::fs::rename(&index_tmp, &index_path).map_err(|e| Error::io(&index_path, e)));
-        if result.is_err() {
-            let _ = std::fs::remove_file(&self.data_tmp);
-            let _ = std::fs::remove_file(&index_tmp);
+        if !self.allow_partial_slices {
+            self.check_partitions_complete()?;
         }
-        result
+        let data = data.into_file()?;
+        let index = write_index(&naming::index_path(&self.prefix), &BundleHeader::new(1), &self.entries)?;
+        atomic_file::commit_all(vec![data, index], self.sync)
     }
 }
 
-/// Writes a large tensor in chunks while another thread checksums the chunk written just before,
-/// which the copy into the page cache has left in the CPU cache: the checksum costs neither a
-/// second pass over memory nor time on the writing thread. Returns the masked crc32c.
-fn write_checksummed(data: &mut DataSink, bytes: &[u8]) -> std::io::Result<u32> {
-    let mut crc = 0u32;
-    let mut previous: &[u8] = &[];
-    for chunk in bytes.chunks(OVERLAP_CRC_FROM) {
-        let (extended, written) = pool::join(|| crc::extend(crc, previous), || data.write_all(chunk));
-        written?;
-        crc = extended;
-        previous = chunk;
+impl BundleWriter {
+    /// Every partitioned tensor must be whole: its slices (which do not overlap) must hold all of
+    /// its elements, or TensorFlow refuses to restore it ("Does not have sufficient slices").
+    fn check_partitions_complete(&self) -> Result<()> {
+        for (name, entry) in self.entries.iter().filter(|(_, e)| !e.slices.is_empty()) {
+            let (dims, count) = checked_shape(&entry.shape).map_err(|e| self.invalid(name, e))?;
+            let covered: usize = entry
+                .slices
+                .iter()
+                .filter_map(|s| slices::resolve(s, &dims).ok())
+                .map(|region| region.iter().map(|&(_, len)| len).product::<usize>())
+                .sum();
+            if covered != count {
+                let added: Vec<String> = entry.slices.iter().map(slices::spec).collect();
+                return Err(Error::InvalidArgument(format!(
+                    "cannot finish {}: the slices of partitioned tensor '{}' hold {covered} of its {count} \
+                     elements (slices added: {}); TensorFlow could not restore it",
+                    self.prefix.display(),
+                    display_key(name),
+                    added.join(" ")
+                )));
+            }
+        }
+        Ok(())
     }
-    Ok(crc::mask(crc::extend(crc, previous)))
 }
 
-/// The data file: small pieces (small tensors, padding) are gathered and written together; a
-/// large tensor is written from the caller's memory along with what was gathered (one `writev`).
+/// The data file, written through two staging buffers: while the kernel copies a full one into the
+/// page cache, the caller's next bytes are copied into the other and checksummed there.
+///
+/// ```text
+/// caller's array ──copy──▶ staging ──crc32c──▶ (full) ──write──▶ file
+///                          writing ◀──swap──┘      (written while `staging` refills)
+/// ```
 #[derive(Debug)]
 struct DataSink {
-    file: File,
-    gathered: Vec<u8>,
+    file: AtomicFile,
+    staging: Vec<u8>,
+    writing: Vec<u8>,
 }
 
 impl DataSink {
-    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        if bytes.len() < GATHER_BELOW {
-            self.gathered.extend_from_slice(bytes);
-            if self.gathered.len() >= GATHER_LIMIT {
-                self.file.write_all(&self.gathered)?;
-                self.gathered.clear();
-            }
-            return Ok(());
-        }
-        let mut slices = [IoSlice::new(&self.gathered), IoSlice::new(bytes)];
-        let mut remaining = &mut slices[..];
-        while !remaining.is_empty() {
-            let written = self.file.write_vectored(remaining)?;
-            if written == 0 {
-                return Err(std::io::ErrorKind::WriteZero.into());
-            }
-            IoSlice::advance_slices(&mut remaining, written);
-        }
-        self.gathered.clear();
-        Ok(())
+    fn new(file: AtomicFile) -> Self {
+        DataSink { file, staging: Vec::with_capacity(STAGING), writing: Vec::with_capacity(STAGING) }
     }
 
-    /// Writes what is gathered and hands back the file.
-    fn into_file(mut self) -> std::io::Result<File> {
-        self.file.write_all(&self.gathered)?;
+    /// Appends `bytes` and returns the crc32c (unmasked) of the copy that will reach the file.
+    fn append(&mut self, mut bytes: &[u8]) -> Result<u32> {
+        let mut crc = 0;
+        stage(&mut self.staging, &mut bytes, &mut crc);
+        while self.staging.len() == STAGING {
+            std::mem::swap(&mut self.staging, &mut self.writing);
+            let (file, full, next) = (self.file.file(), &self.writing, &mut self.staging);
+            let written = if bytes.is_empty() {
+                file.write_all(full)
+            } else {
+                pool::join(|| file.write_all(full), || stage(next, &mut bytes, &mut crc)).0
+            };
+            self.writing.clear();
+            written.map_err(|e| Error::io(self.file.path(), e))?;
+        }
+        Ok(crc)
+    }
+
+    /// Writes what is staged and hands back the file.
+    fn into_file(mut self) -> Result<AtomicFile> {
+        let DataSink { file, staging, .. } = &mut self;
+        file.file().write_all(staging).map_err(|e| Error::io(file.path(), e))?;
         Ok(self.file)
     }
 }
 
-/// Renames `from` over `to`. Freeing the blocks and cached pages of a large file that is replaced
-/// can take longer than writing the new one; an open handle on the old file keeps that work off the
-/// caller's path, and a background thread releases it.
-fn replace(from: &Path, to: &Path) -> Result<()> {
-    let previous = File::open(to).ok();
-    std::fs::rename(from, to).map_err(|e| Error::io(to, e))?;
-    if let Some(previous) = previous {
-        std::thread::spawn(move || drop(previous));
-    }
-    Ok(())
+/// Moves as much of `bytes` as fits into `buffer` and extends `crc` over the copy.
+fn stage(buffer: &mut Vec<u8>, bytes: &mut &[u8], crc: &mut u32) {
+    let n = (STAGING - buffer.len()).min(bytes.len());
+    let start = buffer.len();
+    buffer.extend_from_slice(&bytes[..n]);
+    *crc = crc::extend(*crc, &buffer[start..]);
+    *bytes = &bytes[n..];
 }
 
-/// Writes an index file: the header under the empty key, then the entries in key order.
-pub(super) fn write_index(path: &Path, header: &BundleHeader, entries: &BTreeMap<Vec<u8>, BundleEntry>) -> Result<()> {
-    let file = File::create(path).map_err(|e| Error::io(path, e))?;
-    let mut table = TableBuilder::new(BufWriter::with_capacity(WRITE_BUFFER, file));
+pub(super) fn write_index(
+    path: &Path,
+    header: &BundleHeader,
+    entries: &BTreeMap<Vec<u8>, BundleEntry>,
+) -> Result<AtomicFile> {
+    let mut index = AtomicFile::create(path)?;
     let io = |e| Error::io(path, e);
+    let mut table = TableBuilder::new(BufWriter::with_capacity(WRITE_BUFFER, index.file()));
     table.add(b"", &header.encode()).map_err(io)?;
     for (key, entry) in entries {
         table.add(key, &entry.encode()).map_err(io)?;
     }
     table.finish().map_err(io)?.into_inner().map_err(|e| io(e.into_error()))?;
-    Ok(())
-}
-
-impl Drop for BundleWriter {
-    fn drop(&mut self) {
-        if self.data.take().is_some() {
-            let _ = std::fs::remove_file(&self.data_tmp);
-        }
-    }
+    Ok(index)
 }

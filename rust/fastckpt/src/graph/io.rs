@@ -4,7 +4,7 @@
 //! ```text
 //! read   file ──mmap──▶ Bytes ──binary::decode──▶ Message     strings and bytes fields are slices
 //!                         └──(not binary)──text::parse──▶      of the mapping: nothing is copied
-//! write  Message ──binary (TensorFlow's deterministic order) | text──▶ P.tempstate<random> ──rename──▶ P
+//! write  Message ──binary (TensorFlow's deterministic order) | text──▶ AtomicFile ──rename──▶ P
 //! ```
 //! Detection is TensorFlow's (`read_meta_graph_file` and friends): the bytes are parsed as binary
 //! first, and only when that fails as text. Written files never replace a file in place: a reader
@@ -17,7 +17,7 @@ use std::path::Path;
 use bytes::Bytes;
 use memmap2::Mmap;
 
-use crate::bundle::naming;
+use crate::atomic_file::AtomicFile;
 use crate::error::{Error, Result};
 use crate::proto::binary::{self, MapOrder};
 use crate::proto::schema::MessageDesc;
@@ -84,22 +84,16 @@ pub fn read(path: &Path, desc: &'static MessageDesc, format: Option<Format>) -> 
 /// deterministic order (`SerializeToString(deterministic=True)`), or text as
 /// `text_format.MessageToString` prints it.
 pub fn write(path: &Path, msg: &Message, format: Format) -> Result<()> {
-    let temp = naming::temp_path(path);
-    let written = (|| -> std::io::Result<()> {
-        let mut out = BufWriter::with_capacity(1 << 20, File::create(&temp)?);
-        match format {
-            Format::Binary => binary::encode_to(msg, MapOrder::TensorFlow, &mut out)?,
-            Format::Text => out.write_all(text::print(msg).as_bytes())?,
-        }
-        out.flush()
-    })();
-    let result = written
-        .map_err(|e| Error::io(&temp, e))
-        .and_then(|()| std::fs::rename(&temp, path).map_err(|e| Error::io(path, e)));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
+    let mut file = AtomicFile::create(path)?;
+    let mut out = BufWriter::with_capacity(1 << 20, file.file());
+    match format {
+        Format::Binary => binary::encode_to(msg, MapOrder::TensorFlow, &mut out),
+        Format::Text => out.write_all(text::print(msg).as_bytes()),
     }
-    result
+    .and_then(|()| out.flush())
+    .map_err(|e| Error::io(path, e))?;
+    drop(out);
+    file.commit(false)
 }
 
 #[cfg(test)]
