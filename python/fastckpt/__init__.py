@@ -1,5 +1,6 @@
 """fastckpt: TensorFlow checkpoints read and written at the speed of the hardware, without TensorFlow."""
 
+from .checkpoint import Checkpoint, ObjectGraph, object_graph
 from .errors import (
     CheckpointError,
     CheckpointIOError,
@@ -55,6 +56,7 @@ __all__ = [
     "AssetFileDef",
     "AttrValue",
     "BundleWriter",
+    "Checkpoint",
     "CheckpointError",
     "CheckpointIOError",
     "CheckpointNotFoundError",
@@ -76,6 +78,7 @@ __all__ = [
     "NameAttrList",
     "NodeDef",
     "NotFoundError",
+    "ObjectGraph",
     "OpDef",
     "Operation",
     "SavedModel",
@@ -101,6 +104,7 @@ __all__ = [
     "load_variable",
     "make_ndarray",
     "make_tensor_proto",
+    "object_graph",
     "meta_graph_filename",
     "parse_text",
     "read_graph_def",

@@ -29,6 +29,8 @@ __all__ = [
     "read_message",
     "write_message",
     "parse_checkpoint_state",
+    "parse_object_graph",
+    "build_object_graph",
     "write_checkpoint_state",
     "Any",
     "AssetFileDef",
@@ -140,6 +142,26 @@ class Writer:
     def abort(self) -> None: ...
 
 def parse_checkpoint_state(data: bytes) -> CheckpointState: ...
+
+# --- TF2 object graphs ---------------------------------------------------------------------------
+
+def parse_object_graph(
+    data: bytes,
+) -> list[
+    tuple[
+        list[tuple[str, int]],
+        list[tuple[str, str, str]],
+        list[tuple[int, str, int]],
+        tuple[str, str] | None,
+        bool | None,
+        bool,
+        str | None,
+        str | None,
+    ]
+]: ...
+def build_object_graph(
+    specs: list[tuple[list[tuple[str, int]], list[str], list[tuple[str, str, int]]]],
+) -> tuple[bytes, list[list[str]]]: ...
 def write_checkpoint_state(
     path: str | os.PathLike[str],
     model_checkpoint_path: str,

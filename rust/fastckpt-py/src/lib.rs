@@ -3,6 +3,7 @@
 //! public API lives in `python/fastckpt/`; this module is its private engine room.
 
 mod arrays;
+mod checkpoint;
 mod containers;
 mod convert;
 mod descriptor;
@@ -24,6 +25,8 @@ fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<writer::Writer>()?;
     m.add_function(wrap_pyfunction!(state::parse_checkpoint_state, m)?)?;
     m.add_function(wrap_pyfunction!(state::write_checkpoint_state, m)?)?;
+    m.add_function(wrap_pyfunction!(checkpoint::parse_object_graph, m)?)?;
+    m.add_function(wrap_pyfunction!(checkpoint::build_object_graph, m)?)?;
     message::add_classes(m)?;
     m.add_class::<descriptor::Descriptor>()?;
     m.add_class::<descriptor::FieldDescriptor>()?;
