@@ -1,6 +1,6 @@
 """fastckpt: TensorFlow checkpoints read and written at the speed of the hardware, without TensorFlow."""
 
-from .checkpoint import Checkpoint, ObjectGraph, object_graph
+from .checkpoint import Checkpoint, CheckpointManager, ObjectGraph, object_graph
 from .errors import (
     CheckpointError,
     CheckpointIOError,
@@ -59,6 +59,7 @@ __all__ = [
     "Checkpoint",
     "CheckpointError",
     "CheckpointIOError",
+    "CheckpointManager",
     "CheckpointNotFoundError",
     "CheckpointReader",
     "CheckpointState",

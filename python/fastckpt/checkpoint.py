@@ -11,7 +11,10 @@ optimizer, maps ``{variable path: {slot name: array}}`` for slot variables such 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, MutableMapping
+import glob
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, overload
@@ -22,7 +25,7 @@ from . import _fastckpt
 from .errors import DecodeError
 from ._async import BackgroundSaves, snapshot
 from .reader import CheckpointReader, PathLike, load_checkpoint
-from .state import update_checkpoint_state
+from .state import get_checkpoint_state, update_checkpoint_state
 from .writer import save as _save_bundle
 
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
@@ -30,6 +33,8 @@ VARIABLE_VALUE = "VARIABLE_VALUE"
 ATTRIBUTES = ".ATTRIBUTES"
 OPTIMIZER_SLOT = ".OPTIMIZER_SLOT"
 SAVE_COUNTER = "save_counter"
+
+_log = logging.getLogger("fastckpt")
 
 #: What ``Checkpoint.read`` returns: children by name; arrays for variables.
 Tree = dict[str, Any]
@@ -403,25 +408,29 @@ class Checkpoint:
         self._save_counter = self.save_counter + 1
         return self._write(f"{os.fspath(file_prefix)}-{self._save_counter}", blocking, update_state=True)
 
-    def _write(self, prefix: str, blocking: bool, *, update_state: bool) -> str | Future[str]:
-        def prepare() -> Any:
+    def _write(
+        self, prefix: str, blocking: bool, *, update_state: bool, after: Callable[[str], None] | None = None
+    ) -> str | Future[str]:
+        """Writes the checkpoint, then records it (``update_state``) and calls ``after``; with
+        ``blocking=False`` all of that runs in the background, behind a snapshot of the values."""
+
+        def prepare() -> Callable[[], str]:
             tensors = self._tensors()
-            names = list(tensors)
-            copies = snapshot(tensors.values()) if not blocking else list(tensors.values())
-            data = dict(zip(names, copies))
+            data = dict(zip(tensors, snapshot(tensors.values()) if not blocking else tensors.values()))
 
             def work() -> str:
                 _save_bundle(data, prefix)
                 if update_state:
                     _record_save(prefix)
+                if after is not None:
+                    after(prefix)
                 return prefix
 
             return work
 
         if blocking:
             self._saves.wait()
-            result: str = prepare()()
-            return result
+            return prepare()()
         return self._saves.submit(prepare)
 
     def sync(self) -> None:
@@ -457,9 +466,180 @@ def _record_save(prefix: str) -> None:
     update_checkpoint_state(os.path.dirname(prefix), prefix, [prefix], save_relative_paths=True)
 
 
+def _delete_files(pattern: str) -> None:
+    for path in glob.glob(pattern):
+        try:
+            os.remove(path)
+        except FileNotFoundError:  # another process removed it first
+            pass
+
+
+def _as_int(value: Any) -> int:
+    """An integer from an int, a numpy scalar or 0-d array, or a callable returning one."""
+    if callable(value):
+        value = value()
+    return int(np.asarray(value))
+
+
+class CheckpointManager:
+    """``tf.train.CheckpointManager`` over a ``fastckpt.Checkpoint``: numbered saves
+    ``directory/checkpoint_name-N``, at most ``max_to_keep`` kept (older ones deleted, one every
+    ``keep_checkpoint_every_n_hours`` preserved), and the folder's ``checkpoint`` state file with
+    timestamps, in TensorFlow's format and by TensorFlow's rules, so that either library can take
+    over a folder the other managed. Checkpoints already listed in the state file are recovered
+    at construction."""
+
+    def __init__(
+        self,
+        checkpoint: Checkpoint,
+        directory: PathLike,
+        max_to_keep: int | None,
+        keep_checkpoint_every_n_hours: float | None = None,
+        checkpoint_name: str = "ckpt",
+        step_counter: Any = None,
+        checkpoint_interval: int | None = None,
+        init_fn: Callable[[], Any] | None = None,
+    ) -> None:
+        if max_to_keep is not None and max_to_keep <= 0:
+            raise ValueError(f"Expected a positive integer or `None` for `max_to_keep`, got {max_to_keep}.")
+        if checkpoint_interval is not None and step_counter is None:
+            raise ValueError("`step_counter` should be passed if `checkpoint_interval` is not None.")
+        self._checkpoint = checkpoint
+        self._max_to_keep = max_to_keep
+        self._keep_checkpoint_every_n_hours = keep_checkpoint_every_n_hours
+        self._directory = os.fspath(directory)
+        self._prefix = os.path.join(self._directory, checkpoint_name)
+        self._step_counter = step_counter
+        self._checkpoint_interval = checkpoint_interval
+        self._last_checkpoint_step: int | None = None
+        self._init_fn = init_fn
+        self._latest_checkpoint: str | None = None
+        #: Managed checkpoints, oldest first, with the time each was written.
+        self._maybe_delete: dict[str, float] = {}
+        now = time.time()
+        recovered = get_checkpoint_state(self._directory)
+        if recovered is None:
+            self._last_preserved_timestamp = now - 1.0
+            return
+        self._latest_checkpoint = recovered.model_checkpoint_path
+        self._last_preserved_timestamp = recovered.last_preserved_timestamp
+        if now < self._last_preserved_timestamp:
+            _log.warning(
+                "time.time() returned a value %f seconds behind the last preserved checkpoint timestamp.",
+                self._last_preserved_timestamp - now,
+            )
+            self._last_preserved_timestamp = now
+        paths = list(recovered.all_model_checkpoint_paths)
+        timestamps = list(recovered.all_model_checkpoint_timestamps) or [self._last_preserved_timestamp] * len(paths)
+        for path, timestamp in zip(paths, timestamps):
+            timestamp = min(timestamp, now)
+            if timestamp > self._last_preserved_timestamp:
+                self._maybe_delete[path] = timestamp
+
+    @property
+    def checkpoint(self) -> Checkpoint:
+        return self._checkpoint
+
+    @property
+    def directory(self) -> str:
+        return self._directory
+
+    @property
+    def checkpoint_interval(self) -> int | None:
+        return self._checkpoint_interval
+
+    @property
+    def latest_checkpoint(self) -> str | None:
+        """The prefix of the newest checkpoint, or ``None``."""
+        return self._latest_checkpoint
+
+    @property
+    def checkpoints(self) -> list[str]:
+        """The managed checkpoints' prefixes, oldest first."""
+        return list(self._maybe_delete)
+
+    @overload
+    def save(
+        self, checkpoint_number: Any = ..., check_interval: bool = ..., *, blocking: Literal[True] = ...
+    ) -> str | None: ...
+    @overload
+    def save(
+        self, checkpoint_number: Any = ..., check_interval: bool = ..., *, blocking: Literal[False]
+    ) -> Future[str] | None: ...
+    def save(
+        self, checkpoint_number: Any = None, check_interval: bool = True, *, blocking: bool = True
+    ) -> str | Future[str] | None:
+        """Saves ``{directory}/{checkpoint_name}-{N}`` (N = ``checkpoint_number`` or the
+        checkpoint's incremented ``save_counter``), records it in the state file and deletes what
+        ``max_to_keep`` no longer keeps. Returns the prefix, or ``None`` when ``checkpoint_interval``
+        steps have not passed since the last save. ``blocking=False`` returns a future at once;
+        the state file changes only once the files are in place."""
+        if self._checkpoint_interval is not None:
+            step = _as_int(self._step_counter)
+            last = self._last_checkpoint_step
+            if last is not None and (step == last or (check_interval and step < last + self._checkpoint_interval)):
+                return None
+            self._last_checkpoint_step = step
+        checkpoint = self._checkpoint
+        checkpoint._save_counter = checkpoint.save_counter + 1
+        number = checkpoint.save_counter if checkpoint_number is None else _as_int(checkpoint_number)
+        prefix = f"{self._prefix}-{number}"
+        return checkpoint._write(prefix, blocking, update_state=False, after=self._record_and_sweep)
+
+    def _record_and_sweep(self, prefix: str) -> None:
+        self._maybe_delete.pop(prefix, None)
+        self._maybe_delete[prefix] = time.time()
+        self._latest_checkpoint = prefix
+        self._record_state()
+        self._sweep()
+        self._record_state()
+
+    def _sweep(self) -> None:
+        """Deletes the oldest checkpoints beyond ``max_to_keep``, preserving one every
+        ``keep_checkpoint_every_n_hours``."""
+        if not self._max_to_keep:
+            return
+        while len(self._maybe_delete) > self._max_to_keep:
+            prefix = next(iter(self._maybe_delete))
+            timestamp = self._maybe_delete.pop(prefix)
+            hours = self._keep_checkpoint_every_n_hours
+            if hours and timestamp - hours * 3600.0 >= self._last_preserved_timestamp:
+                self._last_preserved_timestamp = timestamp
+                continue
+            _delete_files(prefix + ".index")
+            _delete_files(prefix + ".data-?????-of-?????")
+
+    def _record_state(self) -> None:
+        update_checkpoint_state(
+            self._directory,
+            model_checkpoint_path=self._latest_checkpoint or "",
+            all_model_checkpoint_paths=list(self._maybe_delete),
+            all_model_checkpoint_timestamps=list(self._maybe_delete.values()),
+            last_preserved_timestamp=self._last_preserved_timestamp,
+            save_relative_paths=True,
+        )
+
+    def restore_or_initialize(self) -> str | None:
+        """Restores the latest checkpoint and returns its prefix; without one, calls ``init_fn``
+        (if given) and returns ``None``."""
+        if self._latest_checkpoint is not None:
+            self._checkpoint.restore(self._latest_checkpoint)
+            if self._checkpoint_interval is not None:
+                self._last_checkpoint_step = _as_int(self._step_counter)
+            return self._latest_checkpoint
+        if self._init_fn is not None:
+            self._init_fn()
+        return None
+
+    def sync(self) -> None:
+        """Waits for a pending ``blocking=False`` save."""
+        self._checkpoint.sync()
+
+
 __all__ = [
     "Attribute",
     "Checkpoint",
+    "CheckpointManager",
     "ObjectGraph",
     "SlotVariable",
     "TrackableNode",
