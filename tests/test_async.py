@@ -16,12 +16,12 @@ import pytest
 
 import fastckpt
 import fastckpt.checkpoint as checkpoint_module
-from fastckpt import Checkpoint, CheckpointManager
+from fastckpt import Checkpoint, CheckpointManager, _fastckpt
 from fastckpt._async import BackgroundSaves, snapshot
 
 
 def test_snapshot_copies_every_layout() -> None:
-    big = np.arange(6 << 20, dtype=np.float32)  # 24 MiB: copied in parallel chunks
+    big = np.arange(6 << 20, dtype=np.float32)  # 24 MiB: copied in 4 MiB pieces by two threads
     strided = np.arange(20, dtype=np.int64)[::2]
     strings = np.array([b"a", b"bc"], dtype=object)
     copies = snapshot([big, strided, strings, 3.5, [1, 2]])
@@ -32,6 +32,23 @@ def test_snapshot_copies_every_layout() -> None:
     np.testing.assert_array_equal(copies[1], np.arange(0, 20, 2))
     assert copies[2].tolist() == [b"a", b"bc"]
     assert copies[3] == 3.5 and copies[4].tolist() == [1, 2]
+
+
+def test_copy_into_refuses_misplaced_ranges() -> None:
+    source = np.arange(16, dtype=np.uint8)
+    dest = np.zeros(32, np.uint8)
+    _fastckpt.copy_into([source, source], [dest[:16], dest[16:]])
+    assert dest.tolist() == list(range(16)) * 2
+    with pytest.raises(ValueError, match="size differs"):
+        _fastckpt.copy_into([source], [dest[:15]])
+    with pytest.raises(ValueError, match="overlap"):
+        _fastckpt.copy_into([source, source], [dest[:16], dest[8:24]])
+    with pytest.raises(ValueError, match="overlap"):  # a destination is also a source
+        _fastckpt.copy_into([dest[:8]], [dest[4:12]])
+    readonly = np.zeros(16, np.uint8)
+    readonly.flags.writeable = False
+    with pytest.raises((ValueError, BufferError)):
+        _fastckpt.copy_into([source], [readonly])
 
 
 def test_saves_run_in_order_one_at_a_time() -> None:

@@ -31,6 +31,7 @@ __all__ = [
     "parse_checkpoint_state",
     "parse_object_graph",
     "build_object_graph",
+    "copy_into",
     "write_checkpoint_state",
     "Any",
     "AssetFileDef",
@@ -142,6 +143,8 @@ class Writer:
     def abort(self) -> None: ...
 
 def parse_checkpoint_state(data: bytes) -> CheckpointState: ...
+
+def copy_into(sources: list[_Any], dests: list[_Any]) -> None: ...
 
 # --- TF2 object graphs ---------------------------------------------------------------------------
 

@@ -587,18 +587,24 @@ class CheckpointManager:
         return checkpoint._write(prefix, blocking, update_state=False, after=self._record_and_sweep)
 
     def _record_and_sweep(self, prefix: str) -> None:
+        """Records a written checkpoint. The state file stops naming dropped checkpoints before
+        their files go (TensorFlow deletes first), so that a crash in between never leaves it
+        naming files that are gone; the file ends up as TensorFlow's."""
         self._maybe_delete.pop(prefix, None)
         self._maybe_delete[prefix] = time.time()
         self._latest_checkpoint = prefix
+        dropped = self._sweep()
         self._record_state()
-        self._sweep()
-        self._record_state()
+        for old in dropped:
+            _delete_files(old + ".index")
+            _delete_files(old + ".data-?????-of-?????")
 
-    def _sweep(self) -> None:
-        """Deletes the oldest checkpoints beyond ``max_to_keep``, preserving one every
-        ``keep_checkpoint_every_n_hours``."""
+    def _sweep(self) -> list[str]:
+        """Drops the oldest checkpoints beyond ``max_to_keep`` from the managed list, preserving
+        one every ``keep_checkpoint_every_n_hours``; returns the dropped ones."""
+        dropped: list[str] = []
         if not self._max_to_keep:
-            return
+            return dropped
         while len(self._maybe_delete) > self._max_to_keep:
             prefix = next(iter(self._maybe_delete))
             timestamp = self._maybe_delete.pop(prefix)
@@ -606,8 +612,8 @@ class CheckpointManager:
             if hours and timestamp - hours * 3600.0 >= self._last_preserved_timestamp:
                 self._last_preserved_timestamp = timestamp
                 continue
-            _delete_files(prefix + ".index")
-            _delete_files(prefix + ".data-?????-of-?????")
+            dropped.append(prefix)
+        return dropped
 
     def _record_state(self) -> None:
         update_checkpoint_state(

@@ -66,8 +66,15 @@ pub fn build_object_graph<'py>(
         .into_iter()
         .map(|(children, attributes, slot_variables)| NodeSpec { children, attributes, slot_variables })
         .collect();
-    let (graph, ids) = ObjectGraph::build(&specs).py_err(py)?;
+    let (graph, ids, serialized) = py
+        .detach(|| {
+            ObjectGraph::build(&specs).map(|(graph, ids)| {
+                let serialized = graph.encode();
+                (graph, ids, serialized)
+            })
+        })
+        .py_err(py)?;
     let keys =
         ids.iter().map(|&id| graph.nodes[id].attributes.iter().map(|a| a.checkpoint_key.clone()).collect()).collect();
-    Ok((PyBytes::new(py, &graph.encode()), keys))
+    Ok((PyBytes::new(py, &serialized), keys))
 }

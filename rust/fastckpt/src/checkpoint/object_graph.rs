@@ -17,15 +17,10 @@
 //! `<path>/.ATTRIBUTES/VARIABLE_VALUE`, and a slot variable's path is
 //! `<variable path>/.OPTIMIZER_SLOT/<optimizer path>/<escaped slot name>`.
 
-use std::collections::VecDeque;
-
-use bytes::Bytes;
+use std::collections::{HashMap, VecDeque};
 
 use crate::error::{Error, Result};
-use crate::proto::schema::TRACKABLE_OBJECT_SLOT_VARIABLE_REFERENCE;
-use crate::proto::schema::{BOOL_VALUE, REGISTERED_SAVER, TRACKABLE_OBJECT, TRACKABLE_OBJECT_GRAPH};
-use crate::proto::schema::{TRACKABLE_OBJECT_OBJECT_REFERENCE, TRACKABLE_OBJECT_SERIALIZED_TENSOR};
-use crate::proto::{binary, List, Message, Value};
+use crate::proto::wire::{self, Decoder, Encoder, WireError};
 
 /// The tensor that holds the serialized graph.
 pub const OBJECT_GRAPH_KEY: &str = "_CHECKPOINTABLE_OBJECT_GRAPH";
@@ -110,16 +105,113 @@ fn join(parent: &str, local_name: &str) -> String {
     }
 }
 
-fn text(msg: &Message, field: &str) -> Result<String> {
-    msg.str(field).map(str::to_owned).map_err(|e| Error::Decode(e.to_string()))
+fn utf8(bytes: &[u8], what: &str) -> Result<String> {
+    String::from_utf8(bytes.to_vec()).map_err(|_| Error::Decode(format!("{what} is not valid UTF-8")))
+}
+
+fn wire_error(e: WireError) -> Error {
+    Error::Decode(format!("invalid TrackableObjectGraph: {}", e.0))
+}
+
+/// The fields of one embedded message: `(number, value)` pairs, unknown ones included.
+fn fields(data: &[u8]) -> impl Iterator<Item = Result<(u32, wire::Value<'_>)>> {
+    let mut decoder = Decoder::new(data);
+    std::iter::from_fn(move || decoder.next_field().map_err(wire_error).transpose())
+}
+
+/// Node ids as stored (children's, then slots' `(variable, slot)`), checked against the node
+/// count once every node is known.
+type RawIds = (Vec<i64>, Vec<(i64, i64)>);
+
+fn decode_node(data: &[u8]) -> Result<(Node, RawIds)> {
+    let mut node = Node::default();
+    let (mut child_ids, mut slot_ids) = (Vec::new(), Vec::new());
+    for field in fields(data) {
+        let (number, value) = field?;
+        let body = || value.as_bytes().map_err(wire_error);
+        match number {
+            1 => {
+                let mut child = Child { node_id: 0, local_name: String::new() };
+                let mut id = 0;
+                for f in fields(body()?) {
+                    match f? {
+                        (1, v) => id = v.as_i64().map_err(wire_error)?,
+                        (2, v) => child.local_name = utf8(v.as_bytes().map_err(wire_error)?, "a child's local_name")?,
+                        _ => {}
+                    }
+                }
+                child_ids.push(id);
+                node.children.push(child);
+            }
+            2 => {
+                let mut attribute =
+                    Attribute { name: String::new(), full_name: String::new(), checkpoint_key: String::new() };
+                for f in fields(body()?) {
+                    let (n, v) = f?;
+                    let text = || v.as_bytes().map_err(wire_error);
+                    match n {
+                        1 => attribute.name = utf8(text()?, "an attribute name")?,
+                        2 => attribute.full_name = utf8(text()?, "an attribute's full_name")?,
+                        3 => attribute.checkpoint_key = utf8(text()?, "a checkpoint_key")?,
+                        _ => {}
+                    }
+                }
+                node.attributes.push(attribute);
+            }
+            3 => {
+                let mut slot =
+                    SlotVariable { original_variable_node_id: 0, slot_name: String::new(), slot_variable_node_id: 0 };
+                let (mut original, mut slot_id) = (0, 0);
+                for f in fields(body()?) {
+                    match f? {
+                        (1, v) => original = v.as_i64().map_err(wire_error)?,
+                        (2, v) => slot.slot_name = utf8(v.as_bytes().map_err(wire_error)?, "a slot_name")?,
+                        (3, v) => slot_id = v.as_i64().map_err(wire_error)?,
+                        _ => {}
+                    }
+                }
+                slot_ids.push((original, slot_id));
+                node.slot_variables.push(slot);
+            }
+            4 => {
+                let (mut name, mut object_name) = (String::new(), String::new());
+                for f in fields(body()?) {
+                    match f? {
+                        (1, v) => name = utf8(v.as_bytes().map_err(wire_error)?, "a registered saver name")?,
+                        (2, v) => {
+                            object_name = utf8(v.as_bytes().map_err(wire_error)?, "a registered saver object_name")?
+                        }
+                        _ => {}
+                    }
+                }
+                node.registered_saver = Some((name, object_name));
+            }
+            5 => {
+                let mut has = false;
+                for f in fields(body()?) {
+                    if let (1, v) = f? {
+                        has = v.as_u64().map_err(wire_error)? != 0;
+                    }
+                }
+                node.has_checkpoint_values = Some(has);
+            }
+            _ => {}
+        }
+    }
+    Ok((node, (child_ids, slot_ids)))
 }
 
 impl ObjectGraph {
-    /// Parses the serialized graph; every node id it holds must name a node.
+    /// Parses the serialized graph (unknown fields are skipped); every node id it holds must
+    /// name a node.
     pub fn decode(data: &[u8]) -> Result<Self> {
-        let msg = binary::decode(&TRACKABLE_OBJECT_GRAPH, Bytes::copy_from_slice(data))
-            .map_err(|e| Error::Decode(e.to_string()))?;
-        let count = msg.messages("nodes").len();
+        let mut decoded = Vec::new();
+        for field in fields(data) {
+            if let (1, value) = field? {
+                decoded.push(decode_node(value.as_bytes().map_err(wire_error)?)?);
+            }
+        }
+        let count = decoded.len();
         let id = |v: i64, what: &str| -> Result<usize> {
             usize::try_from(v)
                 .ok()
@@ -127,114 +219,58 @@ impl ObjectGraph {
                 .ok_or_else(|| Error::Decode(format!("{what} {v} is not a node of the {count}-node object graph")))
         };
         let mut nodes = Vec::with_capacity(count);
-        for node in msg.messages("nodes") {
-            let children = node
-                .messages("children")
-                .iter()
-                .map(|c| Ok(Child { node_id: id(c.int("node_id"), "child")?, local_name: text(c, "local_name")? }))
-                .collect::<Result<_>>()?;
-            let attributes = node
-                .messages("attributes")
-                .iter()
-                .map(|a| {
-                    Ok(Attribute {
-                        name: text(a, "name")?,
-                        full_name: text(a, "full_name")?,
-                        checkpoint_key: text(a, "checkpoint_key")?,
-                    })
-                })
-                .collect::<Result<_>>()?;
-            let slot_variables = node
-                .messages("slot_variables")
-                .iter()
-                .map(|s| {
-                    Ok(SlotVariable {
-                        original_variable_node_id: id(s.int("original_variable_node_id"), "slot's variable")?,
-                        slot_name: text(s, "slot_name")?,
-                        slot_variable_node_id: id(s.int("slot_variable_node_id"), "slot variable")?,
-                    })
-                })
-                .collect::<Result<_>>()?;
-            let registered_saver = match node.message("registered_saver") {
-                Some(r) => Some((text(r, "name")?, text(r, "object_name")?)),
-                None => None,
-            };
-            let has_checkpoint_values = node.message("has_checkpoint_values").map(|b| b.bool("value"));
-            nodes.push(Node { children, attributes, slot_variables, registered_saver, has_checkpoint_values });
+        for (mut node, (child_ids, slot_ids)) in decoded {
+            for (child, raw) in node.children.iter_mut().zip(child_ids) {
+                child.node_id = id(raw, "child")?;
+            }
+            for (slot, (original, slot_id)) in node.slot_variables.iter_mut().zip(slot_ids) {
+                slot.original_variable_node_id = id(original, "slot's variable")?;
+                slot.slot_variable_node_id = id(slot_id, "slot variable")?;
+            }
+            nodes.push(node);
         }
         Ok(ObjectGraph { nodes })
     }
 
-    /// The serialized graph, fields in number order as TensorFlow writes them.
+    /// The serialized graph, fields in number order and defaults omitted, as TensorFlow writes it.
     pub fn encode(&self) -> Vec<u8> {
-        let string = |s: &str| Value::Bytes(Bytes::copy_from_slice(s.as_bytes()));
-        let id = |i: usize| Value::I32(i32::try_from(i).unwrap_or(i32::MAX));
-        let mut nodes = Vec::with_capacity(self.nodes.len());
+        let mut graph = Encoder::new();
         for node in &self.nodes {
-            let mut msg = Message::new(&TRACKABLE_OBJECT);
-            let mut set = |field: &str, list: Vec<Message>| {
-                if !list.is_empty() {
-                    // The field names are those of the schema: setting them cannot fail.
-                    let _ = msg.set(field, Value::List(List::Message(list)));
-                }
-            };
-            set(
-                "children",
-                node.children
-                    .iter()
-                    .map(|c| {
-                        message(
-                            &TRACKABLE_OBJECT_OBJECT_REFERENCE,
-                            [("node_id", id(c.node_id)), ("local_name", string(&c.local_name))],
-                        )
-                    })
-                    .collect(),
-            );
-            set(
-                "attributes",
-                node.attributes
-                    .iter()
-                    .map(|a| {
-                        message(
-                            &TRACKABLE_OBJECT_SERIALIZED_TENSOR,
-                            [
-                                ("name", string(&a.name)),
-                                ("full_name", string(&a.full_name)),
-                                ("checkpoint_key", string(&a.checkpoint_key)),
-                            ],
-                        )
-                    })
-                    .collect(),
-            );
-            set(
-                "slot_variables",
-                node.slot_variables
-                    .iter()
-                    .map(|s| {
-                        message(
-                            &TRACKABLE_OBJECT_SLOT_VARIABLE_REFERENCE,
-                            [
-                                ("original_variable_node_id", id(s.original_variable_node_id)),
-                                ("slot_name", string(&s.slot_name)),
-                                ("slot_variable_node_id", id(s.slot_variable_node_id)),
-                            ],
-                        )
-                    })
-                    .collect(),
-            );
+            let mut body = Encoder::new();
+            for child in &node.children {
+                let mut reference = Encoder::new();
+                reference.varint(1, child.node_id as u64);
+                reference.bytes(2, child.local_name.as_bytes());
+                body.message(1, &reference);
+            }
+            for attribute in &node.attributes {
+                let mut tensor = Encoder::new();
+                tensor.bytes(1, attribute.name.as_bytes());
+                tensor.bytes(2, attribute.full_name.as_bytes());
+                tensor.bytes(3, attribute.checkpoint_key.as_bytes());
+                body.message(2, &tensor);
+            }
+            for slot in &node.slot_variables {
+                let mut reference = Encoder::new();
+                reference.varint(1, slot.original_variable_node_id as u64);
+                reference.bytes(2, slot.slot_name.as_bytes());
+                reference.varint(3, slot.slot_variable_node_id as u64);
+                body.message(3, &reference);
+            }
             if let Some((name, object_name)) = &node.registered_saver {
-                let saver = message(&REGISTERED_SAVER, [("name", string(name)), ("object_name", string(object_name))]);
-                let _ = msg.set("registered_saver", Value::Message(Box::new(saver)));
+                let mut saver = Encoder::new();
+                saver.bytes(1, name.as_bytes());
+                saver.bytes(2, object_name.as_bytes());
+                body.message(4, &saver);
             }
             if let Some(has) = node.has_checkpoint_values {
-                let flag = message(&BOOL_VALUE, [("value", Value::Bool(has))]);
-                let _ = msg.set("has_checkpoint_values", Value::Message(Box::new(flag)));
+                let mut flag = Encoder::new();
+                flag.varint(1, u64::from(has));
+                body.message(5, &flag);
             }
-            nodes.push(msg);
+            graph.message(1, &body);
         }
-        let mut graph = Message::new(&TRACKABLE_OBJECT_GRAPH);
-        let _ = graph.set("nodes", Value::List(List::Message(nodes)));
-        binary::encode(&graph)
+        graph.buf
     }
 
     /// Every node's path (escaped edge names joined by `/`; the root's is empty): the first route
@@ -358,18 +394,17 @@ impl ObjectGraph {
         };
         // Slots name their variable by path, known now that the regular nodes are in place.
         let regular_paths = graph.paths();
+        let by_path: HashMap<&str, usize> =
+            regular_paths[..regular].iter().enumerate().filter_map(|(i, p)| Some((p.as_deref()?, i))).collect();
         for (node, &spec) in order.iter().enumerate() {
             for (variable_path, slot_name, slot) in &specs[spec].slot_variables {
-                let original = regular_paths[..regular]
-                    .iter()
-                    .position(|p| p.as_deref() == Some(variable_path.as_str()))
-                    .ok_or_else(|| {
-                        Error::InvalidArgument(format!(
-                            "slot '{slot_name}' of the optimizer at '{}' names variable '{variable_path}', \
-                             which is not an object of the checkpoint",
-                            regular_paths[node].as_deref().unwrap_or_default()
-                        ))
-                    })?;
+                let original = *by_path.get(variable_path.as_str()).ok_or_else(|| {
+                    Error::InvalidArgument(format!(
+                        "slot '{slot_name}' of the optimizer at '{}' names variable '{variable_path}', \
+                         which is not an object of the checkpoint",
+                        regular_paths[node].as_deref().unwrap_or_default()
+                    ))
+                })?;
                 graph.nodes[node].slot_variables.push(SlotVariable {
                     original_variable_node_id: original,
                     slot_name: slot_name.clone(),
@@ -457,19 +492,6 @@ impl ObjectGraph {
     }
 }
 
-fn message<const N: usize>(desc: &'static crate::proto::schema::MessageDesc, fields: [(&str, Value); N]) -> Message {
-    let mut msg = Message::new(desc);
-    for (name, value) in fields {
-        let default =
-            matches!(&value, Value::Bytes(b) if b.is_empty()) || matches!(value, Value::I32(0) | Value::Bool(false));
-        if !default {
-            // The field names are those of the schema: setting them cannot fail.
-            let _ = msg.set(name, value);
-        }
-    }
-    msg
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -534,6 +556,11 @@ mod tests {
         let error = ObjectGraph::decode(&[0x0a, 0x04, 0x0a, 0x02, 0x08, 0x07]).unwrap_err();
         assert!(error.to_string().contains("child 7 is not a node of the 1-node object graph"), "{error}");
         assert!(ObjectGraph::decode(&[0x0a, 0x05]).is_err());
+        // Unknown fields are skipped; fields may come in any order.
+        let node = [0x1a, 0x04, 0x08, 0x00, 0x18, 0x00, 0x78, 0x05, 0x0a, 0x02, 0x12, 0x00];
+        let graph = ObjectGraph::decode(&[&[0x0a, node.len() as u8][..], &node[..], &[0x10, 0x01]].concat()).unwrap();
+        assert_eq!(graph.nodes[0].slot_variables.len(), 1);
+        assert_eq!(graph.nodes[0].children, [c(0, "")]);
         assert!(ObjectGraph::build(&[spec(&[], &[]), spec(&[], &[])]).is_err());
         assert!(ObjectGraph::build(&[spec(&[("x", 9)], &[])]).is_err());
         let mut optimizer = spec(&[("opt", 1)], &[]);
