@@ -9,11 +9,14 @@ from .errors import (
     CorruptCheckpointError,
     DecodeError,
     GraphImportError,
+    InvalidArgumentError,
     NotFoundError,
     TensorNotFoundError,
     UnimplementedError,
 )
 from .freeze import freeze_graph
+from .merge import merge_bundles
+from .meta_graph import import_meta_graph
 from .graph import DType, Graph, Operation, Tensor, import_graph_def
 from .graph_io import make_ndarray, make_tensor_proto, read_graph_def, read_meta_graph, write_graph
 from .protos import (
@@ -49,6 +52,7 @@ from .state import (
     remove_checkpoint,
     update_checkpoint_state,
 )
+from .saver import Saver
 from .saved_model import LoadedSavedModel, load_saved_model, read_saved_model
 from .writer import BundleWriter, save
 
@@ -73,6 +77,7 @@ __all__ = [
     "Graph",
     "GraphDef",
     "GraphImportError",
+    "InvalidArgumentError",
     "LoadedSavedModel",
     "Message",
     "MetaGraphDef",
@@ -84,6 +89,7 @@ __all__ = [
     "Operation",
     "SavedModel",
     "SavedObjectGraph",
+    "Saver",
     "SaverDef",
     "SignatureDef",
     "Tensor",
@@ -98,6 +104,7 @@ __all__ = [
     "freeze_graph",
     "get_checkpoint_state",
     "import_graph_def",
+    "import_meta_graph",
     "latest_checkpoint",
     "list_variables",
     "load_checkpoint",
@@ -105,8 +112,9 @@ __all__ = [
     "load_variable",
     "make_ndarray",
     "make_tensor_proto",
-    "object_graph",
+    "merge_bundles",
     "meta_graph_filename",
+    "object_graph",
     "parse_text",
     "read_graph_def",
     "read_meta_graph",

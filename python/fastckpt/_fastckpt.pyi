@@ -25,8 +25,10 @@ __all__ = [
     "freeze_graph",
     "import_graph_def",
     "make_ndarray",
+    "merge_bundles",
     "parse_message",
     "read_message",
+    "saver_meta_graph",
     "write_message",
     "parse_checkpoint_state",
     "parse_object_graph",
@@ -130,6 +132,7 @@ class Reader:
     def has(self, name: bytes) -> bool: ...
     def get(self, name: bytes, copy: bool) -> np.ndarray[_Any, _Any]: ...
     def get_many(self, names: list[bytes], copy: bool) -> list[np.ndarray[_Any, _Any]]: ...
+    def read_into(self, names: list[bytes], into: list[_Any]) -> None: ...
 
 @final
 class Writer:
@@ -143,6 +146,10 @@ class Writer:
     def abort(self) -> None: ...
 
 def parse_checkpoint_state(data: bytes) -> CheckpointState: ...
+def merge_bundles(prefixes: list[str], output: str, delete_dirs: bool) -> None: ...
+def saver_meta_graph(
+    variables: list[tuple[str, int, list[int]]], max_to_keep: int, keep_checkpoint_every_n_hours: float
+) -> MetaGraphDef: ...
 
 def copy_into(sources: list[_Any], dests: list[_Any]) -> None: ...
 

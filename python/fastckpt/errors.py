@@ -47,3 +47,8 @@ class NotFoundError(CheckpointError, LookupError):
 class UnimplementedError(CheckpointError, NotImplementedError):
     """A graph uses an op that was removed before the graph's producer version, as
     ``tf.errors.UnimplementedError``."""
+
+
+class InvalidArgumentError(CheckpointError, ValueError):
+    """A checkpoint does not fit what it is restored into (dtype or shape), as
+    ``tf.errors.InvalidArgumentError``; the message is TensorFlow's."""

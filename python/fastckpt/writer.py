@@ -158,9 +158,17 @@ class BundleWriter:
             self.abort()
 
 
-def save(tensors: Mapping[str, Any] | Mapping[bytes, Any], prefix: PathLike, *, alignment: int = 64) -> str:
+def save(
+    tensors: Mapping[str, Any] | Mapping[bytes, Any], prefix: PathLike, *, alignment: int = 64, num_shards: int = 1
+) -> str:
     """Saves ``{name: array}`` as a checkpoint at ``prefix``; returns the prefix. Arrays may be
-    numpy arrays or anything with ``__array__``, ``__dlpack__`` or the buffer protocol."""
+    numpy arrays or anything with ``__array__``, ``__dlpack__`` or the buffer protocol. With
+    ``num_shards > 1`` the tensors are spread over that many data files written in parallel by as
+    many threads (``fastckpt.merge.save_sharded``)."""
+    if num_shards != 1:
+        from .merge import save_sharded
+
+        return save_sharded(tensors, prefix, num_shards, alignment=alignment)
     with BundleWriter(prefix, alignment=alignment) as writer:
         writer.add_many(tensors.items())
     return writer.prefix

@@ -13,6 +13,7 @@ mod graph;
 mod graph_py;
 mod message;
 mod reader;
+mod saver;
 mod snapshot;
 mod state;
 mod tree;
@@ -25,6 +26,8 @@ fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<reader::Reader>()?;
     m.add_class::<writer::Writer>()?;
     m.add_function(wrap_pyfunction!(state::parse_checkpoint_state, m)?)?;
+    m.add_function(wrap_pyfunction!(saver::merge_bundles, m)?)?;
+    m.add_function(wrap_pyfunction!(saver::saver_meta_graph, m)?)?;
     m.add_function(wrap_pyfunction!(state::write_checkpoint_state, m)?)?;
     m.add_function(wrap_pyfunction!(checkpoint::parse_object_graph, m)?)?;
     m.add_function(wrap_pyfunction!(checkpoint::build_object_graph, m)?)?;

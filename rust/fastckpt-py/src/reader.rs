@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use fastckpt::bundle::TensorData;
 use fastckpt::{BundleReader, Tensor};
+use pyo3::buffer::PyBuffer;
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 use rayon::prelude::*;
@@ -107,6 +109,39 @@ impl Reader {
                 }
             })
             .collect()
+    }
+
+    /// Reads tensors `names[i]` straight into the caller's writable buffers `into[i]` (numpy
+    /// arrays viewed as bytes), in parallel with the GIL released: no intermediate copy.
+    fn read_into(&self, py: Python<'_>, names: Vec<Vec<u8>>, into: Vec<PyBuffer<u8>>) -> PyResult<()> {
+        if names.len() != into.len() {
+            return Err(PyValueError::new_err("one buffer per tensor name is needed"));
+        }
+        let mut targets = Vec::with_capacity(into.len());
+        for buffer in &into {
+            if buffer.readonly() || !buffer.is_c_contiguous() {
+                return Err(PyValueError::new_err("read_into needs writable C-contiguous buffers"));
+            }
+            targets.push((buffer.buf_ptr() as usize, buffer.len_bytes()));
+        }
+        let inner = &*self.inner;
+        let results: Vec<fastckpt::Result<()>> = py.detach(|| {
+            names
+                .par_iter()
+                .zip(targets)
+                .map(|(name, (ptr, len))| {
+                    // SAFETY: each export in `into` keeps its buffer alive and in place (numpy
+                    // refuses to resize an exported array) until `into` drops after this call; it
+                    // is writable, C-contiguous and `len` bytes long. Python code running meanwhile
+                    // may touch the same bytes, as with any numpy operation that releases the GIL;
+                    // whatever it does, the buffer is plain bytes, so no invalid value can arise.
+                    let out = unsafe { std::slice::from_raw_parts_mut(ptr as *mut u8, len) };
+                    inner.read_into(name, out)
+                })
+                .collect()
+        });
+        drop(into);
+        results.into_iter().try_for_each(|r| r.py_err(py))
     }
 }
 

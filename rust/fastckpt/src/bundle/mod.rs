@@ -10,6 +10,7 @@
 
 pub mod entry;
 pub mod header;
+pub mod merge;
 pub mod naming;
 pub mod reader;
 pub mod slices;
@@ -19,5 +20,6 @@ pub mod writer;
 
 pub use entry::BundleEntry;
 pub use header::{BundleHeader, Endianness};
+pub use merge::merge_bundles;
 pub use reader::{BundleReader, DataFile, Tensor, TensorData};
 pub use writer::BundleWriter;

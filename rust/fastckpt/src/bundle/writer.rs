@@ -222,7 +222,7 @@ impl BundleWriter {
         let result = data
             .into_file()
             .map_err(|e| Error::io(&self.data_tmp, e))
-            .and_then(|_| write_index(&index_tmp, &self.entries))
+            .and_then(|_| write_index(&index_tmp, &BundleHeader::new(1), &self.entries))
             .and_then(|()| replace(&self.data_tmp, &data_path))
             .and_then(|()| std::fs::rename(&index_tmp, &index_path).map_err(|e| Error::io(&index_path, e)));
         if result.is_err() {
@@ -298,11 +298,12 @@ fn replace(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-fn write_index(path: &Path, entries: &BTreeMap<Vec<u8>, BundleEntry>) -> Result<()> {
+/// Writes an index file: the header under the empty key, then the entries in key order.
+pub(super) fn write_index(path: &Path, header: &BundleHeader, entries: &BTreeMap<Vec<u8>, BundleEntry>) -> Result<()> {
     let file = File::create(path).map_err(|e| Error::io(path, e))?;
     let mut table = TableBuilder::new(BufWriter::with_capacity(WRITE_BUFFER, file));
     let io = |e| Error::io(path, e);
-    table.add(b"", &BundleHeader::new(1).encode()).map_err(io)?;
+    table.add(b"", &header.encode()).map_err(io)?;
     for (key, entry) in entries {
         table.add(key, &entry.encode()).map_err(io)?;
     }

@@ -5,7 +5,8 @@
 //! [`ops`] knows every op TensorFlow registers (what an op's outputs are, which attrs it needs),
 //! [`model`] is the graph, [`import`] fills it, `device` reads device strings as Python does;
 //! [`io`] reads and writes files holding one message, [`tensor`] decodes `TensorProto` values;
-//! [`freeze`] turns variables into constants read from a checkpoint.
+//! [`freeze`] turns variables into constants read from a checkpoint; [`saver`] builds the meta graph
+//! of a TF1 Saver.
 
 mod device;
 pub mod freeze;
@@ -13,6 +14,7 @@ pub mod import;
 pub mod io;
 pub mod model;
 pub mod ops;
+pub mod saver;
 pub mod tensor;
 
 pub use device::DeviceSpec;

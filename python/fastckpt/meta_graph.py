@@ -1,0 +1,130 @@
+"""Meta graphs of a TF1 Saver, both ways.
+
+``export_meta_graph`` writes the ``P.meta`` a ``tf.compat.v1.train.Saver`` writes for the same
+variables (the engine builds it: ``rust/fastckpt/src/graph/saver.rs``): per variable a
+``VariableV2`` (with a zero initializer, ``v/Assign`` and ``v/read``),
+the ``save/`` subgraph TensorFlow's Saver builds, the ``SaverDef`` and the ``variables`` /
+``trainable_variables`` collections — so that ``tf.compat.v1.train.import_meta_graph(P + ".meta")``
+gives a Saver whose ``restore(sess, P)`` fills the variables::
+
+    save/filename/input (Const "model") → save/filename → save/Const   (the filename tensor)
+    save/SaveV2(save/Const, tensor_names, shape_and_slices, v1, v2, …)  → save/control_dependency
+    save/RestoreV2(save/Const, tensor_names, shape_and_slices) on CPU   → save/Assign, save/Assign_1, …
+    save/restore_all = NoOp after every Assign
+
+``import_meta_graph`` reads a TensorFlow-written ``.meta``: the graph imported as TensorFlow does
+(no ``import/`` prefix) and a ``Saver`` over its variables, named as its ``RestoreV2`` names them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any, Union
+
+import numpy as np
+
+from . import _fastckpt
+from ._dtypes import NUMPY_DTYPES, STRING, VARIANT
+from .graph import Graph, import_graph_def
+from .graph_io import read_meta_graph, write_graph
+from .protos import MetaGraphDef, VariableDef
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+#: ``(checkpoint name, dtype enum, shape)`` of one variable.
+Spec = tuple[str, int, Sequence[int]]
+
+
+def build_meta_graph(
+    specs: Sequence[Spec], *, max_to_keep: int = 5, keep_checkpoint_every_n_hours: float = 10000.0
+) -> MetaGraphDef:
+    """The ``MetaGraphDef`` of a TF1 Saver over variables ``specs`` (built by the engine, see the
+    module docstring)."""
+    variables = [(name, int(dtype), [int(d) for d in shape]) for name, dtype, shape in specs]
+    return _fastckpt.saver_meta_graph(variables, max_to_keep, keep_checkpoint_every_n_hours)
+
+
+def export_meta_graph(specs: Sequence[Spec], path: PathLike, **saver_options: Any) -> str:
+    """Writes ``build_meta_graph(specs)`` to ``path`` (binary, replaced atomically)."""
+    path = os.fspath(path)
+    write_graph(build_meta_graph(specs, **saver_options), os.path.dirname(path), os.path.basename(path), as_text=False)
+    return path
+
+
+#: Ops that hold a variable: reference variables and resource variables' handles.
+_VARIABLE_OPS = frozenset({"VariableV2", "Variable", "VarHandleOp"})
+
+
+def _zeros(dtype: int, shape: Sequence[int]) -> np.ndarray[Any, Any]:
+    """A zero value of a variable (pages are only allocated when written, e.g. by a restore)."""
+    if dtype in (STRING, VARIANT):
+        return np.full(shape, b"", dtype=object)
+    return np.zeros(shape, NUMPY_DTYPES[dtype])
+
+
+def _node_value(node: Any) -> np.ndarray[Any, Any]:
+    dims = node.attr["shape"].shape.dim
+    return _zeros(int(node.attr["dtype"].type), [max(int(d.size), 0) for d in dims])
+
+
+def variables_of(graph_or_meta: Graph | MetaGraphDef) -> dict[str, np.ndarray[Any, Any]]:
+    """``{name: zeros}`` of the variables of a ``Graph`` (its variable ops) or a ``MetaGraphDef``
+    (its ``variables`` collection), as TensorFlow's Saver takes the global variables."""
+    if isinstance(graph_or_meta, MetaGraphDef):
+        listed = {
+            VariableDef.FromString(v).variable_name.rpartition(":")[0]
+            for v in graph_or_meta.collection_def["variables"].bytes_list.value
+        } if "variables" in graph_or_meta.collection_def else set()
+        nodes = [n for n in graph_or_meta.graph_def.node if n.name in listed]
+    else:
+        nodes = [op.node_def for op in graph_or_meta.get_operations() if op.type in _VARIABLE_OPS]
+    return {node.name: _node_value(node) for node in sorted(nodes, key=lambda n: str(n.name))}
+
+
+def _saver_specs(meta: Any, graph: Graph, scope: str) -> list[tuple[str, np.ndarray[Any, Any]]]:
+    """``(checkpoint name, zero array)`` of each variable the meta graph's Saver restores: the
+    names its ``RestoreV2`` reads, shapes and dtypes from the variables they are assigned to."""
+    restore_op = meta.saver_def.restore_op_name
+    prefix = (scope + "/" if scope else "") + restore_op.rpartition("/")[0]
+    names_node = graph.get_operation_by_name(f"{prefix}/RestoreV2/tensor_names")
+    names = [n.decode() for n in names_node.node_def.attr["value"].tensor.string_val]
+    dtypes = list(graph.get_operation_by_name(f"{prefix}/RestoreV2").get_attr("dtypes"))
+    targets: dict[int, Any] = {}
+    for op in graph.get_operation_by_name(f"{scope + '/' if scope else ''}{restore_op}").control_inputs:
+        inputs = op.inputs
+        if len(inputs) == 2 and inputs[1].op.name == f"{prefix}/RestoreV2":
+            targets[inputs[1].value_index] = inputs[0].op
+    specs = []
+    for i, (name, dtype) in enumerate(zip(names, dtypes)):
+        enum = int(getattr(dtype, "as_datatype_enum", dtype))
+        variable = targets.get(i)
+        shape: list[int] = []
+        if variable is not None:
+            shape = [max(int(d.size), 0) for d in variable.node_def.attr["shape"].shape.dim]
+        specs.append((name, _zeros(enum, shape)))
+    return specs
+
+
+def import_meta_graph(path: PathLike, import_scope: str | None = None, clear_devices: bool = False) -> tuple[Graph, Any]:
+    """Reads a ``.meta`` file as ``tf.compat.v1.train.import_meta_graph``: returns the imported
+    graph (names under ``import_scope``, no ``import/`` prefix by default) and a ``Saver`` over its
+    variables — zero arrays of their dtypes and shapes, filled by ``saver.restore(P)`` — or
+    ``None`` for the Saver when the meta graph has none."""
+    from .saver import Saver
+
+    meta = read_meta_graph(path)
+    graph_def = meta.graph_def
+    if clear_devices:
+        for node in graph_def.node:
+            node.device = ""
+    graph = Graph()
+    import_graph_def(graph_def, name=import_scope or "", graph=graph)
+    if not meta.HasField("saver_def") or not meta.saver_def.restore_op_name:
+        return graph, None
+    saver = Saver(
+        dict(_saver_specs(meta, graph, import_scope or "")),
+        max_to_keep=meta.saver_def.max_to_keep,
+        keep_checkpoint_every_n_hours=meta.saver_def.keep_checkpoint_every_n_hours,
+    )
+    return graph, saver
