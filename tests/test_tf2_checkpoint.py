@@ -186,6 +186,7 @@ def test_read_fills_callers_arrays_in_place(tmp_path: Path) -> None:
     np.testing.assert_array_equal(mine, kernel)
     assert tree["model"]["extra"] is not readonly and tree["model"]["extra"].tolist() == [1, 1]
 
+    assert ckpt.restore(None) is ckpt.objects  # as TF: nothing to restore from
     wrong = Checkpoint(model={"kernel": np.zeros((3, 2), np.float32)})
     with pytest.raises(ValueError, match=r"incompatible tensor with shape \(2, 3\).*shape \(3, 2\) and name model/kernel"):
         wrong.read(prefix)

@@ -455,10 +455,10 @@ class Checkpoint:
         self._source = graph
         return self.objects
 
-    def restore(self, save_path: PathLike) -> Tree:
-        """As ``read``, also for checkpoints written by ``save`` (TensorFlow's restore additionally
-        tracks ``save_counter``; here both restore it when present)."""
-        return self.read(save_path)
+    def restore(self, save_path: PathLike | None) -> Tree:
+        """As ``read`` (both restore ``save_counter`` when the checkpoint has one); ``None``, as
+        ``tf.train.latest_checkpoint`` gives for an empty folder, restores nothing."""
+        return self.objects if save_path is None else self.read(save_path)
 
 
 def _record_save(prefix: str) -> None:
