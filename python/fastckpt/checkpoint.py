@@ -24,7 +24,7 @@ import numpy as np
 from . import _fastckpt
 from .errors import DecodeError
 from ._async import BackgroundSaves, snapshot
-from .reader import CheckpointReader, PathLike, load_checkpoint
+from .reader import CheckpointReader, PathLike, _encode, load_checkpoint
 from .state import get_checkpoint_state, update_checkpoint_state
 from .writer import save as _save_bundle
 
@@ -323,6 +323,36 @@ def _exact_tensors(graph: ObjectGraph, root: Mapping[str, Any]) -> dict[str, Any
     return tensors
 
 
+def _fillable_targets(graph: ObjectGraph, root: Mapping[str, Any], reader: CheckpointReader) -> dict[str, Any]:
+    """``{checkpoint key: caller's array}`` for the variables of ``graph`` that ``root`` already
+    holds, matched by name along the graph's edges, as writable C-contiguous numpy arrays of the
+    stored shape and dtype: those are read in place."""
+    shapes, dtypes = reader.get_variable_to_shape_map(), reader.get_variable_to_dtype_map()
+    found: dict[int, Any] = {0: root}
+    targets: dict[str, Any] = {}
+    queue = [0]
+    for node_id in queue:
+        node, value = graph.nodes[node_id], found[node_id]
+        if not _is_mapping(value):
+            key = node.attributes[0].checkpoint_key if _is_variable(node, graph) else None
+            if (
+                key is not None
+                and isinstance(value, np.ndarray)
+                and value.flags.writeable
+                and value.flags.c_contiguous
+                and list(value.shape) == shapes.get(key)
+                and value.dtype == dtypes.get(key)
+                and value.dtype != object
+            ):
+                targets[key] = value
+            continue
+        for name, child in node.children.items():
+            if child not in found and name in value:
+                found[child] = value[name]
+                queue.append(child)
+    return targets
+
+
 def _restore_into(target: MutableMapping[str, Any], source: Mapping[str, Any], path: str) -> None:
     """Merges ``source`` into ``target``: arrays the caller owns (writable numpy arrays of the
     same shape and dtype) are filled in place, everything else is set."""
@@ -447,7 +477,13 @@ class Checkpoint:
         missing = [k for k in keys if k not in reader]
         if missing:
             raise ValueError(f"checkpoint {reader.prefix}: the object graph names tensors it lacks: {missing}")
-        tree = _tree_of(graph, reader.read_all(keys, copy=True))
+        targets = _fillable_targets(graph, self.objects, reader)
+        if targets:  # straight from the file into the caller's arrays
+            reader._reader.read_into(
+                [_encode(k) for k in targets], [a.reshape(-1).view(np.uint8) for a in targets.values()]
+            )
+        values = reader.read_all([k for k in keys if k not in targets], copy=True)
+        tree = _tree_of(graph, {**values, **targets})
         counter = tree.pop(SAVE_COUNTER, None)
         if isinstance(counter, np.ndarray) and counter.shape == () and counter.dtype.kind in "iu":
             self._save_counter = int(counter)
