@@ -1,6 +1,7 @@
 """fastckpt: TensorFlow checkpoints read and written at the speed of the hardware, without TensorFlow."""
 
 from . import _fastckpt
+from .checkpoint import Checkpoint, CheckpointManager, ObjectGraph, object_graph
 from .errors import (
     CheckpointError,
     CheckpointIOError,
@@ -60,8 +61,10 @@ __all__ = [
     "AssetFileDef",
     "AttrValue",
     "BundleWriter",
+    "Checkpoint",
     "CheckpointError",
     "CheckpointIOError",
+    "CheckpointManager",
     "CheckpointNotFoundError",
     "CheckpointReader",
     "CheckpointState",
@@ -82,6 +85,7 @@ __all__ = [
     "NameAttrList",
     "NodeDef",
     "NotFoundError",
+    "ObjectGraph",
     "OpDef",
     "Operation",
     "SavedModel",
@@ -111,6 +115,7 @@ __all__ = [
     "make_tensor_proto",
     "merge_bundles",
     "meta_graph_filename",
+    "object_graph",
     "parse_text",
     "read_graph_def",
     "read_meta_graph",

@@ -14,40 +14,40 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import wait as wait_futures
 from typing import Any, TypeVar
 
 import numpy as np
 
+from . import _fastckpt
 from .writer import _as_array
 
 T = TypeVar("T")
 
 _log = logging.getLogger("fastckpt")
 
-#: Arrays at least this big are copied by several threads (numpy releases the GIL while copying).
-_PARALLEL_COPY_BYTES = 16 << 20
-_COPY_CHUNK_BYTES = 8 << 20
+#: Arrays from this size on are copied by the engine's threads in pieces; smaller ones by numpy,
+#: whose per-call cost is lower.
+_PARALLEL_BYTES = 1 << 20
 
 
 def snapshot(values: Iterable[Any]) -> list[np.ndarray[Any, Any]]:
-    """Copies of ``values`` (anything array-like) as numpy arrays, big ones copied in parallel."""
+    """Copies of ``values`` (anything array-like) as new numpy arrays; big contiguous ones are
+    copied by the engine's threads with the GIL released (strings as object arrays)."""
     arrays = [_as_array(v) for v in values]
-    copies = [np.empty_like(a, order="C") if a.dtype != object else a.copy() for a in arrays]
-    jobs: list[tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]] = []
-    for source, copy in zip(arrays, copies):
-        if source.dtype == object:
+    copies: list[np.ndarray[Any, Any]] = []
+    sources, dests = [], []
+    for array in arrays:
+        if array.nbytes < _PARALLEL_BYTES or array.dtype == object or not array.flags.c_contiguous:
+            copies.append(array.copy())
             continue
-        if source.nbytes >= _PARALLEL_COPY_BYTES and source.flags.c_contiguous:
-            flat_source, flat_copy = source.reshape(-1).view(np.uint8), copy.reshape(-1).view(np.uint8)
-            step = _COPY_CHUNK_BYTES
-            jobs.extend((flat_copy[i : i + step], flat_source[i : i + step]) for i in range(0, source.nbytes, step))
-        else:
-            np.copyto(copy, source)
-    if jobs:
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="fastckpt-copy") as pool:
-            list(pool.map(lambda job: np.copyto(job[0], job[1]), jobs))
+        copy = np.empty_like(array)
+        copies.append(copy)
+        sources.append(array.reshape(-1).view(np.uint8))
+        dests.append(copy.reshape(-1).view(np.uint8))
+    if sources:
+        _fastckpt.copy_into(sources, dests)
     return copies
 
 

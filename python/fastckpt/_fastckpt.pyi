@@ -33,6 +33,9 @@ __all__ = [
     "saver_meta_graph",
     "write_message",
     "parse_checkpoint_state",
+    "parse_object_graph",
+    "build_object_graph",
+    "copy_into",
     "write_checkpoint_state",
     "Any",
     "AssetFileDef",
@@ -154,6 +157,28 @@ def merge_bundles(prefixes: list[str], output: str, delete_dirs: bool) -> None: 
 def saver_meta_graph(
     variables: list[tuple[str, int, list[int]]], max_to_keep: int, keep_checkpoint_every_n_hours: float
 ) -> MetaGraphDef: ...
+
+def copy_into(sources: list[_Any], dests: list[_Any]) -> None: ...
+
+# --- TF2 object graphs ---------------------------------------------------------------------------
+
+def parse_object_graph(
+    data: bytes,
+) -> list[
+    tuple[
+        list[tuple[str, int]],
+        list[tuple[str, str, str]],
+        list[tuple[int, str, int]],
+        tuple[str, str] | None,
+        bool | None,
+        bool,
+        str | None,
+        str | None,
+    ]
+]: ...
+def build_object_graph(
+    specs: list[tuple[list[tuple[str, int]], list[str], list[tuple[str, str, int]]]],
+) -> tuple[bytes, list[list[str]]]: ...
 def write_checkpoint_state(
     path: str | os.PathLike[str],
     model_checkpoint_path: str,

@@ -3,6 +3,7 @@
 //! public API lives in `python/fastckpt/`; this module is its private engine room.
 
 mod arrays;
+mod checkpoint;
 mod containers;
 mod convert;
 mod descriptor;
@@ -15,6 +16,7 @@ mod locks;
 mod message;
 mod reader;
 mod saver;
+mod snapshot;
 mod state;
 mod tree;
 mod writer;
@@ -36,6 +38,9 @@ fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(saver::merge_bundles, m)?)?;
     m.add_function(wrap_pyfunction!(saver::saver_meta_graph, m)?)?;
     m.add_function(wrap_pyfunction!(state::write_checkpoint_state, m)?)?;
+    m.add_function(wrap_pyfunction!(checkpoint::parse_object_graph, m)?)?;
+    m.add_function(wrap_pyfunction!(checkpoint::build_object_graph, m)?)?;
+    m.add_function(wrap_pyfunction!(snapshot::copy_into, m)?)?;
     message::add_classes(m)?;
     m.add_class::<descriptor::Descriptor>()?;
     m.add_class::<descriptor::FieldDescriptor>()?;

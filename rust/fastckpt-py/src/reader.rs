@@ -130,21 +130,30 @@ impl Reader {
             }
             targets.push((buffer.buf_ptr() as usize, buffer.len_bytes()));
         }
+        let mut ranges: Vec<(usize, usize)> = targets.iter().map(|&(ptr, len)| (ptr, ptr + len)).collect();
+        ranges.sort_unstable();
+        if ranges.windows(2).any(|w| w[0].1 > w[1].0) {
+            return Err(PyValueError::new_err("read_into needs buffers that do not overlap each other"));
+        }
         let inner = &*self.inner;
         let results: Vec<fastckpt::Result<()>> = py.detach(|| {
-            names
-                .par_iter()
-                .zip(targets)
-                .map(|(name, (ptr, len))| {
-                    // SAFETY: each export in `into` keeps its buffer alive and in place (numpy
-                    // refuses to resize an exported array) until `into` drops after this call; it
-                    // is writable, C-contiguous and `len` bytes long. Python code running meanwhile
-                    // may touch the same bytes, as with any numpy operation that releases the GIL;
-                    // whatever it does, the buffer is plain bytes, so no invalid value can arise.
-                    let out = unsafe { std::slice::from_raw_parts_mut(ptr as *mut u8, len) };
-                    inner.read_into(name, out)
-                })
-                .collect()
+            fastckpt::pool::install(|| {
+                names
+                    .par_iter()
+                    .zip(targets)
+                    .map(|(name, (ptr, len))| {
+                        // SAFETY: each export in `into` keeps its buffer alive and in place
+                        // (numpy refuses to resize an exported array) until `into` drops after
+                        // this call; no two of them overlap (checked above); each is writable,
+                        // C-contiguous and `len` bytes long. Python code running meanwhile may
+                        // touch the same bytes, as with any numpy operation that releases the
+                        // GIL; whatever it does, the buffer is plain bytes, so no invalid value
+                        // can arise.
+                        let out = unsafe { std::slice::from_raw_parts_mut(ptr as *mut u8, len) };
+                        inner.read_into(name, out)
+                    })
+                    .collect()
+            })
         });
         drop(into);
         results.into_iter().try_for_each(|r| r.py_err(py))

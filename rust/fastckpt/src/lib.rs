@@ -5,6 +5,7 @@
 
 pub mod atomic_file;
 pub mod bundle;
+pub mod checkpoint;
 pub mod crc;
 pub mod dtype;
 pub mod error;
