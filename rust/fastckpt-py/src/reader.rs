@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use fastckpt::bundle::{naming, TensorData};
+use fastckpt::bundle::TensorData;
 use fastckpt::state::CheckpointState;
-use fastckpt::{pool, BundleReader, Tensor};
+use fastckpt::{pool, CheckpointReader, Tensor};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 use rayon::prelude::*;
@@ -17,7 +17,7 @@ use crate::errors::{self, IntoPy};
 #[pyclass(frozen, module = "fastckpt._fastckpt")]
 #[derive(Debug)]
 pub struct Reader {
-    inner: Arc<BundleReader>,
+    inner: Arc<CheckpointReader>,
 }
 
 fn to_array<'py>(py: Python<'py>, tensor: Tensor) -> PyResult<Bound<'py, PyAny>> {
@@ -32,7 +32,7 @@ fn to_array<'py>(py: Python<'py>, tensor: Tensor) -> PyResult<Bound<'py, PyAny>>
 impl Reader {
     #[new]
     fn new(py: Python<'_>, prefix: PathBuf, verify: bool) -> PyResult<Self> {
-        let inner = py.detach(|| BundleReader::open(&prefix, verify)).py_err(py)?;
+        let inner = py.detach(|| CheckpointReader::open(&prefix, verify)).py_err(py)?;
         Ok(Reader { inner: Arc::new(inner) })
     }
 
@@ -139,5 +139,5 @@ pub fn latest_checkpoint(py: Python<'_>, dir: PathBuf) -> PyResult<Option<PathBu
     let Some(state) = CheckpointState::read(&dir).py_err(py)? else {
         return Ok(None);
     };
-    Ok(state.latest(&dir).filter(|p| naming::index_path(p).exists() || p.is_file()))
+    Ok(state.latest(&dir).filter(|p| CheckpointReader::exists(p)))
 }

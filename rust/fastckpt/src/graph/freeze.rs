@@ -24,11 +24,12 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::bundle::{BundleReader, DataFile, TensorData};
+use crate::bundle::{DataFile, TensorData};
 use crate::dtype::{DataType, Layout};
 use crate::error::{display_key, Error, Result};
 use crate::proto::schema::{ATTR_VALUE, GRAPH_DEF, NODE_DEF, TENSOR_PROTO, TENSOR_SHAPE_PROTO, TENSOR_SHAPE_PROTO_DIM};
 use crate::proto::{List, MapKey, Message, Value};
+use crate::reader::CheckpointReader;
 
 /// Ops whose output is a variable, read from the checkpoint under the node's name.
 const VARIABLE_OPS: [&str; 3] = ["Variable", "VariableV2", "VarHandleOp"];
@@ -43,7 +44,7 @@ const FUNCTION_CALL_OPS: [&str; 7] =
 /// The frozen `GraphDef`: `graph_def` pruned to what `outputs` (node names; `name:0` and `^name`
 /// are accepted) need, every variable left in it replaced by a `Const` holding its value in
 /// `checkpoint`, and the readers of resource variables rewired onto the constants.
-pub fn freeze_graph(graph_def: &Message, checkpoint: &BundleReader, outputs: &[String]) -> Result<Message> {
+pub fn freeze_graph(graph_def: &Message, checkpoint: &CheckpointReader, outputs: &[String]) -> Result<Message> {
     let mut nodes = prune(graph_def.messages("node"), outputs)?;
     let index: HashMap<Vec<u8>, usize> = nodes.iter().enumerate().map(|(i, n)| (n.bytes("name").to_vec(), i)).collect();
     let consumers = consumers(&nodes, &index);
@@ -304,7 +305,7 @@ impl AsRef<[u8]> for MappedSlice {
 
 /// The shape and value of variable `node` in the checkpoint, checked against the node's dtype
 /// (and its shape, where the node states a full one).
-fn read_variable(node: &Message, dtype: DataType, checkpoint: &BundleReader) -> Result<(Vec<usize>, Tensor)> {
+fn read_variable(node: &Message, dtype: DataType, checkpoint: &CheckpointReader) -> Result<(Vec<usize>, Tensor)> {
     let name = node.bytes("name");
     let what = || format!("variable '{}' ({})", display_key(name), node.str("op").unwrap_or("?"),);
     if !checkpoint.contains(name) {
@@ -477,7 +478,7 @@ mod tests {
         g
     }
 
-    fn checkpoint(dir: &str, tensors: &[(&str, &[f32], &[usize])]) -> (std::path::PathBuf, BundleReader) {
+    fn checkpoint(dir: &str, tensors: &[(&str, &[f32], &[usize])]) -> (std::path::PathBuf, CheckpointReader) {
         let dir = std::env::temp_dir().join(format!("fastckpt-freeze-{dir}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let prefix = dir.join("ckpt");
@@ -488,7 +489,7 @@ mod tests {
             w.add(name.as_bytes(), DataType::FLOAT, &shape, Payload::Fixed(&bytes)).unwrap();
         }
         w.finish().unwrap();
-        let reader = BundleReader::open(&prefix, true).unwrap();
+        let reader = CheckpointReader::open(&prefix, true).unwrap();
         (dir, reader)
     }
 
