@@ -20,13 +20,17 @@ def freeze_graph(graph_def: Any, checkpoint: PathLike, output_nodes: Iterable[st
     holding its value in ``checkpoint``.
 
     ``graph_def`` is our ``GraphDef``, TensorFlow's, or anything with ``as_graph_def()`` (a
-    ``tf.Graph``). ``checkpoint`` is a V2 checkpoint prefix or a folder (its latest checkpoint);
+    ``tf.Graph``). ``checkpoint`` is a checkpoint prefix (V2 or V1) or a folder (its latest checkpoint);
     variables are looked up by node name (TF1 name-based checkpoints, e.g. ``dense/kernel``).
 
     Ref variables (``Variable``, ``VariableV2``) and resource variables (``VarHandleOp``) become
     ``Const`` nodes of the same name and device; ``Identity`` readers are retyped,
     ``ReadVariableOp`` becomes ``Identity``, ``ResourceGather``/``ResourceGatherNd`` become
-    ``GatherV2``/``GatherNd``. Values are encoded as ``make_tensor_proto`` does
+    ``GatherV2``/``GatherNd``. A resource variable's handle passed to a function call
+    (``PartitionedCall``, ``StatefulPartitionedCall``, ``If``, ``While``, ``Case`` and their
+    stateless forms, at any depth) becomes its value: the call's input type, the function's
+    argument and the ``ReadVariableOp`` reading it inside are rewritten (TF's
+    ``convert_variables_to_constants_v2`` rules). Values are encoded as ``make_tensor_proto`` does
     (``tensor_content`` for more than one element) and, when the checkpoint is mapped, point into
     it without a copy. A variable missing from the checkpoint raises ``TensorNotFoundError`` (a
     ``KeyError``) naming the variable and the checkpoint; an unknown output raises ``ValueError``.

@@ -11,7 +11,9 @@
 //!            ReadVariableOp r  ──▶ Identity r (input 0, T = r.dtype)
 //!            ResourceGather g  ──▶ GatherV2 g (params, indices, Const "g/axis" = 0)
 //!            ResourceGatherNd  ──▶ GatherNd
-//!            function calls (If, While, PartitionedCall, …): refused
+//!            function calls (If, While, PartitionedCall, …): a resource handle passed in
+//!              becomes the value, in the call and in the functions (freeze_calls.rs); any
+//!              other value needs nothing
 //! ```
 //! Constant values are encoded as `make_tensor_proto` does: `tensor_content` (little-endian) for
 //! more than one element, the typed `*_val` field for a single one, `string_val` for strings.
@@ -24,10 +26,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::freeze_calls::{convert_call_input, CallKind};
 use crate::bundle::{DataFile, TensorData};
 use crate::dtype::{DataType, Layout};
 use crate::error::{display_key, Error, Result};
-use crate::proto::schema::{ATTR_VALUE, GRAPH_DEF, NODE_DEF, TENSOR_PROTO, TENSOR_SHAPE_PROTO, TENSOR_SHAPE_PROTO_DIM};
+use crate::proto::schema::{
+    ATTR_VALUE, FUNCTION_DEF_LIBRARY, GRAPH_DEF, NODE_DEF, TENSOR_PROTO, TENSOR_SHAPE_PROTO, TENSOR_SHAPE_PROTO_DIM,
+};
 use crate::proto::{List, MapKey, Message, Value};
 use crate::reader::CheckpointReader;
 
@@ -36,10 +41,6 @@ const VARIABLE_OPS: [&str; 3] = ["Variable", "VariableV2", "VarHandleOp"];
 
 /// Ops that pass their input through: their `T` is retyped and conversion goes on past them.
 const PASS_THROUGH_OPS: [&str; 6] = ["Enter", "Exit", "Identity", "NextIteration", "Switch", "_SwitchN"];
-
-/// Ops that run functions; variables flowing into them would need the functions rewritten.
-const FUNCTION_CALL_OPS: [&str; 7] =
-    ["Case", "If", "PartitionedCall", "StatefulPartitionedCall", "StatelessIf", "StatelessWhile", "While"];
 
 /// The frozen `GraphDef`: `graph_def` pruned to what `outputs` (node names; `name:0` and `^name`
 /// are accepted) need, every variable left in it replaced by a `Const` holding its value in
@@ -51,9 +52,15 @@ pub fn freeze_graph(graph_def: &Message, checkpoint: &CheckpointReader, outputs:
     let variables: Vec<usize> =
         (0..nodes.len()).filter(|&i| VARIABLE_OPS.contains(&nodes[i].str("op").unwrap_or(""))).collect();
     let mut extra = Vec::new();
+    let mut library = match graph_def.get("library") {
+        Some(Value::Message(library)) => (**library).clone(),
+        _ => Message::new(&FUNCTION_DEF_LIBRARY),
+    };
     for v in variables {
         let dtype = DataType(u32::try_from(attr_int(&nodes[v], "dtype", "type")).unwrap_or(0));
+        let resource = nodes[v].str("op")? == "VarHandleOp";
         let value = read_variable(&nodes[v], dtype, checkpoint)?;
+        let shape = value.0.clone();
         nodes[v] = constant(&nodes[v], dtype, value)?;
         let mut seen = HashSet::new();
         let mut stack: Vec<(usize, usize)> = consumers[v].clone();
@@ -74,23 +81,21 @@ pub fn freeze_graph(graph_def: &Message, checkpoint: &CheckpointReader, outputs:
                 extra.extend(axis);
             } else if op == "ResourceGatherNd" {
                 nodes[n] = resource_gather_nd(&nodes[n])?;
-            } else if FUNCTION_CALL_OPS.contains(&op.as_str()) {
-                return Err(Error::Unsupported(format!(
-                    "cannot freeze variable '{}': it flows into the function call '{}' ({op}); graphs whose \
-                     variables are used inside functions are not supported yet",
-                    display_key(nodes[v].bytes("name")),
-                    display_key(nodes[n].bytes("name")),
-                )));
+            } else if let Some(kind) = CallKind::of(&op) {
+                if resource {
+                    convert_call_input(&mut nodes[n], &kind, input, dtype, &shape, &mut library)?;
+                }
             }
         }
     }
     nodes.extend(extra);
     let mut out = Message::new(&GRAPH_DEF);
     out.set("node", Value::List(List::Message(nodes)))?;
-    for field in ["library", "versions"] {
-        if let Some(value) = graph_def.get(field) {
-            out.set(field, value.clone())?;
-        }
+    if graph_def.has("library") {
+        out.set("library", library.into())?;
+    }
+    if let Some(versions) = graph_def.get("versions") {
+        out.set("versions", versions.clone())?;
     }
     Ok(out)
 }
@@ -151,7 +156,7 @@ fn consumers(nodes: &[Message], index: &HashMap<Vec<u8>, usize>) -> Vec<Vec<(usi
     out
 }
 
-fn key(name: &str) -> MapKey {
+pub(super) fn key(name: &str) -> MapKey {
     MapKey::Bytes(Bytes::copy_from_slice(name.as_bytes()))
 }
 
@@ -179,7 +184,7 @@ fn type_attr(dtype: DataType) -> Result<Value> {
 
 /// Sets the type of input `position` in a `type` or `list(type)` attr, as TensorFlow's
 /// `update_dtype` does.
-fn set_type(node: &mut Message, attr: &str, position: usize, dtype: DataType) -> Result<()> {
+pub(super) fn set_type(node: &mut Message, attr: &str, position: usize, dtype: DataType) -> Result<()> {
     let name = display_key(node.bytes("name"));
     let out_of_range = |count: usize| {
         Error::InvalidArgument(format!(
@@ -227,7 +232,7 @@ fn bytes_of(value: &Value) -> Bytes {
     }
 }
 
-fn read_to_identity(read: &Message) -> Result<Message> {
+pub(super) fn read_to_identity(read: &Message) -> Result<Message> {
     let input = read.strings("input").first().cloned().unwrap_or_default();
     rewrite(read, "Identity", &[input], &[("dtype", "T"), ("_class", "_class")])
 }
