@@ -13,7 +13,7 @@ from .errors import (
     TensorNotFoundError,
     UnimplementedError,
 )
-from .freeze import freeze_graph
+from .freeze import freeze_graph, freeze_saved_model
 from .graph import DType, Graph, Operation, Tensor, import_graph_def
 from .graph_io import make_ndarray, make_tensor_proto, read_graph_def, read_meta_graph, write_graph
 from .protos import (
@@ -82,6 +82,7 @@ __all__ = [
     "VariableDef",
     "VersionDef",
     "freeze_graph",
+    "freeze_saved_model",
     "import_graph_def",
     "latest_checkpoint",
     "list_variables",
