@@ -531,6 +531,63 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
+    /// A handle captured by a call: the call's Tin, the function's argument and its reader are
+    /// rewritten, `r:value:0` references (inputs and returns) become `r:output:0`.
+    #[test]
+    fn freezes_a_handle_passed_to_a_function() {
+        use crate::proto::schema::{FUNCTION_DEF, OP_DEF, OP_DEF_ARG_DEF};
+        let (dir, reader) = checkpoint("call", &[("v", &[1.0, 2.0], &[2])]);
+        let types = |t: &[DataType]| {
+            let mut list = Message::new(&crate::proto::schema::ATTR_VALUE_LIST_VALUE);
+            list.set("type", Value::List(List::Enum(t.iter().map(|d| d.0 as i32).collect()))).unwrap();
+            let mut attr = Message::new(&ATTR_VALUE);
+            attr.set("list", list.into()).unwrap();
+            Value::from(attr)
+        };
+        let mut f = Message::new(&crate::proto::schema::NAME_ATTR_LIST);
+        f.set("name", "fn".into()).unwrap();
+        let mut f_attr = Message::new(&ATTR_VALUE);
+        f_attr.set("func", f.into()).unwrap();
+        let mut g = graph(vec![
+            node("v", "VarHandleOp", &[], &[("dtype", float())]),
+            node("x", "Placeholder", &[], &[("dtype", float())]),
+            node(
+                "call",
+                "StatefulPartitionedCall",
+                &["x", "v"],
+                &[("Tin", types(&[DataType::FLOAT, DataType::RESOURCE])), ("f", f_attr.into())],
+            ),
+        ]);
+        let mut signature = Message::new(&OP_DEF);
+        signature.set("name", "fn".into()).unwrap();
+        for (name, dtype) in [("a", DataType::FLOAT), ("h", DataType::RESOURCE)] {
+            let mut arg = Message::new(&OP_DEF_ARG_DEF);
+            arg.set("name", name.into()).unwrap();
+            arg.set("type", Value::Enum(dtype.0 as i32)).unwrap();
+            signature.push("input_arg", arg.into()).unwrap();
+        }
+        let mut function = Message::new(&FUNCTION_DEF);
+        function.set("signature", signature.into()).unwrap();
+        function.push("node_def", node("r", "ReadVariableOp", &["h"], &[("dtype", float())]).into()).unwrap();
+        function.push("node_def", node("add", "AddV2", &["a", "r:value:0"], &[("T", float())]).into()).unwrap();
+        function.map_insert("ret", key("out"), "r:value:0".into()).unwrap();
+        let mut library = Message::new(&FUNCTION_DEF_LIBRARY);
+        library.push("function", function.into()).unwrap();
+        g.set("library", library.into()).unwrap();
+
+        let frozen = freeze_graph(&g, &reader, &["call".to_owned()]).unwrap();
+        let call = &frozen.messages("node")[2];
+        let Some(Value::Message(tin)) = call.map_get("attr", &key("Tin")) else { panic!() };
+        assert!(matches!(tin.message("list").unwrap().list("type"), Some(List::Enum(t)) if t == &[1, 1]));
+        let function = &frozen.message("library").unwrap().messages("function")[0];
+        assert_eq!(function.message("signature").unwrap().messages("input_arg")[1].int("type"), 1);
+        let body = function.messages("node_def");
+        assert_eq!((body[0].str("op").unwrap(), attr_int(&body[0], "T", "type")), ("Identity", 1));
+        assert_eq!(body[1].strings("input")[1], Bytes::from_static(b"r:output:0"));
+        assert!(matches!(function.map_get("ret", &key("out")), Some(Value::Bytes(b)) if b == "r:output:0"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
     #[test]
     fn names_the_missing_variable_and_output() {
         let (dir, reader) = checkpoint("missing", &[("w", &[1.0], &[1])]);
