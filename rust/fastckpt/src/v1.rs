@@ -251,6 +251,9 @@ impl V1Reader {
         if saved.name != name || slices::resolve(&saved.slice, &tensor.dims).ok().as_ref() != Some(&stored.region) {
             return Err(corrupt("the record holds another tensor or slice".into()));
         }
+        if let Some(bytes) = packed_floats(saved.data, tensor.dtype, stored.count()) {
+            return Ok(Elements::Owned(bytes.to_vec()));
+        }
         let proto = binary::decode(&TENSOR_PROTO, record.slice_ref(saved.data))
             .map_err(|e| corrupt(format!("unable to parse the slice's TensorProto: {e}")))?;
         exact_typed_values(&proto, tensor.dtype, stored.count()).map_err(corrupt)
@@ -314,6 +317,35 @@ impl V1Reader {
     pub fn tensors(&self, names: &[Vec<u8>]) -> Vec<Result<Tensor>> {
         pool::install(|| names.par_iter().map(|n| self.tensor(n)).collect())
     }
+}
+
+/// The elements of a floating-point slice as the bytes they already are: TensorFlow writes
+/// `float_val` (TensorProto field 5), `double_val` (6), `scomplex_val` (9) and `dcomplex_val` (12)
+/// packed, which on a little-endian host is the tensor's own layout. `None` sends anything else
+/// (other dtypes, unpacked or repeated records, a wrong count) to the general decoder, which
+/// reports what is wrong.
+fn packed_floats(proto: &[u8], dtype: DataType, count: usize) -> Option<&[u8]> {
+    if cfg!(target_endian = "big") {
+        return None;
+    }
+    let (field, size) = match dtype {
+        DataType::FLOAT => (5, 4),
+        DataType::DOUBLE => (6, 8),
+        DataType::COMPLEX64 => (9, 8),
+        DataType::COMPLEX128 => (12, 16),
+        _ => return None,
+    };
+    let mut found = None;
+    let mut d = Decoder::new(proto);
+    while let Some((f, value)) = d.next_field().ok()? {
+        if f == field {
+            if found.is_some() {
+                return None;
+            }
+            found = Some(value.as_bytes().ok()?);
+        }
+    }
+    found.filter(|bytes| Some(bytes.len()) == count.checked_mul(size))
 }
 
 /// Whether two regions of one tensor share an element.
@@ -403,6 +435,17 @@ fn decode_saved_slice(buf: &[u8]) -> WireResult<SavedSlice<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packed_floats_are_taken_as_they_are() {
+        let packed = [&[0x2A, 8][..], &1f32.to_le_bytes(), &2f32.to_le_bytes()].concat();
+        assert_eq!(packed_floats(&packed, DataType::FLOAT, 2), Some(&packed[2..]));
+        assert_eq!(packed_floats(&packed, DataType::FLOAT, 3), None, "wrong count");
+        assert_eq!(packed_floats(&packed, DataType::INT32, 2), None, "not a float field");
+        assert_eq!(packed_floats(&[packed.as_slice(), &packed].concat(), DataType::FLOAT, 2), None, "two records");
+        let unpacked = [&[0x2D][..], &1f32.to_le_bytes(), &[0x2D], &2f32.to_le_bytes()].concat();
+        assert_eq!(packed_floats(&unpacked, DataType::FLOAT, 2), None);
+    }
 
     #[test]
     fn overlapping_regions() {
