@@ -176,3 +176,77 @@ def test_constants_are_encoded_as_tensorflow_encodes_them(tf: ModuleType, tmp_pa
     for name in values:
         expected = theirs[name].attr["value"].tensor.SerializeToString(deterministic=True)
         assert ours[name].attr["value"].tensor.SerializeToString(deterministic=True) == expected, name
+
+
+# --------------------------------------------------------------------------------------------
+# Variables flowing into function calls
+
+
+def _function_graph(tf: ModuleType) -> tuple[Any, list[str]]:
+    """A TF1 graph whose variables reach functions: resource handles captured by a ``tf.function``
+    (``StatefulPartitionedCall``), read there directly, inside a ``tf.cond`` (``If``) and a
+    ``tf.while_loop`` (``While``) in it, and through a nested ``tf.function``; and a ref
+    variable's value passed as an argument (``PartitionedCall``)."""
+    v1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default():
+        v1.set_random_seed(11)
+        x = v1.placeholder(tf.float32, [None, 3], name="x")
+        kernel = v1.get_variable("kernel", [3, 2], use_resource=True)
+        bias = v1.get_variable("bias", [2], use_resource=True, initializer=v1.random_normal_initializer())
+        gain = v1.get_variable("gain", [], use_resource=True, initializer=v1.constant_initializer(1.5))
+        steps = v1.get_variable("steps", [], tf.int32, use_resource=True, initializer=v1.constant_initializer(3))
+        scale = v1.get_variable("scale", [2], use_resource=False, initializer=v1.constant_initializer(0.5))
+
+        @tf.function
+        def inner(h: Any) -> Any:
+            return h + bias
+
+        @tf.function
+        def model(inputs: Any) -> Any:
+            h = inner(tf.matmul(inputs, kernel))
+            h = tf.cond(tf.reduce_sum(h) > 0.0, lambda: h * gain, lambda: h - gain)
+            _, h = tf.while_loop(lambda i, acc: i < steps, lambda i, acc: (i + 1, acc + bias), [0, h])
+            return h
+
+        @tf.function
+        def scaled(h: Any, s: Any) -> Any:
+            return h * s
+
+        y = tf.identity(model(x), name="y")
+        tf.identity(scaled(y, scale.value()), name="z")
+        v1.add_to_collection("init", v1.global_variables_initializer())
+    return graph, ["y", "z"]
+
+
+def test_variables_used_inside_functions_are_frozen(tf: ModuleType, tmp_path: Path) -> None:
+    v1 = tf.compat.v1
+    graph, outputs = _function_graph(tf)
+    ops = {n.op for n in graph.as_graph_def().node}
+    assert {"StatefulPartitionedCall", "PartitionedCall"} <= ops, ops
+    feed = np.random.default_rng(5).normal(size=(4, 3)).astype(np.float32)
+    with graph.as_default():
+        saver = v1.train.Saver()
+    with v1.Session(graph=graph) as sess:
+        sess.run(graph.get_collection("init")[0])
+        prefix = saver.save(sess, str(tmp_path / "model"))
+        expected = sess.run([f"{o}:0" for o in outputs], {"x:0": feed})
+    frozen = fastckpt.freeze_graph(graph, prefix, outputs)
+    nodes = {n.name: n for n in frozen.node}
+    assert nodes["kernel"].op == "Const" and nodes["scale"].op == "Const"
+    library_ops = {n.op for f in frozen.library.function for n in f.node_def}
+    assert "ReadVariableOp" not in library_ops and "Identity" in library_ops
+    assert not any(a.type == tf.resource.as_datatype_enum
+                   for f in frozen.library.function for a in f.signature.input_arg)
+    got = _run_frozen_outputs(tf, frozen, outputs, feed)
+    for ours, theirs in zip(got, expected):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+
+
+def _run_frozen_outputs(tf: ModuleType, frozen: Any, outputs: list[str], feed: Any) -> list[Any]:
+    fresh = tf.Graph()
+    with fresh.as_default():
+        tf.compat.v1.import_graph_def(tf.compat.v1.GraphDef.FromString(frozen.SerializeToString()), name="")
+    assert not [n for n in fresh.as_graph_def().node if n.op in ("VarHandleOp", "VariableV2")]
+    with tf.compat.v1.Session(graph=fresh) as sess:
+        return list(sess.run([f"{o}:0" for o in outputs], {"x:0": feed}))

@@ -779,9 +779,106 @@ def table_cases() -> list[Hostile]:
     ]
 
 
+# Legacy V1 (TensorSlice) files: one table at the prefix, metadata under "", one record per slice.
+
+def v1_meta(tensors: Sequence[tuple[bytes, int, Sequence[int], Sequence[Sequence[craft.Extent]]]],
+            version: bytes = craft.version_proto(1)) -> bytes:
+    """``SavedTensorSlices { meta: { tensor: [SavedSliceMeta {name, shape, type, slice*}], versions } }``."""
+    body = b"".join(
+        craft.pb_bytes(1, craft.pb_bytes(1, name) + craft.pb_bytes(2, craft.shape_proto(dims)) + craft.pb_varint(3, dtype)
+                       + b"".join(craft.pb_bytes(4, craft.slice_proto(s)) for s in slices))
+        for name, dtype, dims, slices in tensors)
+    return craft.pb_bytes(1, body + craft.pb_bytes(2, version))
+
+
+def v1_record(name: bytes, extents: Sequence[craft.Extent], tensor_proto: bytes) -> tuple[bytes, bytes]:
+    """The key and ``SavedTensorSlices { data: SavedSlice {name, slice, data} }`` of one slice."""
+    key = craft.slice_key(name, [e if e is not None else (0, -1) for e in extents])
+    saved = craft.pb_bytes(1, name) + craft.pb_bytes(2, craft.slice_proto(extents)) + craft.pb_bytes(3, tensor_proto)
+    return key, craft.pb_bytes(2, saved)
+
+
+def v1_floats(values: Sequence[float]) -> bytes:
+    """A TensorProto holding ``values`` in ``float_val`` (packed), as TensorFlow's V1 writer does."""
+    return craft.pb_bytes(5, np.asarray(values, "<f4").tobytes())
+
+
+V1_GOOD = v1_record(b"good", [None, None], v1_floats(GOOD.reshape(-1).tolist()))
+
+
+def v1_file(bad_meta: Optional[tuple[bytes, int, Sequence[int], Sequence[Sequence[craft.Extent]]]] = None,
+            bad_records: Sequence[tuple[bytes, bytes]] = (), meta: Optional[bytes] = None,
+            with_meta: bool = True) -> Build:
+    """A V1 file holding 'good' (float32 [2,3]) plus, if given, the tensor ``bad``; ``meta``
+    replaces the metadata record, ``with_meta=False`` leaves it out."""
+
+    def build(prefix: str) -> None:
+        tensors = [(b"good", 1, [2, 3], [[None, None]])] + ([bad_meta] if bad_meta else [])
+        entries = dict([(b"", meta if meta is not None else v1_meta(tensors)), V1_GOOD, *bad_records])
+        if not with_meta:
+            del entries[b""]
+        craft.write_file(prefix, craft.build_table(sorted(entries.items())))
+
+    return build
+
+
+def v1_cases() -> list[Hostile]:
+    bad_full = [None]
+    bad_values = v1_record(b"bad", bad_full, v1_floats(BAD.tolist()))
+
+    def flipped(prefix: str) -> None:
+        v1_file((b"bad", 1, [2], [bad_full]), [bad_values])(prefix)
+        data = bytearray(open(prefix, "rb").read())
+        data[len(data) // 2] ^= 0x04
+        craft.write_file(prefix, bytes(data))
+
+    def truncated(prefix: str) -> None:
+        v1_file((b"bad", 1, [2], [bad_full]), [bad_values])(prefix)
+        data = open(prefix, "rb").read()
+        craft.write_file(prefix, data[:-20])
+
+    halves = [[(0, 1)], [(1, 1)]]
+    v1 = ("",)
+    return [
+        Hostile("v1_control", v1_file((b"bad", 1, [2], [bad_full]), [bad_values]), None, files=v1,
+                values={"good": GOOD, "bad": BAD}),
+        Hostile("v1_control_partitioned", v1_file((b"bad", 1, [2], halves), [
+            v1_record(b"bad", halves[0], v1_floats([7.0])), v1_record(b"bad", halves[1], v1_floats([8.0]))]),
+            None, files=v1, values={"good": GOOD, "bad": BAD}),
+        Hostile("v1_block_byte_flipped", flipped, tensor=None, must_fail=("bad", "good"), healthy=(), files=v1),
+        # Without its footer the file is no table: the prefix names no checkpoint of either format.
+        Hostile("v1_truncated", truncated, CheckpointNotFoundError, tensor=None, must_fail=("bad", "good"),
+                healthy=(), files=v1),
+        Hostile("v1_no_metadata", v1_file(bad_records=[bad_values], with_meta=False), tensor=None, files=v1),
+        Hostile("v1_newer_version", v1_file(meta=v1_meta([], craft.version_proto(1, min_consumer=5))), tensor=None,
+                files=v1),
+        Hostile("v1_shape_overflows", v1_file((b"bad", 1, [1 << 40, 1 << 40], [[None, None]]), [bad_values]),
+                files=v1),
+        Hostile("v1_absurd_shape_few_values", v1_file((b"bad", 1, [1 << 28, 64], [[None, None]]),
+                                                      [v1_record(b"bad", [None, None], v1_floats([1.0]))]), files=v1),
+        Hostile("v1_absurd_string_count", v1_file((b"bad", 7, [1 << 40], [bad_full]),
+                                                  [v1_record(b"bad", bad_full, craft.pb_bytes(8, b"x"))]), files=v1),
+        Hostile("v1_too_many_values", v1_file((b"bad", 1, [2], [bad_full]),
+                                              [v1_record(b"bad", bad_full, v1_floats([1, 2, 3]))]), files=v1),
+        Hostile("v1_values_in_wrong_field", v1_file((b"bad", 1, [2], [bad_full]),
+                                                    [v1_record(b"bad", bad_full, craft.pb_bytes(6, bytes(16)))]),
+                files=v1),
+        Hostile("v1_record_missing", v1_file((b"bad", 1, [2], [bad_full])), files=v1),
+        Hostile("v1_record_of_another_tensor", v1_file((b"bad", 1, [2], [bad_full]), [
+            (bad_values[0], v1_record(b"good", bad_full, v1_floats([1, 2]))[1])]), files=v1),
+        Hostile("v1_record_not_a_proto", v1_file((b"bad", 1, [2], [bad_full]), [(bad_values[0], b"\xff\xff")]),
+                files=v1),
+        Hostile("v1_unsupported_dtype", v1_file((b"bad", 14, [2], [bad_full]), [bad_values]), files=v1),
+        Hostile("v1_slice_outside_shape", v1_file((b"bad", 1, [2], [[(1, 5)]]), [bad_values]), files=v1),
+        Hostile("v1_slices_overlap", v1_file((b"bad", 1, [2], [[(0, 2)], [(1, 1)]]), [bad_values]), files=v1),
+        Hostile("v1_slices_do_not_cover", v1_file((b"bad", 1, [2], [halves[0]]), [
+            v1_record(b"bad", halves[0], v1_floats([7.0]))]), files=v1),
+    ]
+
+
 def all_hostile_cases() -> list[Hostile]:
     cases = (missing_files_cases() + dtype_cases() + shape_cases() + range_cases() + string_cases()
-             + partition_cases() + header_cases() + entry_value_cases() + table_cases())
+             + partition_cases() + header_cases() + entry_value_cases() + table_cases() + v1_cases())
     ids = [c.id for c in cases]
     assert len(ids) == len(set(ids)), "duplicate case ids"
     return cases

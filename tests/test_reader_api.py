@@ -3,10 +3,8 @@ protocol, and messages about partitioned tensors."""
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import ItemsView, KeysView, Mapping, ValuesView
 from pathlib import Path
-from types import ModuleType
 from typing import Any, Callable
 
 import numpy as np
@@ -152,53 +150,6 @@ def test_partition_messages_name_variable_and_slice(tmp_path: Path) -> None:
     message = str(caught.value)
     assert "tensor 'embedding (slice 0,2:-)'" in message, message
     assert "\\x00" not in message, message
-
-
-# --------------------------------------------------------------------------------------------
-# V1 checkpoints (TensorSlice format): recognised and refused with a clear message
-
-def _fixtures() -> ModuleType:
-    path = Path(__file__).resolve().parent / "data" / "make_fixtures.py"
-    spec = importlib.util.spec_from_file_location("fastckpt_test_make_fixtures", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _assert_v1_refused(path: Any, file: Path) -> None:
-    with pytest.raises(fastckpt.CheckpointError) as caught:
-        fastckpt.load_checkpoint(path)
-    assert not isinstance(caught.value, FileNotFoundError)
-    message = str(caught.value)
-    assert f"{file} is a V1 checkpoint" in message and "not supported yet" in message, message
-
-
-def test_v1_checkpoint_is_named_as_such(tf: Any) -> None:
-    fixtures = _fixtures()
-    folder, prefix = fixtures.V1_DIR, fixtures.V1_PREFIX
-    # The fixture is what TensorFlow calls a checkpoint: its latest_checkpoint names it, it reads it.
-    assert tf.train.latest_checkpoint(str(folder)) == str(prefix) == fastckpt.latest_checkpoint(folder)
-    theirs = tf.train.load_checkpoint(str(prefix))
-    for name, value in fixtures.expected_v1().items():
-        np.testing.assert_array_equal(theirs.get_tensor(name), value)
-    assert not Path(str(prefix) + ".index").exists()
-    _assert_v1_refused(prefix, prefix)
-    _assert_v1_refused(folder, prefix)
-    with pytest.raises(fastckpt.CheckpointError, match="V1 checkpoint"):
-        fastckpt.list_variables(folder)
-
-
-def test_sharded_v1_checkpoint_pattern_is_named_as_such(tf: Any, tmp_path: Path) -> None:
-    v1 = tf.compat.v1
-    with tf.Graph().as_default():
-        v1.get_variable("w", initializer=tf.constant([1.0, 2.0]))
-        saver = v1.train.Saver(write_version=v1.train.SaverDef.V1, sharded=True)
-        with v1.Session() as sess:
-            sess.run(v1.global_variables_initializer())
-            pattern = saver.save(sess, str(tmp_path / "model.ckpt"), global_step=5, write_meta_graph=False)
-    assert pattern == str(tmp_path / "model.ckpt-5-?????-of-00001")
-    _assert_v1_refused(pattern, tmp_path / "model.ckpt-5-00000-of-00001")
 
 
 def test_other_file_at_the_prefix_is_still_a_missing_index(tmp_path: Path) -> None:

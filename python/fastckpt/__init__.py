@@ -15,7 +15,7 @@ from .errors import (
     TensorNotFoundError,
     UnimplementedError,
 )
-from .freeze import freeze_graph
+from .freeze import freeze_graph, freeze_saved_model
 from .merge import merge_bundles
 from .meta_graph import import_meta_graph
 from .graph import DType, Graph, Operation, Tensor, import_graph_def
@@ -103,6 +103,7 @@ __all__ = [
     "VersionDef",
     "checkpoint_exists",
     "freeze_graph",
+    "freeze_saved_model",
     "get_checkpoint_state",
     "import_graph_def",
     "import_meta_graph",

@@ -2,6 +2,8 @@
 
     fastckpt list PATH      names, dtypes and shapes (PATH = prefix or folder with a checkpoint file)
     fastckpt verify PATH    reads every tensor with checksum verification
+    fastckpt freeze SAVED_MODEL_DIR -o OUT.pb [--signature KEY] [--tags serve]
+    fastckpt freeze GRAPH.pb --checkpoint PREFIX --outputs a,b -o OUT.pb
     fastckpt --version
 
 Output cut short by its reader (``fastckpt list … | head -1``) ends the command quietly with
@@ -46,6 +48,23 @@ def _verify(path: str) -> int:
     return 0
 
 
+def _freeze(args: argparse.Namespace) -> int:
+    """A SavedModel signature, or a TF1 graph and its checkpoint, written as one frozen graph."""
+    from .freeze import freeze_graph, freeze_saved_model
+    from .graph_io import read_graph_def, write_graph
+
+    if os.path.isdir(args.source):
+        frozen = freeze_saved_model(args.source, args.signature, args.tags.split(","))
+    elif args.checkpoint is None or args.outputs is None:
+        raise ValueError("freezing a graph file needs --checkpoint PREFIX and --outputs a,b")
+    else:
+        frozen = freeze_graph(read_graph_def(args.source), args.checkpoint, args.outputs.split(","))
+    folder, name = os.path.split(os.path.abspath(args.output))
+    path = write_graph(frozen, folder, name, as_text=name.endswith(".pbtxt"))
+    print(f"{path}: {len(frozen.node)} nodes")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fastckpt", description="Inspect and check TensorFlow checkpoints.")
     parser.add_argument("--version", action="version", version=f"fastckpt {__version__}")
@@ -53,9 +72,19 @@ def main(argv: list[str] | None = None) -> int:
     for name, help_text in (("list", "list tensors with dtype and shape"), ("verify", "check every tensor's crc32c")):
         cmd = sub.add_parser(name, help=help_text)
         cmd.add_argument("path", help="checkpoint prefix, or a folder holding a 'checkpoint' file")
+    freeze = sub.add_parser("freeze", help="a SavedModel signature or a TF1 graph + checkpoint as one frozen graph")
+    freeze.add_argument("source", help="SavedModel folder, or GraphDef file (.pb/.pbtxt)")
+    freeze.add_argument("-o", "--output", required=True, help="the frozen GraphDef (.pbtxt: text format)")
+    freeze.add_argument("--signature", default="serving_default", help="SavedModel signature key")
+    freeze.add_argument("--tags", default="serve", help="SavedModel meta graph tags, comma-separated")
+    freeze.add_argument("--checkpoint", help="checkpoint prefix or folder of a graph file's variables")
+    freeze.add_argument("--outputs", help="output node names of a graph file, comma-separated")
     args = parser.parse_args(argv)
     try:
-        status = _list(args.path) if args.command == "list" else _verify(args.path)
+        if args.command == "freeze":
+            status = _freeze(args)
+        else:
+            status = _list(args.path) if args.command == "list" else _verify(args.path)
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's final flush
         return status
     except BrokenPipeError:
@@ -63,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         # does not fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
-    except (CheckpointError, OSError) as error:
+    except (CheckpointError, OSError, KeyError, ValueError) as error:
         print(f"fastckpt: {error}", file=sys.stderr)
         return 1
 

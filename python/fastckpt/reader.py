@@ -45,7 +45,8 @@ def _resolve_prefix(path: PathLike) -> str:
 
 
 class CheckpointReader(Mapping[str, "np.ndarray[Any, Any]"]):
-    """An open V2 checkpoint, backed by memory-mapped data files.
+    """An open checkpoint: a V2 bundle backed by memory-mapped data files, or a legacy V1
+    (TensorSlice) file, whose values are decoded into arrays of their own.
 
     Numeric tensors come back as read-only numpy views into the mapping (the mapping lives as long
     as any view does); ``copy=True`` gives owned, writeable arrays. With ``verify=True`` (the

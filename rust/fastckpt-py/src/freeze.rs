@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use fastckpt::graph::freeze_graph as freeze;
 use fastckpt::proto::schema::GRAPH_DEF;
-use fastckpt::BundleReader;
+use fastckpt::CheckpointReader;
 use pyo3::prelude::*;
 
 use crate::errors::IntoPy;
@@ -22,7 +22,7 @@ pub fn freeze_graph<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let frozen = with_message(py, graph_def, &GRAPH_DEF, |graph| {
         py.detach(|| {
-            let reader = BundleReader::open(&prefix, true)?;
+            let reader = CheckpointReader::open(&prefix, true)?;
             freeze(graph, &reader, &output_nodes)
         })
     })?

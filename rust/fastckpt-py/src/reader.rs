@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use fastckpt::bundle::{ReadPlan, TensorData};
-use fastckpt::{pool, BundleReader, Tensor};
+use fastckpt::{pool, CheckpointReader, Tensor};
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -18,7 +18,7 @@ use crate::errors::{self, IntoPy};
 #[pyclass(frozen, module = "fastckpt._fastckpt")]
 #[derive(Debug)]
 pub struct Reader {
-    inner: Arc<BundleReader>,
+    inner: Arc<CheckpointReader>,
 }
 
 fn to_array<'py>(py: Python<'py>, tensor: Tensor) -> PyResult<Bound<'py, PyAny>> {
@@ -33,7 +33,7 @@ fn to_array<'py>(py: Python<'py>, tensor: Tensor) -> PyResult<Bound<'py, PyAny>>
 impl Reader {
     #[new]
     fn new(py: Python<'_>, prefix: PathBuf, verify: bool) -> PyResult<Self> {
-        let inner = py.detach(|| BundleReader::open(&prefix, verify)).py_err(py)?;
+        let inner = py.detach(|| CheckpointReader::open(&prefix, verify)).py_err(py)?;
         Ok(Reader { inner: Arc::new(inner) })
     }
 

@@ -4,7 +4,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,7 +17,6 @@ use super::strings::ElementsError;
 use super::{naming, slices, strings, variant};
 use crate::dtype::{DataType, Layout};
 use crate::error::{display_key, Error, Result};
-use crate::table::handle::{Footer, FOOTER_LEN};
 use crate::table::Table;
 use crate::{crc, pool};
 
@@ -36,7 +34,7 @@ pub struct DataFile {
 }
 
 impl DataFile {
-    fn open(path: PathBuf) -> Result<Self> {
+    pub(crate) fn open(path: PathBuf) -> Result<Self> {
         let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
         let len = file.metadata().map_err(|e| Error::io(&path, e))?.len();
         let map = if len == 0 {
@@ -61,7 +59,7 @@ impl DataFile {
     /// Touching mapped pages past the end of a file kills the process (SIGBUS), so before pages
     /// are handed out the file is checked to still reach `end`: a file truncated in place after it
     /// was opened (by a writer that does not rename) gives an error instead.
-    fn check_still_holds(&self, key: &[u8], end: usize) -> Result<()> {
+    pub(crate) fn check_still_holds(&self, key: &[u8], end: usize) -> Result<()> {
         let len = self.file.metadata().map_err(|e| Error::io(&self.path, e))?.len();
         if (len as u128) < end as u128 {
             return Err(Error::corrupt(
@@ -124,15 +122,7 @@ impl BundleReader {
     pub fn open(prefix: impl AsRef<Path>, verify: bool) -> Result<Self> {
         let prefix = prefix.as_ref().to_path_buf();
         let index_path = naming::index_path(&prefix);
-        let index = std::fs::read(&index_path).map_err(|e| match legacy_v1_file(&prefix) {
-            Some(file) if e.kind() == std::io::ErrorKind::NotFound => Error::Unsupported(format!(
-                "{} is a V1 checkpoint (the single-file TensorSlice format of \
-                 tf.compat.v1.train.Saver(write_version=SaverDef.V1)), not a V2 checkpoint with a \
-                 .index file; reading V1 checkpoints is not supported yet",
-                file.display()
-            )),
-            _ => Error::io(&index_path, e),
-        })?;
+        let index = std::fs::read(&index_path).map_err(|e| Error::io(&index_path, e))?;
         let table = Table::open(&index_path, &index)?;
         let corrupt = |detail: String| Error::corrupt(&index_path, detail);
 
@@ -637,24 +627,6 @@ impl Coverage {
             Err("the stored slices do not cover the whole tensor")
         }
     }
-}
-
-/// The file of a V1 checkpoint named by `prefix`, if there is one: TensorFlow's older format is an
-/// SSTable of its own (a TensorSlice table) stored under the prefix itself, or for a sharded save
-/// under `P-00000-of-NNNNN`, recorded in the state file as the pattern `P-?????-of-NNNNN`. Only
-/// the footer is read.
-fn legacy_v1_file(prefix: &Path) -> Option<PathBuf> {
-    let name = prefix.file_name()?.to_str();
-    let file = match name {
-        Some(name) if name.contains("-?????-of-") => prefix.with_file_name(name.replacen("?????", "00000", 1)),
-        _ => prefix.to_path_buf(),
-    };
-    let mut handle = File::open(&file).ok()?;
-    let len = handle.metadata().ok().filter(|m| m.is_file())?.len();
-    let mut footer = [0u8; FOOTER_LEN];
-    handle.seek(SeekFrom::Start(len.checked_sub(FOOTER_LEN as u64)?)).ok()?;
-    handle.read_exact(&mut footer).ok()?;
-    Footer::decode(&footer).ok().map(|_| file)
 }
 
 /// Entry checks done at open, so that reads never see an absurd entry.

@@ -11,7 +11,9 @@
 //!            ReadVariableOp r  ──▶ Identity r (input 0, T = r.dtype)
 //!            ResourceGather g  ──▶ GatherV2 g (params, indices, Const "g/axis" = 0)
 //!            ResourceGatherNd  ──▶ GatherNd
-//!            function calls (If, While, PartitionedCall, …): refused
+//!            function calls (If, While, PartitionedCall, …): a resource handle passed in
+//!              becomes the value, in the call and in the functions (freeze_calls.rs); any
+//!              other value needs nothing
 //! ```
 //! Constant values are encoded by `graph::tensor::make_tensor_proto`, as TensorFlow's freezing
 //! encodes them with `make_tensor_proto`.
@@ -24,12 +26,14 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::bundle::{BundleReader, DataFile, TensorData};
+use super::freeze_calls::{convert_call_input, CallKind};
+use crate::bundle::{DataFile, TensorData};
 use crate::dtype::{DataType, Layout};
 use crate::error::{display_key, Error, Result};
 use crate::graph::tensor::{make_tensor_proto, ProtoValues};
-use crate::proto::schema::{ATTR_VALUE, GRAPH_DEF, NODE_DEF};
+use crate::proto::schema::{ATTR_VALUE, FUNCTION_DEF_LIBRARY, GRAPH_DEF, NODE_DEF};
 use crate::proto::{List, MapKey, Message, Value};
+use crate::reader::CheckpointReader;
 
 /// Ops whose output is a variable, read from the checkpoint under the node's name.
 const VARIABLE_OPS: [&str; 3] = ["Variable", "VariableV2", "VarHandleOp"];
@@ -37,23 +41,25 @@ const VARIABLE_OPS: [&str; 3] = ["Variable", "VariableV2", "VarHandleOp"];
 /// Ops that pass their input through: their `T` is retyped and conversion goes on past them.
 const PASS_THROUGH_OPS: [&str; 6] = ["Enter", "Exit", "Identity", "NextIteration", "Switch", "_SwitchN"];
 
-/// Ops that run functions; variables flowing into them would need the functions rewritten.
-const FUNCTION_CALL_OPS: [&str; 7] =
-    ["Case", "If", "PartitionedCall", "StatefulPartitionedCall", "StatelessIf", "StatelessWhile", "While"];
-
 /// The frozen `GraphDef`: `graph_def` pruned to what `outputs` (node names; `name:0` and `^name`
 /// are accepted) need, every variable left in it replaced by a `Const` holding its value in
 /// `checkpoint`, and the readers of resource variables rewired onto the constants.
-pub fn freeze_graph(graph_def: &Message, checkpoint: &BundleReader, outputs: &[String]) -> Result<Message> {
+pub fn freeze_graph(graph_def: &Message, checkpoint: &CheckpointReader, outputs: &[String]) -> Result<Message> {
     let mut nodes = prune(graph_def.messages("node"), outputs)?;
     let index: HashMap<Vec<u8>, usize> = nodes.iter().enumerate().map(|(i, n)| (n.bytes("name").to_vec(), i)).collect();
     let consumers = consumers(&nodes, &index);
     let variables: Vec<usize> =
         (0..nodes.len()).filter(|&i| VARIABLE_OPS.contains(&nodes[i].str("op").unwrap_or(""))).collect();
     let mut extra = Vec::new();
+    let mut library = match graph_def.get("library") {
+        Some(Value::Message(library)) => (**library).clone(),
+        _ => Message::new(&FUNCTION_DEF_LIBRARY),
+    };
     for v in variables {
         let dtype = DataType(u32::try_from(attr_int(&nodes[v], "dtype", "type")).unwrap_or(0));
+        let resource = nodes[v].str("op")? == "VarHandleOp";
         let value = read_variable(&nodes[v], dtype, checkpoint)?;
+        let shape = value.0.clone();
         nodes[v] = constant(&nodes[v], dtype, value)?;
         let mut seen = HashSet::new();
         let mut stack: Vec<(usize, usize)> = consumers[v].clone();
@@ -74,23 +80,21 @@ pub fn freeze_graph(graph_def: &Message, checkpoint: &BundleReader, outputs: &[S
                 extra.extend(axis);
             } else if op == "ResourceGatherNd" {
                 nodes[n] = resource_gather_nd(&nodes[n])?;
-            } else if FUNCTION_CALL_OPS.contains(&op.as_str()) {
-                return Err(Error::Unsupported(format!(
-                    "cannot freeze variable '{}': it flows into the function call '{}' ({op}); graphs whose \
-                     variables are used inside functions are not supported yet",
-                    display_key(nodes[v].bytes("name")),
-                    display_key(nodes[n].bytes("name")),
-                )));
+            } else if let Some(kind) = CallKind::of(&op) {
+                if resource {
+                    convert_call_input(&mut nodes[n], &kind, input, dtype, &shape, &mut library)?;
+                }
             }
         }
     }
     nodes.extend(extra);
     let mut out = Message::new(&GRAPH_DEF);
     out.set("node", Value::List(List::Message(nodes)))?;
-    for field in ["library", "versions"] {
-        if let Some(value) = graph_def.get(field) {
-            out.set(field, value.clone())?;
-        }
+    if graph_def.has("library") {
+        out.set("library", library.into())?;
+    }
+    if let Some(versions) = graph_def.get("versions") {
+        out.set("versions", versions.clone())?;
     }
     Ok(out)
 }
@@ -151,7 +155,7 @@ fn consumers(nodes: &[Message], index: &HashMap<Vec<u8>, usize>) -> Vec<Vec<(usi
     out
 }
 
-fn key(name: &str) -> MapKey {
+pub(super) fn key(name: &str) -> MapKey {
     MapKey::Bytes(Bytes::copy_from_slice(name.as_bytes()))
 }
 
@@ -179,7 +183,7 @@ fn type_attr(dtype: DataType) -> Result<Value> {
 
 /// Sets the type of input `position` in a `type` or `list(type)` attr, as TensorFlow's
 /// `update_dtype` does.
-fn set_type(node: &mut Message, attr: &str, position: usize, dtype: DataType) -> Result<()> {
+pub(super) fn set_type(node: &mut Message, attr: &str, position: usize, dtype: DataType) -> Result<()> {
     let name = display_key(node.bytes("name"));
     let out_of_range = |count: usize| {
         Error::InvalidArgument(format!(
@@ -227,7 +231,7 @@ fn bytes_of(value: &Value) -> Bytes {
     }
 }
 
-fn read_to_identity(read: &Message) -> Result<Message> {
+pub(super) fn read_to_identity(read: &Message) -> Result<Message> {
     let input = read.strings("input").first().cloned().unwrap_or_default();
     rewrite(read, "Identity", &[input], &[("dtype", "T"), ("_class", "_class")])
 }
@@ -295,7 +299,7 @@ impl AsRef<[u8]> for MappedSlice {
 
 /// The shape and value of variable `node` in the checkpoint, checked against the node's dtype
 /// (and its shape, where the node states a full one).
-fn read_variable(node: &Message, dtype: DataType, checkpoint: &BundleReader) -> Result<(Vec<usize>, ProtoValues)> {
+fn read_variable(node: &Message, dtype: DataType, checkpoint: &CheckpointReader) -> Result<(Vec<usize>, ProtoValues)> {
     let name = node.bytes("name");
     let what = || format!("variable '{}' ({})", display_key(name), node.str("op").unwrap_or("?"),);
     if !checkpoint.contains(name) {
@@ -401,7 +405,7 @@ mod tests {
         g
     }
 
-    fn checkpoint(dir: &str, tensors: &[(&str, &[f32], &[usize])]) -> (std::path::PathBuf, BundleReader) {
+    fn checkpoint(dir: &str, tensors: &[(&str, &[f32], &[usize])]) -> (std::path::PathBuf, CheckpointReader) {
         let dir = std::env::temp_dir().join(format!("fastckpt-freeze-{dir}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let prefix = dir.join("ckpt");
@@ -412,7 +416,7 @@ mod tests {
             w.add(name.as_bytes(), DataType::FLOAT, &shape, Payload::Fixed(&bytes)).unwrap();
         }
         w.finish().unwrap();
-        let reader = BundleReader::open(&prefix, true).unwrap();
+        let reader = CheckpointReader::open(&prefix, true).unwrap();
         (dir, reader)
     }
 
@@ -446,6 +450,63 @@ mod tests {
         assert!(matches!(value.message("tensor").unwrap().list("float_val"), Some(List::F32(v)) if v == &[3.0]));
         assert_eq!(attr_int(&nodes[3], "T", "type"), 1);
         assert_eq!(nodes[3].strings("input"), [Bytes::from_static(b"r")]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A handle captured by a call: the call's Tin, the function's argument and its reader are
+    /// rewritten, `r:value:0` references (inputs and returns) become `r:output:0`.
+    #[test]
+    fn freezes_a_handle_passed_to_a_function() {
+        use crate::proto::schema::{FUNCTION_DEF, OP_DEF, OP_DEF_ARG_DEF};
+        let (dir, reader) = checkpoint("call", &[("v", &[1.0, 2.0], &[2])]);
+        let types = |t: &[DataType]| {
+            let mut list = Message::new(&crate::proto::schema::ATTR_VALUE_LIST_VALUE);
+            list.set("type", Value::List(List::Enum(t.iter().map(|d| d.0 as i32).collect()))).unwrap();
+            let mut attr = Message::new(&ATTR_VALUE);
+            attr.set("list", list.into()).unwrap();
+            Value::from(attr)
+        };
+        let mut f = Message::new(&crate::proto::schema::NAME_ATTR_LIST);
+        f.set("name", "fn".into()).unwrap();
+        let mut f_attr = Message::new(&ATTR_VALUE);
+        f_attr.set("func", f.into()).unwrap();
+        let mut g = graph(vec![
+            node("v", "VarHandleOp", &[], &[("dtype", float())]),
+            node("x", "Placeholder", &[], &[("dtype", float())]),
+            node(
+                "call",
+                "StatefulPartitionedCall",
+                &["x", "v"],
+                &[("Tin", types(&[DataType::FLOAT, DataType::RESOURCE])), ("f", f_attr.into())],
+            ),
+        ]);
+        let mut signature = Message::new(&OP_DEF);
+        signature.set("name", "fn".into()).unwrap();
+        for (name, dtype) in [("a", DataType::FLOAT), ("h", DataType::RESOURCE)] {
+            let mut arg = Message::new(&OP_DEF_ARG_DEF);
+            arg.set("name", name.into()).unwrap();
+            arg.set("type", Value::Enum(dtype.0 as i32)).unwrap();
+            signature.push("input_arg", arg.into()).unwrap();
+        }
+        let mut function = Message::new(&FUNCTION_DEF);
+        function.set("signature", signature.into()).unwrap();
+        function.push("node_def", node("r", "ReadVariableOp", &["h"], &[("dtype", float())]).into()).unwrap();
+        function.push("node_def", node("add", "AddV2", &["a", "r:value:0"], &[("T", float())]).into()).unwrap();
+        function.map_insert("ret", key("out"), "r:value:0".into()).unwrap();
+        let mut library = Message::new(&FUNCTION_DEF_LIBRARY);
+        library.push("function", function.into()).unwrap();
+        g.set("library", library.into()).unwrap();
+
+        let frozen = freeze_graph(&g, &reader, &["call".to_owned()]).unwrap();
+        let call = &frozen.messages("node")[2];
+        let Some(Value::Message(tin)) = call.map_get("attr", &key("Tin")) else { panic!() };
+        assert!(matches!(tin.message("list").unwrap().list("type"), Some(List::Enum(t)) if t == &[1, 1]));
+        let function = &frozen.message("library").unwrap().messages("function")[0];
+        assert_eq!(function.message("signature").unwrap().messages("input_arg")[1].int("type"), 1);
+        let body = function.messages("node_def");
+        assert_eq!((body[0].str("op").unwrap(), attr_int(&body[0], "T", "type")), ("Identity", 1));
+        assert_eq!(body[1].strings("input")[1], Bytes::from_static(b"r:output:0"));
+        assert!(matches!(function.map_get("ret", &key("out")), Some(Value::Bytes(b)) if b == "r:output:0"));
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -5,11 +5,12 @@
 //! [`ops`] knows every op TensorFlow registers (what an op's outputs are, which attrs it needs),
 //! [`model`] is the graph, [`import`] fills it, `device` reads device strings as Python does;
 //! [`io`] reads and writes files holding one message, [`tensor`] decodes `TensorProto` values;
-//! [`freeze`] turns variables into constants read from a checkpoint; [`saver`] builds the meta graph
-//! of a TF1 Saver.
+//! [`freeze`] turns variables into constants read from a checkpoint (`freeze_calls` through
+//! function calls); [`saver`] builds the meta graph of a TF1 Saver.
 
 mod device;
 pub mod freeze;
+mod freeze_calls;
 pub mod import;
 pub mod io;
 pub mod model;

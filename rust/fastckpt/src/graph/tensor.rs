@@ -309,6 +309,30 @@ fn typed<'a>(t: &'a Message, dtype: DataType) -> Result<Typed<'a>> {
     })
 }
 
+/// The elements of a `dtype` tensor of `count` elements held in the typed field of `t` alone (a
+/// V1 checkpoint's slices store no dtype, shape or content): exactly `count` values or an error
+/// saying how many there are. Fixed-size types come back as element bytes in host order.
+pub fn exact_typed_values(t: &Message, dtype: DataType, count: usize) -> Result<Elements, String> {
+    if dtype == DataType::STRING {
+        let values = t.strings("string_val");
+        if values.len() != count {
+            return Err(format!("{} strings stored for {count} elements", values.len()));
+        }
+        return Ok(Elements::Strings { values: values.to_vec(), len: count });
+    }
+    let size = dtype.element_size().ok_or_else(|| format!("{} has no fixed element size", dtype.describe()))?;
+    let values = typed(t, dtype).map_err(|e| e.to_string())?;
+    if values.len() != count {
+        return Err(format!("{} values stored for {count} elements", values.len()));
+    }
+    // `count` values were decoded, so the output is bounded by the input's size.
+    let mut out = vec![0u8; count * size];
+    for (i, dst) in out.chunks_exact_mut(size).enumerate() {
+        values.put(i, dst);
+    }
+    Ok(Elements::Owned(out))
+}
+
 /// The element bytes (host order) of a tensor given by its typed field, by the fill rule.
 fn typed_values(t: &Message, dtype: DataType, size: usize, count: usize, max_fill_bytes: u64) -> Result<Vec<u8>> {
     let values = typed(t, dtype)?;

@@ -1,0 +1,132 @@
+//! Any TensorFlow checkpoint by its prefix, as `tf.train.load_checkpoint` finds it: a V2 bundle
+//! when `P.index` exists, else a legacy V1 (TensorSlice) file at `P` or the shards of the pattern
+//! `P-?????-of-NNNNN`. Both answer the same questions; callers need not know which they hold.
+
+use std::path::Path;
+
+use crate::bundle::{naming, BundleReader, ReadPlan, Tensor};
+use crate::dtype::DataType;
+use crate::error::Result;
+use crate::v1::{self, V1Reader};
+
+#[derive(Debug)]
+pub enum CheckpointReader {
+    V2(BundleReader),
+    V1(V1Reader),
+}
+
+impl CheckpointReader {
+    /// Opens the checkpoint at `prefix`. With `verify`, a V2 tensor's crc32c is checked the first
+    /// time its bytes are handed out; V1 files have checksums on their table blocks only, and
+    /// those are always checked.
+    pub fn open(prefix: impl AsRef<Path>, verify: bool) -> Result<Self> {
+        let prefix = prefix.as_ref();
+        if !naming::index_path(prefix).exists() {
+            if let Some(files) = v1::files(prefix) {
+                return Ok(CheckpointReader::V1(V1Reader::open(prefix, files)?));
+            }
+        }
+        Ok(CheckpointReader::V2(BundleReader::open(prefix, verify)?))
+    }
+
+    /// Whether a checkpoint of either format exists at `prefix`.
+    pub fn exists(prefix: &Path) -> bool {
+        naming::index_path(prefix).exists() || v1::files(prefix).is_some()
+    }
+
+    pub fn prefix(&self) -> &Path {
+        match self {
+            CheckpointReader::V2(r) => r.prefix(),
+            CheckpointReader::V1(r) => r.prefix(),
+        }
+    }
+
+    /// The file that describes the tensors (`P.index`, or the V1 file), for messages.
+    pub fn index_path(&self) -> &Path {
+        match self {
+            CheckpointReader::V2(r) => r.index_path(),
+            CheckpointReader::V1(r) => r.path(),
+        }
+    }
+
+    /// Tensor names as `tf.train.load_checkpoint` lists them: sorted, slices hidden.
+    pub fn names(&self) -> Box<dyn Iterator<Item = &[u8]> + '_> {
+        match self {
+            CheckpointReader::V2(r) => Box::new(r.names()),
+            CheckpointReader::V1(r) => Box::new(r.names()),
+        }
+    }
+
+    pub fn contains(&self, name: &[u8]) -> bool {
+        match self {
+            CheckpointReader::V2(r) => r.contains(name),
+            CheckpointReader::V1(r) => r.contains(name),
+        }
+    }
+
+    pub fn dtype_and_shape(&self, name: &[u8]) -> Result<(DataType, Vec<usize>)> {
+        match self {
+            CheckpointReader::V2(r) => r.dtype_and_shape(name),
+            CheckpointReader::V1(r) => r.dtype_and_shape(name),
+        }
+    }
+
+    /// The byte size of a fixed-size tensor (`None` for strings and variants), checked to be
+    /// backed by data on disk.
+    pub fn byte_size(&self, name: &[u8]) -> Result<Option<usize>> {
+        match self {
+            CheckpointReader::V2(r) => r.byte_size(name),
+            CheckpointReader::V1(r) => r.byte_size(name),
+        }
+    }
+
+    /// Reads a fixed-size tensor into `out`, which must have exactly its size.
+    pub fn read_into(&self, name: &[u8], out: &mut [u8]) -> Result<()> {
+        match self {
+            CheckpointReader::V2(r) => r.read_into(name, out),
+            CheckpointReader::V1(r) => r.read_into(name, out),
+        }
+    }
+
+    /// How a fixed-size V2 tensor is read, resolved once (see [`BundleReader::plan`]); `None` for
+    /// strings, variants and every V1 tensor (V1 values are decoded, so [`Self::tensor_owned`]
+    /// costs no more than a plan would).
+    pub fn plan(&self, name: &[u8]) -> Result<Option<ReadPlan>> {
+        match self {
+            CheckpointReader::V2(r) => r.plan(name),
+            CheckpointReader::V1(_) => Ok(None),
+        }
+    }
+
+    /// [`Self::read_into`] with the plan of `name` already made.
+    pub fn read_planned(&self, name: &[u8], plan: &ReadPlan, out: &mut [u8]) -> Result<()> {
+        match self {
+            CheckpointReader::V2(r) => r.read_planned(name, plan, out),
+            CheckpointReader::V1(r) => r.read_into(name, out),
+        }
+    }
+
+    /// A tensor, mapped where the format allows it.
+    pub fn tensor(&self, name: &[u8]) -> Result<Tensor> {
+        match self {
+            CheckpointReader::V2(r) => r.tensor(name),
+            CheckpointReader::V1(r) => r.tensor(name),
+        }
+    }
+
+    /// A tensor in memory of its own.
+    pub fn tensor_owned(&self, name: &[u8]) -> Result<Tensor> {
+        match self {
+            CheckpointReader::V2(r) => r.tensor_owned(name),
+            CheckpointReader::V1(r) => r.tensor(name),
+        }
+    }
+
+    /// Many tensors at once, in parallel; results in the order of `names`.
+    pub fn tensors(&self, names: &[Vec<u8>], owned: bool) -> Vec<Result<Tensor>> {
+        match self {
+            CheckpointReader::V2(r) => r.tensors(names, owned),
+            CheckpointReader::V1(r) => r.tensors(names),
+        }
+    }
+}
