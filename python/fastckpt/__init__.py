@@ -13,6 +13,7 @@ from .errors import (
     TensorNotFoundError,
     UnimplementedError,
 )
+from .conversion import ConvertManyResult, TensorFileReader, convert, convert_many, open
 from .freeze import freeze_graph
 from .graph import DType, Graph, Operation, Tensor, import_graph_def
 from .graph_io import make_ndarray, make_tensor_proto, read_graph_def, read_meta_graph, write_graph
@@ -53,6 +54,7 @@ __all__ = [
     "CheckpointReader",
     "ChecksumMismatchError",
     "CollectionDef",
+    "ConvertManyResult",
     "CorruptCheckpointError",
     "DType",
     "DecodeError",
@@ -75,12 +77,15 @@ __all__ = [
     "SignatureDef",
     "Tensor",
     "TensorInfo",
+    "TensorFileReader",
     "TensorNotFoundError",
     "TensorProto",
     "TensorShapeProto",
     "UnimplementedError",
     "VariableDef",
     "VersionDef",
+    "convert",
+    "convert_many",
     "freeze_graph",
     "import_graph_def",
     "latest_checkpoint",
@@ -90,6 +95,7 @@ __all__ = [
     "load_variable",
     "make_ndarray",
     "make_tensor_proto",
+    "open",
     "parse_text",
     "read_graph_def",
     "read_meta_graph",

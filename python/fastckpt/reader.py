@@ -64,7 +64,8 @@ class CheckpointReader(Mapping[str, "np.ndarray[Any, Any]"]):
 
     def __init__(self, prefix: PathLike, *, verify: bool = True) -> None:
         self._prefix = os.fspath(prefix)
-        self._reader: _fastckpt.Reader | None = _fastckpt.Reader(self._prefix, verify)
+        # A Source (fastckpt.convert.TensorFileReader) has the same methods for other formats.
+        self._reader: _fastckpt.Reader | _fastckpt.Source | None = _fastckpt.Reader(self._prefix, verify)
         self._entries: dict[str, tuple[int, tuple[int, ...]]] | None = None
 
     @property
@@ -87,7 +88,7 @@ class CheckpointReader(Mapping[str, "np.ndarray[Any, Any]"]):
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _open(self) -> _fastckpt.Reader:
+    def _open(self) -> _fastckpt.Reader | _fastckpt.Source:
         if self._reader is None:
             raise ValueError(f"the checkpoint reader of {self._prefix} is closed")
         return self._reader

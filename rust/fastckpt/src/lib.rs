@@ -4,6 +4,7 @@
 //! sorted string table of its index), which sits on [`proto`] and [`crc`].
 
 pub mod bundle;
+pub mod convert;
 pub mod crc;
 pub mod dtype;
 pub mod error;

@@ -36,7 +36,8 @@ pub struct DataFile {
 }
 
 impl DataFile {
-    fn open(path: PathBuf) -> Result<Self> {
+    /// Opens and maps `path` (also the files of safetensors and npz sources).
+    pub fn open(path: PathBuf) -> Result<Self> {
         let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
         let len = file.metadata().map_err(|e| Error::io(&path, e))?.len();
         let map = if len == 0 {
