@@ -313,6 +313,16 @@ fn load(source: &dyn TensorSource, planned: &Planned) -> Result<Tensor> {
     Ok(Tensor { dtype: planned.dtype, shape: tensor.shape, data: TensorData::Owned(cast) })
 }
 
+/// Once a mapped tensor is written, its pages leave the resident set (see [`DataFile::release`]):
+/// a conversion's RSS stays at about one tensor, not the size of the file read.
+///
+/// [`DataFile::release`]: crate::bundle::DataFile::release
+fn release(tensor: &Tensor) {
+    if let TensorData::Mapped { file, offset, len } = &tensor.data {
+        file.release(*offset, *len);
+    }
+}
+
 /// Converts the checkpoint at `src` (any format, see [`detect`]) into `dst`.
 pub fn convert(src: &Path, dst: &Path, options: &Options, progress: Progress<'_>) -> Result<Report> {
     let (format, folder) = output_format(dst, options)?;
@@ -382,6 +392,7 @@ fn write_tf(
             data => Payload::Fixed(data.bytes().unwrap_or_default()),
         };
         writer.add(planned.out_name.as_bytes(), planned.dtype, &shape, payload)?;
+        release(&tensor);
         if let Some(progress) = progress {
             progress(&planned.out_name, planned.byte_len as u64);
         }

@@ -154,6 +154,7 @@ fn write_members(
         crc.update(&header);
         crc.update(bytes);
         zip.add(&format!("{}{MEMBER_SUFFIX}", planned.out_name), crc.finalize(), &[&header, bytes]).map_err(io)?;
+        super::release(&tensor);
         if let Some(progress) = progress {
             progress(&planned.out_name, bytes.len() as u64);
         }

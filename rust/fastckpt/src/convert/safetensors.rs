@@ -180,12 +180,14 @@ impl TensorSource for SafetensorsSource {
 
 /// A tensor the serializer asks for when it writes it. Mapped bytes are kept (they cost no
 /// memory of their own) so that the serializer can borrow them; owned ones are handed over and
-/// freed once written.
+/// freed once written. The serializer writes each tensor before asking for the next, so the pages
+/// of the one before (`written`) leave the resident set then.
 struct LazyView<'a> {
     planned: &'a Planned,
     dtype: Dtype,
     load: &'a (dyn Fn(&Planned) -> Result<Tensor> + Sync),
     mapped: OnceLock<Tensor>,
+    written: &'a Mutex<Option<(Arc<DataFile>, usize, usize)>>,
     failure: &'a Mutex<Option<Error>>,
     progress: Progress<'a>,
 }
@@ -200,6 +202,7 @@ impl View for LazyView<'_> {
     }
 
     fn data(&self) -> Cow<'_, [u8]> {
+        release_written(self.written);
         let expected = self.planned.byte_len;
         let loaded = (self.load)(self.planned).and_then(|tensor| match tensor.data.bytes() {
             Some(bytes) if bytes.len() == expected => Ok(tensor),
@@ -214,6 +217,9 @@ impl View for LazyView<'_> {
             Ok(tensor) => match tensor.data {
                 TensorData::Owned(bytes) => Cow::Owned(bytes),
                 mapped => {
+                    if let TensorData::Mapped { file, offset, len } = &mapped {
+                        *self.written.lock().unwrap_or_else(|p| p.into_inner()) = Some((file.clone(), *offset, *len));
+                    }
                     let kept = self.mapped.get_or_init(|| Tensor { data: mapped, ..tensor });
                     Cow::Borrowed(kept.data.bytes().unwrap_or_default())
                 }
@@ -231,6 +237,12 @@ impl View for LazyView<'_> {
     }
 }
 
+fn release_written(written: &Mutex<Option<(Arc<DataFile>, usize, usize)>>) {
+    if let Some((file, offset, len)) = written.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        file.release(offset, len);
+    }
+}
+
 /// Writes one safetensors file at `path` (under a temporary name, renamed when complete).
 fn write_file(
     path: &Path,
@@ -240,11 +252,12 @@ fn write_file(
     progress: Progress<'_>,
 ) -> Result<()> {
     let failure = Mutex::new(None);
+    let written = Mutex::new(None);
     let views = tensors.iter().map(|planned| {
         let dtype = to_safetensors(planned.dtype).ok_or_else(|| unsupported(path, planned))?;
         Ok((
             planned.out_name.clone(),
-            LazyView { planned, dtype, load, mapped: OnceLock::new(), failure: &failure, progress },
+            LazyView { planned, dtype, load, mapped: OnceLock::new(), written: &written, failure: &failure, progress },
         ))
     });
     let views = views.collect::<Result<Vec<_>>>()?;
@@ -255,9 +268,10 @@ fn write_file(
         .and_then(|f| f.metadata())
         .map(|m| m.permissions())
         .map_err(|e| Error::io(&temp, e))?;
-    let written = safetensors::tensor::serialize_to_file(views, Some(metadata.clone()), &temp)
+    let serialized = safetensors::tensor::serialize_to_file(views, Some(metadata.clone()), &temp)
         .map_err(|e| Error::InvalidArgument(format!("cannot write {}: {e}", path.display())));
-    let result = written.and_then(|()| match failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+    release_written(&written);
+    let result = serialized.and_then(|()| match failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
         Some(error) => Err(error),
         None => std::fs::set_permissions(&temp, permissions)
             .and_then(|()| std::fs::rename(&temp, path))
