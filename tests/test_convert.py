@@ -351,3 +351,15 @@ def test_parse_size() -> None:
     assert parse_size("1.5KB") == 1500
     with pytest.raises(ValueError):
         parse_size("lots")
+
+
+def test_progress_callback_sees_every_tensor(tmp_path: Path) -> None:
+    arrays = {"a": np.zeros(10, np.float32), "b": np.ones((2, 3), np.int64)}
+    fastckpt.save(arrays, tmp_path / "ckpt")
+    seen: list[tuple[str, int]] = []
+    for dst in ("m.safetensors", "m.npz", "re"):
+        seen.clear()
+        fastckpt.convert(tmp_path / "ckpt", tmp_path / dst, progress=lambda name, nbytes: seen.append((name, nbytes)))
+        assert sorted(seen) == [("a", 40), ("b", 48)], dst
+    with pytest.raises(ValueError, match="unknown checkpoint format 'onnx'"):
+        fastckpt.convert(tmp_path / "ckpt", tmp_path / "x", to="onnx")
