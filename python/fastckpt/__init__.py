@@ -15,6 +15,7 @@ from .errors import (
     TensorNotFoundError,
     UnimplementedError,
 )
+from .conversion import ConvertManyResult, TensorFileReader, convert, convert_many, open
 from .freeze import freeze_graph, freeze_saved_model
 from .merge import merge_bundles
 from .meta_graph import import_meta_graph
@@ -70,6 +71,7 @@ __all__ = [
     "CheckpointState",
     "ChecksumMismatchError",
     "CollectionDef",
+    "ConvertManyResult",
     "CorruptCheckpointError",
     "DType",
     "DecodeError",
@@ -95,6 +97,7 @@ __all__ = [
     "SignatureDef",
     "Tensor",
     "TensorInfo",
+    "TensorFileReader",
     "TensorNotFoundError",
     "TensorProto",
     "TensorShapeProto",
@@ -102,6 +105,8 @@ __all__ = [
     "VariableDef",
     "VersionDef",
     "checkpoint_exists",
+    "convert",
+    "convert_many",
     "freeze_graph",
     "freeze_saved_model",
     "get_checkpoint_state",
@@ -117,6 +122,7 @@ __all__ = [
     "merge_bundles",
     "meta_graph_filename",
     "object_graph",
+    "open",
     "parse_text",
     "read_graph_def",
     "read_meta_graph",

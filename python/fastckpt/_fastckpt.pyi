@@ -1,6 +1,7 @@
 """Type stubs of the Rust extension module (rust/fastckpt-py). Private: use the fastckpt package."""
 
 import os
+from collections.abc import Callable as _Callable
 from collections.abc import Iterable, Iterator
 from typing import Any as _Any
 from typing import ClassVar, final
@@ -20,8 +21,10 @@ __all__ = [
     "RepeatedCompositeContainer",
     "RepeatedScalarContainer",
     "ScalarMap",
+    "Source",
     "Tensor",
     "Writer",
+    "convert",
     "dtype_table",
     "freeze_graph",
     "import_graph_def",
@@ -186,6 +189,36 @@ def write_checkpoint_state(
     all_model_checkpoint_timestamps: list[float],
     last_preserved_timestamp: float,
 ) -> None: ...
+
+# --- conversion ---------------------------------------------------------------------------------
+
+def convert(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    *,
+    to: str | None = None,
+    include: list[str] = ...,
+    exclude: list[str] = ...,
+    friendly_names: bool = False,
+    rename: list[tuple[str, str]] = ...,
+    names: dict[bytes, str | None] | None = None,
+    cast: str | None = None,
+    max_shard_size: int | None = None,
+    alignment: int = 64,
+    skip_unsupported: bool = False,
+    progress: _Callable[[str, int], object] | None = None,
+) -> tuple[list[os.PathLike[str] | str], list[str]]: ...
+@final
+class Source:
+    def __new__(cls, path: str | os.PathLike[str]) -> Source: ...
+    @property
+    def prefix(self) -> os.PathLike[str] | str: ...
+    @property
+    def format(self) -> str: ...
+    def entries(self) -> list[tuple[bytes, int, tuple[int, ...]]]: ...
+    def has(self, name: bytes) -> bool: ...
+    def get(self, name: bytes, copy: bool) -> np.ndarray[_Any, _Any]: ...
+    def get_many(self, names: list[bytes], copy: bool) -> list[np.ndarray[_Any, _Any]]: ...
 
 # (enum value, enum name, tf.DType name, "fixed" / "string" / "variant" or None, bytes per element)
 def dtype_table() -> list[tuple[int, str, str, str | None, int | None]]: ...

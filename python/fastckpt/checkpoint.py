@@ -479,7 +479,7 @@ class Checkpoint:
             raise ValueError(f"checkpoint {reader.prefix}: the object graph names tensors it lacks: {missing}")
         targets = _fillable_targets(graph, self.objects, reader)
         if targets:  # straight from the file into the caller's arrays
-            reader._open().read_into(
+            reader._read_into(
                 [_encode(k) for k in targets], [a.reshape(-1).view(np.uint8) for a in targets.values()]
             )
         values = reader.read_all([k for k in keys if k not in targets], copy=True)

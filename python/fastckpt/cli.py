@@ -4,6 +4,7 @@
     fastckpt verify PATH    reads every tensor with checksum verification
     fastckpt freeze SAVED_MODEL_DIR -o OUT.pb [--signature KEY] [--tags serve]
     fastckpt freeze GRAPH.pb --checkpoint PREFIX --outputs a,b -o OUT.pb
+    fastckpt convert SRC... DST   TF / safetensors / npz, one file or many checkpoints into a folder
     fastckpt --version
 
 Output cut short by its reader (``fastckpt list … | head -1``) ends the command quietly with
@@ -16,6 +17,7 @@ import argparse
 import os
 import sys
 import time
+from typing import Any
 
 import numpy as np
 
@@ -65,6 +67,74 @@ def _freeze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _convert(args: argparse.Namespace) -> int:
+    """One conversion when DST names a .safetensors/.npz file, else each source into the folder
+    DST, in parallel; every failure is listed at the end (exit status 1 if any)."""
+    from .conversion import convert, convert_many
+
+    options = {
+        "include": args.include,
+        "exclude": args.exclude,
+        "rename": args.rename,
+        "friendly_names": args.friendly_names,
+        "cast": args.cast,
+        "max_shard_size": args.max_shard_size,
+        "alignment": args.alignment,
+        "skip_unsupported": args.skip_unsupported,
+    }
+    show_progress = sys.stderr.isatty() and not args.quiet
+    if args.dst.endswith((".safetensors", ".npz")):
+        if len(args.src) != 1:
+            print(f"fastckpt: {args.dst} is one file; give one source (or a folder as destination)", file=sys.stderr)
+            return 2
+        for path in convert(args.src[0], args.dst, to=args.to, progress=show_progress, **options):
+            print(path)
+        return 0
+    result = convert_many(
+        args.src,
+        args.dst,
+        to=args.to or "safetensors",
+        jobs=args.jobs,
+        skip_existing=args.skip_existing,
+        all_checkpoints=args.all,
+        progress=show_progress,
+        **options,
+    )
+    for src, files in result.converted:
+        print(f"{src} -> {', '.join(files)}")
+    print(
+        f"{len(result.converted)} converted, {len(result.skipped)} skipped (output exists), {len(result.failed)} failed",
+        file=sys.stderr,
+    )
+    for src, reason in result.failed:
+        print(f"  FAILED {src}: {reason}", file=sys.stderr)
+    return 1 if result.failed else 0
+
+
+def _add_convert(sub: Any) -> None:
+    cmd = sub.add_parser(
+        "convert",
+        help="convert checkpoints between TF, safetensors and npz",
+        description="Convert one checkpoint (DST = a .safetensors/.npz file, or a folder with --to) or many "
+        "(DST = a folder; SRC may be globs and folders holding 'checkpoint' state files).",
+    )
+    cmd.add_argument("src", nargs="+", help="TF prefix or folder, .safetensors file or folder, .npz file, or a glob")
+    cmd.add_argument("dst", help="output file, or the folder that receives one output per source")
+    cmd.add_argument("--to", choices=["tf", "safetensors", "npz"], help="output format (default: from DST, else safetensors)")
+    cmd.add_argument("--include", action="append", metavar="PATTERN", help="keep only matching names (glob, or re:REGEX)")
+    cmd.add_argument("--exclude", action="append", metavar="PATTERN", help="drop matching names (glob, or re:REGEX)")
+    cmd.add_argument("--rename", action="append", nargs=2, metavar=("REGEX", "REPLACEMENT"), help="rename rule, applied in order")
+    cmd.add_argument("--friendly-names", action="store_true", help="strip TF2's /.ATTRIBUTES/VARIABLE_VALUE")
+    cmd.add_argument("--cast", choices=["bfloat16", "float16", "float32"], help="cast float32/float64 tensors")
+    cmd.add_argument("--max-shard-size", metavar="SIZE", help="safetensors folder output in shards, e.g. 5GB")
+    cmd.add_argument("--alignment", type=int, default=64, help="TF output: tensor alignment in bytes (default 64)")
+    cmd.add_argument("--skip-unsupported", action="store_true", help="leave out tensors the format cannot hold")
+    cmd.add_argument("--jobs", "-j", type=int, help="worker processes (default: number of CPUs)")
+    cmd.add_argument("--skip-existing", action="store_true", help="skip sources whose output exists (resume)")
+    cmd.add_argument("--all", action="store_true", help="every checkpoint a state file lists, not only the latest")
+    cmd.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fastckpt", description="Inspect and check TensorFlow checkpoints.")
     parser.add_argument("--version", action="version", version=f"fastckpt {__version__}")
@@ -79,10 +149,13 @@ def main(argv: list[str] | None = None) -> int:
     freeze.add_argument("--tags", default="serve", help="SavedModel meta graph tags, comma-separated")
     freeze.add_argument("--checkpoint", help="checkpoint prefix or folder of a graph file's variables")
     freeze.add_argument("--outputs", help="output node names of a graph file, comma-separated")
+    _add_convert(sub)
     args = parser.parse_args(argv)
     try:
         if args.command == "freeze":
             status = _freeze(args)
+        elif args.command == "convert":
+            status = _convert(args)
         else:
             status = _list(args.path) if args.command == "list" else _verify(args.path)
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's final flush

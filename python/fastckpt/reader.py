@@ -59,7 +59,8 @@ class CheckpointReader(Mapping[str, "np.ndarray[Any, Any]"]):
 
     def __init__(self, prefix: PathLike, *, verify: bool = True) -> None:
         self._prefix = os.fspath(prefix)
-        self._reader: _fastckpt.Reader | None = _fastckpt.Reader(self._prefix, verify)
+        # A Source (fastckpt.convert.TensorFileReader) has the same methods for other formats.
+        self._reader: _fastckpt.Reader | _fastckpt.Source | None = _fastckpt.Reader(self._prefix, verify)
         self._entries: dict[str, tuple[int, tuple[int, ...]]] | None = None
 
     @property
@@ -82,10 +83,18 @@ class CheckpointReader(Mapping[str, "np.ndarray[Any, Any]"]):
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _open(self) -> _fastckpt.Reader:
+    def _open(self) -> _fastckpt.Reader | _fastckpt.Source:
         if self._reader is None:
             raise ValueError(f"the checkpoint reader of {self._prefix} is closed")
         return self._reader
+
+    def _read_into(self, names: list[bytes], buffers: list[Any]) -> None:
+        """Reads tensors straight into the caller's writable C-contiguous byte views (in place
+        restores of ``Saver`` and ``Checkpoint``); TensorFlow checkpoints only."""
+        reader = self._open()
+        if not isinstance(reader, _fastckpt.Reader):
+            raise TypeError(f"{self._prefix} is not a TensorFlow checkpoint")
+        reader.read_into(names, buffers)
 
     def _listing(self) -> dict[str, tuple[int, tuple[int, ...]]]:
         reader = self._open()

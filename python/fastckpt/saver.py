@@ -309,7 +309,7 @@ class Saver:
         self._check(keys, arrays, dtypes, shapes)
 
         in_place = [name for name, array in arrays.items() if _fillable(array, dtypes[keys[name]])]
-        reader._open().read_into(
+        reader._read_into(
             [keys[n].encode("utf-8", "surrogateescape") for n in in_place],
             [arrays[n].reshape(-1).view(np.uint8) for n in in_place],
         )

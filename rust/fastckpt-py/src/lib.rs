@@ -5,6 +5,7 @@
 mod arrays;
 mod checkpoint;
 mod containers;
+mod conversion;
 mod convert;
 mod descriptor;
 mod dtypes;
@@ -59,5 +60,7 @@ fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<graph::DType>()?;
     m.add_function(wrap_pyfunction!(graph::import_graph_def, m)?)?;
     m.add_function(wrap_pyfunction!(freeze::freeze_graph, m)?)?;
+    m.add_function(wrap_pyfunction!(conversion::convert, m)?)?;
+    m.add_class::<conversion::Source>()?;
     Ok(())
 }

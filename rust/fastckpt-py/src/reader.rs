@@ -21,7 +21,7 @@ pub struct Reader {
     inner: Arc<CheckpointReader>,
 }
 
-fn to_array<'py>(py: Python<'py>, tensor: Tensor) -> PyResult<Bound<'py, PyAny>> {
+pub(crate) fn to_array<'py>(py: Python<'py>, tensor: Tensor) -> PyResult<Bound<'py, PyAny>> {
     match tensor.data {
         TensorData::Mapped { file, offset, len } => arrays::mapped(py, tensor.dtype, &tensor.shape, file, offset, len),
         TensorData::Owned(bytes) => arrays::owned(py, tensor.dtype, &tensor.shape, bytes),

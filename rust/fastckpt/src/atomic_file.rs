@@ -58,6 +58,17 @@ impl AtomicFile {
         &mut self.file
     }
 
+    /// The temporary file's own name, for writers that only take a path (the file committed is
+    /// whatever is at this name then).
+    pub fn temp_path(&self) -> &Path {
+        &self.temp
+    }
+
+    /// The temporary file's metadata (its permissions follow the umask).
+    pub fn file_metadata(&self) -> Result<std::fs::Metadata> {
+        self.file.metadata().map_err(|e| Error::io(&self.path, e))
+    }
+
     /// Moves the file over its final name; see [`commit_all`].
     pub fn commit(self, sync: bool) -> Result<()> {
         commit_all(vec![self], sync)

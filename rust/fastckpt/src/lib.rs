@@ -7,6 +7,7 @@
 pub mod atomic_file;
 pub mod bundle;
 pub mod checkpoint;
+pub mod convert;
 pub mod crc;
 pub mod dtype;
 pub mod error;

@@ -34,7 +34,8 @@ pub struct DataFile {
 }
 
 impl DataFile {
-    pub(crate) fn open(path: PathBuf) -> Result<Self> {
+    /// Opens and maps `path` (also the files of safetensors and npz sources).
+    pub fn open(path: PathBuf) -> Result<Self> {
         let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
         let len = file.metadata().map_err(|e| Error::io(&path, e))?.len();
         let map = if len == 0 {
@@ -54,6 +55,20 @@ impl DataFile {
 
     pub fn bytes(&self) -> &[u8] {
         self.map.as_deref().unwrap_or(&[])
+    }
+
+    /// Takes the pages of a range this process has finished with out of its resident set (they
+    /// stay in the page cache): a conversion streaming through a large file then holds the pages
+    /// of one tensor, not of the whole file. Only an optimisation; failures are ignored.
+    pub fn release(&self, offset: usize, len: usize) {
+        if let Some(map) = &self.map {
+            if offset.checked_add(len).is_some_and(|end| end <= map.len()) {
+                // SAFETY: the mapping is read-only and backed by a file that is never written in
+                // place, so MADV_DONTNEED only drops page-table entries: any later access (a numpy
+                // view into the range, another read) faults the same file bytes back in.
+                let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, len) };
+            }
+        }
     }
 
     /// Touching mapped pages past the end of a file kills the process (SIGBUS), so before pages

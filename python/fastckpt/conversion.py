@@ -1,0 +1,340 @@
+"""Converting checkpoints between TensorFlow's V2 format, safetensors and npz, and reading any of
+them like a ``CheckpointReader``.
+
+The engine does the work in Rust with the GIL released, streaming one tensor at a time: memory
+stays bounded by the largest tensor that has to be materialised (cast, assembled from partitions)
+plus fixed buffers, whatever the checkpoint's size. Outputs are written under temporary names and
+renamed when complete.
+
+Formats: ``"tf"`` (a checkpoint prefix, or a folder holding a ``checkpoint`` state file: its
+latest checkpoint), ``"safetensors"`` (a ``.safetensors`` file, or a folder holding
+``model.safetensors`` or Hugging Face's shards ``model-0000i-of-0000n.safetensors`` with
+``model.safetensors.index.json``) and ``"npz"`` (an uncompressed ``np.savez`` file).
+"""
+
+from __future__ import annotations
+
+import builtins
+import concurrent.futures
+import dataclasses
+import glob
+import importlib
+import multiprocessing
+import os
+import re
+import sys
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Union
+
+import numpy as np
+
+from . import _fastckpt
+from .protos import CheckpointState, parse_text
+from .reader import CheckpointReader, PathLike, load_checkpoint
+
+RenameRules = Union[Mapping[str, str], Sequence[tuple[str, str]], Callable[[str], Union[str, None]]]
+Patterns = Union[str, Iterable[str]]
+
+#: Suffixes of the single-file formats.
+SUFFIXES = {"safetensors": ".safetensors", "npz": ".npz", "tf": ""}
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?i?B?)\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "B": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+
+
+def parse_size(size: int | str) -> int:
+    """Bytes in ``size``: an int, or a string as Hugging Face writes them (``"5GB"`` = 5·10⁹,
+    ``"500MiB"`` = 500·2²⁰, ``"100KB"``)."""
+    if isinstance(size, int):
+        if size <= 0:
+            raise ValueError(f"a shard size must be positive, got {size}")
+        return size
+    match = _SIZE.match(size)
+    if match is None:
+        raise ValueError(f"cannot read {size!r} as a size (examples: 5GB, 500MiB, 1000000)")
+    number, unit = float(match.group(1)), match.group(2).upper()
+    scale = 1 << (10 * "KMGT".index(unit[0]) + 10) if "I" in unit else _UNITS[unit[:1]]
+    return parse_size(int(number * scale))
+
+
+def _patterns(patterns: Patterns | None) -> list[str]:
+    if patterns is None:
+        return []
+    return [patterns] if isinstance(patterns, str) else list(patterns)
+
+
+def _cast_name(cast: Any) -> str | None:
+    if cast is None:
+        return None
+    if isinstance(cast, str):
+        return cast
+    return str(np.dtype(cast).name)
+
+
+def _source_names(src: PathLike) -> list[bytes]:
+    return [name for name, _, _ in _fastckpt.Source(os.fspath(src)).entries()]
+
+
+def convert(
+    src: PathLike,
+    dst: PathLike,
+    *,
+    to: str | None = None,
+    rename: RenameRules | None = None,
+    include: Patterns | None = None,
+    exclude: Patterns | None = None,
+    cast: Any = None,
+    max_shard_size: int | str | None = None,
+    alignment: int = 64,
+    progress: bool | Callable[[str, int], object] = False,
+    friendly_names: bool = False,
+    skip_unsupported: bool = False,
+) -> list[str]:
+    """Converts the checkpoint ``src`` into ``dst`` and returns the files written.
+
+    - ``to``: ``"tf"``, ``"safetensors"`` or ``"npz"``; by default from ``dst``'s suffix
+      (``.safetensors``, ``.npz``), else a TF checkpoint prefix. ``to="safetensors"`` with a ``dst``
+      that has no ``.safetensors`` suffix writes a folder: ``model.safetensors``, or with
+      ``max_shard_size`` (bytes, or ``"5GB"``) Hugging Face's shards and index.
+    - ``include`` / ``exclude``: glob patterns matched against whole source names (``"optimizer/*"``),
+      or regular expressions written ``"re:…"`` that may match anywhere (``"re:OPTIMIZER_SLOT"``).
+    - ``friendly_names``: TF2 names without ``/.ATTRIBUTES/VARIABLE_VALUE``.
+    - ``rename``: ordered ``(pattern, replacement)`` rules (a dict or pairs; ``re.sub`` syntax,
+      each applied to the result of the one before), or a callable that receives each source name
+      and returns the output name, or ``None`` to leave the tensor out.
+    - ``cast``: ``"bfloat16"``, ``"float16"`` or ``"float32"``: float32/float64 tensors are rounded
+      to it (to nearest even, as numpy and ``ml_dtypes`` do; NaN and inf kept).
+    - ``alignment``: TF output only, the alignment of every tensor in the data file.
+    - ``skip_unsupported``: tensors the output format cannot hold (strings, variants, quantized types;
+      for npz also bfloat16 and float8) are left out with a warning instead of raising.
+    - ``progress``: ``True`` shows a progress bar (tqdm, when installed) on stderr; a callable is
+      called with ``(name, nbytes)`` after each tensor.
+
+    Partitioned variables are written whole. The object graph of a TF2 checkpoint stays out of
+    safetensors and npz files; its keys are recorded in the safetensors metadata.
+    """
+    src, dst = os.fspath(src), os.fspath(dst)
+    rules: list[tuple[str, str]] = []
+    names: dict[bytes, str | None] | None = None
+    if callable(rename):
+        names = {}
+        for key in _source_names(src):
+            chosen = rename(key.decode("utf-8", "surrogateescape"))
+            names[key] = chosen
+    elif isinstance(rename, Mapping):
+        rules = list(rename.items())
+    elif rename is not None:
+        rules = [(pattern, replacement) for pattern, replacement in rename]
+    callback, close = _progress(progress, src)
+    try:
+        files, skipped = _fastckpt.convert(
+            src,
+            dst,
+            to=to,
+            include=_patterns(include),
+            exclude=_patterns(exclude),
+            friendly_names=friendly_names,
+            rename=rules,
+            names=names,
+            cast=_cast_name(cast),
+            max_shard_size=None if max_shard_size is None else parse_size(max_shard_size),
+            alignment=alignment,
+            skip_unsupported=skip_unsupported,
+            progress=callback,
+        )
+    finally:
+        close()
+    if skipped:
+        warnings.warn(
+            f"{len(skipped)} tensors of {src} the output format cannot hold were left out: {', '.join(skipped)}",
+            stacklevel=2,
+        )
+    return [os.fspath(f) for f in files]
+
+
+def _progress(
+    progress: bool | Callable[[str, int], object], src: str
+) -> tuple[Callable[[str, int], object] | None, Callable[[], object]]:
+    if callable(progress):
+        return progress, lambda: None
+    if not progress:
+        return None, lambda: None
+    tqdm = _tqdm()
+    if tqdm is None:
+        return (lambda name, nbytes: print(f"{name}: {nbytes} bytes", file=sys.stderr)), lambda: None
+    bar = tqdm(desc=os.path.basename(src), unit="B", unit_scale=True, file=sys.stderr)
+    return (lambda name, nbytes: bar.update(nbytes)), bar.close
+
+
+class TensorFileReader(CheckpointReader):
+    """A safetensors file or folder, or an npz file, with ``CheckpointReader``'s interface.
+    Arrays are read-only views into the mapped file (``copy=True``: owned copies)."""
+
+    def __init__(self, path: PathLike) -> None:
+        self._prefix = os.fspath(path)
+        self._source = _fastckpt.Source(self._prefix)
+        self._reader: _fastckpt.Reader | _fastckpt.Source | None = self._source
+        self._entries = None
+
+    @property
+    def format(self) -> str:
+        """``"safetensors"`` or ``"npz"``."""
+        return self._source.format
+
+    def __repr__(self) -> str:
+        if self._reader is None:
+            return f"TensorFileReader({self._prefix!r}, closed)"
+        return f"TensorFileReader({self._prefix!r}, {self.format}, {len(self)} tensors)"
+
+
+def open(path: PathLike, *, verify: bool = True) -> CheckpointReader:
+    """Opens a checkpoint in any supported format: a TF prefix or folder (``load_checkpoint``;
+    ``verify`` applies to it), a ``.safetensors`` file or folder, or an ``.npz`` file."""
+    path = os.fspath(path)
+    if path.endswith((".safetensors", ".npz")) or (
+        os.path.isdir(path)
+        and any(os.path.isfile(os.path.join(path, f)) for f in ("model.safetensors", "model.safetensors.index.json"))
+    ):
+        return TensorFileReader(path)
+    return load_checkpoint(path, verify=verify)
+
+
+# --- many checkpoints --------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class ConvertManyResult:
+    """What ``convert_many`` did: each source with the files written, sources whose output already
+    existed (``skip_existing``), and failures with their reason."""
+
+    converted: list[tuple[str, list[str]]] = dataclasses.field(default_factory=list)
+    skipped: list[str] = dataclasses.field(default_factory=list)
+    failed: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+
+
+def expand_sources(sources: Iterable[PathLike], *, all_checkpoints: bool = False) -> list[str]:
+    """The checkpoints named by ``sources``: glob patterns expanded; a folder holding a
+    ``checkpoint`` state file stands for its latest checkpoint (every listed one with
+    ``all_checkpoints``); ``P.index`` for the prefix ``P``. A pattern that matches nothing is
+    kept, so that it is reported as missing."""
+    found: list[str] = []
+    for source in sources:
+        text = os.fspath(source)
+        matches = sorted(glob.glob(text)) if glob.has_magic(text) else [text]
+        for path in matches or [text]:
+            if path.endswith(".index") and os.path.isfile(path):
+                path = path[: -len(".index")]
+            state_file = os.path.join(path, "checkpoint")
+            if os.path.isdir(path) and os.path.isfile(state_file):
+                with builtins.open(state_file, encoding="utf-8") as f:
+                    state = parse_text(f.read(), CheckpointState())
+                listed = list(state.all_model_checkpoint_paths) if all_checkpoints else []
+                listed = listed or [state.model_checkpoint_path]
+                found.extend(os.path.join(path, p) for p in listed)
+            elif path not in found:
+                found.append(path)
+    return found
+
+
+def _output_path(dst_dir: str, name: str, to: str, folder: bool) -> str:
+    return os.path.join(dst_dir, name if folder else name + SUFFIXES[to])
+
+
+def _output_exists(path: str, to: str, folder: bool) -> bool:
+    if to == "tf":
+        return os.path.isfile(path + ".index")
+    if folder:
+        return any(os.path.isfile(os.path.join(path, f)) for f in ("model.safetensors", "model.safetensors.index.json"))
+    return os.path.isfile(path)
+
+
+def _output_names(sources: Sequence[str]) -> list[str]:
+    """A file name per source: its base name, with its folder's name in front where two sources
+    share a base name."""
+    bases = [os.path.basename(os.path.normpath(s)) for s in sources]
+    for suffix in (".safetensors", ".npz"):
+        bases = [b[: -len(suffix)] if b.endswith(suffix) else b for b in bases]
+    return [
+        f"{os.path.basename(os.path.dirname(os.path.normpath(s)))}-{b}" if bases.count(b) > 1 else b
+        for s, b in zip(sources, bases)
+    ]
+
+
+def _convert_one(src: str, dst: str, options: dict[str, Any]) -> tuple[str, list[str] | None, str]:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return src, convert(src, dst, **options), ""
+    except Exception as error:  # every failure is reported with its reason, none stops the others
+        return src, None, f"{type(error).__name__}: {error}"
+
+
+def convert_many(
+    sources: Iterable[PathLike],
+    dst_dir: PathLike,
+    *,
+    to: str = "safetensors",
+    jobs: int | None = None,
+    skip_existing: bool = False,
+    all_checkpoints: bool = False,
+    progress: bool = False,
+    **options: Any,
+) -> ConvertManyResult:
+    """Converts many checkpoints into ``dst_dir``, in ``jobs`` worker processes (default: the
+    number of CPUs), one output per source named after it (``model.ckpt-100.safetensors``).
+    Sources are expanded by ``expand_sources``. A failing source does not stop the others; every
+    failure is listed with its reason. With ``skip_existing``, sources whose output exists are
+    skipped, so an interrupted run can be resumed. ``options`` are those of ``convert``;
+    ``progress`` shows one bar over the sources (tqdm, when installed)."""
+    dst = os.fspath(dst_dir)
+    if to not in SUFFIXES:
+        raise ValueError(f"unknown checkpoint format {to!r}: the formats are 'tf', 'safetensors' and 'npz'")
+    folder = to == "safetensors" and options.get("max_shard_size") is not None
+    expanded = expand_sources(sources, all_checkpoints=all_checkpoints)
+    result = ConvertManyResult()
+    todo: list[tuple[str, str]] = []
+    for src, name in zip(expanded, _output_names(expanded)):
+        out = _output_path(dst, name, to, folder)
+        if skip_existing and _output_exists(out, to, folder):
+            result.skipped.append(src)
+        else:
+            todo.append((src, out))
+    if not todo:
+        return result
+    os.makedirs(dst, exist_ok=True)
+    options = {**options, "to": to}
+    workers = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
+    bar = _bar(progress, len(todo))
+    # Fresh interpreters ("spawn"): the workers share nothing with a parent that may hold threads.
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = [pool.submit(_convert_one, src, out, options) for src, out in todo]
+        outcomes = {}
+        for future in concurrent.futures.as_completed(futures):
+            src, files, reason = future.result()
+            outcomes[src] = (files, reason)
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
+    for src, _ in todo:
+        files, reason = outcomes[src]
+        if files is None:
+            result.failed.append((src, reason))
+        else:
+            result.converted.append((src, files))
+    return result
+
+
+def _tqdm() -> Any:
+    """tqdm's progress bar class when tqdm is installed (an optional dependency), else None."""
+    try:
+        return importlib.import_module("tqdm").tqdm
+    except ImportError:
+        return None
+
+
+def _bar(progress: bool, total: int) -> Any:
+    tqdm = _tqdm() if progress else None
+    return None if tqdm is None else tqdm(total=total, unit="ckpt", file=sys.stderr)
