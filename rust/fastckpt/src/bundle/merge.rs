@@ -124,7 +124,7 @@ mod tests {
     }
 
     fn part(prefix: &Path, whole: &[(&str, f32)], row: Option<i64>) {
-        let mut w = BundleWriter::create(prefix, 1).unwrap();
+        let mut w = BundleWriter::create(prefix, 1).unwrap().with_partial_slices(true);
         for (name, value) in whole {
             w.add(name.as_bytes(), DataType::FLOAT, &[1], Payload::Fixed(&value.to_le_bytes())).unwrap();
         }
