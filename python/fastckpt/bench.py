@@ -193,18 +193,17 @@ def _size_text(size: int) -> str:
 # --- what each library does (run in its child) -----------------------------------------------
 
 
-def _check(workload: Workload, arrays: dict[str, Any]) -> None:
-    """The restored tensors are the source's, byte for byte (checked after the timing)."""
-    expected = {name: touch(array) for name, array in workload.arrays().items()}
-    if {name: touch(array) for name, array in arrays.items()} != expected:
-        raise RuntimeError("the restored tensors differ from the saved ones")
+def _check(workload: Workload, digests: dict[str, int]) -> None:
+    """The digests of the restored tensors (taken inside the timed block, so that every byte was
+    read there) are those of the source (computed after the timing)."""
+    if digests != {name: touch(array) for name, array in workload.arrays().items()}:
+        raise RuntimeError(f"{workload.name}: the restored tensors differ from the saved ones")
 
 
 def _fastckpt_ops(workload: Workload, folder: Path) -> dict[str, Measure]:
     import fastckpt
 
-    prefix = str(folder / "fastckpt" / "ckpt")
-    os.makedirs(os.path.dirname(prefix), exist_ok=True)
+    prefix = str(folder / "ckpt")
     arrays, save, restore = workload.arrays(), Measure(), Measure()
     with save:
         fastckpt.save(arrays, prefix)
@@ -213,8 +212,7 @@ def _fastckpt_ops(workload: Workload, folder: Path) -> dict[str, Measure]:
         reader = fastckpt.load_checkpoint(prefix)
         restored = {name: reader.get_tensor(name) for name in reader}
         digests = {name: touch(array) for name, array in restored.items()}
-    restore.extra["digests"] = len(digests)
-    _check(workload, restored)
+    _check(workload, digests)
     return {"save": save, "restore": restore}
 
 
@@ -229,114 +227,127 @@ def _warm_tensorflow() -> Any:
 
 
 def _tensorflow_ops(workload: Workload, folder: Path) -> dict[str, Measure]:
-    """TF's raw SaveV2/RestoreV2 (the kernels every TF saver ends in) and load_checkpoint."""
+    """TF's raw SaveV2/RestoreV2 (the kernels every TF saver ends in), tf.train.load_checkpoint,
+    and TF2's object checkpoint of variables (tf.train.Checkpoint write/read)."""
     tf = _warm_tensorflow()
-    prefix = str(folder / "tensorflow" / "ckpt")
+    prefix = str(folder / "raw" / "ckpt")
     names, count = workload.names, workload.tensors
     tensors = [tf.constant(array) for array in workload.arrays().values()]
-    save, restore, load = Measure(), Measure(), Measure()
-    with save:
+    measures = {op: Measure() for op in ("save", "restore", "load_checkpoint", "checkpoint_write", "checkpoint_read")}
+    with measures["save"]:
         tf.raw_ops.SaveV2(prefix=prefix, tensor_names=names, shape_and_slices=[""] * count, tensors=tensors)
     del tensors
-    with restore:
+    with measures["restore"]:
         restored = tf.raw_ops.RestoreV2(
             prefix=prefix, tensor_names=names, shape_and_slices=[""] * count, dtypes=[tf.float32] * count
         )
         arrays = {name: tensor.numpy() for name, tensor in zip(names, restored)}
         digests = {name: touch(array) for name, array in arrays.items()}
-    restore.extra["digests"] = len(digests)
-    _check(workload, arrays)
-    del restored, arrays
-    with load:
+    _check(workload, digests)
+    del restored, arrays, digests
+    with measures["load_checkpoint"]:
         reader = tf.train.load_checkpoint(prefix)
         arrays = {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
         digests = {name: touch(array) for name, array in arrays.items()}
-    load.extra["digests"] = len(digests)
-    _check(workload, arrays)
-    return {"save": save, "restore": restore, "load_checkpoint": load}
+    _check(workload, digests)
+    del reader, arrays, digests
 
-
-def _tf_checkpoint_ops(workload: Workload, folder: Path) -> dict[str, Measure]:
-    """TF2's object checkpoint of variables: ``tf.train.Checkpoint.write`` and ``.read``."""
-    tf = _warm_tensorflow()
-    prefix = str(folder / "tf_checkpoint" / "ckpt")
     variables = [tf.Variable(array) for array in workload.arrays().values()]
     checkpoint = tf.train.Checkpoint(variables=variables)
-    save, restore = Measure(), Measure()
-    with save:
+    prefix = str(folder / "object" / "ckpt")
+    with measures["checkpoint_write"]:
         checkpoint.write(prefix)
     for variable in variables:
         variable.assign(tf.zeros_like(variable))
-    with restore:
+    with measures["checkpoint_read"]:
         checkpoint.read(prefix).assert_consumed()
-        arrays = {name: variable.numpy() for name, variable in zip(workload.names, variables)}
+        arrays = {name: variable.numpy() for name, variable in zip(names, variables)}
         digests = {name: touch(array) for name, array in arrays.items()}
-    restore.extra["digests"] = len(digests)
-    _check(workload, arrays)
-    return {"save": save, "restore": restore}
+    _check(workload, digests)
+    return measures
 
 
 def _safetensors_ops(workload: Workload, folder: Path) -> dict[str, Measure]:
     from safetensors.numpy import load_file, save_file
 
-    path = folder / "safetensors" / "model.safetensors"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = str(folder / "model.safetensors")
     arrays, save, restore = workload.arrays(), Measure(), Measure()
     with save:
-        save_file(arrays, str(path))
+        save_file(arrays, path)
     del arrays
     with restore:
-        restored = load_file(str(path))
+        restored = load_file(path)
         digests = {name: touch(array) for name, array in restored.items()}
-    restore.extra["digests"] = len(digests)
-    _check(workload, restored)
+    _check(workload, digests)
     return {"save": save, "restore": restore}
 
 
 def _numpy_ops(workload: Workload, folder: Path) -> dict[str, Measure]:
     import numpy as np
 
-    path = folder / "numpy" / "arrays.npz"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = str(folder / "arrays.npz")
     arrays, save, restore = workload.arrays(), Measure(), Measure()
     with save:
-        np.savez(str(path), **arrays)
+        np.savez(path, **arrays)
     del arrays
     with restore:
-        with np.load(str(path)) as npz:
+        with np.load(path) as npz:
             restored = {name: npz[name] for name in npz.files}
         digests = {name: touch(array) for name, array in restored.items()}
-    restore.extra["digests"] = len(digests)
-    _check(workload, restored)
+    _check(workload, digests)
     return {"save": save, "restore": restore}
 
 
-#: library → (module it needs, what the child runs, label of each of its operations)
+#: library → (module it needs, what its child runs on one workload, label of each operation)
 LIBRARIES: dict[str, tuple[str, Callable[[Workload, Path], dict[str, Measure]], dict[str, str]]] = {
     "fastckpt": ("fastckpt", _fastckpt_ops, {"save": "fastckpt.save", "restore": "fastckpt.load_checkpoint"}),
     "tensorflow": (
         "tensorflow",
         _tensorflow_ops,
-        {"save": "tf.raw_ops.SaveV2", "restore": "tf.raw_ops.RestoreV2", "load_checkpoint": "tf.train.load_checkpoint"},
-    ),
-    "tf.train.Checkpoint": (
-        "tensorflow",
-        _tf_checkpoint_ops,
-        {"save": "tf.train.Checkpoint.write", "restore": "tf.train.Checkpoint.read"},
+        {
+            "save": "tf.raw_ops.SaveV2",
+            "restore": "tf.raw_ops.RestoreV2",
+            "load_checkpoint": "tf.train.load_checkpoint",
+            "checkpoint_write": "tf.train.Checkpoint.write",
+            "checkpoint_read": "tf.train.Checkpoint.read",
+        },
     ),
     "safetensors": ("safetensors", _safetensors_ops, {"save": "safetensors save_file", "restore": "safetensors load_file"}),
     "numpy": ("numpy", _numpy_ops, {"save": "np.savez", "restore": "np.load(npz)"}),
 }
 
-#: Which operation of a library counts as "save" or "restore" in the comparison.
-OPERATION_KIND = {"save": "save", "restore": "restore", "load_checkpoint": "restore"}
+#: Which operations are compared as "save" and which as "restore".
+OPERATION_KIND = {
+    "save": "save",
+    "checkpoint_write": "save",
+    "restore": "restore",
+    "load_checkpoint": "restore",
+    "checkpoint_read": "restore",
+}
 
 
-def _child(args: argparse.Namespace) -> int:
-    workload = Workload(args.workload, args.size, args.tensors)
-    measures = LIBRARIES[args.child][1](workload, Path(args.dir))
-    print(RESULT_MARK + json.dumps({op: m.result() for op, m in measures.items()}), flush=True)
-    return 0
+def _child(library: str, workloads: list[Workload], folder: Path) -> dict[str, Any]:
+    """One library's operations on every workload, in this (fresh) process; the files go to
+    ``folder/WORKLOAD/LIBRARY`` and are removed afterwards."""
+    results: dict[str, Any] = {}
+    for workload in workloads:
+        workdir = folder / workload.name / library
+        workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            measures = LIBRARIES[library][1](workload, workdir)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        results[workload.name] = {op: m.result() for op, m in measures.items()}
+    return results
+
+
+def _workload_arg(workload: Workload) -> str:
+    return f"{workload.name}:{workload.payload}:{workload.tensors}"
+
+
+def _parse_workload_arg(text: str) -> Workload:
+    name, size, tensors = text.split(":")
+    return Workload(name, int(size), int(tensors))
 
 
 # --- the parent: run, summarise, print --------------------------------------------------------
@@ -346,37 +357,35 @@ def _workloads(args: argparse.Namespace) -> list[Workload]:
     if args.size is not None or args.tensors is not None:
         return [Workload("custom", args.size or 256 * MIB, args.tensors or 16)]
     if args.quick:
-        return [Workload("W1", 64 * MIB, 16), Workload("W2", 16 * MIB, 512)]
+        return [Workload("W1", 32 * MIB, 16), Workload("W2", 8 * MIB, 256)]
     return [Workload("W1", GIB, 16), Workload("W2", 256 * MIB, 8192)]
 
 
 def run(
     workloads: list[Workload], libraries: list[str], repeats: int, folder: Path, progress: Callable[[str], None] = log
 ) -> dict[str, Any]:
-    """Runs every library on every workload ``repeats`` times and returns the report (what
-    ``--json`` prints): per workload and operation, the samples and their summary."""
-    results: list[dict[str, Any]] = []
+    """Runs every library ``repeats`` times (each run a fresh process doing every workload; the
+    order of the libraries rotates) and returns the report that ``--json`` prints."""
+    samples: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    errors: dict[str, str] = {}
+    for repeat in range(repeats):
+        order = libraries[repeat % len(libraries) :] + libraries[: repeat % len(libraries)]
+        for library in order:
+            progress(f"fastckpt bench: run {repeat + 1}/{repeats}: {library}")
+            command = [sys.executable, "-m", "fastckpt.bench", "--child", library, "--dir", str(folder)]
+            result = run_child(command + [_workload_arg(w) for w in workloads])
+            if not result.pop("ok", True):
+                errors[library] = str(result["error"])
+                continue
+            for workload_name, measured in result.items():
+                for op, one in measured.items():
+                    samples.setdefault((workload_name, library, op), []).append(one)
+    results = []
     for workload in workloads:
-        samples: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        errors: dict[str, str] = {}
-        for repeat in range(repeats):
-            order = libraries[repeat % len(libraries) :] + libraries[: repeat % len(libraries)]
-            for library in order:
-                progress(f"  {workload.name} {repeat + 1}/{repeats}: {library}")
-                workdir = folder / workload.name
-                command = [
-                    sys.executable, "-m", "fastckpt.bench", "--child", library, "--workload", workload.name,
-                    "--size", str(workload.payload), "--tensors", str(workload.tensors), "--dir", str(workdir),
-                ]  # fmt: skip
-                result = run_child(command)
-                if not result.pop("ok", True):
-                    errors[library] = str(result["error"])
-                    continue
-                for op, measured in result.items():
-                    samples.setdefault((library, op), []).append(measured)
-            shutil.rmtree(folder / workload.name, ignore_errors=True)
         operations = []
-        for (library, op), measured in samples.items():
+        for (workload_name, library, op), measured in samples.items():
+            if workload_name != workload.name:
+                continue
             seconds = [m["seconds"] for m in measured]
             median = statistics.median(seconds)
             operations.append(
@@ -398,8 +407,8 @@ def run(
             for operation in operations:
                 if operation["kind"] == kind and ours:
                     operation["fastckpt_speedup"] = operation["median_seconds"] / ours[0]["median_seconds"]
-        results.append({**workload.as_dict(), "operations": operations, "errors": errors})
-    return {"machine": machine(), "repeats": repeats, "workloads": results}
+        results.append({**workload.as_dict(), "operations": operations})
+    return {"machine": machine(), "repeats": repeats, "workloads": results, "errors": errors}
 
 
 def machine() -> dict[str, Any]:
@@ -444,21 +453,21 @@ def table(report: dict[str, Any], skipped: dict[str, str]) -> str:
     for workload in report["workloads"]:
         lines.append("")
         lines.append(Workload(workload["name"], workload["payload_bytes"], workload["tensors"]).describe())
-        lines.append(f"  {'operation':<28} {'median':>9} {'spread':>17} {'GB/s':>7} {'peak MiB':>9} {'vs fastckpt':>12}")
+        lines.append(f"  {'operation':<36} {'median s':>9} {'min–max s':>15} {'GB/s':>6} {'peak MiB':>8} {'time/fastckpt':>13}")
         for kind in ("save", "restore"):
             rows = sorted(
                 (o for o in workload["operations"] if o["kind"] == kind),
                 key=lambda o: (o["library"] != "fastckpt", o["median_seconds"]),
             )
             for o in rows:
-                ratio = "" if o["library"] == "fastckpt" else f"{o.get('fastckpt_speedup', float('nan')):.1f}x slower"
-                spread = f"{o['min_seconds']:.3f}–{o['max_seconds']:.3f} s"
+                ratio = "" if o["library"] == "fastckpt" else f"{o.get('fastckpt_speedup', float('nan')):.1f}"
+                spread = f"{o['min_seconds']:.3f}–{o['max_seconds']:.3f}"
                 lines.append(
-                    f"  {kind + ': ' + o['label']:<28} {o['median_seconds']:>7.3f} s {spread:>17} "
-                    f"{o['gb_per_second']:>7.2f} {o['peak_rss_mib']:>9.0f} {ratio:>12}"
+                    f"  {kind + ': ' + o['label']:<36} {o['median_seconds']:>9.3f} {spread:>15} "
+                    f"{o['gb_per_second']:>6.2f} {o['peak_rss_mib']:>8.0f} {ratio:>13}"
                 )
-        for library, error in workload["errors"].items():
-            lines.append(f"  {library} failed: {error.splitlines()[-1]}")
+    for library, error in report["errors"].items():
+        lines.append(f"{library} failed: {error.splitlines()[-1]}")
     for library, reason in skipped.items():
         lines.append(f"skipped {library}: {reason}")
     return "\n".join(lines)
@@ -473,31 +482,29 @@ def plot(report: dict[str, Any], path: str) -> None:
         import matplotlib.pyplot as plt
     except ImportError as error:
         raise ValueError("--plot needs matplotlib (pip install 'fastckpt[plot]')") from error
-    groups = [(w["name"], kind) for w in report["workloads"] for kind in ("save", "restore")]
-    libraries = sorted({(o["library"], o["operation"]) for w in report["workloads"] for o in w["operations"]})
-    figure, axes = plt.subplots(figsize=(2.2 * len(groups) + 2, 4))
-    width = 0.8 / max(1, len(libraries))
-    for i, (library, op) in enumerate(libraries):
-        xs, heights = [], []
-        for g, (name, kind) in enumerate(groups):
-            workload = next(w for w in report["workloads"] if w["name"] == name)
-            for o in workload["operations"]:
-                if (o["library"], o["operation"], o["kind"]) == (library, op, kind):
-                    xs.append(g + i * width)
-                    heights.append(o["gb_per_second"])
-        label = LIBRARIES[library][2][op]
-        axes.bar(xs, heights, width, label=label)
-    axes.set_xticks([g + 0.4 - width / 2 for g in range(len(groups))])
-    axes.set_xticklabels([f"{name} {kind}" for name, kind in groups])
-    axes.set_ylabel("GB/s (higher is better)")
-    axes.set_title(f"fastckpt bench ({report['machine']['cpus']} CPUs)")
-    axes.legend(fontsize="small", ncol=2)
+    groups = [(w, kind) for w in report["workloads"] for kind in ("save", "restore")]
+    colors = {library: f"C{i}" for i, library in enumerate(LIBRARIES)}
+    figure, axes = plt.subplots(1, len(groups), figsize=(3.6 * len(groups), 3.4), squeeze=False)
+    for ax, (workload, kind) in zip(axes[0], groups):
+        rows = sorted(
+            (o for o in workload["operations"] if o["kind"] == kind), key=lambda o: o["gb_per_second"] or 0.0
+        )
+        ax.barh(
+            [o["label"] for o in rows],
+            [o["gb_per_second"] or 0.0 for o in rows],
+            color=[colors[o["library"]] for o in rows],
+        )
+        ax.set_title(f"{workload['name']} {kind} ({_size_text(workload['payload_bytes'])}, {workload['tensors']} tensors)", fontsize="small")
+        ax.set_xlabel("GB/s (higher is better)", fontsize="small")
+        ax.tick_params(labelsize="x-small")
+    machine_info = report["machine"]
+    figure.suptitle(f"fastckpt bench: {machine_info['cpu']}, {machine_info['cpus']} CPUs", fontsize="medium")
     figure.tight_layout()
     figure.savefig(path, dpi=80)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--quick", action="store_true", help="small workloads (64 MiB/16, 16 MiB/512), 2 runs")
+    parser.add_argument("--quick", action="store_true", help="small workloads (32 MiB in 16 tensors, 8 MiB in 256), 2 runs")
     parser.add_argument("--size", type=parse_size, help="one workload of this many bytes (e.g. 512MiB)")
     parser.add_argument("--tensors", type=int, help="... in this many tensors")
     parser.add_argument("--repeats", type=int, help="runs of each library (default 3, --quick 2)")
@@ -533,18 +540,18 @@ def main(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         print(table(report, skipped))
-    failed = any(w["errors"] for w in report["workloads"])
-    return 1 if failed else 0
+    return 1 if report["errors"] else 0
 
 
 def _child_main() -> int:
     parser = argparse.ArgumentParser(description="one library's side of fastckpt bench (internal)")
     parser.add_argument("--child", required=True, choices=list(LIBRARIES))
-    parser.add_argument("--workload", required=True)
-    parser.add_argument("--size", type=int, required=True)
-    parser.add_argument("--tensors", type=int, required=True)
     parser.add_argument("--dir", required=True)
-    return _child(parser.parse_args())
+    parser.add_argument("workloads", nargs="+", type=_parse_workload_arg, help="NAME:BYTES:TENSORS")
+    args = parser.parse_args()
+    result = _child(args.child, args.workloads, Path(args.dir))
+    print(RESULT_MARK + json.dumps(result), flush=True)
+    return 0
 
 
 if __name__ == "__main__":
