@@ -251,9 +251,11 @@ def _compare(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any], *, rtol: float, a
         return {"kind": "dtype", "detail": f"{_dtype_name(a.dtype)} != {_dtype_name(b.dtype)}"}
     if a.shape != b.shape:
         return {"kind": "shape", "detail": f"{list(a.shape)} != {list(b.shape)}"}
-    if a.dtype == np.dtype(object) or a.dtype.names:
-        differing = int(np.count_nonzero(a != b)) if a.dtype == np.dtype(object) else int(np.count_nonzero(a.tobytes() != b.tobytes()))
-        return None if differing == 0 else {"kind": "value", "detail": f"{differing} elements differ", "differing": differing}
+    if a.dtype == np.dtype(object) or a.dtype.names:  # strings; quantized types (one integer field)
+        differing = int(np.count_nonzero(a != b if a.dtype == np.dtype(object) else a[a.dtype.names[0]] != b[b.dtype.names[0]]))
+        if differing == 0:
+            return None
+        return {"kind": "value", "detail": f"{differing} of {a.size} elements differ", "differing": differing}
     if a.dtype.kind == "V":  # ml_dtypes: compare as float64 / int64
         wide = np.int64 if "int" in a.dtype.name else np.float64
         a, b = a.astype(wide), b.astype(wide)
@@ -267,9 +269,9 @@ def _compare(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any], *, rtol: float, a
     if a.dtype.kind == "b":
         gap = 1.0
     else:
+        difference_type = np.complex128 if a.dtype.kind == "c" else np.float64
         with np.errstate(invalid="ignore", over="ignore"):
-            gaps = np.abs(a.astype(np.complex128 if a.dtype.kind == "c" else np.float64) - b.astype(np.complex128 if a.dtype.kind == "c" else np.float64))
-        gap = float(np.nanmax(gaps[~close]))
+            gap = float(np.nanmax(np.abs(a.astype(difference_type) - b.astype(difference_type))[~close]))
     return {
         "kind": "value",
         "detail": f"{differing} of {close.size} elements differ, max abs diff {gap:.6g}",
