@@ -305,3 +305,36 @@ def test_bench_tiny_json(tmp_path: Path) -> None:
         assert operation["gb_per_second"] > 0 and operation["peak_rss_mib"] >= 0
         assert operation["fastckpt_speedup"] > 0 or operation["library"] == "fastckpt"
     assert (tmp_path / "b.png").read_bytes().startswith(b"\x89PNG")
+
+
+def _tree_tensors(tree: dict[str, Any], path: str = "") -> list[tuple[str, dict[str, Any]]]:
+    """(object path/attribute, listing row) of every tensor in a ``ls --tree --json`` tree."""
+    found = [(f"{path}/{attribute}".lstrip("/"), row) for attribute, row in tree.get("tensors", {}).items()]
+    for slot in tree.get("slots", []):
+        found += _tree_tensors(slot["object"], f"{path}/{slot['slot']} of {slot['of']}")
+    for name, child in tree.get("children", {}).items():
+        found += _tree_tensors(child, f"{path}/{name}")
+    return found
+
+
+def test_ls_tree_of_keras_checkpoint(tf: ModuleType, written: Written) -> None:
+    listing = run_json("ls", "--tree", written.keras_prefix)
+    assert set(listing) == {"path", "tree", "total_bytes"}
+    tree = listing["tree"]
+    assert {"model", "optimizer"} <= set(tree["children"])
+    # Every tensor TF lists (but the object graph itself) sits under exactly one object.
+    tensors = _tree_tensors(tree)
+    listed = dict(tf.train.list_variables(written.keras_prefix))
+    assert sorted(row["name"] for _, row in tensors) == sorted(set(listed) - {"_CHECKPOINTABLE_OBJECT_GRAPH"})
+    for _, row in tensors:
+        assert row["shape"] == list(listed[row["name"]])
+    # Keras 3 saves the weights under the optimizer's alias; the tree shows them inside the model.
+    kernels = [(path, row["name"]) for path, row in tensors if path.endswith("/_kernel/VARIABLE_VALUE")]
+    assert [name for _, name in kernels] == [f"optimizer/_trainable_variables/{i}/.ATTRIBUTES/VARIABLE_VALUE" for i in (0, 2)]
+    assert all(path.startswith("model/") for path, _ in kernels)
+    text = run("ls", "--tree", written.keras_prefix).stdout.splitlines()
+    assert text[1] == "  model"
+    assert "  optimizer -> model/optimizer" in text
+
+    done = run("ls", "--tree", written.tf1_prefix, expect=1)
+    assert "not a TF2 object-based checkpoint" in done.stderr and done.stderr.count("\n") == 1

@@ -1,6 +1,6 @@
 """The ``fastckpt`` command: look into checkpoints, graphs and SavedModels, check them, compare them.
 
-    fastckpt ls PATH [--json]                tensors: name, dtype, shape, bytes (``list`` is an alias)
+    fastckpt ls PATH [--tree] [--json]       tensors: name, dtype, shape, bytes (``list`` is an alias)
     fastckpt show PATH NAME [--all]          a tensor's values, printed by numpy
     fastckpt verify PATH [--json]            every checksum, in parallel; every bad tensor named
     fastckpt diff A B [--rtol --atol]        names only in A / only in B, dtype, shape, value changes
@@ -124,6 +124,15 @@ def ls(args: argparse.Namespace) -> int:
                 size = _byte_size(dtype, shape)
             rows.append({"name": name, "dtype": _dtype_name(dtype), "shape": shape, "bytes": size})
     total = sum(int(row["bytes"]) for row in rows)  # type: ignore[call-overload]
+    if args.tree:
+        with _open(args.path, verify=True) as reader:
+            tree = _object_tree(reader, {str(row["name"]): row for row in rows})
+        if args.json:
+            _print_json({"path": reader.prefix, "tree": tree, "total_bytes": total})
+        else:
+            print(f"{reader.prefix}: {len(rows)} tensors, {total} bytes")
+            _print_tree(tree, "  ")
+        return 0
     if args.json:
         _print_json({"path": reader.prefix, "tensors": rows, "total_bytes": total})
         return 0
@@ -132,6 +141,70 @@ def ls(args: argparse.Namespace) -> int:
     for row in rows:
         print(f"  {row['name']:<{width}}  {row['dtype']:<10} {str(row['shape']):<16} {row['bytes']}")
     return 0
+
+
+#: The tensor of a TF2 checkpoint that holds its TrackableObjectGraph.
+_OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
+
+
+def _object_tree(reader: CheckpointReader, rows: dict[str, dict[str, object]]) -> dict[str, Any]:
+    """The objects of a TF2 checkpoint as nested ``{"children": {name: ...}, "tensors": {attribute:
+    row}, "slots": [...]}`` from the root, each object expanded once, at its first path;
+    elsewhere it is ``{"same_as": that path}``."""
+    if _OBJECT_GRAPH_KEY not in reader:
+        raise ValueError(f"{reader.prefix} is not a TF2 object-based checkpoint (no {_OBJECT_GRAPH_KEY}): --tree needs one")
+    graph = _fastckpt.TrackableObjectGraph.FromString(reader.get_tensor(_OBJECT_GRAPH_KEY).item())
+    # Each object's first path, depth first in the order the graph lists children (so a Keras 3
+    # weight is shown in the model, where it is first listed, not under the optimizer's alias).
+    paths: dict[int, str] = {}
+    stack = [(0, "")]
+    while stack:
+        node_id, path = stack.pop()
+        if node_id in paths:
+            continue
+        paths[node_id] = path
+        for child in reversed(graph.nodes[node_id].children):
+            stack.append((child.node_id, f"{path}/{child.local_name}".lstrip("/")))
+
+    def visit(node_id: int, path: str) -> dict[str, Any]:
+        node = graph.nodes[node_id]
+        out: dict[str, Any] = {}
+        if node.attributes:
+            out["tensors"] = {a.name: rows.get(a.checkpoint_key, {"name": a.checkpoint_key}) for a in node.attributes}
+        if node.slot_variables:
+            out["slots"] = [
+                {"slot": s.slot_name, "of": paths.get(s.original_variable_node_id, f"node {s.original_variable_node_id}"),
+                 "object": visit(s.slot_variable_node_id, f"{path}/{s.slot_name}")}
+                for s in node.slot_variables
+            ]  # fmt: skip
+        children = {}
+        for child in node.children:
+            child_path = f"{path}/{child.local_name}".lstrip("/")
+            first = paths[child.node_id]
+            children[child.local_name] = visit(child.node_id, child_path) if first == child_path else {"same_as": first}
+        if children:
+            out["children"] = children
+        return out
+
+    try:
+        return visit(0, "")
+    except RecursionError:
+        raise ValueError(f"the object graph of {reader.prefix} is too deep to print") from None
+
+
+def _print_tree(tree: dict[str, Any], indent: str) -> None:
+    for attribute, row in tree.get("tensors", {}).items():
+        details = f"  {row['dtype']} {row['shape']} {row['bytes']}" if "dtype" in row else ""
+        print(f"{indent}{attribute}{details}  [{row['name']}]")
+    for slot in tree.get("slots", []):
+        print(f"{indent}slot {slot['slot']} of {slot['of']}")
+        _print_tree(slot["object"], indent + "  ")
+    for name, child in tree.get("children", {}).items():
+        if "same_as" in child:
+            print(f"{indent}{name} -> {child['same_as']}")
+        else:
+            print(f"{indent}{name}")
+            _print_tree(child, indent + "  ")
 
 
 def _dtype_name(dtype: np.dtype[Any]) -> str:
@@ -436,6 +509,7 @@ def _parser() -> argparse.ArgumentParser:
 
     cmd = command("ls", ls, aliases=["list"])
     cmd.add_argument("path", help=path_help)
+    cmd.add_argument("--tree", action="store_true", help="a TF2 checkpoint's tensors under its objects")
     json_option(cmd)
 
     cmd = command("show", show)
