@@ -1,57 +1,499 @@
-"""The ``fastckpt`` command: look into checkpoints and check them.
+"""The ``fastckpt`` command: look into checkpoints, graphs and SavedModels, check them, compare them.
 
-    fastckpt list PATH      names, dtypes and shapes (PATH = prefix or folder with a checkpoint file)
-    fastckpt verify PATH    reads every tensor with checksum verification
-    fastckpt freeze SAVED_MODEL_DIR -o OUT.pb [--signature KEY] [--tags serve]
-    fastckpt freeze GRAPH.pb --checkpoint PREFIX --outputs a,b -o OUT.pb
-    fastckpt convert SRC... DST   TF / safetensors / npz, one file or many checkpoints into a folder
+    fastckpt ls PATH [--tree] [--json]       tensors: name, dtype, shape, bytes (``list`` is an alias)
+    fastckpt show PATH NAME [--all]          a tensor's values, printed by numpy
+    fastckpt verify PATH [--json]            every checksum, in parallel; every bad tensor named
+    fastckpt diff A B [--rtol --atol]        names only in A / only in B, dtype, shape, value changes
+    fastckpt graph PATH [--to pb|pbtxt -o F] a GraphDef's nodes, ops, placeholders, outputs, constants
+    fastckpt saved-model PATH                tags and signatures, as ``saved_model_cli show --all``
+    fastckpt convert SRC... DST              TF / safetensors / npz, one file or many into a folder
+    fastckpt freeze SOURCE -o OUT.pb         a SavedModel signature or a TF1 graph + checkpoint, frozen
+    fastckpt bench [--quick]                 fastckpt side by side with TensorFlow, safetensors, numpy
     fastckpt --version
 
-Output cut short by its reader (``fastckpt list … | head -1``) ends the command quietly with
-status 141, as a tool stopped by SIGPIPE would.
+PATH is a checkpoint prefix, a folder holding a ``checkpoint`` state file, a SavedModel folder, or a
+safetensors file / folder or an npz file.
+Every subcommand is one function below taking the parsed arguments and returning the exit status;
+``_parser`` declares their arguments. A failure is one line on stderr and status 1 (2 for ``diff``,
+whose 1 means "different", as diff(1)). Output cut short by its reader (``fastckpt ls … | head -1``)
+ends the command quietly with status 141, as a tool stopped by SIGPIPE would.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
 import sys
 import time
-from typing import Any
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import numpy as np
 
-from . import __version__
+from . import __version__, _fastckpt
+from ._dtypes import NAMES, NUMPY_DTYPES
 from .errors import CheckpointError
-from .reader import load_checkpoint
+from .conversion import open as open_any
+from .reader import CheckpointReader, load_checkpoint
 
 #: What a shell reports for a command stopped by SIGPIPE (128 + 13).
 EXIT_BROKEN_PIPE = 141
 
+T = TypeVar("T")
 
-def _list(path: str) -> int:
-    with load_checkpoint(path, verify=False) as reader:
+#: DataType enum value → its name in the proto (``DT_FLOAT``), as saved_model_cli prints dtypes.
+_ENUM_NAMES = {value: enum_name for value, enum_name, *_ in _fastckpt.dtype_table()}
+
+
+# --- shared helpers ---------------------------------------------------------------------------
+
+
+def _open(path: str, *, verify: bool) -> CheckpointReader:
+    """The tensors behind PATH: a checkpoint prefix, a folder with a ``checkpoint`` file, a
+    SavedModel folder (its ``variables/variables``), or a safetensors file / folder or npz file."""
+    saved_model_variables = os.path.join(path, "variables", "variables")
+    if os.path.isdir(path) and os.path.exists(saved_model_variables + ".index"):
+        return load_checkpoint(saved_model_variables, verify=verify)
+    return open_any(path, verify=verify)
+
+
+def _byte_size(array_or_dtype: Any, shape: Iterable[int]) -> int:
+    """Bytes of the tensor's values: elements × element size; for strings, the strings' lengths."""
+    if isinstance(array_or_dtype, np.ndarray):
+        if array_or_dtype.dtype == np.dtype(object):
+            return sum(len(item) for item in array_or_dtype.flat)
+        return int(array_or_dtype.nbytes)
+    return int(math.prod(shape) * np.dtype(array_or_dtype).itemsize)
+
+
+def _json_values(array: np.ndarray[Any, Any]) -> Any:
+    """An array as nested JSON lists: bytes as text (non-UTF-8 bytes escaped), the ml_dtypes and
+    quantized types as Python numbers."""
+    if array.dtype == np.dtype(object):
+        return np.vectorize(lambda b: b.decode("utf-8", "backslashreplace"), otypes=[object])(array).tolist()
+    if array.dtype.names:  # TensorFlow's quantized types: one integer field
+        array = array[array.dtype.names[0]]
+    if array.dtype.kind == "V":  # bfloat16, float8, int4 … from ml_dtypes
+        array = array.astype(np.int64 if "int" in array.dtype.name else np.float64)
+    if array.dtype.kind == "c":
+        return np.stack([array.real, array.imag], axis=-1).tolist()
+    return array.tolist()
+
+
+def _progress(items: Iterable[T], *, total: int, desc: str, unit: str = "it") -> Iterator[T]:
+    """``items`` with a tqdm bar on stderr when tqdm is installed and stderr is a terminal."""
+    if sys.stderr.isatty():
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            pass
+        else:
+            yield from tqdm(items, total=total, desc=desc, unit=unit, unit_scale=True, leave=False)
+            return
+    yield from items
+
+
+def _print_json(value: Any) -> None:
+    json.dump(value, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def _human(size: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size} B"
+
+
+# --- ls ---------------------------------------------------------------------------------------
+
+
+def ls(args: argparse.Namespace) -> int:
+    """Tensors with dtype, shape and bytes, sorted by name."""
+    rows = []
+    with _open(args.path, verify=False) as reader:
         dtypes = reader.get_variable_to_dtype_map()
-        shapes = reader.get_variable_to_shape_map()
-    print(f"{reader.prefix}: {len(shapes)} tensors")
-    width = max((len(name) for name in shapes), default=0)
-    for name, shape in shapes.items():
-        print(f"  {name:<{width}}  {str(dtypes[name]):<12} {shape}")
+        for name, shape in reader.get_variable_to_shape_map().items():
+            dtype = dtypes[name]
+            if dtype == np.dtype(object):
+                size = _byte_size(reader.get_tensor(name), shape)
+            else:
+                size = _byte_size(dtype, shape)
+            rows.append({"name": name, "dtype": _dtype_name(dtype), "shape": shape, "bytes": size})
+    total = sum(int(row["bytes"]) for row in rows)  # type: ignore[call-overload]
+    if args.tree:
+        with _open(args.path, verify=True) as reader:
+            tree = _object_tree(reader, {str(row["name"]): row for row in rows})
+        if args.json:
+            _print_json({"path": reader.prefix, "tree": tree, "total_bytes": total})
+        else:
+            print(f"{reader.prefix}: {len(rows)} tensors, {total} bytes")
+            _print_tree(tree, "  ")
+        return 0
+    if args.json:
+        _print_json({"path": reader.prefix, "tensors": rows, "total_bytes": total})
+        return 0
+    print(f"{reader.prefix}: {len(rows)} tensors, {total} bytes")
+    width = max((len(str(row["name"])) for row in rows), default=0)
+    for row in rows:
+        print(f"  {row['name']:<{width}}  {row['dtype']:<10} {str(row['shape']):<16} {row['bytes']}")
     return 0
 
 
-def _verify(path: str) -> int:
+#: The tensor of a TF2 checkpoint that holds its TrackableObjectGraph.
+_OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
+
+
+def _object_tree(reader: CheckpointReader, rows: dict[str, dict[str, object]]) -> dict[str, Any]:
+    """The objects of a TF2 checkpoint as nested ``{"children": {name: ...}, "tensors": {attribute:
+    row}, "slots": [...]}`` from the root, each object expanded once, at its first path;
+    elsewhere it is ``{"same_as": that path}``."""
+    if _OBJECT_GRAPH_KEY not in reader:
+        raise ValueError(f"{reader.prefix} is not a TF2 object-based checkpoint (no {_OBJECT_GRAPH_KEY}): --tree needs one")
+    graph = _fastckpt.TrackableObjectGraph.FromString(reader.get_tensor(_OBJECT_GRAPH_KEY).item())
+    # Each object's first path, depth first in the order the graph lists children (so a Keras 3
+    # weight is shown in the model, where it is first listed, not under the optimizer's alias).
+    paths: dict[int, str] = {}
+    stack = [(0, "")]
+    while stack:
+        node_id, path = stack.pop()
+        if node_id in paths:
+            continue
+        paths[node_id] = path
+        for child in reversed(graph.nodes[node_id].children):
+            stack.append((child.node_id, f"{path}/{child.local_name}".lstrip("/")))
+
+    def visit(node_id: int, path: str) -> dict[str, Any]:
+        node = graph.nodes[node_id]
+        out: dict[str, Any] = {}
+        if node.attributes:
+            out["tensors"] = {a.name: rows.get(a.checkpoint_key, {"name": a.checkpoint_key}) for a in node.attributes}
+        if node.slot_variables:
+            out["slots"] = [
+                {"slot": s.slot_name, "of": paths.get(s.original_variable_node_id, f"node {s.original_variable_node_id}"),
+                 "object": visit(s.slot_variable_node_id, f"{path}/{s.slot_name}")}
+                for s in node.slot_variables
+            ]  # fmt: skip
+        children = {}
+        for child in node.children:
+            child_path = f"{path}/{child.local_name}".lstrip("/")
+            first = paths[child.node_id]
+            children[child.local_name] = visit(child.node_id, child_path) if first == child_path else {"same_as": first}
+        if children:
+            out["children"] = children
+        return out
+
+    try:
+        return visit(0, "")
+    except RecursionError:
+        raise ValueError(f"the object graph of {reader.prefix} is too deep to print") from None
+
+
+def _print_tree(tree: dict[str, Any], indent: str) -> None:
+    for attribute, row in tree.get("tensors", {}).items():
+        details = f"  {row['dtype']} {row['shape']} {row['bytes']}" if "dtype" in row else ""
+        print(f"{indent}{attribute}{details}  [{row['name']}]")
+    for slot in tree.get("slots", []):
+        print(f"{indent}slot {slot['slot']} of {slot['of']}")
+        _print_tree(slot["object"], indent + "  ")
+    for name, child in tree.get("children", {}).items():
+        if "same_as" in child:
+            print(f"{indent}{name} -> {child['same_as']}")
+        else:
+            print(f"{indent}{name}")
+            _print_tree(child, indent + "  ")
+
+
+def _dtype_name(dtype: np.dtype[Any]) -> str:
+    """TensorFlow's name of a numpy dtype fastckpt returns (``string`` for object arrays)."""
+    for value, known in NUMPY_DTYPES.items():
+        if known == dtype:
+            return NAMES[value]
+    return str(dtype)
+
+
+# --- show -------------------------------------------------------------------------------------
+
+
+def show(args: argparse.Namespace) -> int:
+    """One tensor's values, as TensorFlow's ``inspect_checkpoint --tensor_name`` prints them."""
+    with _open(args.path, verify=True) as reader:
+        array = reader.get_tensor(args.name)
+    if args.json:
+        _print_json(
+            {"name": args.name, "dtype": _dtype_name(array.dtype), "shape": list(array.shape), "values": _json_values(array)}
+        )
+        return 0
+    threshold = sys.maxsize if args.all else args.threshold
+    with np.printoptions(threshold=threshold):
+        print(f"tensor_name:  {args.name}")
+        print(array)
+    return 0
+
+
+# --- verify -----------------------------------------------------------------------------------
+
+
+def verify(args: argparse.Namespace) -> int:
+    """Reads every tensor with checksum verification, many at once (the engine releases the GIL),
+    and reports every tensor that fails, not only the first."""
     start = time.perf_counter()
-    with load_checkpoint(path, verify=True) as reader:
-        arrays = reader.read_all(copy=False)
-    size = sum(a.nbytes for a in arrays.values() if a.dtype != np.dtype(object))
+    with _open(args.path, verify=True) as reader:
+        names = list(reader)
+
+        def check(name: str) -> tuple[str, int, str | None]:
+            try:
+                array = reader.get_tensor(name)
+            except CheckpointError as error:
+                return name, 0, str(error)
+            return name, _byte_size(array, array.shape), None
+
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            results = list(_progress(pool.map(check, names), total=len(names), desc="verify", unit="tensor"))
     seconds = time.perf_counter() - start
-    print(f"{reader.prefix}: {len(arrays)} tensors, {size / 1e6:.1f} MB verified in {seconds * 1e3:.1f} ms")
+    failures = [{"name": name, "error": error} for name, _, error in results if error is not None]
+    size = sum(size for _, size, _ in results)
+    if args.json:
+        _print_json(
+            {
+                "path": reader.prefix,
+                "tensors": len(names),
+                "bytes": size,
+                "seconds": seconds,
+                "ok": not failures,
+                "failures": failures,
+            }
+        )
+    else:
+        if failures:
+            print(f"{reader.prefix}: {len(failures)} of {len(names)} tensors failed verification")
+            for failure in failures:
+                print(f"  {failure['name']}: {failure['error']}")
+        else:
+            print(f"{reader.prefix}: {len(names)} tensors, {size / 1e6:.1f} MB verified in {seconds * 1e3:.1f} ms")
+    return 1 if failures else 0
+
+
+# --- diff -------------------------------------------------------------------------------------
+
+
+def diff(args: argparse.Namespace) -> int:
+    """Names only in A or only in B, and for common names the dtype, shape or value differences
+    (floating values within ``--rtol``/``--atol`` are equal, NaN equals NaN)."""
+    with _open(args.a, verify=True) as a, _open(args.b, verify=True) as b:
+        names_a, names_b = set(a), set(b)
+        common = sorted(names_a & names_b)
+        changed = []
+        for name in _progress(common, total=len(common), desc="diff", unit="tensor"):
+            found = _compare(a.get_tensor(name), b.get_tensor(name), rtol=args.rtol, atol=args.atol)
+            if found is not None:
+                changed.append({"name": name, **found})
+        prefixes = (a.prefix, b.prefix)
+    report: dict[str, Any] = {
+        "a": prefixes[0],
+        "b": prefixes[1],
+        "only_in_a": sorted(names_a - names_b),
+        "only_in_b": sorted(names_b - names_a),
+        "changed": changed,
+        "same": len(common) - len(changed),
+    }
+    different = bool(report["only_in_a"] or report["only_in_b"] or changed)
+    if args.json:
+        _print_json(report)
+        return 1 if different else 0
+    for name in report["only_in_a"]:
+        print(f"only in A: {name}")
+    for name in report["only_in_b"]:
+        print(f"only in B: {name}")
+    for change in changed:
+        print(f"{change['kind']}: {change['name']}: {change['detail']}")
+    print(
+        f"{report['same']} same, {len(changed)} changed, {len(report['only_in_a'])} only in A, "
+        f"{len(report['only_in_b'])} only in B"
+    )
+    return 1 if different else 0
+
+
+def _compare(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any], *, rtol: float, atol: float) -> dict[str, Any] | None:
+    """How two tensors of one name differ (``kind``, ``detail``, and ``max_abs_diff`` for values),
+    or ``None`` when they are equal."""
+    if a.dtype != b.dtype:
+        return {"kind": "dtype", "detail": f"{_dtype_name(a.dtype)} != {_dtype_name(b.dtype)}"}
+    if a.shape != b.shape:
+        return {"kind": "shape", "detail": f"{list(a.shape)} != {list(b.shape)}"}
+    if a.dtype == np.dtype(object) or a.dtype.names:  # strings; quantized types (one integer field)
+        differing = int(np.count_nonzero(a != b if a.dtype == np.dtype(object) else a[a.dtype.names[0]] != b[b.dtype.names[0]]))
+        if differing == 0:
+            return None
+        return {"kind": "value", "detail": f"{differing} of {a.size} elements differ", "differing": differing}
+    if a.dtype.kind == "V":  # ml_dtypes: compare as float64 / int64
+        wide = np.int64 if "int" in a.dtype.name else np.float64
+        a, b = a.astype(wide), b.astype(wide)
+    if a.dtype.kind in "fc":
+        close = np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=True)
+    else:
+        close = a == b
+    differing = int(close.size - np.count_nonzero(close))
+    if differing == 0:
+        return None
+    if a.dtype.kind == "b":
+        gap = 1.0
+    else:
+        difference_type = np.complex128 if a.dtype.kind == "c" else np.float64
+        with np.errstate(invalid="ignore", over="ignore"):
+            gap = float(np.nanmax(np.abs(a.astype(difference_type) - b.astype(difference_type))[~close]))
+    return {
+        "kind": "value",
+        "detail": f"{differing} of {close.size} elements differ, max abs diff {gap:.6g}",
+        "differing": differing,
+        "max_abs_diff": gap,
+    }
+
+
+# --- graph ------------------------------------------------------------------------------------
+
+#: Ops that never are a graph's output, as TensorFlow's summarize_graph skips them.
+_NOT_OUTPUTS = frozenset({"Const", "NoOp", "Assign", "AssignVariableOp", "Placeholder", "PlaceholderWithDefault"})
+
+
+def graph(args: argparse.Namespace) -> int:
+    """A GraphDef (``.pb``/``.pbtxt``), the graph of a MetaGraphDef (``.meta``) or of a SavedModel
+    folder: node count, op histogram, placeholders, likely outputs, bytes held by constants;
+    ``--to pb|pbtxt -o OUT`` writes it in the other format."""
+    from .graph_io import read_graph_def, read_meta_graph, write_graph
+    from .saved_model import load_saved_model
+
+    if os.path.isdir(args.path):
+        graph_def = load_saved_model(args.path).meta_graph.graph_def
+    elif args.path.endswith(".meta"):
+        graph_def = read_meta_graph(args.path).graph_def
+    else:
+        graph_def = read_graph_def(args.path)
+    if args.to is not None:
+        if args.output is None:
+            raise ValueError("--to needs -o OUT")
+        folder, name = os.path.split(os.path.abspath(args.output))
+        written = write_graph(graph_def, folder, name, as_text=args.to == "pbtxt")
+        print(f"{written}: {len(graph_def.node)} nodes written as {args.to}")
+        return 0
+    summary = _summarize(graph_def)
+    if args.json:
+        _print_json({"path": args.path, **summary})
+        return 0
+    print(f"{args.path}: {summary['nodes']} nodes, {len(summary['functions'])} functions")
+    print("placeholders:")
+    for placeholder in summary["placeholders"]:
+        print(f"  {placeholder['name']}  {placeholder['dtype']}  {placeholder['shape']}")
+    print("outputs:")
+    for output in summary["outputs"]:
+        print(f"  {output['name']}  ({output['op']})")
+    print(f"constants: {summary['const_count']} holding {summary['const_bytes']} bytes")
+    print("ops:")
+    for op, count in summary["ops"].items():
+        print(f"  {count:>6}  {op}")
     return 0
 
 
-def _freeze(args: argparse.Namespace) -> int:
-    """A SavedModel signature, or a TF1 graph and its checkpoint, written as one frozen graph."""
+def _summarize(graph_def: Any) -> dict[str, Any]:
+    from .graph_io import make_ndarray
+
+    consumed = {inp.lstrip("^").split(":")[0] for node in graph_def.node for inp in node.input}
+    placeholders, outputs = [], []
+    const_count = const_bytes = 0
+    for node in graph_def.node:
+        if node.op in ("Placeholder", "PlaceholderWithDefault"):
+            placeholders.append(
+                {"name": node.name, "dtype": NAMES.get(node.attr["dtype"].type, "?"), "shape": _shape(node.attr.get("shape"))}
+            )
+        elif node.op == "Const":
+            const_count += 1
+            tensor = node.attr["value"].tensor
+            if tensor.tensor_content:
+                const_bytes += len(tensor.tensor_content)
+            else:
+                const_bytes += _byte_size(make_ndarray(tensor), ())
+        if node.name not in consumed and node.op not in _NOT_OUTPUTS:
+            outputs.append({"name": node.name, "op": node.op})
+    ops = Counter(node.op for node in graph_def.node)
+    return {
+        "nodes": len(graph_def.node),
+        "ops": dict(sorted(ops.items(), key=lambda item: (-item[1], item[0]))),
+        "placeholders": placeholders,
+        "outputs": outputs,
+        "const_count": const_count,
+        "const_bytes": const_bytes,
+        "functions": [function.signature.name for function in graph_def.library.function],
+    }
+
+
+def _shape(attr: Any) -> list[int] | None:
+    """A TensorShapeProto attr as a list (-1 for unknown dimensions), ``None`` for unknown rank."""
+    if attr is None or attr.shape.unknown_rank:
+        return None
+    return [dim.size for dim in attr.shape.dim]
+
+
+# --- saved-model ------------------------------------------------------------------------------
+
+
+def saved_model(args: argparse.Namespace) -> int:
+    """Every meta graph's tags and signatures with their inputs and outputs."""
+    from .saved_model import read_saved_model
+
+    message = read_saved_model(args.path)
+    meta_graphs: list[dict[str, Any]] = []
+    for meta_graph in message.meta_graphs:
+        signatures = {}
+        for key, signature in sorted(meta_graph.signature_def.items()):
+            signatures[key] = {
+                "method_name": signature.method_name,
+                "inputs": {k: _tensor_info(v) for k, v in sorted(signature.inputs.items())},
+                "outputs": {k: _tensor_info(v) for k, v in sorted(signature.outputs.items())},
+            }
+        meta_graphs.append({"tags": list(meta_graph.meta_info_def.tags), "signatures": signatures})
+    if args.json:
+        _print_json({"path": args.path, "meta_graphs": meta_graphs})
+        return 0
+    for meta_graph_info in meta_graphs:
+        print(f"MetaGraphDef with tag-set: '{','.join(meta_graph_info['tags'])}' contains the following SignatureDefs:")
+        for key, signature_info in meta_graph_info["signatures"].items():
+            print(f"\nsignature_def['{key}']:")
+            for direction in ("inputs", "outputs"):
+                print(f"  The given SavedModel SignatureDef contains the following {direction[:-1]}(s):")
+                for arg, info in signature_info[direction].items():
+                    print(f"    {direction}['{arg}'] tensor_info:")
+                    print(f"        dtype: {info['dtype']}")
+                    print(f"        shape: {info['shape']}")
+                    print(f"        name: {info['name']}")
+            print(f"  Method name is: {signature_info['method_name']}")
+    return 0
+
+
+def _tensor_info(info: Any) -> dict[str, Any]:
+    shape = None if info.tensor_shape.unknown_rank else [dim.size for dim in info.tensor_shape.dim]
+    return {"name": info.name, "dtype": _ENUM_NAMES.get(info.dtype, str(info.dtype)), "shape": shape}
+
+
+# --- bench ------------------------------------------------------------------------------------
+
+
+def bench(args: argparse.Namespace) -> int:
+    """fastckpt side by side with the other libraries installed here (see ``fastckpt.bench``)."""
+    from . import bench as bench_module
+
+    return bench_module.main(args)
+
+
+def freeze(args: argparse.Namespace) -> int:
+    """Freeze a SavedModel signature, or a TF1 graph and its checkpoint, into one GraphDef.
+
+    Variables become constants read from the checkpoint (through function calls too); TensorFlow
+    imports and runs the result."""
     from .freeze import freeze_graph, freeze_saved_model
     from .graph_io import read_graph_def, write_graph
 
@@ -67,9 +509,11 @@ def _freeze(args: argparse.Namespace) -> int:
     return 0
 
 
-def _convert(args: argparse.Namespace) -> int:
-    """One conversion when DST names a .safetensors/.npz file, else each source into the folder
-    DST, in parallel; every failure is listed at the end (exit status 1 if any)."""
+def convert(args: argparse.Namespace) -> int:
+    """Convert checkpoints between TF, safetensors and npz.
+
+    One conversion when DST names a .safetensors/.npz file, else each source into the folder DST,
+    in parallel worker processes; every failure is listed at the end (exit status 1 if any)."""
     from .conversion import convert, convert_many
 
     options = {
@@ -111,13 +555,61 @@ def _convert(args: argparse.Namespace) -> int:
     return 1 if result.failed else 0
 
 
-def _add_convert(sub: Any) -> None:
-    cmd = sub.add_parser(
-        "convert",
-        help="convert checkpoints between TF, safetensors and npz",
-        description="Convert one checkpoint (DST = a .safetensors/.npz file, or a folder with --to) or many "
-        "(DST = a folder; SRC may be globs and folders holding 'checkpoint' state files).",
+# --- the command ------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fastckpt", description="Inspect, check and compare TensorFlow checkpoints, graphs and SavedModels."
     )
+    parser.add_argument("--version", action="version", version=f"fastckpt {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    path_help = "checkpoint prefix, a folder holding a 'checkpoint' file, or a SavedModel folder"
+
+    def command(name: str, function: Callable[[argparse.Namespace], int], **kwargs: Any) -> argparse.ArgumentParser:
+        doc = (function.__doc__ or "").strip()
+        cmd = sub.add_parser(name, help=doc.split("\n")[0], description=doc, **kwargs)
+        cmd.set_defaults(run=function)
+        return cmd
+
+    def json_option(cmd: argparse.ArgumentParser) -> None:
+        cmd.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    cmd = command("ls", ls, aliases=["list"])
+    cmd.add_argument("path", help=path_help)
+    cmd.add_argument("--tree", action="store_true", help="a TF2 checkpoint's tensors under its objects")
+    json_option(cmd)
+
+    cmd = command("show", show)
+    cmd.add_argument("path", help=path_help)
+    cmd.add_argument("name", help="tensor name")
+    cmd.add_argument("--all", action="store_true", help="print every value (no '...' summary)")
+    cmd.add_argument("--threshold", type=int, default=1000, help="values printed in full up to this count")
+    json_option(cmd)
+
+    cmd = command("verify", verify)
+    cmd.add_argument("path", help=path_help)
+    json_option(cmd)
+
+    cmd = command("diff", diff)
+    cmd.add_argument("a", help=path_help)
+    cmd.add_argument("b", help=path_help)
+    cmd.add_argument("--rtol", type=float, default=0.0, help="relative tolerance for floating values")
+    cmd.add_argument("--atol", type=float, default=0.0, help="absolute tolerance for floating values")
+    cmd.set_defaults(error_status=2)
+    json_option(cmd)
+
+    cmd = command("graph", graph)
+    cmd.add_argument("path", help="GraphDef (.pb/.pbtxt), MetaGraphDef (.meta) or SavedModel folder")
+    cmd.add_argument("--to", choices=("pb", "pbtxt"), help="write the graph in this format (needs -o)")
+    cmd.add_argument("-o", "--output", help="file written by --to")
+    json_option(cmd)
+
+    cmd = command("saved-model", saved_model)
+    cmd.add_argument("path", help="SavedModel folder")
+    json_option(cmd)
+
+    cmd = command("convert", convert)
     cmd.add_argument("src", nargs="+", help="TF prefix or folder, .safetensors file or folder, .npz file, or a glob")
     cmd.add_argument("dst", help="output file, or the folder that receives one output per source")
     cmd.add_argument("--to", choices=["tf", "safetensors", "npz"], help="output format (default: from DST, else safetensors)")
@@ -134,30 +626,24 @@ def _add_convert(sub: Any) -> None:
     cmd.add_argument("--all", action="store_true", help="every checkpoint a state file lists, not only the latest")
     cmd.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
+    cmd = command("freeze", freeze)
+    cmd.add_argument("source", help="SavedModel folder, or GraphDef file (.pb/.pbtxt)")
+    cmd.add_argument("-o", "--output", required=True, help="the frozen GraphDef (.pbtxt: text format)")
+    cmd.add_argument("--signature", default="serving_default", help="SavedModel signature key")
+    cmd.add_argument("--tags", default="serve", help="SavedModel meta graph tags, comma-separated")
+    cmd.add_argument("--checkpoint", help="checkpoint prefix or folder of a graph file's variables")
+    cmd.add_argument("--outputs", help="output node names of a graph file, comma-separated")
+
+    from .bench import add_arguments as add_bench_arguments
+
+    add_bench_arguments(command("bench", bench))
+    return parser
+
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="fastckpt", description="Inspect and check TensorFlow checkpoints.")
-    parser.add_argument("--version", action="version", version=f"fastckpt {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, help_text in (("list", "list tensors with dtype and shape"), ("verify", "check every tensor's crc32c")):
-        cmd = sub.add_parser(name, help=help_text)
-        cmd.add_argument("path", help="checkpoint prefix, or a folder holding a 'checkpoint' file")
-    freeze = sub.add_parser("freeze", help="a SavedModel signature or a TF1 graph + checkpoint as one frozen graph")
-    freeze.add_argument("source", help="SavedModel folder, or GraphDef file (.pb/.pbtxt)")
-    freeze.add_argument("-o", "--output", required=True, help="the frozen GraphDef (.pbtxt: text format)")
-    freeze.add_argument("--signature", default="serving_default", help="SavedModel signature key")
-    freeze.add_argument("--tags", default="serve", help="SavedModel meta graph tags, comma-separated")
-    freeze.add_argument("--checkpoint", help="checkpoint prefix or folder of a graph file's variables")
-    freeze.add_argument("--outputs", help="output node names of a graph file, comma-separated")
-    _add_convert(sub)
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
     try:
-        if args.command == "freeze":
-            status = _freeze(args)
-        elif args.command == "convert":
-            status = _convert(args)
-        else:
-            status = _list(args.path) if args.command == "list" else _verify(args.path)
+        status: int = args.run(args)
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's final flush
         return status
     except BrokenPipeError:
@@ -165,9 +651,12 @@ def main(argv: list[str] | None = None) -> int:
         # does not fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
-    except (CheckpointError, OSError, KeyError, ValueError) as error:
+    except KeyboardInterrupt:
+        print("fastckpt: interrupted", file=sys.stderr)
+        return 130
+    except (CheckpointError, OSError, KeyError, ValueError, NotImplementedError) as error:
         print(f"fastckpt: {error}", file=sys.stderr)
-        return 1
+        return int(getattr(args, "error_status", 1))
 
 
 if __name__ == "__main__":
