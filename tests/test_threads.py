@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import fastckpt
 
@@ -83,45 +84,45 @@ def test_threads_read_write_and_import_at_once(tmp_path: Path) -> None:
         assert shared_graph.get_operation_by_name(f"{scope}/id499").inputs[0].name == f"{scope}/id498:0"
 
 
-def test_other_threads_run_while_a_thread_waits_for_an_import(tmp_path: Path) -> None:
+def test_other_threads_run_while_a_thread_waits_for_an_import() -> None:
     """One thread imports a large GraphDef (holding the graph's lock for a while, without the
     GIL); a second asks the same graph for its length and so must wait for the import. The main
-    thread must keep running Python code meanwhile: the second thread waits without the GIL."""
-    length = 200_000
-    big = _chain(length)
-    graph = fastckpt.Graph()
-    importing = threading.Event()
-    asking = threading.Event()
-    times: dict[str, float] = {}
-    lengths: list[int] = []
+    thread must keep running Python code meanwhile: the second thread waits without the GIL.
 
-    def importer() -> None:
-        importing.set()
-        fastckpt.import_graph_def(big, graph=graph, name="")
-        times["import returned"] = time.monotonic()
+    Had the asker blocked with the GIL held, the main thread could only run again once the import
+    had ended. So the test looks at what the main thread sees when it runs: the import still going
+    and the asker still waiting. An import too quick to overlap (a fast machine) proves nothing
+    either way; the graph then doubles, up to 8 times the first size."""
+    for length in (200_000, 400_000, 800_000, 1_600_000):
+        graph = fastckpt.Graph()
+        big = _chain(length)
+        importing = threading.Event()
+        asking = threading.Event()
+        import_returned = threading.Event()
+        lengths: list[int] = []
 
-    def asker() -> None:
-        importing.wait()
-        time.sleep(0.05)  # let the import take the graph's lock
-        asking.set()
-        lengths.append(len(graph))  # waits for the import to finish
+        def importer() -> None:
+            importing.set()
+            fastckpt.import_graph_def(big, graph=graph, name="")
+            import_returned.set()
 
-    threads = [threading.Thread(target=importer), threading.Thread(target=asker)]
-    started = time.monotonic()
-    for t in threads:
-        t.start()
-    asking.wait()
-    time.sleep(0.1)  # the asker is now waiting for the lock
-    times["main ran"] = time.monotonic()
-    for t in threads:
-        t.join()
-    import_duration = times["import returned"] - started
+        def asker() -> None:
+            importing.wait()
+            time.sleep(0.05)  # let the import take the graph's lock
+            asking.set()
+            lengths.append(len(graph))  # waits for the import to finish
 
-    assert lengths == [length + 1]
-    # Had the asker blocked with the GIL held, this thread could not have run before the import
-    # ended. The import takes seconds; the main thread ran ~0.2 s after the start.
-    assert import_duration > 0.6, f"the import was too quick ({import_duration:.2f} s) to show anything"
-    assert times["main ran"] < times["import returned"] - 0.3, (
-        f"main thread ran {times['main ran'] - started:.2f} s after the start, "
-        f"the import returned after {import_duration:.2f} s"
-    )
+        threads = [threading.Thread(target=importer), threading.Thread(target=asker)]
+        for t in threads:
+            t.start()
+        asking.wait()
+        time.sleep(0.1)  # the asker is now waiting for the lock
+        import_still_running = not import_returned.is_set()
+        asker_still_waiting = not lengths
+        for t in threads:
+            t.join()
+        assert lengths == [length + 1]
+        if import_still_running:
+            assert asker_still_waiting, "the asker got the graph's length before the import ended"
+            return
+    pytest.fail("every import ended before the main thread ran again: the asker blocked it, or imports are too quick")
