@@ -139,15 +139,23 @@ def test_tf_module_tree_is_named_by_attribute_paths(tf: ModuleType, tmp_path: Pa
         np.testing.assert_array_equal(tensors[path], value)
 
 
-def test_friendly_names_must_stay_unique(tf: ModuleType, tmp_path: Path) -> None:
-    # `model/x` is one object's friendly path; another object's attribute literally named so
-    # cannot be stored next to it: the error names both keys.
-    model = tf.Module()
-    model.x = tf.Variable(1.0)
-    model.x_copy = tf.Variable(2.0)
-    prefix = tf.train.Checkpoint(model=model).write(str(tmp_path / "ckpt"))
-    with pytest.raises(ValueError, match="model/x/.ATTRIBUTES/VARIABLE_VALUE.*model/x_copy/.ATTRIBUTES/VARIABLE_VALUE"):
-        fastckpt.convert(prefix, tmp_path / "o.safetensors", friendly_names=True, rename=[("_copy$", "")])
+def test_a_friendly_name_taken_twice_is_an_error_naming_both_keys(
+    tf: ModuleType, keras_checkpoint: tuple[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    # TF's SaveV2 writes the Keras checkpoint's tensors again plus one the object graph does not
+    # list, whose stripped name is the friendly name of the optimizer-aliased kernel.
+    prefix, _ = keras_checkpoint
+    reader = tf.train.load_checkpoint(prefix)
+    names = sorted(reader.get_variable_to_shape_map())
+    stray = "model/_operations/1/_kernel/.ATTRIBUTES/VARIABLE_VALUE"
+    tensors = [tf.constant(reader.get_tensor(name)) for name in names] + [tf.constant(0.0)]
+    out = str(tmp_path / "stray")
+    slices = [""] * (len(names) + 1)
+    tf.raw_ops.SaveV2(prefix=out, tensor_names=[*names, stray], shape_and_slices=slices, tensors=tensors)
+    with pytest.raises(ValueError, match="would both be named 'model/_operations/1/_kernel'") as raised:
+        fastckpt.convert(out, tmp_path / "o.safetensors", friendly_names=True)
+    assert f"'{stray}'" in str(raised.value)
+    assert "'optimizer/_trainable_variables/0/.ATTRIBUTES/VARIABLE_VALUE'" in str(raised.value)
 
 
 def test_cli_friendly_names_use_the_object_graph(
