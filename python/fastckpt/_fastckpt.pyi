@@ -38,6 +38,7 @@ __all__ = [
     "parse_checkpoint_state",
     "parse_object_graph",
     "build_object_graph",
+    "object_graph_friendly_names",
     "copy_into",
     "write_checkpoint_state",
     "Any",
@@ -179,6 +180,7 @@ def parse_object_graph(
         str | None,
     ]
 ]: ...
+def object_graph_friendly_names(data: bytes) -> list[tuple[str, str]]: ...
 def build_object_graph(
     specs: list[tuple[list[tuple[str, int]], list[str], list[tuple[str, str, int]]]],
 ) -> tuple[bytes, list[list[str]]]: ...

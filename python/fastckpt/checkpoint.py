@@ -103,16 +103,15 @@ class ObjectGraph:
                 _fastckpt.parse_object_graph(serialized)
             )
         ]
+        # The names fastckpt.convert(..., friendly_names=True) gives, from the same Rust rule.
+        self._friendly_by_key: dict[str, str] = dict(_fastckpt.object_graph_friendly_names(serialized))
         self._key_by_path: dict[str, str] = {}
-        self._friendly_by_key: dict[str, str] = {}
         for node in self.nodes:
             for attribute in node.attributes:
-                for path in (node.path, node.friendly_path):
-                    if path is not None:
-                        self._key_by_path.setdefault(_attribute_path(path, attribute.name), attribute.checkpoint_key)
-                if node.friendly_path is not None:
-                    friendly = _attribute_path(node.friendly_path, attribute.name)
-                    self._friendly_by_key[attribute.checkpoint_key] = friendly
+                if node.path is not None:
+                    self._key_by_path.setdefault(_attribute_path(node.path, attribute.name), attribute.checkpoint_key)
+        for key, friendly in self._friendly_by_key.items():
+            self._key_by_path.setdefault(friendly, key)
 
     @property
     def root(self) -> TrackableNode:

@@ -99,7 +99,11 @@ def convert(
       ``max_shard_size`` (bytes, or ``"5GB"``) Hugging Face's shards and index.
     - ``include`` / ``exclude``: glob patterns matched against whole source names (``"optimizer/*"``),
       or regular expressions written ``"re:…"`` that may match anywhere (``"re:OPTIMIZER_SLOT"``).
-    - ``friendly_names``: TF2 names without ``/.ATTRIBUTES/VARIABLE_VALUE``.
+    - ``friendly_names``: TF2 tensors named by their object's path through the model, from the
+      checkpoint's object graph (``model/_operations/1/_kernel`` for a Keras 3 kernel stored under
+      ``optimizer/_trainable_variables/0/.ATTRIBUTES/VARIABLE_VALUE``; the names
+      ``object_graph(src).friendly_path(key)`` gives); optimizer state with no route through the
+      model keeps its optimizer path; other sources lose ``/.ATTRIBUTES/VARIABLE_VALUE``.
     - ``rename``: ordered ``(pattern, replacement)`` rules (a dict or pairs; ``re.sub`` syntax,
       each applied to the result of the one before), or a callable that receives each source name
       and returns the output name, or ``None`` to leave the tensor out.

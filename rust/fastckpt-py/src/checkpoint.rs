@@ -52,6 +52,13 @@ pub fn parse_object_graph(py: Python<'_>, data: &[u8]) -> PyResult<Vec<NodeTuple
         .collect())
 }
 
+/// `[(checkpoint key, friendly name)]` of every saved tensor of a serialized graph: the rule
+/// `fastckpt.convert(..., friendly_names=True)` names tensors by.
+#[pyfunction]
+pub fn object_graph_friendly_names(py: Python<'_>, data: &[u8]) -> PyResult<Vec<(String, String)>> {
+    py.detach(|| ObjectGraph::decode(data).map(|graph| graph.friendly_names())).py_err(py)
+}
+
 /// One object of `build_object_graph`: `(children [(local_name, index)], attribute names,
 /// slot_variables [(original variable's path, slot_name, slot index)])`; index 0 is the root.
 type SpecTuple = (Vec<(String, usize)>, Vec<String>, Vec<(String, String, usize)>);

@@ -41,6 +41,7 @@ fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(state::write_checkpoint_state, m)?)?;
     m.add_function(wrap_pyfunction!(checkpoint::parse_object_graph, m)?)?;
     m.add_function(wrap_pyfunction!(checkpoint::build_object_graph, m)?)?;
+    m.add_function(wrap_pyfunction!(checkpoint::object_graph_friendly_names, m)?)?;
     m.add_function(wrap_pyfunction!(snapshot::copy_into, m)?)?;
     message::add_classes(m)?;
     m.add_class::<descriptor::Descriptor>()?;

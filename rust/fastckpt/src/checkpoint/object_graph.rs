@@ -92,6 +92,18 @@ pub fn attribute_key(object_path: &str, attribute: &str) -> String {
     format!("{object_path}/{ATTRIBUTES}/{}", escape(attribute))
 }
 
+/// How people name the attribute `attribute` of the object at `object_path`: a variable's value
+/// by the object's path itself, other attributes by their key (without a leading `/` at the root).
+pub fn attribute_path(object_path: &str, attribute: &str) -> String {
+    if attribute == VARIABLE_VALUE {
+        object_path.to_owned()
+    } else if object_path.is_empty() {
+        format!("{ATTRIBUTES}/{}", escape(attribute))
+    } else {
+        attribute_key(object_path, attribute)
+    }
+}
+
 fn slot_path(variable_path: &str, optimizer_path: &str, slot_name: &str) -> String {
     format!("{variable_path}/{OPTIMIZER_SLOT}/{optimizer_path}/{}", escape(slot_name))
 }
@@ -287,6 +299,21 @@ impl ObjectGraph {
         let avoiding = self.walk(|node| !self.is_optimizer(node));
         let all = self.paths();
         avoiding.into_iter().zip(all).map(|(friendly, path)| friendly.or(path)).collect()
+    }
+
+    /// The friendly name of every saved tensor, as `(checkpoint key, name)`: its object's
+    /// [friendly path](Self::friendly_paths), the path alone for a variable's value, else followed
+    /// by `/.ATTRIBUTES/<escaped attribute name>`. Objects no route reaches are left out.
+    pub fn friendly_names(&self) -> Vec<(String, String)> {
+        let paths = self.friendly_paths();
+        self.nodes
+            .iter()
+            .zip(paths)
+            .filter_map(|(node, path)| Some((node, path?)))
+            .flat_map(|(node, path)| {
+                node.attributes.iter().map(move |a| (a.checkpoint_key.clone(), attribute_path(&path, &a.name)))
+            })
+            .collect()
     }
 
     /// An optimizer: it declares slot variables (TF and Keras 2) or counts its steps in
@@ -594,6 +621,28 @@ mod tests {
         let friendly = graph.friendly_paths();
         assert_eq!(friendly[6].as_deref(), Some("model/dense/_kernel"));
         assert_eq!(friendly[4].as_deref(), Some("optimizer/_iterations"));
+
+        let mut graph = graph;
+        let value =
+            |key: &str| Attribute { name: VARIABLE_VALUE.into(), full_name: String::new(), checkpoint_key: key.into() };
+        graph.nodes[6].attributes.push(value("optimizer/_trainable_variables/0/.ATTRIBUTES/VARIABLE_VALUE"));
+        graph.nodes[4].attributes.push(value("optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"));
+        graph.nodes[0].attributes.push(Attribute {
+            name: "a/b".into(),
+            full_name: String::new(),
+            checkpoint_key: ".ATTRIBUTES/a.Sb".into(),
+        });
+        let mut names = graph.friendly_names();
+        names.sort();
+        let pairs: Vec<(&str, &str)> = names.iter().map(|(k, n)| (k.as_str(), n.as_str())).collect();
+        assert_eq!(
+            pairs,
+            [
+                (".ATTRIBUTES/a.Sb", ".ATTRIBUTES/a.Sb"),
+                ("optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE", "optimizer/_iterations"),
+                ("optimizer/_trainable_variables/0/.ATTRIBUTES/VARIABLE_VALUE", "model/dense/_kernel"),
+            ]
+        );
     }
 
     fn c(node_id: usize, name: &str) -> Child {

@@ -129,7 +129,8 @@ pub struct Options {
     pub include: Vec<Pattern>,
     /// Then drop tensors whose source name matches one of these.
     pub exclude: Vec<Pattern>,
-    /// Strip TF2's `/.ATTRIBUTES/VARIABLE_VALUE` from names (before the rename rules).
+    /// Name TF2 tensors by their path through the model (see [`names::FriendlyNames`]), before
+    /// the rename rules.
     pub friendly_names: bool,
     /// Applied in order to each name.
     pub rename: Vec<RenameRule>,
@@ -229,6 +230,7 @@ pub fn plan(source: &dyn TensorSource, format: Format, options: &Options) -> Res
     let mut planned = Vec::new();
     let mut skipped = Vec::new();
     let mut taken: HashMap<String, String> = HashMap::new();
+    let friendly = if options.friendly_names { Some(names::FriendlyNames::of(source)?) } else { None };
     for entry in source.entries()? {
         if entry.name == names::OBJECT_GRAPH_KEY && format != Format::Tf {
             continue;
@@ -246,7 +248,7 @@ pub fn plan(source: &dyn TensorSource, format: Format, options: &Options) -> Res
         if options.exclude.iter().any(|p| p.matches(name)) {
             continue;
         }
-        let mut out = if options.friendly_names { names::friendly_name(name) } else { name }.to_owned();
+        let mut out = friendly.as_ref().map_or(name, |f| f.get(name)).to_owned();
         for rule in &options.rename {
             out = rule.apply(&out);
         }

@@ -3,14 +3,23 @@
 //! - include / exclude patterns: a glob (`*` any run of characters, `/` included; `?` one
 //!   character; `[...]` a class) matched against the whole name, or a regular expression written
 //!   `re:EXPR` that may match anywhere in the name (as Python's `re.search`);
-//! - TF2 friendly names: `model/dense/kernel/.ATTRIBUTES/VARIABLE_VALUE` → `model/dense/kernel`;
+//! - TF2 friendly names: each tensor named by its object's path through the model, as the
+//!   checkpoint's object graph gives it ([`ObjectGraph::friendly_names`]), so that a Keras 3 kernel
+//!   stored as `optimizer/_trainable_variables/0/.ATTRIBUTES/VARIABLE_VALUE` is called
+//!   `model/…/_kernel`; sources without an object graph: `/.ATTRIBUTES/VARIABLE_VALUE` stripped;
 //! - rename rules, applied in order, each to the result of the one before: a regular expression and
 //!   its replacement, written as in Python's `re.sub` (`\1`, `\g<name>`) or as in Rust (`$1`,
 //!   `${name}`).
 
+use std::collections::HashMap;
+
 use regex::Regex;
 
+use crate::bundle::TensorData;
+use crate::checkpoint::ObjectGraph;
 use crate::error::{Error, Result};
+
+use super::TensorSource;
 
 /// What TensorFlow 2's object-based checkpoints append to the path of a variable's value.
 pub const TF2_VALUE_SUFFIX: &str = "/.ATTRIBUTES/VARIABLE_VALUE";
@@ -127,6 +136,31 @@ fn python_replacement(text: &str) -> String {
 /// `model/dense/kernel/.ATTRIBUTES/VARIABLE_VALUE` → `model/dense/kernel`; other names unchanged.
 pub fn friendly_name(name: &str) -> &str {
     name.strip_suffix(TF2_VALUE_SUFFIX).unwrap_or(name)
+}
+
+/// The friendly names of one source's tensors: from its object graph where it has one, else
+/// (and for keys the graph does not list) by [`friendly_name`].
+#[derive(Debug, Default)]
+pub struct FriendlyNames(HashMap<String, String>);
+
+impl FriendlyNames {
+    pub fn of(source: &dyn TensorSource) -> Result<Self> {
+        if !source.contains(OBJECT_GRAPH_KEY) {
+            return Ok(FriendlyNames::default());
+        }
+        let invalid =
+            |detail: String| Error::corrupt(source.path(), format!("tensor '_CHECKPOINTABLE_OBJECT_GRAPH': {detail}"));
+        let serialized = match source.tensor(OBJECT_GRAPH_KEY)?.data {
+            TensorData::Elements(mut elements) if elements.len() == 1 => elements.swap_remove(0),
+            _ => return Err(invalid("not a scalar string".into())),
+        };
+        let graph = ObjectGraph::decode(&serialized).map_err(|e| invalid(e.to_string()))?;
+        Ok(FriendlyNames(graph.friendly_names().into_iter().collect()))
+    }
+
+    pub fn get<'a>(&'a self, key: &'a str) -> &'a str {
+        self.0.get(key).map_or_else(|| friendly_name(key), String::as_str)
+    }
 }
 
 #[cfg(test)]
