@@ -151,7 +151,7 @@ def convert(
         close()
     if skipped:
         warnings.warn(
-            f"{len(skipped)} tensors of {src} the output format cannot hold were left out: {', '.join(skipped)}",
+            f"{src}: left out {len(skipped)} tensor(s) the output format cannot hold: {', '.join(skipped)}",
             stacklevel=2,
         )
     return [os.fspath(f) for f in files]
