@@ -92,11 +92,9 @@ pub fn commit_all(mut files: Vec<AtomicFile>, sync: bool) -> Result<()> {
         .iter()
         .map(|f| File::open(&f.path).ok().filter(|old| old.metadata().is_ok_and(|m| m.is_file())))
         .collect();
-    for (f, old) in files.iter().zip(&replaced) {
-        if sync {
+    if sync {
+        for f in &files {
             f.file.sync_all().map_err(|e| Error::io(&f.path, e))?;
-        } else if old.is_some() {
-            start_writeback(&f.file);
         }
     }
     let mut exchanged = Vec::new();
@@ -110,9 +108,24 @@ pub fn commit_all(mut files: Vec<AtomicFile>, sync: bool) -> Result<()> {
     for old in &exchanged {
         let _ = std::fs::remove_file(old);
     }
+    // New files that replaced old ones: their writeback is started as ext4 starts it at a rename
+    // over a file (an exchange does not), off the caller's path (it takes ~0.2 s per GiB).
+    let flush: Vec<File> = if sync {
+        Vec::new()
+    } else {
+        files
+            .iter()
+            .zip(&replaced)
+            .filter(|(_, old)| old.is_some())
+            .filter_map(|(f, _)| f.file.try_clone().ok())
+            .collect()
+    };
     let replaced: Vec<File> = replaced.into_iter().flatten().collect();
-    if !replaced.is_empty() {
-        std::thread::spawn(move || drop(replaced));
+    if !replaced.is_empty() || !flush.is_empty() {
+        std::thread::spawn(move || {
+            flush.iter().for_each(start_writeback);
+            drop(replaced);
+        });
     }
     renamed?;
     if sync {
@@ -138,9 +151,9 @@ fn swap_in(temp: &Path, path: &Path, replacing: bool) -> std::io::Result<bool> {
     std::fs::rename(temp, path).map(|()| false)
 }
 
-/// Starts (does not wait for) writing the file's cached pages to the device, as ext4 does before
-/// renaming a file over another: after a power loss, the new file's data is then at least as
-/// likely to be there as with a plain rename. Best effort.
+/// Starts (does not wait for) writing the file's cached pages to the device, as ext4 does when a
+/// file is renamed over another: after a power loss, the new file's data is then as likely to be
+/// there as with a plain rename. Best effort.
 fn start_writeback(file: &File) {
     #[cfg(target_os = "linux")]
     linux::start_writeback(file);
