@@ -184,10 +184,15 @@ fn exercise_message(msg: &Message) {
         .unwrap_or_else(|e| panic!("binary written by the encoder does not read back: {e}"));
     assert!(binary::encode(&again) == encoded, "binary round trip changed the message");
 
+    // A proto2 `string` field (GraphDebugInfo's) may hold bytes that are not UTF-8: the binary
+    // decoder keeps them and the printer escapes them, as protobuf does, but the text parser
+    // refuses them, as protobuf's does. Any other failure to read printed text back is a bug.
     let printed = text::print(msg);
-    let reparsed = text::parse(msg.desc(), printed.as_bytes())
-        .unwrap_or_else(|e| panic!("text written by the printer does not parse: {e}\n{printed}"));
-    assert!(text::print(&reparsed) == printed, "text round trip changed the message");
+    match text::parse(msg.desc(), printed.as_bytes()) {
+        Ok(reparsed) => assert!(text::print(&reparsed) == printed, "text round trip changed the message"),
+        Err(e) if e.message.contains("not valid UTF-8") => {}
+        Err(e) => panic!("text written by the printer does not parse: {e}\n{printed}"),
+    }
 
     each_tensor_proto(msg, &mut |t| {
         if let Ok(value) = tensor_value(t, MAX_FILL_BYTES) {
