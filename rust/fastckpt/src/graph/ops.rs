@@ -27,6 +27,7 @@ use crate::dtype::DataType;
 use crate::error::{Error, Result};
 use crate::proto::binary::decode;
 use crate::proto::schema::OP_LIST;
+use crate::proto::text::c_escape;
 use crate::proto::{List, Map, MapKey, Message, Value};
 
 /// The version of TensorFlow whose registry and graph version this engine reproduces.
@@ -376,27 +377,6 @@ pub fn g_format(v: f64) -> String {
         let decimals = (5 - exp).max(0) as usize;
         trim(&format!("{v:.decimals$}"))
     }
-}
-
-/// absl's `CEscape`: C escapes for quotes, backslash and control characters, octal for the rest
-/// outside printable ASCII.
-pub fn c_escape(s: &[u8]) -> String {
-    let mut out = String::with_capacity(s.len());
-    for &b in s {
-        match b {
-            b'\n' => out.push_str("\\n"),
-            b'\r' => out.push_str("\\r"),
-            b'\t' => out.push_str("\\t"),
-            b'"' => out.push_str("\\\""),
-            b'\'' => out.push_str("\\'"),
-            b'\\' => out.push_str("\\\\"),
-            0x20..=0x7e => out.push(b as char),
-            _ => {
-                let _ = write!(out, "\\{b:03o}");
-            }
-        }
-    }
-    out
 }
 
 fn summarize_string(s: &[u8]) -> String {

@@ -34,7 +34,7 @@ mod parse;
 mod print;
 
 pub use parse::{merge, merge_replacing_scalars, parse, TextError};
-pub use print::{double_text, float_text, print, print_with, PrintOptions};
+pub use print::{c_escape, double_text, float_text, print, print_with, PrintOptions};
 
 /// The float nearest a double, as a float field stores one.
 #[allow(clippy::cast_possible_truncation, reason = "rounding to float is the point")]

@@ -258,6 +258,15 @@ fn split_records(mut data: &[u8]) -> Option<Vec<&[u8]>> {
     Some(records)
 }
 
+/// absl's `CEscape` (TensorFlow's error messages quote names with it): C escapes for quotes,
+/// backslash and control characters, octal for the rest outside printable ASCII — the text
+/// format's escaping of bytes.
+pub fn c_escape(data: &[u8]) -> String {
+    let mut out = String::with_capacity(data.len());
+    escape(data, false, &mut out);
+    out
+}
+
 /// C-style escaping as Python's text_format does it. With `utf8`, valid non-ASCII UTF-8 stays as
 /// is and only invalid bytes are escaped.
 fn escape(data: &[u8], utf8: bool, out: &mut String) {
