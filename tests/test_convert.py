@@ -280,6 +280,26 @@ def test_tf_to_tf_realigned_renamed_and_read_by_tf(tf: ModuleType, tf2_checkpoin
     assert reader["net/dense/kernel/.ATTRIBUTES/VARIABLE_VALUE"].ctypes.data % 4096 == 0
 
 
+def test_tf_to_tf_resharded_and_read_by_tf(
+    tf: ModuleType, tf1_checkpoint: tuple[str, dict[str, np.ndarray]], tmp_path: Path
+) -> None:
+    """max_shard_size on a TF output spreads the tensors over several data files of one
+    checkpoint (partitioned variables written whole); TensorFlow reads every value."""
+    prefix, values = tf1_checkpoint
+    out = str(tmp_path / "resharded" / "ckpt")
+    files = fastckpt.convert(prefix, out, to="tf", max_shard_size=100)
+    data_files = sorted(f for f in os.listdir(tmp_path / "resharded") if ".data-" in f)
+    count = len(data_files)
+    assert count > 2 and data_files == [f"ckpt.data-{i:05d}-of-{count:05d}" for i in range(count)]
+    assert sorted(files) == sorted([out + ".index"] + [str(tmp_path / "resharded" / f) for f in data_files])
+    assert sorted(os.listdir(tmp_path / "resharded")) == sorted(data_files + ["ckpt.index"]), "no part left over"
+    got = oracle(tf, out)
+    assert set(got) == set(values)
+    for name, value in values.items():
+        assert same_bits(got[name], value), name
+    assert fastckpt.load_checkpoint(out)["part"].shape == (10, 4)
+
+
 def test_open_reads_every_format_like_a_checkpoint_reader(
     tf1_checkpoint: tuple[str, dict[str, np.ndarray]], tmp_path: Path
 ) -> None:

@@ -619,7 +619,7 @@ def _parser() -> argparse.ArgumentParser:
     cmd.add_argument("--rename", action="append", nargs=2, metavar=("REGEX", "REPLACEMENT"), help="rename rule, applied in order")
     cmd.add_argument("--friendly-names", action="store_true", help="name TF2 tensors by their path through the model")
     cmd.add_argument("--cast", choices=["bfloat16", "float16", "float32"], help="cast float32/float64 tensors")
-    cmd.add_argument("--max-shard-size", metavar="SIZE", help="safetensors folder output in shards, e.g. 5GB")
+    cmd.add_argument("--max-shard-size", metavar="SIZE", help="shards of at most SIZE (e.g. 5GB): a safetensors folder, or a TF checkpoint's data files")
     cmd.add_argument("--alignment", type=int, default=64, help="TF output: tensor alignment in bytes (default 64)")
     cmd.add_argument("--skip-unsupported", action="store_true", help="leave out tensors the format cannot hold")
     cmd.add_argument("--jobs", "-j", type=int, help="worker processes (default: number of CPUs)")

@@ -96,7 +96,9 @@ def convert(
     - ``to``: ``"tf"``, ``"safetensors"`` or ``"npz"``; by default from ``dst``'s suffix
       (``.safetensors``, ``.npz``), else a TF checkpoint prefix. ``to="safetensors"`` with a ``dst``
       that has no ``.safetensors`` suffix writes a folder: ``model.safetensors``, or with
-      ``max_shard_size`` (bytes, or ``"5GB"``) Hugging Face's shards and index.
+      ``max_shard_size`` (bytes, or ``"5GB"``) Hugging Face's shards and index. A TF output with
+      ``max_shard_size`` is one checkpoint whose tensors are spread over several data files
+      (``P.data-0000i-of-0000n``) of at most that size each (a larger tensor alone).
     - ``include`` / ``exclude``: glob patterns matched against whole source names (``"optimizer/*"``),
       or regular expressions written ``"re:…"`` that may match anywhere (``"re:OPTIMIZER_SLOT"``).
     - ``friendly_names``: TF2 tensors named by their object's path through the model, from the

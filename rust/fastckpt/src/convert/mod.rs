@@ -201,9 +201,9 @@ fn output_format(dst: &Path, options: &Options) -> Result<(Format, bool)> {
     };
     let format = options.to.or(by_suffix).unwrap_or(Format::Tf);
     let folder = format == Format::Safetensors && by_suffix != Some(Format::Safetensors);
-    if options.max_shard_size.is_some() && !folder {
+    if options.max_shard_size.is_some() && !folder && format != Format::Tf {
         return Err(Error::InvalidArgument(format!(
-            "max_shard_size applies to safetensors written into a folder; {} is a single {} file",
+            "max_shard_size applies to safetensors written into a folder or to a TF checkpoint; {} is a single {} file",
             dst.display(),
             format.name()
         )));
@@ -333,7 +333,7 @@ pub fn convert(src: &Path, dst: &Path, options: &Options, progress: Progress<'_>
     let (planned, skipped) = plan(&*source, format, options)?;
     let loader = |p: &Planned| load(&*source, p);
     let files = match format {
-        Format::Tf => write_tf(dst, &planned, options.alignment, &loader, progress)?,
+        Format::Tf => write_tf(dst, &planned, options.alignment, options.max_shard_size, &loader, progress)?,
         Format::Npz => npz::write(dst, &planned, &loader, progress)?,
         Format::Safetensors => {
             let metadata = safetensors_metadata(&*source, source_format, &planned);
@@ -370,14 +370,88 @@ fn safetensors_metadata(
     metadata
 }
 
+/// A TF checkpoint at `dst`: one data file, or with `max_shard_size` as many as the tensors need
+/// at that size each (consecutive tensors, a larger tensor alone), written as parts in a
+/// temporary folder beside `dst` and merged into one bundle, as TensorFlow's sharded Saver does.
 fn write_tf(
     dst: &Path,
     tensors: &[Planned],
     alignment: usize,
+    max_shard_size: Option<u64>,
     load: &(dyn Fn(&Planned) -> Result<Tensor> + Sync),
     progress: Progress<'_>,
 ) -> Result<Vec<PathBuf>> {
-    let mut writer = BundleWriter::create(dst, alignment)?;
+    let shards = match max_shard_size {
+        Some(max) => plan_shards(tensors, max),
+        None => vec![tensors.iter().collect()],
+    };
+    if shards.len() <= 1 {
+        write_bundle(dst, tensors.iter(), alignment, load, progress)?;
+        return Ok(vec![naming::index_path(dst), naming::data_path(dst, 0, 1)]);
+    }
+    let count = i32::try_from(shards.len())
+        .map_err(|_| Error::InvalidArgument(format!("{}: too many data files ({})", dst.display(), shards.len())))?;
+    let parent = dst.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    let mut temp_name = dst.file_name().unwrap_or_default().to_os_string();
+    temp_name.push(format!("_temp_{}_{}", std::process::id(), unique_suffix()));
+    let temp = parent.join(temp_name);
+    let parts: Vec<PathBuf> =
+        (0..shards.len()).map(|i| temp.join(format!("part-{i:05}-of-{:05}", shards.len()))).collect();
+    let written = shards
+        .iter()
+        .zip(&parts)
+        .try_for_each(|(shard, part)| write_bundle(part, shard.iter().copied(), alignment, load, progress))
+        .and_then(|()| crate::bundle::merge_bundles(&parts, dst, true));
+    let _ = std::fs::remove_dir_all(&temp);
+    written?;
+    let mut files = vec![naming::index_path(dst)];
+    files.extend((0..count).map(|i| naming::data_path(dst, i, count)));
+    Ok(files)
+}
+
+/// A number for temporary names that another conversion at the same moment will not pick.
+fn unique_suffix() -> u64 {
+    let mut random = [0u8; 8];
+    match getrandom::fill(&mut random) {
+        Ok(()) => u64::from_le_bytes(random),
+        Err(_) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::from(d.subsec_nanos()) ^ d.as_secs()),
+    }
+}
+
+/// Consecutive tensors (in output order) grouped into shards of at most `max` bytes, as
+/// Hugging Face's `split_torch_state_dict_into_shards` does: a tensor larger than `max` gets a
+/// shard of its own.
+pub(crate) fn plan_shards(tensors: &[Planned], max: u64) -> Vec<Vec<&Planned>> {
+    let mut shards: Vec<Vec<&Planned>> = Vec::new();
+    let mut current = 0u64;
+    for planned in tensors {
+        let size = planned.byte_len as u64;
+        match shards.last_mut() {
+            Some(shard) if current + size <= max => {
+                shard.push(planned);
+                current += size;
+            }
+            _ => {
+                shards.push(vec![planned]);
+                current = size;
+            }
+        }
+    }
+    shards
+}
+
+/// One bundle holding `tensors`, read one at a time.
+fn write_bundle<'a>(
+    prefix: &Path,
+    tensors: impl Iterator<Item = &'a Planned>,
+    alignment: usize,
+    load: &(dyn Fn(&Planned) -> Result<Tensor> + Sync),
+    progress: Progress<'_>,
+) -> Result<()> {
+    let mut writer = BundleWriter::create(prefix, alignment)?;
     for planned in tensors {
         let tensor = load(planned)?;
         let shape: Vec<i64> = tensor.shape.iter().map(|&d| d as i64).collect();
@@ -399,6 +473,5 @@ fn write_tf(
             progress(&planned.out_name, planned.byte_len as u64);
         }
     }
-    writer.finish()?;
-    Ok(vec![naming::index_path(dst), naming::data_path(dst, 0, 1)])
+    writer.finish()
 }

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use safetensors::tensor::{Dtype, SafeTensors, View};
 
 use super::source::{Entry, TensorSource};
-use super::{Planned, Progress};
+use super::{plan_shards, Planned, Progress};
 use crate::atomic_file::AtomicFile;
 use crate::bundle::reader::DataFile;
 use crate::bundle::TensorData;
@@ -334,26 +334,4 @@ pub fn write(
     out.commit(false)?;
     written.push(index_path);
     Ok(written)
-}
-
-/// Consecutive tensors (in output order) grouped into shards of at most `max` bytes, as
-/// Hugging Face's `split_torch_state_dict_into_shards` does: a tensor larger than `max` gets a
-/// shard of its own.
-fn plan_shards(tensors: &[Planned], max: u64) -> Vec<Vec<&Planned>> {
-    let mut shards: Vec<Vec<&Planned>> = Vec::new();
-    let mut current = 0u64;
-    for planned in tensors {
-        let size = planned.byte_len as u64;
-        match shards.last_mut() {
-            Some(shard) if current + size <= max => {
-                shard.push(planned);
-                current += size;
-            }
-            _ => {
-                shards.push(vec![planned]);
-                current = size;
-            }
-        }
-    }
-    shards
 }
