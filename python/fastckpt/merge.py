@@ -16,15 +16,18 @@ from .reader import PathLike
 from .writer import BundleWriter, _as_array
 
 
-def merge_bundles(prefixes: Sequence[PathLike], output_prefix: PathLike, delete_inputs: bool = True) -> str:
+def merge_bundles(
+    prefixes: Sequence[PathLike], output_prefix: PathLike, delete_inputs: bool = True, *, sync: bool = False
+) -> str:
     """Merges the checkpoints at ``prefixes`` into one at ``output_prefix``, as TensorFlow's
     ``MergeV2Checkpoints``: their data files are renamed (not copied) to
     ``output_prefix.data-0000i-of-0000n`` and one index points at them; the inputs' index files
     are deleted, and with ``delete_inputs`` their folders too when left empty. Two inputs holding
     the same tensor (other than slices of one partitioned tensor) raise ``ValueError``
-    (``Duplicate tensor keyed by …``) before anything is moved. Returns ``output_prefix``."""
+    (``Duplicate tensor keyed by …``) before anything is moved. ``sync=True``: the new index and
+    the folder are on the device when this returns. Returns ``output_prefix``."""
     output = os.fspath(output_prefix)
-    _fastckpt.merge_bundles([os.fspath(p) for p in prefixes], output, delete_inputs)
+    _fastckpt.merge_bundles([os.fspath(p) for p in prefixes], output, delete_inputs, sync)
     return output
 
 
@@ -68,19 +71,7 @@ def save_sharded(
     try:
         with ThreadPoolExecutor(max_workers=len(groups), thread_name_prefix="fastckpt-shard") as pool:
             list(pool.map(write, range(len(groups))))
-        merge_bundles(parts, prefix, delete_inputs=True)
-        if sync:
-            _fsync(prefix + ".index")
-            _fsync(os.path.dirname(os.path.abspath(prefix)))
+        merge_bundles(parts, prefix, delete_inputs=True, sync=sync)
     finally:
         shutil.rmtree(temp_dir, ignore_errors=True)
     return prefix
-
-
-def _fsync(path: str) -> None:
-    """Flushes a file's or a folder's entries to the device."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

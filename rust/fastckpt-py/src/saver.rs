@@ -29,6 +29,12 @@ pub fn saver_meta_graph<'py>(
 
 /// Merges the bundles at `prefixes` into one at `output` (TF's `MergeV2Checkpoints`).
 #[pyfunction]
-pub fn merge_bundles(py: Python<'_>, prefixes: Vec<PathBuf>, output: PathBuf, delete_dirs: bool) -> PyResult<()> {
-    py.detach(|| fastckpt::bundle::merge_bundles(&prefixes, &output, delete_dirs)).py_err(py)
+pub fn merge_bundles(
+    py: Python<'_>,
+    prefixes: Vec<PathBuf>,
+    output: PathBuf,
+    delete_dirs: bool,
+    sync: bool,
+) -> PyResult<()> {
+    py.detach(|| fastckpt::bundle::merge_bundles(&prefixes, &output, delete_dirs, sync)).py_err(py)
 }

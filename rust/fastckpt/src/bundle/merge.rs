@@ -22,8 +22,10 @@ use crate::error::{display_key, Error, Result};
 /// Merges the bundles at `prefixes` into one at `output` (TF's `MergeBundles`). Fails, leaving
 /// the inputs untouched, on a key two inputs hold as whole tensors, slices of one tensor that
 /// disagree on dtype or full shape, or inputs of different byte order. With `delete_dirs`, the
-/// inputs' folders are removed afterwards when they are empty (TF's `delete_old_dirs`).
-pub fn merge_bundles(prefixes: &[PathBuf], output: &Path, delete_dirs: bool) -> Result<()> {
+/// inputs' folders are removed afterwards when they are empty (TF's `delete_old_dirs`). With
+/// `sync`, the new index and the output's folder (which holds the renamed data files) are
+/// flushed to the device before this returns; the data files' contents are their writers' to sync.
+pub fn merge_bundles(prefixes: &[PathBuf], output: &Path, delete_dirs: bool, sync: bool) -> Result<()> {
     if prefixes.is_empty() {
         return Err(Error::InvalidArgument("At least one prefix checkpoint file must exist, but none existed.".into()));
     }
@@ -89,7 +91,7 @@ pub fn merge_bundles(prefixes: &[PathBuf], output: &Path, delete_dirs: bool) -> 
     let header =
         BundleHeader { num_shards, endianness: endianness.unwrap_or(Endianness::Little), ..BundleHeader::new(1) };
     let index = naming::index_path(output);
-    write_index(&index, &header, &entries)?.commit(false)?;
+    write_index(&index, &header, &entries)?.commit(sync)?;
     for prefix in prefixes {
         let input_index = naming::index_path(prefix);
         if input_index != index {
@@ -141,7 +143,7 @@ mod tests {
         let dir = scratch("ok");
         part(&dir.join("in/a"), &[("x", 1.0)], Some(0));
         part(&dir.join("in/b"), &[("y", 2.0)], Some(1));
-        merge_bundles(&[dir.join("in/a"), dir.join("in/b")], &dir.join("out"), true).unwrap();
+        merge_bundles(&[dir.join("in/a"), dir.join("in/b")], &dir.join("out"), true, false).unwrap();
         assert!(!dir.join("in").exists(), "inputs moved and their empty folder removed");
         let r = BundleReader::open(dir.join("out"), true).unwrap();
         assert_eq!(r.header().num_shards, 2);
@@ -157,7 +159,7 @@ mod tests {
         let dir = scratch("dup");
         part(&dir.join("a"), &[("x", 1.0)], None);
         part(&dir.join("b"), &[("x", 2.0)], None);
-        let err = merge_bundles(&[dir.join("a"), dir.join("b")], &dir.join("out"), true).unwrap_err();
+        let err = merge_bundles(&[dir.join("a"), dir.join("b")], &dir.join("out"), true, false).unwrap_err();
         assert!(err.to_string().starts_with("Duplicate tensor keyed by x encountered, when merging prefix: "), "{err}");
         assert!(BundleReader::open(dir.join("a"), true).is_ok() && BundleReader::open(dir.join("b"), true).is_ok());
         std::fs::remove_dir_all(&dir).unwrap();

@@ -402,7 +402,7 @@ fn write_tf(
         .iter()
         .zip(&parts)
         .try_for_each(|(shard, part)| write_bundle(part, shard.iter().copied(), alignment, load, progress))
-        .and_then(|()| crate::bundle::merge_bundles(&parts, dst, true));
+        .and_then(|()| crate::bundle::merge_bundles(&parts, dst, true, false));
     let _ = std::fs::remove_dir_all(&temp);
     written?;
     let mut files = vec![naming::index_path(dst)];
