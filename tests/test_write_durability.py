@@ -105,3 +105,15 @@ def test_temporary_files_of_dead_writers_are_removed_others_kept(tmp_path: Path)
         names[k] for k in ("live_data", "other_host", "other_prefix", "tensorflow")
     }
     np.testing.assert_array_equal(fastckpt.load_checkpoint(prefix)["a"], np.zeros(2))
+
+
+def test_sharded_sync_save_merges_into_one_checkpoint_tensorflow_reads(tmp_path: Path, tf: ModuleType) -> None:
+    """``num_shards`` with ``sync=True``: the parts are fsynced by their writers, the merged index
+    and its folder by the merge; TensorFlow reads every value of the one checkpoint."""
+    tensors = {f"w{i}": np.full((64, 64), i, np.float32) for i in range(4)}
+    prefix = str(tmp_path / "ckpt")
+    fastckpt.save(tensors, prefix, num_shards=2, sync=True)
+    assert sorted(os.listdir(tmp_path)) == ["ckpt.data-00000-of-00002", "ckpt.data-00001-of-00002", "ckpt.index"]
+    reader = tf.train.load_checkpoint(prefix)
+    for name, value in tensors.items():
+        np.testing.assert_array_equal(reader.get_tensor(name), value)
