@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use regex::Regex;
 
 use crate::bundle::TensorData;
-use crate::checkpoint::ObjectGraph;
+use crate::checkpoint::{self, ObjectGraph};
 use crate::error::{Error, Result};
 
 use super::TensorSource;
@@ -24,8 +24,8 @@ use super::TensorSource;
 /// What TensorFlow 2's object-based checkpoints append to the path of a variable's value.
 pub const TF2_VALUE_SUFFIX: &str = "/.ATTRIBUTES/VARIABLE_VALUE";
 
-/// The serialized object graph of a TF2 checkpoint (a DT_STRING scalar, TensorFlow's own).
-pub const OBJECT_GRAPH_KEY: &[u8] = b"_CHECKPOINTABLE_OBJECT_GRAPH";
+/// The tensor holding a TF2 checkpoint's object graph ([`checkpoint::OBJECT_GRAPH_KEY`]).
+pub const OBJECT_GRAPH_KEY: &[u8] = checkpoint::OBJECT_GRAPH_KEY.as_bytes();
 
 /// One include/exclude pattern.
 #[derive(Debug, Clone)]
