@@ -3,13 +3,19 @@
 ``tf`` imports real TensorFlow once per session; it is the oracle of the interoperability tests.
 Those tests are skipped only when TensorFlow cannot be imported at all (set
 ``FASTCKPT_REQUIRE_TF=1`` to turn that skip into a failure, e.g. in CI where it must be present).
+
+``training_runs`` is the input of the bulk conversion tests: 20 training runs saved by TensorFlow,
+two of them corrupted.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pytest
 
 # Before anything can import TensorFlow: keep its C++ INFO/WARNING chatter out of the test output.
@@ -26,3 +32,32 @@ def tf() -> ModuleType:
             pytest.fail(f"FASTCKPT_REQUIRE_TF is set but tensorflow cannot be imported: {exc}")
         pytest.skip(f"tensorflow is not importable ({exc}); interoperability tests need it as the oracle")
     return tensorflow
+
+
+@dataclass
+class TrainingRuns:
+    """``folder/runNN/`` for NN in 00..19, each a TF2 checkpoint ``ckpt-1`` and its state file, with
+    the values each holds; ``run03``'s index is truncated and ``run11``'s data file has a flipped
+    byte."""
+
+    folder: Path
+    values: dict[str, dict[str, np.ndarray]]
+    truncated_index: str = "run03"
+    bad_data: str = "run11"
+
+
+@pytest.fixture(scope="session")
+def training_runs(tf: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> TrainingRuns:
+    runs = TrainingRuns(tmp_path_factory.mktemp("training-runs"), {})
+    for i in range(20):
+        values = {"w": np.full((4, 3), i, np.float32), "step": np.array(i, np.int64)}
+        ckpt = tf.train.Checkpoint(w=tf.Variable(values["w"]), step=tf.Variable(values["step"]))
+        tf.train.CheckpointManager(ckpt, str(runs.folder / f"run{i:02d}"), max_to_keep=1).save()
+        runs.values[f"run{i:02d}"] = values
+    bad_index = runs.folder / runs.truncated_index / "ckpt-1.index"
+    bad_index.write_bytes(bad_index.read_bytes()[:-20])
+    bad_data = runs.folder / runs.bad_data / "ckpt-1.data-00000-of-00001"
+    raw = bytearray(bad_data.read_bytes())
+    raw[0] ^= 0xFF
+    bad_data.write_bytes(bytes(raw))
+    return runs

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import fastckpt
+from conftest import TrainingRuns
 
 safetensors_numpy = pytest.importorskip("safetensors.numpy")
 
@@ -22,45 +23,34 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, timeout=300)
 
 
-def test_bulk_conversion_reports_bad_inputs_and_resumes(tf: ModuleType, tmp_path: Path) -> None:
-    sources = tmp_path / "runs"
-    expected: dict[str, dict[str, np.ndarray]] = {}
-    for i in range(20):
-        values = {"w": np.full((4, 3), i, np.float32), "step": np.array(i, np.int64)}
-        folder = sources / f"run{i:02d}"
-        # Real TF writes them: a TF2 checkpoint and its 'checkpoint' state file in each folder.
-        ckpt = tf.train.Checkpoint(w=tf.Variable(values["w"]), step=tf.Variable(values["step"]))
-        tf.train.CheckpointManager(ckpt, str(folder), max_to_keep=1).save()
-        expected[f"run{i:02d}"] = values
-    bad_index = sources / "run03" / "ckpt-1.index"
-    bad_index.write_bytes(bad_index.read_bytes()[:-20])
-    bad_data = sources / "run11" / "ckpt-1.data-00000-of-00001"
-    raw = bytearray(bad_data.read_bytes())
-    raw[0] ^= 0xFF
-    bad_data.write_bytes(bytes(raw))
-
+def test_bulk_conversion_reports_bad_inputs_and_resumes(training_runs: TrainingRuns, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    args = [str(sources / "run*"), str(out), "--jobs", "2", "--friendly-names", "--exclude", "save_counter/*"]
-    result = run_cli("convert", *args)
-    assert result.returncode == 1, result.stderr
-    assert "18 converted, 0 skipped (output exists), 2 failed" in result.stderr
-    failures = [line for line in result.stderr.splitlines() if line.startswith("  FAILED")]
-    assert len(failures) == 2
-    assert "run03" in failures[0] and "CorruptCheckpointError" in failures[0] and "ckpt-1.index" in failures[0]
-    assert "run11" in failures[1] and "ChecksumMismatchError" in failures[1]
-    written = sorted(p.name for p in out.iterdir())
-    assert len(written) == 18 and "run03-ckpt-1.safetensors" not in written
-    for name in written:
-        run = name.split("-")[0]
-        loaded = safetensors_numpy.load_file(str(out / name))
-        assert set(loaded) == {"w", "step"}
-        assert all(np.array_equal(loaded[k], v) and loaded[k].dtype == v.dtype for k, v in expected[run].items())
-
+    args = [str(training_runs.folder / "run*"), str(out), "--jobs", "2", "--friendly-names", "--exclude", "save_counter/*"]
+    check_bulk_conversion(training_runs, out, run_cli("convert", *args))
     mtimes = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     again = run_cli("convert", *args, "--skip-existing")
     assert "0 converted, 18 skipped (output exists), 2 failed" in again.stderr, again.stderr
     assert again.returncode == 1
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == mtimes
+
+
+def check_bulk_conversion(runs: TrainingRuns, out: Path, result: subprocess.CompletedProcess[str]) -> None:
+    """``result`` of converting ``runs`` into ``out`` (safetensors, friendly names, save_counter
+    left out): 18 outputs with exact values, the 2 corrupt runs reported with file and reason, exit
+    status 1."""
+    assert result.returncode == 1, result.stderr
+    assert "18 converted, 0 skipped (output exists), 2 failed" in result.stderr
+    failures = [line for line in result.stderr.splitlines() if line.startswith("  FAILED")]
+    assert len(failures) == 2
+    assert runs.truncated_index in failures[0] and "CorruptCheckpointError" in failures[0] and "ckpt-1.index" in failures[0]
+    assert runs.bad_data in failures[1] and "ChecksumMismatchError" in failures[1] and "ckpt-1.data-00000-of-00001" in failures[1]
+    written = sorted(p.name for p in out.iterdir())
+    assert len(written) == 18 and f"{runs.truncated_index}-ckpt-1.safetensors" not in written
+    for name in written:
+        loaded = safetensors_numpy.load_file(str(out / name))
+        assert set(loaded) == {"w", "step"}
+        expected = runs.values[name.split("-")[0]]
+        assert all(np.array_equal(loaded[k], v) and loaded[k].dtype == v.dtype for k, v in expected.items())
 
 
 def test_convert_many_in_python_and_state_files(tf: ModuleType, tmp_path: Path) -> None:

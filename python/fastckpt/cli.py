@@ -514,7 +514,8 @@ def convert(args: argparse.Namespace) -> int:
     """Convert checkpoints between TF, safetensors and npz.
 
     One conversion when DST names a .safetensors/.npz file, else each source into the folder DST,
-    in parallel worker processes; every failure is listed at the end (exit status 1 if any)."""
+    in parallel worker processes (--jobs) or as tasks on a Ray cluster (--ray); every failure is
+    listed at the end (exit status 1 if any)."""
     from .conversion import convert, convert_many
 
     options = {
@@ -529,7 +530,7 @@ def convert(args: argparse.Namespace) -> int:
     }
     show_progress = sys.stderr.isatty() and not args.quiet
     if args.dst.endswith((".safetensors", ".npz")):
-        if len(args.src) != 1:
+        if len(args.src) != 1 or args.ray is not None:
             print(f"fastckpt: {args.dst} is one file; give one source (or a folder as destination)", file=sys.stderr)
             return 2
         for path in convert(args.src[0], args.dst, to=args.to, progress=show_progress, **options):
@@ -540,6 +541,8 @@ def convert(args: argparse.Namespace) -> int:
         args.dst,
         to=args.to or "safetensors",
         jobs=args.jobs,
+        backend="local" if args.ray is None else "ray",
+        ray_address=args.ray or None,
         skip_existing=args.skip_existing,
         all_checkpoints=args.all,
         progress=show_progress,
@@ -622,7 +625,15 @@ def _parser() -> argparse.ArgumentParser:
     cmd.add_argument("--max-shard-size", metavar="SIZE", help="shards of at most SIZE (e.g. 5GB): a safetensors folder, or a TF checkpoint's data files")
     cmd.add_argument("--alignment", type=int, default=64, help="TF output: tensor alignment in bytes (default 64)")
     cmd.add_argument("--skip-unsupported", action="store_true", help="leave out tensors the format cannot hold")
-    cmd.add_argument("--jobs", "-j", type=int, help="worker processes (default: number of CPUs)")
+    cmd.add_argument("--jobs", "-j", type=int, help="conversions at a time (default: number of CPUs; with --ray, no limit)")
+    cmd.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="run each conversion as a Ray task: on the cluster at ADDRESS ('auto': the one started on this machine), "
+        "else on a local Ray instance started for this run (needs: pip install 'fastckpt[ray]')",
+    )
     cmd.add_argument("--skip-existing", action="store_true", help="skip sources whose output exists (resume)")
     cmd.add_argument("--all", action="store_true", help="every checkpoint a state file lists, not only the latest")
     cmd.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -661,7 +672,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("fastckpt: interrupted", file=sys.stderr)
         return 130
-    except (CheckpointError, OSError, KeyError, ValueError, NotImplementedError) as error:
+    except (CheckpointError, OSError, KeyError, ValueError, NotImplementedError, ImportError) as error:
         print(f"fastckpt: {error}", file=sys.stderr)
         return int(getattr(args, "error_status", 1))
 

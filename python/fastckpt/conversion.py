@@ -19,6 +19,8 @@ import concurrent.futures
 import dataclasses
 import glob
 import importlib
+import itertools
+import logging
 import multiprocessing
 import os
 import re
@@ -276,6 +278,14 @@ def _convert_one(src: str, dst: str, options: dict[str, Any]) -> tuple[str, list
         return src, None, f"{type(error).__name__}: {error}"
 
 
+#: What ``convert_many`` runs its conversions on: ``"local"`` worker processes, or ``"ray"`` tasks.
+BACKENDS = ("local", "ray")
+
+#: Called by an executor with each finished conversion: source, files written (None when it
+#: failed) and the reason of a failure.
+Done = Callable[[str, Union[list[str], None], str], object]
+
+
 def convert_many(
     sources: Iterable[PathLike],
     dst_dir: PathLike,
@@ -285,14 +295,27 @@ def convert_many(
     skip_existing: bool = False,
     all_checkpoints: bool = False,
     progress: bool = False,
+    backend: str = "local",
+    ray_address: str | None = None,
     **options: Any,
 ) -> ConvertManyResult:
-    """Converts many checkpoints into ``dst_dir``, in ``jobs`` worker processes (default: the
-    number of CPUs), one output per source named after it (``model.ckpt-100.safetensors``).
-    Sources are expanded by ``expand_sources``. A failing source does not stop the others; every
-    failure is listed with its reason. With ``skip_existing``, sources whose output exists are
-    skipped, so an interrupted run can be resumed. ``options`` are those of ``convert``;
-    ``progress`` shows one bar over the sources (tqdm, when installed)."""
+    """Converts many checkpoints into ``dst_dir``, one output per source named after it
+    (``model.ckpt-100.safetensors``), at most ``jobs`` at a time. Sources are expanded by
+    ``expand_sources``. A failing source does not stop the others; every failure is listed with its
+    reason. With ``skip_existing``, sources whose output exists are skipped, so an interrupted run
+    can be resumed. ``options`` are those of ``convert``; ``progress`` shows one bar over the
+    sources (tqdm, when installed).
+
+    ``backend="local"`` runs worker processes on this machine (``jobs`` defaults to the number of
+    CPUs). ``backend="ray"`` runs each conversion as a Ray task (``pip install 'fastckpt[ray]'``):
+    on the cluster at ``ray_address`` (``"auto"``, ``"ray://head:10001"``, ...), else on the Ray
+    instance this process is already connected to, else on a local instance sized to the machine,
+    started for the call and stopped after it (``jobs`` defaults to no limit: the cluster's CPUs
+    decide). On a cluster of several machines, sources and ``dst_dir`` must be paths every node
+    sees (a shared file system) or object-store URLs."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}: the backends are {', '.join(map(repr, BACKENDS))}")
+    ray = _import_ray() if backend == "ray" else None
     dst = os.fspath(dst_dir)
     if to not in SUFFIXES:
         raise ValueError(f"unknown checkpoint format {to!r}: the formats are 'tf', 'safetensors' and 'npz'")
@@ -310,20 +333,22 @@ def convert_many(
         return result
     os.makedirs(dst, exist_ok=True)
     options = {**options, "to": to}
-    workers = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
     bar = _bar(progress, len(todo))
-    # Fresh interpreters ("spawn"): the workers share nothing with a parent that may hold threads.
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = [pool.submit(_convert_one, src, out, options) for src, out in todo]
-        outcomes = {}
-        for future in concurrent.futures.as_completed(futures):
-            src, files, reason = future.result()
-            outcomes[src] = (files, reason)
-            if bar is not None:
-                bar.update(1)
-    if bar is not None:
-        bar.close()
+    outcomes: dict[str, tuple[list[str] | None, str]] = {}
+
+    def done(src: str, files: list[str] | None, reason: str) -> None:
+        outcomes[src] = (files, reason)
+        if bar is not None:
+            bar.update(1)
+
+    try:
+        if ray is not None:
+            _run_on_ray(ray, todo, options, jobs, ray_address, done)
+        else:
+            _run_in_processes(todo, options, jobs, done)
+    finally:
+        if bar is not None:
+            bar.close()
     for src, _ in todo:
         files, reason = outcomes[src]
         if files is None:
@@ -331,6 +356,61 @@ def convert_many(
         else:
             result.converted.append((src, files))
     return result
+
+
+def _run_in_processes(todo: list[tuple[str, str]], options: dict[str, Any], jobs: int | None, done: Done) -> None:
+    """The local executor: ``jobs`` worker processes (default: the number of CPUs)."""
+    workers = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
+    # Fresh interpreters ("spawn"): the workers share nothing with a parent that may hold threads.
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = [pool.submit(_convert_one, src, out, options) for src, out in todo]
+        for future in concurrent.futures.as_completed(futures):
+            done(*future.result())
+
+
+def _run_on_ray(
+    ray: Any, todo: list[tuple[str, str]], options: dict[str, Any], jobs: int | None, address: str | None, done: Done
+) -> None:
+    """The Ray executor: one task per conversion, at most ``jobs`` in flight (default: all of them,
+    Ray schedules them on the cluster's CPUs). A task whose worker died (a crash, a lost node,
+    after Ray's own retries) is a failure of that source, reported like any other."""
+    connect = not ray.is_initialized()
+    if connect and address is None:
+        # A new instance of our own (not one found on the machine): a worker slot per CPU.
+        ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING)
+    elif connect:
+        ray.init(address=address, logging_level=logging.WARNING)
+    try:
+        task = ray.remote(num_cpus=1)(_convert_one)
+        waiting = iter(todo)
+        running: dict[Any, str] = {}
+        limit = jobs or len(todo)
+        while True:
+            for src, out in itertools.islice(waiting, max(0, limit - len(running))):
+                running[task.remote(src, out, options)] = src
+            if not running:
+                break
+            [ref], _ = ray.wait(list(running), num_returns=1)
+            src = running.pop(ref)
+            try:
+                outcome = ray.get(ref)
+            except ray.exceptions.RayError as error:
+                outcome = (src, None, f"{type(error).__name__}: {error}")
+            done(*outcome)
+    finally:
+        if connect:
+            ray.shutdown()
+
+
+def _import_ray() -> Any:
+    """The ``ray`` module (an optional dependency), or an ImportError that says how to get it."""
+    try:
+        return importlib.import_module("ray")
+    except ImportError as error:
+        raise ImportError(
+            f"the Ray backend of convert_many needs Ray ({error}): pip install 'fastckpt[ray]'"
+        ) from error
 
 
 def _tqdm() -> Any:
