@@ -632,7 +632,8 @@ def _parser() -> argparse.ArgumentParser:
         const="",
         metavar="ADDRESS",
         help="run each conversion as a Ray task: on the cluster at ADDRESS ('auto': the one started on this machine), "
-        "else on a local Ray instance started for this run (needs: pip install 'fastckpt[ray]')",
+        "else on a local Ray instance started for this run (needs: pip install 'fastckpt[ray]'); "
+        "without ADDRESS, give it after DST",
     )
     cmd.add_argument("--skip-existing", action="store_true", help="skip sources whose output exists (resume)")
     cmd.add_argument("--all", action="store_true", help="every checkpoint a state file lists, not only the latest")
