@@ -308,10 +308,10 @@ def convert_many(
 
     ``backend="local"`` runs worker processes on this machine (``jobs`` defaults to the number of
     CPUs). ``backend="ray"`` runs each conversion as a Ray task (``pip install 'fastckpt[ray]'``):
-    on the cluster at ``ray_address`` (``"auto"``, ``"ray://head:10001"``, ...), else on the Ray
-    instance this process is already connected to, else on a local instance sized to the machine,
-    started for the call and stopped after it (``jobs`` defaults to no limit: the cluster's CPUs
-    decide). On a cluster of several machines, sources and ``dst_dir`` must be paths every node
+    on the Ray instance this process is connected to (``ray.init``) if any, else on the cluster at
+    ``ray_address`` (``"head:6379"``, ``"ray://head:10001"``, ``"auto"``), else on a local instance
+    sized to the machine; what the call connects to or starts, it disconnects or stops after it
+    (``jobs`` defaults to no limit: the cluster's CPUs decide). On a cluster of several machines, sources and ``dst_dir`` must be paths every node
     sees (a shared file system) or object-store URLs."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}: the backends are {', '.join(map(repr, BACKENDS))}")
