@@ -9,6 +9,8 @@ ever in memory; only the page cache sees its 2 GiB."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -85,3 +87,16 @@ def test_npz_with_more_than_65535_members_both_ways(tmp_path: Path) -> None:
     with np.load(ours) as loaded:
         assert sorted(loaded.files) == sorted(arrays)
         assert all(np.array_equal(loaded[name], arrays[name]) for name in ("a0", "a65535", "a69999"))
+
+
+def test_npz_that_numpy_streamed_into_a_pipe(tmp_path: Path) -> None:
+    """``np.savez`` into a pipe cannot go back to a member's local header: its sizes and CRC-32
+    follow the data in a (ZIP64) data descriptor and the local header holds zeros; the directory
+    has them all."""
+    code = "import sys, numpy as np; np.savez(sys.stdout.buffer, a=np.arange(10), b=np.ones((2, 3)))"
+    path = tmp_path / "piped.npz"
+    path.write_bytes(subprocess.run([sys.executable, "-c", code], capture_output=True, check=True).stdout)
+    with zipfile.ZipFile(path) as archive:
+        assert all(info.flag_bits & 0x08 for info in archive.infolist())  # bit 3: data descriptor
+    with fastckpt.open(path) as reader:
+        assert np.array_equal(reader["a"], np.arange(10)) and np.array_equal(reader["b"], np.ones((2, 3)))
