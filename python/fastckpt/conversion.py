@@ -283,7 +283,7 @@ BACKENDS = ("local", "ray")
 
 #: Called by an executor with each finished conversion: source, files written (None when it
 #: failed) and the reason of a failure.
-Done = Callable[[str, Union[list[str], None], str], object]
+_Done = Callable[[str, Union[list[str], None], str], object]
 
 
 def convert_many(
@@ -311,8 +311,9 @@ def convert_many(
     on the Ray instance this process is connected to (``ray.init``) if any, else on the cluster at
     ``ray_address`` (``"head:6379"``, ``"ray://head:10001"``, ``"auto"``), else on a local instance
     sized to the machine; what the call connects to or starts, it disconnects or stops after it
-    (``jobs`` defaults to no limit: the cluster's CPUs decide). On a cluster of several machines, sources and ``dst_dir`` must be paths every node
-    sees (a shared file system) or object-store URLs."""
+    (``jobs`` defaults to no limit: the cluster's CPUs decide). On a cluster of several machines,
+    sources and ``dst_dir`` must be paths every node sees (a shared file system) or object-store
+    URLs."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}: the backends are {', '.join(map(repr, BACKENDS))}")
     ray = _import_ray() if backend == "ray" else None
@@ -358,7 +359,7 @@ def convert_many(
     return result
 
 
-def _run_in_processes(todo: list[tuple[str, str]], options: dict[str, Any], jobs: int | None, done: Done) -> None:
+def _run_in_processes(todo: list[tuple[str, str]], options: dict[str, Any], jobs: int | None, done: _Done) -> None:
     """The local executor: ``jobs`` worker processes (default: the number of CPUs)."""
     workers = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
     # Fresh interpreters ("spawn"): the workers share nothing with a parent that may hold threads.
@@ -370,7 +371,7 @@ def _run_in_processes(todo: list[tuple[str, str]], options: dict[str, Any], jobs
 
 
 def _run_on_ray(
-    ray: Any, todo: list[tuple[str, str]], options: dict[str, Any], jobs: int | None, address: str | None, done: Done
+    ray: Any, todo: list[tuple[str, str]], options: dict[str, Any], jobs: int | None, address: str | None, done: _Done
 ) -> None:
     """The Ray executor: one task per conversion, at most ``jobs`` in flight (default: all of them,
     Ray schedules them on the cluster's CPUs). A task whose worker died (a crash, a lost node,
