@@ -348,12 +348,12 @@ def save(
 # Restoring
 
 
-def _fill(reader: CheckpointReader, name: str, target: Any) -> np.ndarray[Any, Any]:
-    """Reads ``name`` (or the box a ``Slice`` names) into the target array, or a new one."""
-    if not reader.has_tensor(name):
+def _fill(reader: CheckpointReader, listing: Mapping[str, Any], name: str, target: Any) -> np.ndarray[Any, Any]:
+    """Reads ``name`` (or the box a ``Slice`` names) into the target array, or a new one;
+    ``listing`` maps the checkpoint's names to their numpy dtype and shape."""
+    if name not in listing:
         raise TensorNotFoundError(f"tensor '{name}' not found in checkpoint {reader.prefix}")
-    dtype = reader.get_variable_to_dtype_map()[name]
-    shape = tuple(reader.get_variable_to_shape_map()[name])
+    dtype, shape = listing[name]
     if isinstance(target, Slice):
         if target.full_shape != shape:
             raise ValueError(
@@ -403,7 +403,9 @@ def restore(
 
     def read() -> dict[str, np.ndarray[Any, Any]]:
         with CheckpointReader(path, verify=verify) as reader:
-            return {name: _fill(reader, name, target) for name, target in wanted.items()}
+            dtypes, shapes = reader.get_variable_to_dtype_map(), reader.get_variable_to_shape_map()
+            listing = {name: (dtypes[name], tuple(shape)) for name, shape in shapes.items()}
+            return {name: _fill(reader, listing, name, target) for name, target in wanted.items()}
 
     restored: dict[str, np.ndarray[Any, Any]] = {}
 
