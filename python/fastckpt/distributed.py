@@ -225,7 +225,9 @@ def _step_prefix(prefix: str, global_step: Any) -> str:
 
 
 def _manifest(tensors: Mapping[str, Any]) -> dict[str, Any]:
-    """What this rank saves: name → ``None`` (a whole tensor) or ``(full_shape, region)``."""
+    """What this rank saves, as small as the name check needs: name → ``None`` (a whole tensor)
+    or the full shape of the partitioned variable a ``Slice`` belongs to. Slices are checked here,
+    before anything is written."""
     if not isinstance(tensors, Mapping):
         raise TypeError(f"save() takes a mapping of tensor names to arrays or Slices, got {type(tensors).__name__}")
     manifest: dict[str, Any] = {}
@@ -240,7 +242,7 @@ def _manifest(tensors: Mapping[str, Any]) -> dict[str, Any]:
                     f"tensor '{name}': slice {value.spec!r} of shape {list(value.full_shape)} needs a value of "
                     f"shape {[length for _, length in region]}, got {None if value.value is None else list(shape)}"
                 )
-            manifest[name] = (value.full_shape, region)
+            manifest[name] = value.full_shape
         else:
             manifest[name] = None
     return manifest
@@ -261,10 +263,10 @@ def _check_names(manifests: Sequence[Mapping[str, Any]]) -> None:
                     f"tensor '{name}' is saved by rank {other_rank} and by rank {rank}; only the "
                     "distributed.Slice parts of one partitioned variable may come from several ranks"
                 )
-            if entry[0] != other[0]:
+            if entry != other:
                 raise ValueError(
-                    f"tensor '{name}': rank {other_rank} saves a slice of shape {list(other[0])}, "
-                    f"rank {rank} a slice of shape {list(entry[0])}"
+                    f"tensor '{name}': rank {other_rank} saves a slice of shape {list(other)}, "
+                    f"rank {rank} a slice of shape {list(entry)}"
                 )
 
 
