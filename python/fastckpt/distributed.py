@@ -136,8 +136,10 @@ class TorchCoordinator:
         self._dist.barrier(group=self._group)
 
     def broadcast(self, obj: T, root: int = 0) -> T:
+        """``root`` is a rank of the group; torch wants its rank in the default group."""
+        src = root if self._group is None else self._dist.get_global_rank(self._group, root)
         box = [obj]
-        self._dist.broadcast_object_list(box, src=root, group=self._group)
+        self._dist.broadcast_object_list(box, src=src, group=self._group)
         return box[0]
 
     def all_gather(self, obj: Any) -> list[Any]:
