@@ -102,7 +102,8 @@ def test_four_ranks_write_one_checkpoint(tmp_path: Path) -> None:
     prefix = str(tmp_path / "ckpt")
 
     def save(c: distributed.Coordinator) -> str:
-        return distributed.save({f"own_{c.rank}": np.full(2, c.rank), "part": rows(c.rank, 4)}, prefix, coordinator=c)
+        tensors = {f"own_{c.rank}": np.full(2, c.rank), "part": rows(c.rank, 4)}
+        return distributed.save(tensors, prefix, coordinator=c, sync=True)
 
     assert ranks.run(save) == [prefix] * 4
     reader = fastckpt.load_checkpoint(prefix)
@@ -175,6 +176,19 @@ def test_an_error_on_one_rank_is_raised_on_every_rank(tmp_path: Path) -> None:
     assert {str(r) for r in results} == {
         "rank 1: tensor 'x': slice '0,2' of shape [4] needs a value of shape [2], got [3]"
     }
+
+
+def test_a_failed_part_write_fails_every_rank_and_leaves_nothing(tmp_path: Path) -> None:
+    def save(c: distributed.Coordinator) -> str:
+        bad = {"names": np.array([b"x", 3], dtype=object)} if c.rank == 1 else {}
+        return distributed.save({f"own_{c.rank}": np.ones(1), **bad}, tmp_path / "c", coordinator=c)
+
+    results = ThreadRanks(3).run(save)
+    assert all(isinstance(r, TypeError) for r in results), results
+    assert {str(r) for r in results} == {
+        "rank 1: cannot save tensor 'names': expected binary or unicode string, got int 3 at flat index 1"
+    }
+    assert os.listdir(tmp_path) == [], "no checkpoint, no state file, no temporary folder"
 
 
 def test_leftovers_of_a_dead_save_are_cleared(tmp_path: Path) -> None:

@@ -334,7 +334,12 @@ def save(
         return _manifest(tensors)
 
     _check_names(_collective(coord, describe))
-    _collective(coord, lambda: _write_part(parts[rank], tensors, alignment, sync))
+    try:
+        _collective(coord, lambda: _write_part(parts[rank], tensors, alignment, sync))
+    except Exception:
+        if rank == 0:  # every rank is past its write: the parts of the failed save can go
+            shutil.rmtree(temp, ignore_errors=True)
+        raise
     outcome: Any = None
     error: Exception | None = None
     if rank == 0:
