@@ -206,6 +206,7 @@ def test_leftovers_of_a_dead_save_are_cleared(tmp_path: Path) -> None:
     [
         (Slice([8, 3], "6,4:-"), "tensor 'p': slice '6,4:-' of shape [8, 3]: extent 6,4 does not fit a dimension of 8"),
         (Slice([8, 3], "0,1"), "tensor 'p': slice '0,1' of shape [8, 3]: slice '0,1' has 1 dimensions, the tensor has 2"),
+        (Slice([8, 3], [(3, -1), None]), "tensor 'p': slice [(3, -1), None] of shape [8, 3]: extent 3,-1 does not fit a dimension of 8"),
         (Slice([8, 3], "a,b:-"), "tensor 'p': slice 'a,b:-' of shape [8, 3]: invalid literal for int() with base 10: 'a'"),
     ],
 )

@@ -165,7 +165,8 @@ class Slice:
         tensor."""
         try:
             extents = _extents(self.spec, self.full_shape)
-            region = [(0, dim) if length == -1 else (start, length) for (start, length), dim in zip(extents, self.full_shape)]
+            full = (0, -1)  # how _extents marks a whole dimension
+            region = [(0, dim) if extent == full else extent for extent, dim in zip(extents, self.full_shape)]
             for (start, length), dim in zip(region, self.full_shape):
                 if start < 0 or length < 0 or start + length > dim:
                     raise ValueError(f"extent {start},{length} does not fit a dimension of {dim}")
