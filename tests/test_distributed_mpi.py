@@ -10,8 +10,10 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import site
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -40,8 +42,11 @@ job = _job()
 @pytest.fixture(scope="module")
 def mpiexec() -> str:
     pytest.importorskip("mpi4py", reason="the MPI tests need mpi4py (the 'test' extra installs it)")
-    beside = Path(sys.executable).parent / "mpiexec"
-    found = str(beside) if beside.exists() else shutil.which("mpiexec")
+    # The mpich wheel puts mpiexec among the environment's scripts, which need not be on PATH.
+    folders = [Path(sys.executable).parent, Path(sysconfig.get_path("scripts"))]
+    if site.ENABLE_USER_SITE:
+        folders.append(Path(sysconfig.get_path("scripts", f"{os.name}_user")))
+    found = next((str(f / "mpiexec") for f in folders if (f / "mpiexec").exists()), shutil.which("mpiexec"))
     if found is None:
         pytest.skip("no mpiexec (the 'test' extra installs the mpich wheel, which provides it)")
     return found
