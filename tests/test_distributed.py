@@ -191,6 +191,23 @@ def test_a_failed_part_write_fails_every_rank_and_leaves_nothing(tmp_path: Path)
     assert os.listdir(tmp_path) == [], "no checkpoint, no state file, no temporary folder"
 
 
+def test_errors_of_types_other_ranks_may_not_know_travel_as_checkpoint_errors(tmp_path: Path) -> None:
+    class Unpicklable(Exception):  # a local class: other processes could not unpickle it
+        pass
+
+    class Refusing:
+        def __array__(self, *args: Any, **kwargs: Any) -> Any:
+            raise Unpicklable("no array today")
+
+    results = ThreadRanks(2).run(
+        lambda c: distributed.save({f"x_{c.rank}": Refusing() if c.rank else np.ones(1)}, tmp_path / "c", coordinator=c)
+    )
+    assert all(type(r) is fastckpt.CheckpointError for r in results), results
+    assert {str(r) for r in results} == {
+        "test_errors_of_types_other_ranks_may_not_know_travel_as_checkpoint_errors.<locals>.Unpicklable on rank 1: no array today"
+    }
+
+
 def test_leftovers_of_a_dead_save_are_cleared(tmp_path: Path) -> None:
     temp = tmp_path / "c-3_temp"
     temp.mkdir()
@@ -230,7 +247,7 @@ def test_restore_errors(tmp_path: Path) -> None:
         distributed.restore(tmp_path / "r", {"p": np.zeros((8, 3))})
     with pytest.raises(ValueError, match=r"holds float32 of shape \[2, 3\] for it, the array to fill is float32 of shape \[3, 3\]"):
         distributed.restore(tmp_path / "r", {"p": Slice([8, 3], "0,2:-", np.zeros((3, 3), np.float32))})
-    with pytest.raises(TypeError, match="mapping of tensor names"):
+    with pytest.raises(TypeError, match="rank 0: restore\\(\\) takes a mapping of tensor names"):
         distributed.restore(tmp_path / "r", ["p"])  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="mapping of tensor names"):
         distributed.save([("p", FULL)], tmp_path / "c")  # type: ignore[arg-type]

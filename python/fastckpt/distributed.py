@@ -183,19 +183,24 @@ class Slice:
 
 
 class _Failure:
-    """An exception raised on one rank, as it travels to the others (type and message)."""
+    """An exception raised on one rank, as it travels to the others: its type (when every rank
+    can unpickle it: Python's own and fastckpt's) and its message."""
 
     def __init__(self, rank: int, error: BaseException) -> None:
+        kind = type(error)
         self.rank = rank
-        self.kind = type(error)
+        self.kind: type[BaseException] | None = kind if kind.__module__.split(".")[0] in ("builtins", "fastckpt") else None
+        self.kind_name = kind.__qualname__
         self.message = str(error)
 
     def exception(self) -> BaseException:
         message = f"rank {self.rank}: {self.message}"
         try:
-            return self.kind(message)
+            if self.kind is not None:
+                return self.kind(message)
         except Exception:  # a type that is not built from a message
-            return CheckpointError(f"{self.kind.__name__} on {message}")
+            pass
+        return CheckpointError(f"{self.kind_name} on {message}")
 
 
 def _collective(coordinator: Coordinator, work: Callable[[], T]) -> list[T]:
@@ -407,11 +412,11 @@ def restore(
     missing name (``KeyError``) or a shape or dtype that does not fit (``ValueError``) on any rank
     is raised on every rank; every rank must call it."""
     coord = LocalCoordinator() if coordinator is None else coordinator
-    if not isinstance(wanted, Mapping):
-        raise TypeError(f"restore() takes a mapping of tensor names to arrays or Slices, got {type(wanted).__name__}")
     path = _collective(coord, lambda: _resolve_prefix(prefix) if coord.rank == 0 else "")[0]
 
     def read() -> dict[str, np.ndarray[Any, Any]]:
+        if not isinstance(wanted, Mapping):
+            raise TypeError(f"restore() takes a mapping of tensor names to arrays or Slices, got {type(wanted).__name__}")
         with CheckpointReader(path, verify=verify) as reader:
             dtypes, shapes = reader.get_variable_to_dtype_map(), reader.get_variable_to_shape_map()
             listing = {name: (dtypes[name], tuple(shape)) for name, shape in shapes.items()}
