@@ -97,6 +97,16 @@ def test_max_to_keep_deletes_older_checkpoints(tmp_path: Path) -> None:
     assert sorted(os.listdir(tmp_path)) == ["checkpoint", "m-2.data-00000-of-00001", "m-2.index", "m-3.data-00000-of-00001", "m-3.index"]
 
 
+def test_relative_prefixes_saved_again_are_listed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for step in (1, 2, 2):
+        distributed.save({"x": np.float32(step)}, "m", global_step=step, max_to_keep=2)
+    state = fastckpt.get_checkpoint_state(".")
+    assert state is not None
+    assert [os.path.normpath(p) for p in state.all_model_checkpoint_paths] == ["m-1", "m-2"]
+    assert (tmp_path / "checkpoint").read_text() == 'model_checkpoint_path: "m-2"\nall_model_checkpoint_paths: "m-1"\nall_model_checkpoint_paths: "m-2"\n'
+
+
 def test_four_ranks_write_one_checkpoint(tmp_path: Path) -> None:
     ranks = ThreadRanks(4)
     prefix = str(tmp_path / "ckpt")

@@ -294,7 +294,8 @@ def _commit(parts: list[str], prefix: str, temp: str, sync: bool, max_to_keep: i
         shutil.rmtree(temp, ignore_errors=True)
     save_dir = os.path.dirname(prefix) or "."
     state = get_checkpoint_state(save_dir)
-    paths = [p for p in (state.all_model_checkpoint_paths if state else []) if p != prefix] + [prefix]
+    same = os.path.normpath(prefix)  # the state file's paths come back joined onto the folder
+    paths = [p for p in (state.all_model_checkpoint_paths if state else []) if os.path.normpath(p) != same] + [prefix]
     stale: list[str] = []
     if max_to_keep is not None and max_to_keep > 0 and len(paths) > max_to_keep:
         stale, paths = paths[:-max_to_keep], paths[-max_to_keep:]
