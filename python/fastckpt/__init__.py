@@ -57,6 +57,7 @@ from .state import (
 from .saver import Saver
 from .saved_model import LoadedSavedModel, load_saved_model, read_saved_model
 from .writer import BundleWriter, save
+from . import distributed  # many processes, one checkpoint: fastckpt.distributed.save/restore
 
 __all__ = [
     "AssetFileDef",

@@ -96,6 +96,15 @@ class CheckpointReader(Mapping[str, "np.ndarray[Any, Any]"]):
             raise TypeError(f"{self._prefix} is not a TensorFlow checkpoint")
         reader.read_into(names, buffers)
 
+    def _read_region(self, name: Name, region: list[tuple[int, int]], buffer: Any) -> None:
+        """Reads the box ``region`` (per dimension ``(start, length)``) of a tensor into the
+        caller's writable C-contiguous byte view (``fastckpt.distributed.restore``); TensorFlow
+        checkpoints only."""
+        reader = self._open()
+        if not isinstance(reader, _fastckpt.Reader):
+            raise TypeError(f"{self._prefix} is not a TensorFlow checkpoint")
+        reader.read_region(_encode(name), region, buffer)
+
     def _listing(self) -> dict[str, tuple[int, tuple[int, ...]]]:
         reader = self._open()
         if self._entries is None:

@@ -158,6 +158,33 @@ impl Reader {
         drop(into);
         results.into_iter().try_for_each(|r| r.py_err(py))
     }
+
+    /// Reads the box `region` (per dimension `(start, length)`) of tensor `name` into the
+    /// caller's writable C-contiguous buffer `into`, with the GIL released: a process's own part
+    /// of a variable, whatever slicing stored it.
+    fn read_region(
+        &self,
+        py: Python<'_>,
+        name: Vec<u8>,
+        region: Vec<(usize, usize)>,
+        into: PyBuffer<u8>,
+    ) -> PyResult<()> {
+        if into.readonly() || !into.is_c_contiguous() {
+            return Err(PyValueError::new_err("read_region needs a writable C-contiguous buffer"));
+        }
+        let (ptr, len) = (into.buf_ptr() as usize, into.len_bytes());
+        let inner = &*self.inner;
+        let result = py.detach(|| {
+            // SAFETY: the export `into` keeps the buffer alive and in place (numpy refuses to
+            // resize an exported array) until it drops after this call; it is writable,
+            // C-contiguous and `len` bytes long. Python code running meanwhile may touch the same
+            // bytes; whatever it does, they are plain bytes, so no invalid value can arise.
+            let out = unsafe { std::slice::from_raw_parts_mut(ptr as *mut u8, len) };
+            inner.read_region(&name, &region, out)
+        });
+        drop(into);
+        result.py_err(py)
+    }
 }
 
 impl Reader {

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::bundle::{naming, BundleReader, ReadPlan, Tensor};
 use crate::dtype::DataType;
-use crate::error::Result;
+use crate::error::{display_key, Error, Result};
 use crate::v1::{self, V1Reader};
 
 #[derive(Debug)]
@@ -85,6 +85,19 @@ impl CheckpointReader {
         match self {
             CheckpointReader::V2(r) => r.read_into(name, out),
             CheckpointReader::V1(r) => r.read_into(name, out),
+        }
+    }
+
+    /// Reads the box `region` of a fixed-size tensor into `out` (see
+    /// [`BundleReader::read_region`]); V2 checkpoints only.
+    pub fn read_region(&self, name: &[u8], region: &[(usize, usize)], out: &mut [u8]) -> Result<()> {
+        match self {
+            CheckpointReader::V2(r) => r.read_region(name, region, out),
+            CheckpointReader::V1(r) => Err(Error::InvalidArgument(format!(
+                "reading a slice of tensor '{}' needs a V2 checkpoint; {} is a V1 (TensorSlice) file",
+                display_key(name),
+                r.path().display()
+            ))),
         }
     }
 

@@ -146,6 +146,36 @@ fn partitioned_tensors_assemble() {
     assert!(r.raw_entries().any(|(k, _)| k == key.as_slice()));
 }
 
+#[test]
+fn regions_read_across_any_slicing() {
+    let dir = scratch("regions");
+    // An [8, 3] tensor stored as row slices 0..3 and 3..8, and a whole [4, 2] tensor.
+    let all: Vec<f32> = (0..24).map(|i| i as f32).collect();
+    let prefix = dir.0.join("p");
+    let mut w = BundleWriter::create(&prefix, 1).unwrap();
+    let rows = |lo: i64, len: i64| TensorSlice { extents: vec![Extent { start: lo, length: len }, Extent::FULL] };
+    w.add_slice(b"part", &[8, 3], &rows(0, 3), DataType::FLOAT, Payload::Fixed(&f32_bytes(&all[..9]))).unwrap();
+    w.add_slice(b"part", &[8, 3], &rows(3, 5), DataType::FLOAT, Payload::Fixed(&f32_bytes(&all[9..]))).unwrap();
+    w.add(b"whole", DataType::FLOAT, &[4, 2], Payload::Fixed(&f32_bytes(&all[..8]))).unwrap();
+    w.finish().unwrap();
+    let r = BundleReader::open(&prefix, true).unwrap();
+    let read = |key: &[u8], region: &[(usize, usize)]| {
+        let count: usize = region.iter().map(|r| r.1).product();
+        let mut out = vec![0u8; count * 4];
+        r.read_region(key, region, &mut out).map(|()| out)
+    };
+    // Rows 2..6, columns 1..3: crosses the boundary between the two stored slices.
+    let expected: Vec<f32> = (2..6).flat_map(|row| [row * 3 + 1, row * 3 + 2]).map(|i| i as f32).collect();
+    assert_eq!(read(b"part", &[(2, 4), (1, 2)]).unwrap(), f32_bytes(&expected));
+    assert_eq!(read(b"part", &[(0, 8), (0, 3)]).unwrap(), f32_bytes(&all));
+    assert_eq!(read(b"whole", &[(3, 1), (0, 2)]).unwrap(), f32_bytes(&[6.0, 7.0]));
+    let err = read(b"part", &[(6, 3), (0, 3)]).unwrap_err().to_string();
+    assert!(err.contains("slice 6,3:0,3 does not fit tensor 'part' of shape [8, 3]"), "{err}");
+    let mut short = vec![0u8; 4];
+    let err = r.read_region(b"whole", &[(0, 2), (0, 2)], &mut short).unwrap_err().to_string();
+    assert!(err.contains("needs 16 bytes, the buffer has 4"), "{err}");
+}
+
 /// Writes an index by hand (header and entries given) next to `data`.
 fn handmade(prefix: &Path, header: BundleHeader, entries: &[(&[u8], BundleEntry)], data: &[u8]) {
     let mut table = TableBuilder::new(Vec::new());

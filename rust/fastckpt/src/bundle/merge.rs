@@ -8,20 +8,23 @@
 //! ```
 //! Data files are renamed, never copied; shard ids follow the order the inputs' data files are
 //! first referenced. A key may appear in several inputs only as the full entry of a partitioned
-//! tensor, whose slice lists are then concatenated. The inputs' index files are deleted.
+//! tensor, whose slice lists are then concatenated; together they must cover the tensor exactly
+//! once (each input may hold part of it, the output must hold all of it). The inputs' index files
+//! are deleted.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use super::entry::BundleEntry;
+use super::entry::{checked_shape, BundleEntry};
 use super::header::{BundleHeader, Endianness};
 use super::writer::write_index;
-use super::{naming, BundleReader};
+use super::{naming, slices, BundleReader};
 use crate::error::{display_key, Error, Result};
 
 /// Merges the bundles at `prefixes` into one at `output` (TF's `MergeBundles`). Fails, leaving
 /// the inputs untouched, on a key two inputs hold as whole tensors, slices of one tensor that
-/// disagree on dtype or full shape, or inputs of different byte order. With `delete_dirs`, the
+/// disagree on dtype or full shape, slices of one tensor that overlap or leave part of it
+/// uncovered, or inputs of different byte order. With `delete_dirs`, the
 /// inputs' folders are removed afterwards when they are empty (TF's `delete_old_dirs`). With
 /// `sync`, the new index and the output's folder (which holds the renamed data files) are
 /// flushed to the device before this returns; the data files' contents are their writers' to sync.
@@ -80,6 +83,9 @@ pub fn merge_bundles(prefixes: &[PathBuf], output: &Path, delete_dirs: bool, syn
             entries.insert(key.to_vec(), entry);
         }
     }
+    for (key, entry) in &entries {
+        check_partition(key, entry)?;
+    }
     let num_shards = shard_number(renames.len().max(1))?;
     if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
@@ -102,6 +108,30 @@ pub fn merge_bundles(prefixes: &[PathBuf], output: &Path, delete_dirs: bool, syn
                 let _ = std::fs::remove_dir(dir);
             }
         }
+    }
+    Ok(())
+}
+
+/// Refuses a partitioned tensor whose slices, gathered from all inputs, overlap or do not cover
+/// it whole: no reader could assemble it.
+fn check_partition(key: &[u8], entry: &BundleEntry) -> Result<()> {
+    if entry.slices.is_empty() {
+        return Ok(());
+    }
+    let refuse = |detail: String| Error::InvalidArgument(format!("partitioned tensor {}: {detail}", display_key(key)));
+    let (dims, count) = checked_shape(&entry.shape).map_err(refuse)?;
+    let mut regions: Vec<Vec<(usize, usize)>> = Vec::with_capacity(entry.slices.len());
+    let mut covered = 0usize;
+    for slice in &entry.slices {
+        let region = slices::resolve(slice, &dims).map_err(refuse)?;
+        if let Some(i) = regions.iter().position(|r| slices::overlap(r, &region)) {
+            return Err(refuse(slices::overlap_error(&entry.slices[i], slice)));
+        }
+        covered = covered.saturating_add(region.iter().map(|&(_, len)| len).product());
+        regions.push(region);
+    }
+    if covered != count {
+        return Err(refuse(format!("the merged slices hold {covered} of its {count} elements")));
     }
     Ok(())
 }
@@ -162,6 +192,28 @@ mod tests {
         let err = merge_bundles(&[dir.join("a"), dir.join("b")], &dir.join("out"), true, false).unwrap_err();
         assert!(err.to_string().starts_with("Duplicate tensor keyed by x encountered, when merging prefix: "), "{err}");
         assert!(BundleReader::open(dir.join("a"), true).is_ok() && BundleReader::open(dir.join("b"), true).is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn refuses_partitions_not_covered_exactly_once() {
+        let dir = scratch("cover");
+        part(&dir.join("a"), &[], Some(0));
+        let err = merge_bundles(&[dir.join("a")], &dir.join("out"), true, false).unwrap_err();
+        assert_eq!(err.to_string(), "partitioned tensor part: the merged slices hold 1 of its 2 elements");
+        // Rows 0..2 of a [3] tensor in "c", row 0 in "d": row 0 held twice, row 2 by none.
+        let rows = |prefix: PathBuf, start: i64, length: usize| {
+            let mut w = BundleWriter::create(prefix, 1).unwrap().with_partial_slices(true);
+            let slice = TensorSlice { extents: vec![Extent { start, length: length as i64 }] };
+            w.add_slice(b"v", &[3], &slice, DataType::FLOAT, Payload::Fixed(&vec![0; 4 * length])).unwrap();
+            w.finish().unwrap();
+        };
+        rows(dir.join("c"), 0, 2);
+        rows(dir.join("d"), 0, 1);
+        let err = merge_bundles(&[dir.join("c"), dir.join("d")], &dir.join("out"), true, false).unwrap_err();
+        assert!(err.to_string().ends_with("Overlapping slices: existing slice = 0,2, new slice = 0,1"), "{err}");
+        assert!(BundleReader::open(dir.join("a"), true).is_ok(), "inputs left as they were");
+        assert!(!naming::index_path(&dir.join("out")).exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -384,6 +384,65 @@ impl BundleReader {
         Ok(())
     }
 
+    /// Reads the box `region` of a fixed-size tensor (per dimension `(start, length)`) into `out`,
+    /// row-major, verified and in the host's byte order, whatever slicing stored the tensor:
+    /// how a process restores its own part of a partitioned variable. Only the stored pieces
+    /// (the whole tensor, or the slices of a partitioned one) that meet the region are read; with
+    /// verification on, each of those is checksummed whole, as its crc32c covers all of it.
+    pub fn read_region(&self, key: &[u8], region: &[(usize, usize)], out: &mut [u8]) -> Result<()> {
+        let plan = self.plan(key)?.ok_or_else(|| self.no_fixed_size(key))?;
+        let fits = region.len() == plan.shape.len()
+            && region
+                .iter()
+                .zip(&plan.shape)
+                .all(|(&(start, len), &dim)| start.checked_add(len).is_some_and(|end| end <= dim));
+        let count = region.iter().try_fold(1usize, |acc, &(_, len)| acc.checked_mul(len));
+        let Some(count) = count.filter(|_| fits) else {
+            return Err(Error::InvalidArgument(format!(
+                "slice {} does not fit tensor '{}' of shape {:?}",
+                region_spec(region),
+                display_key(key),
+                plan.shape
+            )));
+        };
+        let size = plan.element;
+        if Some(out.len()) != count.checked_mul(size) {
+            return Err(Error::InvalidArgument(format!(
+                "slice {} of tensor '{}' needs {} bytes, the buffer has {}",
+                region_spec(region),
+                display_key(key),
+                count.saturating_mul(size),
+                out.len()
+            )));
+        }
+        if count == 0 {
+            return Ok(());
+        }
+        let mut copy = |src: &[u8], stored: &[(usize, usize)], filled: &mut Coverage| {
+            slices::for_each_run(stored, region, |s, d, n| {
+                out[d * size..(d + n) * size].copy_from_slice(&src[s * size..(s + n) * size]);
+                filled.mark(d, n);
+            })
+        };
+        let mut filled = Coverage::new(count);
+        if plan.parts.is_empty() {
+            let data = self.tensor(key)?.data;
+            let whole: Vec<(usize, usize)> = plan.shape.iter().map(|&dim| (0, dim)).collect();
+            copy(data.bytes().unwrap_or(&[]), &whole, &mut filled);
+            return Ok(());
+        }
+        let entry = &self.entries[plan.index];
+        for (i, part) in plan.parts.iter().enumerate() {
+            if !slices::overlap(&part.region, region) {
+                continue;
+            }
+            let data = self.tensor(&part.key)?.data;
+            copy(data.bytes().unwrap_or(&[]), &part.region, &mut filled);
+            self.check_no_overlap(key, entry, &plan.parts[..i], part, &filled)?;
+        }
+        filled.check().map_err(|e| self.partition_error(key, e))
+    }
+
     fn no_fixed_size(&self, key: &[u8]) -> Error {
         let dtype = self.entry(key).map_or(DataType::INVALID, BundleEntry::dtype);
         Error::InvalidArgument(format!(
@@ -642,6 +701,11 @@ impl Coverage {
             Err("the stored slices do not cover the whole tensor")
         }
     }
+}
+
+/// A resolved region in TensorFlow's slice spelling (`start,length` per dimension, `:`-joined).
+fn region_spec(region: &[(usize, usize)]) -> String {
+    region.iter().map(|(start, len)| format!("{start},{len}")).collect::<Vec<_>>().join(":")
 }
 
 /// Entry checks done at open, so that reads never see an absurd entry.

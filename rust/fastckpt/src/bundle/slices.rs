@@ -176,26 +176,59 @@ pub fn overlap_error(existing: &TensorSlice, new: &TensorSlice) -> String {
 
 /// Calls `f(src, dst, len)` for every contiguous row of `region` (in element units): `src`
 /// counts through the slice's own row-major data, `dst` is the position in the full tensor.
-pub fn for_each_row(full_dims: &[usize], region: &[(usize, usize)], mut f: impl FnMut(usize, usize, usize)) {
-    let rank = full_dims.len();
+pub fn for_each_row(full_dims: &[usize], region: &[(usize, usize)], f: impl FnMut(usize, usize, usize)) {
+    let whole: Vec<(usize, usize)> = full_dims.iter().map(|&dim| (0, dim)).collect();
+    for_each_run(region, &whole, f);
+}
+
+/// Calls `f(src, dst, len)` for every contiguous row of the intersection of two boxes of one
+/// tensor, each given per dimension as `(start, length)` in the tensor's coordinates: `src` and
+/// `dst` are element positions in the row-major data of `src_box` and of `dst_box`. This is how a
+/// stored slice is copied into a wanted one, whatever the two slicings:
+///
+/// ```text
+///   src_box rows 0..4     ┌──────┐
+///   dst_box rows 2..6     │ src  │   rows 2..4 of the tensor: src rows 2,3 → dst rows 0,1
+///                         │  ┌───┼──┐
+///                         └──┼───┘  │
+///                            └──────┘
+/// ```
+pub fn for_each_run(src_box: &[(usize, usize)], dst_box: &[(usize, usize)], mut f: impl FnMut(usize, usize, usize)) {
+    let rank = src_box.len().min(dst_box.len());
     if rank == 0 {
         f(0, 0, 1);
         return;
     }
-    if region.iter().any(|&(_, len)| len == 0) {
+    let common: Vec<(usize, usize)> = src_box
+        .iter()
+        .zip(dst_box)
+        .map(|(&(a, an), &(b, bn))| {
+            let start = a.max(b);
+            (start, a.saturating_add(an).min(b.saturating_add(bn)).saturating_sub(start))
+        })
+        .collect();
+    if common.iter().any(|&(_, len)| len == 0) {
         return;
     }
-    let mut strides = vec![1usize; rank];
-    for d in (0..rank - 1).rev() {
-        strides[d] = strides[d + 1] * full_dims[d + 1];
-    }
-    let row = region[rank - 1].1;
-    let mut index = vec![0usize; rank - 1];
-    let mut src = 0;
+    let strides = |bx: &[(usize, usize)]| {
+        let mut strides = vec![1usize; rank];
+        for d in (0..rank - 1).rev() {
+            strides[d] = strides[d + 1] * bx[d + 1].1;
+        }
+        strides
+    };
+    let (src_strides, dst_strides) = (strides(src_box), strides(dst_box));
+    let row = common[rank - 1].1;
+    // Position inside `common` of the current row; the last dimension stays 0.
+    let mut index = vec![0usize; rank];
     loop {
-        let dst: usize = (0..rank).map(|d| (region[d].0 + index.get(d).copied().unwrap_or(0)) * strides[d]).sum();
+        let (mut src, mut dst) = (0, 0);
+        for d in 0..rank {
+            let at = common[d].0 + index[d];
+            src += (at - src_box[d].0) * src_strides[d];
+            dst += (at - dst_box[d].0) * dst_strides[d];
+        }
         f(src, dst, row);
-        src += row;
         // Advance the odometer over the leading dimensions.
         let mut d = rank - 1;
         loop {
@@ -204,7 +237,7 @@ pub fn for_each_row(full_dims: &[usize], region: &[(usize, usize)], mut f: impl 
             }
             d -= 1;
             index[d] += 1;
-            if index[d] < region[d].1 {
+            if index[d] < common[d].1 {
                 break;
             }
             index[d] = 0;
@@ -298,5 +331,18 @@ mod tests {
         assert_eq!(rows, [(0, 8, 3), (3, 14, 3)]);
         assert!(resolve(&s(&[(3, 2)]), &[4]).is_err());
         assert_eq!(resolve(&s(&[(0, -1), (1, 2)]), &[4, 3]), Ok(vec![(0, 4), (1, 2)]));
+    }
+
+    #[test]
+    fn runs_between_two_slicings() {
+        let mut runs = Vec::new();
+        // Rows 0..4 of an [8, 3] tensor stored whole-width; wanted: rows 2..6, columns 1..3.
+        for_each_run(&[(0, 4), (0, 3)], &[(2, 4), (1, 2)], |s, d, n| runs.push((s, d, n)));
+        assert_eq!(runs, [(7, 0, 2), (10, 2, 2)]);
+        runs.clear();
+        for_each_run(&[(0, 2), (0, 3)], &[(2, 4), (0, 3)], |s, d, n| runs.push((s, d, n)));
+        assert!(runs.is_empty(), "disjoint boxes share no run");
+        for_each_run(&[], &[], |s, d, n| runs.push((s, d, n)));
+        assert_eq!(runs, [(0, 0, 1)], "a scalar is one run of one element");
     }
 }
