@@ -375,7 +375,7 @@ impl Graph {
         let _ = node.set("op", Value::from(op.op_type.as_str()));
         let _ = node.set("input", Value::List(List::Bytes(inputs)));
         let _ = node.set("device", Value::from(op.device.as_str()));
-        let _ = node.set("attr", Value::Map(Box::new(op.attrs.clone())));
+        let _ = node.set("attr", Value::Map(op.attrs.clone()));
         node
     }
 

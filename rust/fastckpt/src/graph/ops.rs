@@ -3,9 +3,10 @@
 //! A NodeDef names its op and sets attrs; how many outputs the node has and of which dtypes, which
 //! dtypes its inputs take, which attrs it must have and of which kinds, and which defaults fill
 //! the ones left out, all come from the op's `OpDef`. `ops.pb` is the `OpList` of every op
-//! registered in TensorFlow 2.21 (summaries and descriptions dropped), written by
-//! `make_op_registry.py` beside this file; it is embedded and decoded on first use. The functions
-//! of a graph's library extend it: a `FunctionDef.signature` is an `OpDef` too.
+//! registered in TensorFlow 2.21 (summaries and descriptions dropped, sorted by name), written by
+//! `make_op_registry.py` beside this file; it is embedded, and each op is decoded when first
+//! looked up ([`OpRegistry`]). The functions of a graph's library extend it: a
+//! `FunctionDef.signature` is an `OpDef` too.
 //!
 //! ```text
 //! OpDef Split   input_arg  split_dim: int32 | value: T          attrs  num_split: int >= 1
@@ -17,8 +18,8 @@
 //! compare them with what TensorFlow says; the summaries in those messages (`Op<name=…>`, attr
 //! values) are rendered the way TensorFlow renders them.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::ops::Range;
 use std::sync::OnceLock;
 
 use bytes::Bytes;
@@ -26,8 +27,9 @@ use bytes::Bytes;
 use crate::dtype::DataType;
 use crate::error::{Error, Result};
 use crate::proto::binary::decode;
-use crate::proto::schema::OP_LIST;
+use crate::proto::schema::OP_DEF;
 use crate::proto::text::c_escape;
+use crate::proto::wire::{Decoder, Value as WireValue, WireError};
 use crate::proto::{List, Map, MapKey, Message, Value};
 
 /// The version of TensorFlow whose registry and graph version this engine reproduces.
@@ -90,36 +92,75 @@ struct Flags {
     is_distributed_communication: bool,
 }
 
-/// Ops by name.
+/// Ops by name. Each op is one `OpDef` record of an `OpList`'s bytes: making the registry only
+/// locates the records and reads their names; an op is decoded on its first lookup, so a process
+/// that imports a graph of a few dozen op types decodes a few dozen of TensorFlow's ~1,500.
+///
+/// ```text
+/// OpList  0A <len> [OpDef: 0A 03 'A' 'b' 's' 12 <len> [input_arg] ...]  0A <len> [OpDef: 0A 06 'A' 'c' 'o' 's' ...] ...
+///              └─ record ─────────────────────────────────────────┘   entries sorted by name
+/// ```
 #[derive(Debug, Default)]
 pub struct OpRegistry {
-    ops: HashMap<String, OpDef>,
+    list: Bytes,
+    ops: Vec<OpEntry>,
 }
 
-/// TensorFlow 2.21's registry, decoded from the embedded `ops.pb` on first use.
+#[derive(Debug)]
+struct OpEntry {
+    /// The op's name, in `list`.
+    name: Range<usize>,
+    /// The `OpDef` record's payload, in `list`.
+    record: Range<usize>,
+    /// The decoded record; `None` if it does not decode (the embedded list is checked by a test).
+    def: OnceLock<Option<OpDef>>,
+}
+
+/// TensorFlow 2.21's registry over the embedded `ops.pb`, indexed on first use.
 pub fn registry() -> Result<&'static OpRegistry> {
     static REGISTRY: OnceLock<std::result::Result<OpRegistry, String>> = OnceLock::new();
     REGISTRY
-        .get_or_init(|| {
-            let list = decode(&OP_LIST, Bytes::from_static(OPS_PB)).map_err(|e| e.to_string())?;
-            OpRegistry::from_op_list(&list).map_err(|e| e.to_string())
-        })
+        .get_or_init(|| OpRegistry::from_op_list(Bytes::from_static(OPS_PB)).map_err(|e| e.0.to_string()))
         .as_ref()
         .map_err(|e| Error::InvalidArgument(format!("the embedded op registry is damaged: {e}")))
 }
 
 impl OpRegistry {
-    pub fn from_op_list(list: &Message) -> Result<Self> {
-        let mut ops = HashMap::with_capacity(list.messages("op").len());
-        for op in list.messages("op") {
-            let def = OpDef::from_proto(op)?;
-            ops.insert(def.name.clone(), def);
+    /// Indexes the ops of an encoded `OpList` by name (when a name is given twice, the first
+    /// record counts).
+    pub fn from_op_list(list: Bytes) -> std::result::Result<Self, WireError> {
+        let mut ops = Vec::new();
+        let mut records = Decoder::new(&list);
+        while let Some((number, value)) = records.next_field()? {
+            let WireValue::Len(record) = value else { continue };
+            if number != OP_LIST_OP {
+                continue;
+            }
+            let mut name: &[u8] = &[];
+            let mut fields = Decoder::new(record);
+            while let Some((number, value)) = fields.next_field()? {
+                if number == OP_DEF_NAME {
+                    name = value.as_bytes()?;
+                }
+            }
+            ops.push(OpEntry { name: range_in(&list, name), record: range_in(&list, record), def: OnceLock::new() });
         }
-        Ok(Self { ops })
+        ops.sort_by(|a, b| list[a.name.clone()].cmp(&list[b.name.clone()]));
+        ops.dedup_by(|later, first| list[later.name.clone()] == list[first.name.clone()]);
+        Ok(Self { list, ops })
     }
 
+    /// The op called `name`, decoded on its first lookup.
     pub fn get(&self, name: &str) -> Option<&OpDef> {
-        self.ops.get(name)
+        let at = self.ops.binary_search_by(|e| self.list[e.name.clone()].cmp(name.as_bytes())).ok()?;
+        let entry = &self.ops[at];
+        entry
+            .def
+            .get_or_init(|| {
+                let message = decode(&OP_DEF, self.list.slice(entry.record.clone())).ok()?;
+                OpDef::from_proto(&message).ok()
+            })
+            .as_ref()
     }
 
     pub fn len(&self) -> usize {
@@ -129,6 +170,16 @@ impl OpRegistry {
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
     }
+}
+
+/// `OpList.op` and `OpDef.name`.
+const OP_LIST_OP: u32 = 1;
+const OP_DEF_NAME: u32 = 1;
+
+/// Where `part`, a slice of `whole`, lies in it.
+fn range_in(whole: &[u8], part: &[u8]) -> Range<usize> {
+    let start = part.as_ptr() as usize - whole.as_ptr() as usize;
+    start..start + part.len()
 }
 
 fn text(m: &Message, field: &str) -> String {
@@ -682,6 +733,43 @@ mod tests {
             "Op<name=Placeholder; signature= -> output:dtype; attr=dtype:type; attr=shape:shape,default=<unknown>>"
         );
         assert!(r.get("BatchFFT").unwrap().deprecation.is_some());
+        assert!(r.get("NoSuchOp").is_none());
+    }
+
+    #[test]
+    fn every_embedded_op_decodes_under_its_name() {
+        let r = registry().unwrap();
+        let mut previous: &[u8] = &[];
+        for entry in &r.ops {
+            let name = &r.list[entry.name.clone()];
+            assert!(previous < name, "names are sorted and unique");
+            let def = r.get(std::str::from_utf8(name).unwrap()).unwrap();
+            assert_eq!(def.name.as_bytes(), name);
+            previous = name;
+        }
+    }
+
+    #[test]
+    fn lookups_decode_only_the_op_asked_for() {
+        let mut list = Message::new(&crate::proto::schema::OP_LIST);
+        for name in ["Zeta", "Alpha"] {
+            let mut op = Message::new(&OP_DEF);
+            op.set("name", Value::Bytes(Bytes::from_static(name.as_bytes()))).unwrap();
+            list.push("op", Value::from(op)).unwrap();
+        }
+        let mut bytes = crate::proto::binary::encode(&list);
+        // A third op, "B", whose input_arg is not a message: found by name, but does not decode.
+        bytes.extend_from_slice(&[0x0A, 0x06, 0x0A, 0x01, b'B', 0x12, 0x01, 0xFF]);
+        let r = OpRegistry::from_op_list(Bytes::from(bytes.clone())).unwrap();
+        assert_eq!(r.len(), 3);
+        assert_eq!(r.get("Zeta").unwrap().name, "Zeta");
+        let decoded: Vec<bool> = r.ops.iter().map(|e| e.def.get().is_some()).collect();
+        assert_eq!(decoded, [false, false, true]);
+        assert_eq!(r.get("Alpha").unwrap().name, "Alpha");
+        assert!(r.get("B").is_none());
+        // A record whose name runs past its end is refused when the registry is made.
+        bytes.extend_from_slice(&[0x0A, 0x02, 0x0A, 0x05]);
+        assert!(OpRegistry::from_op_list(Bytes::from(bytes)).is_err());
     }
 
     #[test]

@@ -30,7 +30,10 @@ use crate::error::{Error, Result};
 pub struct Message {
     desc: &'static MessageDesc,
     slots: Vec<Slot>,
-    unknown: Vec<Bytes>,
+    /// Boxed, and absent until a message has some: TensorFlow's files rarely hold any, and a
+    /// 100,000-node graph holds a few hundred thousand messages.
+    #[allow(clippy::box_collection, reason = "8 bytes in every message instead of a 24-byte Vec")]
+    unknown: Option<Box<Vec<Bytes>>>,
 }
 
 /// Empty slot buffers with capacity, one per nesting level being decoded: each decoded message
@@ -64,8 +67,8 @@ pub enum Value {
     Bytes(Bytes),
     Message(Box<Message>),
     List(List),
-    /// Boxed: maps are rarer than scalars, and this keeps every value at 40 bytes.
-    Map(Box<Map>),
+    /// Inline: a [`Map`] is as small as a list, so a node's attrs cost no allocation of their own.
+    Map(Map),
 }
 
 /// The values of a repeated field.
@@ -90,8 +93,14 @@ pub enum List {
 #[derive(Clone, Default)]
 pub struct Map {
     entries: Vec<(MapKey, Value)>,
-    index: Option<HashMap<MapKey, usize>>,
+    /// Boxed so that a map is 32 bytes and fits in a [`Value`] inline.
+    #[allow(clippy::box_collection, reason = "8 bytes in every map instead of a 48-byte HashMap")]
+    index: Option<Box<HashMap<MapKey, usize>>>,
 }
+
+// A value is a tag and at most 32 bytes (a `Bytes`, a `Vec`, a `Map`): every slot of every message
+// pays for the largest variant.
+const _: () = assert!(std::mem::size_of::<Value>() == 40);
 
 /// From this many entries on, a map keeps a hash index.
 const INDEXED: usize = 16;
@@ -140,7 +149,7 @@ pub enum Elem<'a> {
 
 impl Message {
     pub fn new(desc: &'static MessageDesc) -> Self {
-        Self { desc, slots: Vec::new(), unknown: Vec::new() }
+        Self { desc, slots: Vec::new(), unknown: None }
     }
 
     pub fn desc(&self) -> &'static MessageDesc {
@@ -156,11 +165,11 @@ impl Message {
     /// Fields this message's type does not know: each a raw record (tag and payload) as read,
     /// written back after the known fields.
     pub fn unknown(&self) -> &[Bytes] {
-        &self.unknown
+        self.unknown.as_deref().map_or(&[], Vec::as_slice)
     }
 
     pub fn unknown_mut(&mut self) -> &mut Vec<Bytes> {
-        &mut self.unknown
+        self.unknown.get_or_insert_default()
     }
 
     // --- by name or number -------------------------------------------------------------------
@@ -366,7 +375,7 @@ impl Message {
 
     pub fn map(&self, name: &str) -> Option<&Map> {
         match self.get(name) {
-            Some(Value::Map(m)) => Some(&**m),
+            Some(Value::Map(m)) => Some(m),
             _ => None,
         }
     }
@@ -504,7 +513,7 @@ impl Value {
         match field.label {
             Label::Singular => Value::zero(field.kind),
             Label::Repeated => Value::List(List::empty(field.kind)),
-            Label::Map(_) => Value::Map(Box::default()),
+            Label::Map(_) => Value::Map(Map::default()),
         }
     }
 
@@ -766,7 +775,7 @@ impl Map {
 
     fn reindex(&mut self) {
         let index = self.entries.iter().enumerate().map(|(i, (k, _))| (k.clone(), i)).collect();
-        self.index = Some(index);
+        self.index = Some(Box::new(index));
     }
 
     /// Entries in stored order.
@@ -857,8 +866,8 @@ impl std::fmt::Debug for Message {
         for (field, value) in self.fields() {
             s.field(field.name, value);
         }
-        if !self.unknown.is_empty() {
-            s.field("unknown", &self.unknown);
+        if !self.unknown().is_empty() {
+            s.field("unknown", &self.unknown());
         }
         s.finish()
     }
@@ -869,7 +878,7 @@ impl std::fmt::Debug for Message {
 impl PartialEq for Message {
     fn eq(&self, other: &Self) -> bool {
         self.desc == other.desc
-            && self.unknown == other.unknown
+            && self.unknown() == other.unknown()
             && self.fields().map(|(f, v)| (f.number, v)).eq(other.fields().map(|(f, v)| (f.number, v)))
     }
 }
@@ -986,6 +995,17 @@ mod tests {
         node.set("name", Value::Bytes(Bytes::from_static(b"\xff"))).unwrap();
         assert!(node.str("name").is_err());
         assert_eq!(node.bytes("name"), b"\xff");
+    }
+
+    #[test]
+    fn unknown_records_are_allocated_only_when_kept() {
+        let plain = Message::new(&NODE_DEF);
+        let mut touched = Message::new(&NODE_DEF);
+        assert!(touched.unknown_mut().is_empty());
+        assert_eq!(plain, touched, "an empty list of unknown records is no list");
+        touched.unknown_mut().push(Bytes::from_static(b"\x10\x05"));
+        assert_ne!(plain, touched);
+        assert_eq!(touched.clone().unknown(), [Bytes::from_static(b"\x10\x05")]);
     }
 
     #[test]
