@@ -19,6 +19,8 @@ use crate::errors::{self, IntoPy};
 #[derive(Debug)]
 pub struct Reader {
     inner: Arc<CheckpointReader>,
+    /// Where the owned arrays of small tensors come from.
+    slabs: arrays::Slabs,
 }
 
 pub(crate) fn to_array<'py>(py: Python<'py>, tensor: Tensor) -> PyResult<Bound<'py, PyAny>> {
@@ -34,7 +36,7 @@ impl Reader {
     #[new]
     fn new(py: Python<'_>, prefix: PathBuf, verify: bool) -> PyResult<Self> {
         let inner = py.detach(|| CheckpointReader::open(&prefix, verify)).py_err(py)?;
-        Ok(Reader { inner: Arc::new(inner) })
+        Ok(Reader { inner: Arc::new(inner), slabs: arrays::Slabs::default() })
     }
 
     #[getter]
@@ -73,7 +75,7 @@ impl Reader {
         if copy {
             for (i, name) in names.iter().enumerate() {
                 if let Some(plan) = py.detach(|| inner.plan(name)).py_err(py)? {
-                    let array = arrays::EmptyArray::new(py, plan.dtype(), plan.shape())
+                    let array = arrays::EmptyArray::new(py, plan.dtype(), plan.shape(), &self.slabs)
                         .map_err(|e| self.unrepresentable(py, name, e))?;
                     fresh.push((i, plan, array));
                 }
