@@ -40,6 +40,7 @@ __all__ = [
     "build_object_graph",
     "object_graph_friendly_names",
     "copy_into",
+    "crc32c_copy",
     "write_checkpoint_state",
     "Any",
     "AssetFileDef",
@@ -143,6 +144,7 @@ class Reader:
     def get_many(self, names: list[bytes], copy: bool) -> list[np.ndarray[_Any, _Any]]: ...
     def read_into(self, names: list[bytes], into: list[_Any]) -> None: ...
 
+def crc32c_copy(src: _Any, dst: _Any, chunk: int) -> int: ...
 @final
 class Writer:
     def __new__(

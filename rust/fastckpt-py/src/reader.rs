@@ -178,3 +178,29 @@ impl Reader {
         errors::CheckpointError::new_err(message)
     }
 }
+
+/// The floor a verified owned read is measured against (`benchmarks/steady_read.py`): for every
+/// `chunk` bytes of `src`, a copy into the same place of `dst` and the crc32c of the copy, with
+/// the GIL released and no Python in between. Returns the crc32c of the last chunk.
+#[pyfunction]
+pub fn crc32c_copy(py: Python<'_>, src: PyBuffer<u8>, dst: PyBuffer<u8>, chunk: usize) -> PyResult<u32> {
+    if dst.readonly() || !dst.is_c_contiguous() || !src.is_c_contiguous() || src.len_bytes() != dst.len_bytes() {
+        return Err(PyValueError::new_err("crc32c_copy needs C-contiguous buffers of one size, dst writable"));
+    }
+    let (from, to, len) = (src.buf_ptr() as usize, dst.buf_ptr() as usize, src.len_bytes());
+    if from < to + len && to < from + len {
+        return Err(PyValueError::new_err("crc32c_copy needs buffers that do not overlap"));
+    }
+    Ok(py.detach(|| {
+        // SAFETY: both exports stay alive and in place until they drop after this call; `src`
+        // has `len` readable bytes, `dst` `len` writable ones, and they do not overlap (checked
+        // above). Python code touching them meanwhile can only change plain bytes.
+        let (src, dst) = unsafe {
+            (std::slice::from_raw_parts(from as *const u8, len), std::slice::from_raw_parts_mut(to as *mut u8, len))
+        };
+        src.chunks(chunk.max(1)).zip(dst.chunks_mut(chunk.max(1))).fold(0, |_, (s, d)| {
+            d.copy_from_slice(s);
+            fastckpt::crc::value(d)
+        })
+    }))
+}
