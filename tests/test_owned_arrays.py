@@ -1,7 +1,7 @@
-"""Owned arrays (``copy=True``, ``read_all``) of small tensors share blocks of memory with their
-neighbours: each must still behave as an array of its own (writeable, independent, alive as long
-as it is referenced), start on a cache line, and a steady loop must not fault its memory in page
-by page on every pass."""
+"""Owned arrays of small tensors read one call at a time (``get_tensor(copy=True)``) share blocks
+of memory with their neighbours: each must still behave as an array of its own (writeable,
+independent, alive as long as it is referenced), as ``read_all``'s do, start on a cache line,
+and a steady loop must not fault its memory in page by page on every pass."""
 
 from __future__ import annotations
 
@@ -38,7 +38,8 @@ def test_each_owned_array_is_its_own(prefix: str, read: str) -> None:
             arrays = reader.read_all(copy=True)
     for i, (name, array) in enumerate(sorted(arrays.items())):
         assert array.flags.writeable and array.flags.c_contiguous
-        assert array.ctypes.data % 64 == 0, f"{name} does not start on a cache line"
+        if read == "get_tensor":  # carved out of a shared block (read_all keeps numpy's own)
+            assert array.ctypes.data % 64 == 0, f"{name} does not start on a cache line"
         np.testing.assert_array_equal(array, np.full(SHAPE, i, dtype=np.float32))
     # Writing one array changes no other, and survives dropping every other one.
     arrays["t0001"][:] = -1.0

@@ -179,11 +179,15 @@ pub struct EmptyArray<'py> {
 }
 
 impl<'py> EmptyArray<'py> {
-    /// Small tensors are carved out of `slabs`, larger ones allocated by numpy.
-    pub fn new(py: Python<'py>, dtype: DataType, shape: &[usize], slabs: &Slabs) -> PyResult<Self> {
+    /// Small tensors are carved out of `slabs` when given, others allocated by numpy.
+    pub fn new(py: Python<'py>, dtype: DataType, shape: &[usize], slabs: Option<&Slabs>) -> PyResult<Self> {
         let descr = numpy_dtype(py, dtype)?;
         let (dims, len) = dims_and_len(shape, descr.itemsize())?;
-        let Some((slab, data)) = slabs.carve(py, len)? else { return Self::allocated(py, dtype, shape) };
+        let carved = match slabs {
+            Some(slabs) => slabs.carve(py, len)?,
+            None => None,
+        };
+        let Some((slab, data)) = carved else { return Self::allocated(py, dtype, shape) };
         // SAFETY: `carve` gave `len` zero-initialised bytes at `data`, handed out to no one else,
         // inside the mapping `slab` keeps alive; no Rust reference to them exists once
         // `bytes_mut`'s borrow ends, so numpy may write them.
@@ -228,12 +232,12 @@ const SLAB_LEN: usize = 2 << 20;
 /// Where each array starts inside a slab (a cache line, like the writer's default alignment).
 const SLAB_ALIGN: usize = 64;
 
-/// A block of anonymous memory shared by the owned arrays of many small tensors, freed when the
-/// last of them goes. Allocating 32 KiB arrays one by one from the C heap costs a page fault per
-/// 4 KiB every time the heap was given back to the kernel in between (glibc trims it when a
-/// pass's arrays are freed), which took most of the time of a steady `get_tensor(copy=True)`
-/// loop; a slab costs one fault per huge page. The price: a small array kept alone keeps its
-/// slab's touched pages (at most [`SLAB_LEN`]) resident.
+/// A block of anonymous memory shared by the owned arrays of many small tensors read one call
+/// at a time, freed when the last of them goes. Allocating 32 KiB arrays one by one from the C
+/// heap cost a page fault per 4 KiB on every pass of a steady `get_tensor(copy=True)` loop
+/// (glibc gives the heap back to the kernel when a pass's arrays are freed): most of its time.
+/// A slab costs one fault per huge page. The price: a small array kept alone keeps its slab's
+/// touched pages (at most [`SLAB_LEN`]) resident.
 #[pyclass(frozen, module = "fastckpt._fastckpt")]
 #[derive(Debug)]
 pub struct Slab {
