@@ -40,6 +40,7 @@ __all__ = [
     "build_object_graph",
     "object_graph_friendly_names",
     "copy_into",
+    "crc32c_copy",
     "write_checkpoint_state",
     "Any",
     "AssetFileDef",
@@ -144,6 +145,7 @@ class Reader:
     def read_into(self, names: list[bytes], into: list[_Any]) -> None: ...
     def read_region(self, name: bytes, region: list[tuple[int, int]], into: _Any) -> None: ...
 
+def crc32c_copy(src: _Any, dst: _Any, chunk: int) -> int: ...
 @final
 class Writer:
     def __new__(

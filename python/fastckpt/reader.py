@@ -11,7 +11,7 @@ import numpy as np
 
 from . import _fastckpt
 from ._dtypes import NUMPY_DTYPES
-from .errors import CheckpointNotFoundError
+from .errors import CheckpointNotFoundError, TensorNotFoundError
 from .state import latest_checkpoint
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -111,10 +111,51 @@ class CheckpointReader(Mapping[str, "np.ndarray[Any, Any]"]):
             self._entries = {_decode(name): (dtype, shape) for name, dtype, shape in reader.entries()}
         return self._entries
 
-    def get_tensor(self, name: Name, *, copy: bool = False) -> np.ndarray[Any, Any]:
-        """The tensor ``name``; partitioned tensors are assembled, strings are object arrays of bytes."""
+    def get_tensor(
+        self, name: Name, *, copy: bool = False, out: np.ndarray[Any, Any] | None = None
+    ) -> np.ndarray[Any, Any]:
+        """The tensor ``name``; partitioned tensors are assembled, strings are object arrays of bytes.
+
+        ``out``: an existing writeable C-contiguous array of the tensor's dtype and shape to read
+        into (verified, no intermediate copy), returned; TensorFlow has no equivalent. A loop
+        restoring into the same arrays again and again allocates nothing."""
+        if out is not None:
+            self.read_into({_encode(name): out})
+            return out
         key = _encode(name)
         return self._open().get(key, copy)
+
+    def read_into(
+        self, arrays: Mapping[str, np.ndarray[Any, Any]] | Mapping[bytes, np.ndarray[Any, Any]]
+    ) -> None:
+        """Reads every tensor named in ``arrays`` into the array under its name, in parallel with
+        the GIL released: each array must be writeable, C-contiguous and of the tensor's dtype
+        and shape, and no two may overlap. Fixed-size dtypes only (not strings or variants);
+        TensorFlow has no equivalent."""
+        reader = self._open()
+        if not isinstance(reader, _fastckpt.Reader):
+            raise TypeError(f"{self._prefix} is not a TensorFlow checkpoint")
+        listing = self._listing()
+        keys, buffers = [], []
+        items: Iterable[tuple[Name, Any]] = arrays.items()
+        for name, array in items:
+            key = _encode(name)
+            entry = listing.get(_decode(key))
+            if entry is None:
+                raise TensorNotFoundError(f"tensor '{_decode(key)}' not found in checkpoint {self._prefix}")
+            dtype, shape = NUMPY_DTYPES.get(entry[0]), entry[1]
+            if dtype is None or dtype.hasobject:
+                raise TypeError(f"tensor '{_decode(key)}' in {self._prefix} is not of a fixed-size dtype")
+            if not isinstance(array, np.ndarray) or array.dtype != dtype or array.shape != shape:
+                got = f"{array.dtype} {array.shape}" if isinstance(array, np.ndarray) else type(array).__name__
+                raise ValueError(
+                    f"tensor '{_decode(key)}' in {self._prefix} is {dtype} {shape}; cannot read it into {got}"
+                )
+            if not array.flags.writeable or not array.flags.c_contiguous:
+                raise ValueError(f"tensor '{_decode(key)}': read_into needs a writeable C-contiguous array")
+            keys.append(key)
+            buffers.append(array.reshape(-1).view(np.uint8))
+        reader.read_into(keys, buffers)
 
     def has_tensor(self, name: Name) -> bool:
         key = _encode(name)

@@ -1,20 +1,22 @@
 //! numpy arrays over bytes we hold: views into a mapped data file or into a message's bytes
 //! (read-only, the mapping or buffer kept alive through `.base`), over a buffer the engine
-//! allocated (writeable, freed with the array), or new arrays numpy allocates for the engine to
-//! fill. Every array's byte length (shape × itemsize, checked) must equal the bytes behind it,
-//! else an error is raised: no array ever reaches past its memory.
+//! allocated (writeable, freed with the array), or new arrays for the engine to fill: allocated
+//! by numpy, or carved out of a shared block for small tensors (see [`Slabs`]). Every array's
+//! byte length (shape × itemsize, checked) must equal the bytes behind it, else an error is
+//! raised: no array ever reaches past its memory.
 
 use std::ffi::c_void;
 use std::ptr::NonNull;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use memmap2::{Advice, MmapMut};
 
 use fastckpt::bundle::DataFile;
 use fastckpt::DataType;
 use numpy::npyffi::{self, npy_intp, PY_ARRAY_API};
 use numpy::{PyArrayDescr, PyArrayDescrMethods};
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyMemoryError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PySlice};
 
@@ -166,9 +168,9 @@ pub fn owned<'py>(py: Python<'py>, dtype: DataType, shape: &[usize], bytes: Vec<
     unsafe { array_over(py, descr, dims, data, base.into_any(), true) }
 }
 
-/// A new C-ordered, writeable, zero-filled array allocated by numpy (calloc: fresh pages cost
-/// nothing until touched; numpy asks for huge pages on large buffers), for the engine to fill
-/// before any Python code sees it.
+/// A new C-ordered, writeable, zero-filled array for the engine to fill before any Python code
+/// sees it: carved out of a slab when small, else allocated by numpy (calloc: fresh pages cost
+/// nothing until touched; numpy asks for huge pages on large buffers).
 #[derive(Debug)]
 pub struct EmptyArray<'py> {
     array: Bound<'py, PyAny>,
@@ -177,7 +179,24 @@ pub struct EmptyArray<'py> {
 }
 
 impl<'py> EmptyArray<'py> {
-    pub fn new(py: Python<'py>, dtype: DataType, shape: &[usize]) -> PyResult<Self> {
+    /// Small tensors are carved out of `slabs` when given, others allocated by numpy.
+    pub fn new(py: Python<'py>, dtype: DataType, shape: &[usize], slabs: Option<&Slabs>) -> PyResult<Self> {
+        let descr = numpy_dtype(py, dtype)?;
+        let (dims, len) = dims_and_len(shape, descr.itemsize())?;
+        let carved = match slabs {
+            Some(slabs) => slabs.carve(py, len)?,
+            None => None,
+        };
+        let Some((slab, data)) = carved else { return Self::allocated(py, dtype, shape) };
+        // SAFETY: `carve` gave `len` zero-initialised bytes at `data`, handed out to no one else,
+        // inside the mapping `slab` keeps alive; no Rust reference to them exists once
+        // `bytes_mut`'s borrow ends, so numpy may write them.
+        let array = unsafe { array_over(py, descr, dims, data, slab.into_any(), true)? };
+        Ok(EmptyArray { array, data, len })
+    }
+
+    /// A tensor of its own, allocated by numpy.
+    fn allocated(py: Python<'py>, dtype: DataType, shape: &[usize]) -> PyResult<Self> {
         let descr = numpy_dtype(py, dtype)?;
         let (mut dims, len) = dims_and_len(shape, descr.itemsize())?;
         let ndim = i32::try_from(dims.len()).map_err(|_| PyValueError::new_err("too many dimensions"))?;
@@ -203,6 +222,61 @@ impl<'py> EmptyArray<'py> {
 
     pub fn into_array(self) -> Bound<'py, PyAny> {
         self.array
+    }
+}
+
+/// Tensors up to this size share slabs; larger ones get an allocation of their own.
+pub const SLAB_MAX_TENSOR: usize = 256 << 10;
+/// One slab: a huge page where the kernel has them (anonymous mappings of 2 MiB are aligned to one).
+const SLAB_LEN: usize = 2 << 20;
+/// Where each array starts inside a slab (a cache line, like the writer's default alignment).
+const SLAB_ALIGN: usize = 64;
+
+/// A block of anonymous memory shared by the owned arrays of many small tensors read one call
+/// at a time, freed when the last of them goes. Allocating 32 KiB arrays one by one from the C
+/// heap cost a page fault per 4 KiB on every pass of a steady `get_tensor(copy=True)` loop
+/// (glibc gives the heap back to the kernel when a pass's arrays are freed): most of its time.
+/// A slab costs one fault per huge page. The price: a small array kept alone keeps its slab's
+/// touched pages (at most [`SLAB_LEN`]) resident.
+#[pyclass(frozen, module = "fastckpt._fastckpt")]
+#[derive(Debug)]
+pub struct Slab {
+    /// Address of the mapping's first byte. Rust never reads or writes the mapping after
+    /// creating it; numpy arrays do, each over its own disjoint range.
+    start: usize,
+    #[allow(dead_code)] // held only to keep the memory mapped
+    map: MmapMut,
+}
+
+/// The slab small owned arrays are currently carved from, and how much of it is taken.
+#[derive(Debug, Default)]
+pub struct Slabs {
+    // Only locked with the GIL held, so never contended or waited on.
+    current: Mutex<Option<(Py<Slab>, usize)>>,
+}
+
+impl Slabs {
+    /// `len` untouched, zero-initialised bytes of a slab (a new one when the current one is
+    /// full), with the slab that owns them; `None` for tensors too large or empty.
+    fn carve<'py>(&self, py: Python<'py>, len: usize) -> PyResult<Option<(Bound<'py, Slab>, *mut u8)>> {
+        if len == 0 || len > SLAB_MAX_TENSOR {
+            return Ok(None);
+        }
+        let mut current = self.current.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let taken = current.as_ref().map_or(SLAB_LEN, |(_, used)| *used);
+        if taken + len > SLAB_LEN {
+            let mut map = MmapMut::map_anon(SLAB_LEN).map_err(|e| PyMemoryError::new_err(e.to_string()))?;
+            // Only a hint: without transparent huge pages the slab is faulted in 4 KiB pages.
+            let _ = map.advise(Advice::HugePage);
+            let start = map.as_mut_ptr() as usize;
+            *current = Some((Py::new(py, Slab { start, map })?, 0));
+        }
+        let Some((slab, used)) = current.as_mut() else { return Ok(None) };
+        let offset = *used;
+        *used = (offset + len).next_multiple_of(SLAB_ALIGN).min(SLAB_LEN);
+        let slab = slab.bind(py).clone();
+        let data = (slab.get().start + offset) as *mut u8;
+        Ok(Some((slab, data)))
     }
 }
 

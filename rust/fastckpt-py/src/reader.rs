@@ -19,6 +19,8 @@ use crate::errors::{self, IntoPy};
 #[derive(Debug)]
 pub struct Reader {
     inner: Arc<CheckpointReader>,
+    /// Where the owned arrays of small tensors come from.
+    slabs: arrays::Slabs,
 }
 
 pub(crate) fn to_array<'py>(py: Python<'py>, tensor: Tensor) -> PyResult<Bound<'py, PyAny>> {
@@ -34,7 +36,7 @@ impl Reader {
     #[new]
     fn new(py: Python<'_>, prefix: PathBuf, verify: bool) -> PyResult<Self> {
         let inner = py.detach(|| CheckpointReader::open(&prefix, verify)).py_err(py)?;
-        Ok(Reader { inner: Arc::new(inner) })
+        Ok(Reader { inner: Arc::new(inner), slabs: arrays::Slabs::default() })
     }
 
     #[getter]
@@ -60,61 +62,13 @@ impl Reader {
     /// One tensor: a read-only view into the mapping when possible, else (or with `copy`) an
     /// owned array.
     fn get<'py>(&self, py: Python<'py>, name: Vec<u8>, copy: bool) -> PyResult<Bound<'py, PyAny>> {
-        Ok(self.get_many(py, vec![name], copy)?.remove(0))
+        Ok(self.read(py, vec![name], copy, Some(&self.slabs))?.remove(0))
     }
 
     /// Many tensors, read in parallel with the GIL released; the first error is raised. Owned
     /// fixed-size tensors are read straight into numpy-allocated arrays.
     fn get_many<'py>(&self, py: Python<'py>, names: Vec<Vec<u8>>, copy: bool) -> PyResult<Vec<Bound<'py, PyAny>>> {
-        let inner = &*self.inner;
-        // Owned fixed-size tensors: new numpy arrays, filled by the engine below (each read
-        // resolved once, before the allocation it sizes).
-        let mut fresh: Vec<(usize, ReadPlan, arrays::EmptyArray<'py>)> = Vec::new();
-        if copy {
-            for (i, name) in names.iter().enumerate() {
-                if let Some(plan) = py.detach(|| inner.plan(name)).py_err(py)? {
-                    let array = arrays::EmptyArray::new(py, plan.dtype(), plan.shape())
-                        .map_err(|e| self.unrepresentable(py, name, e))?;
-                    fresh.push((i, plan, array));
-                }
-            }
-        }
-        let mut is_fresh = vec![false; names.len()];
-        fresh.iter().for_each(|(i, _, _)| is_fresh[*i] = true);
-        let rest: Vec<Vec<u8>> =
-            names.iter().zip(&is_fresh).filter(|(_, fresh)| !**fresh).map(|(n, _)| n.clone()).collect();
-        let mut fills: Vec<(usize, &ReadPlan, &mut [u8])> =
-            fresh.iter_mut().map(|(i, plan, array)| (*i, &*plan, array.bytes_mut())).collect();
-        let read = |(i, plan, buf): &mut (usize, &ReadPlan, &mut [u8])| inner.read_planned(&names[*i], plan, buf);
-        let (filled, tensors) = py.detach(|| {
-            if names.len() == 1 {
-                // One tensor: handing it to the thread pool would cost more than reading it.
-                let tensor = |k: &Vec<u8>| if copy { inner.tensor_owned(k) } else { inner.tensor(k) };
-                (fills.iter_mut().map(read).collect::<Vec<_>>(), rest.iter().map(tensor).collect())
-            } else {
-                pool::join(|| fills.par_iter_mut().map(read).collect::<Vec<_>>(), || inner.tensors(&rest, copy))
-            }
-        });
-        drop(fills);
-        for result in filled {
-            result.py_err(py)?;
-        }
-        let mut arrays: Vec<Option<Bound<'py, PyAny>>> = vec![None; names.len()];
-        for (i, _, array) in fresh {
-            arrays[i] = Some(array.into_array());
-        }
-        let mut tensors = tensors.into_iter();
-        arrays
-            .into_iter()
-            .zip(&names)
-            .map(|(slot, name)| match slot {
-                Some(array) => Ok(array),
-                None => {
-                    let tensor = tensors.next().expect("one tensor per unfilled slot").py_err(py)?;
-                    to_array(py, tensor).map_err(|e| self.unrepresentable(py, name, e))
-                }
-            })
-            .collect()
+        self.read(py, names, copy, None)
     }
 
     /// Reads tensors `names[i]` straight into the caller's writable buffers `into[i]` (numpy
@@ -188,6 +142,68 @@ impl Reader {
 }
 
 impl Reader {
+    /// [`Reader::get_many`]; owned small tensors come from `slabs` when given. One call per tensor
+    /// (`get`) takes them from slabs: a loop of such calls would otherwise fault its memory in
+    /// page by page on every pass. A batch keeps numpy's own allocations, whose heap memory a
+    /// steady loop reuses (slabs would be mapped and zeroed afresh each time).
+    fn read<'py>(
+        &self,
+        py: Python<'py>,
+        names: Vec<Vec<u8>>,
+        copy: bool,
+        slabs: Option<&arrays::Slabs>,
+    ) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        let inner = &*self.inner;
+        // Owned fixed-size tensors: new numpy arrays, filled by the engine below (each read
+        // resolved once, before the allocation it sizes).
+        let mut fresh: Vec<(usize, ReadPlan, arrays::EmptyArray<'py>)> = Vec::new();
+        if copy {
+            for (i, name) in names.iter().enumerate() {
+                if let Some(plan) = py.detach(|| inner.plan(name)).py_err(py)? {
+                    let array = arrays::EmptyArray::new(py, plan.dtype(), plan.shape(), slabs)
+                        .map_err(|e| self.unrepresentable(py, name, e))?;
+                    fresh.push((i, plan, array));
+                }
+            }
+        }
+        let mut is_fresh = vec![false; names.len()];
+        fresh.iter().for_each(|(i, _, _)| is_fresh[*i] = true);
+        let rest: Vec<Vec<u8>> =
+            names.iter().zip(&is_fresh).filter(|(_, fresh)| !**fresh).map(|(n, _)| n.clone()).collect();
+        let mut fills: Vec<(usize, &ReadPlan, &mut [u8])> =
+            fresh.iter_mut().map(|(i, plan, array)| (*i, &*plan, array.bytes_mut())).collect();
+        let read = |(i, plan, buf): &mut (usize, &ReadPlan, &mut [u8])| inner.read_planned(&names[*i], plan, buf);
+        let (filled, tensors) = py.detach(|| {
+            if names.len() == 1 {
+                // One tensor: handing it to the thread pool would cost more than reading it.
+                let tensor = |k: &Vec<u8>| if copy { inner.tensor_owned(k) } else { inner.tensor(k) };
+                (fills.iter_mut().map(read).collect::<Vec<_>>(), rest.iter().map(tensor).collect())
+            } else {
+                pool::join(|| fills.par_iter_mut().map(read).collect::<Vec<_>>(), || inner.tensors(&rest, copy))
+            }
+        });
+        drop(fills);
+        for result in filled {
+            result.py_err(py)?;
+        }
+        let mut arrays: Vec<Option<Bound<'py, PyAny>>> = vec![None; names.len()];
+        for (i, _, array) in fresh {
+            arrays[i] = Some(array.into_array());
+        }
+        let mut tensors = tensors.into_iter();
+        arrays
+            .into_iter()
+            .zip(&names)
+            .map(|(slot, name)| match slot {
+                Some(array) => Ok(array),
+                None => {
+                    let tensor = tensors.next().expect("one tensor per unfilled slot").py_err(py)?;
+                    to_array(py, tensor).map_err(|e| self.unrepresentable(py, name, e))
+                }
+            })
+            .collect()
+    }
+
     /// numpy refuses shapes TensorFlow allows (more than 64 dimensions, sizes beyond `isize`): say
     /// which tensor of which checkpoint, as a `CheckpointError`.
     fn unrepresentable(&self, py: Python<'_>, name: &[u8], error: PyErr) -> PyErr {
@@ -202,4 +218,30 @@ impl Reader {
         );
         errors::CheckpointError::new_err(message)
     }
+}
+
+/// The floor a verified owned read is measured against (`benchmarks/steady_read.py`): for every
+/// `chunk` bytes of `src`, a copy into the same place of `dst` and the crc32c of the copy, with
+/// the GIL released and no Python in between. Returns the crc32c of the last chunk.
+#[pyfunction]
+pub fn crc32c_copy(py: Python<'_>, src: PyBuffer<u8>, dst: PyBuffer<u8>, chunk: usize) -> PyResult<u32> {
+    if dst.readonly() || !dst.is_c_contiguous() || !src.is_c_contiguous() || src.len_bytes() != dst.len_bytes() {
+        return Err(PyValueError::new_err("crc32c_copy needs C-contiguous buffers of one size, dst writable"));
+    }
+    let (from, to, len) = (src.buf_ptr() as usize, dst.buf_ptr() as usize, src.len_bytes());
+    if from < to + len && to < from + len {
+        return Err(PyValueError::new_err("crc32c_copy needs buffers that do not overlap"));
+    }
+    Ok(py.detach(|| {
+        // SAFETY: both exports stay alive and in place until they drop after this call; `src`
+        // has `len` readable bytes, `dst` `len` writable ones, and they do not overlap (checked
+        // above). Python code touching them meanwhile can only change plain bytes.
+        let (src, dst) = unsafe {
+            (std::slice::from_raw_parts(from as *const u8, len), std::slice::from_raw_parts_mut(to as *mut u8, len))
+        };
+        src.chunks(chunk.max(1)).zip(dst.chunks_mut(chunk.max(1))).fold(0, |_, (s, d)| {
+            d.copy_from_slice(s);
+            fastckpt::crc::value(d)
+        })
+    }))
 }

@@ -25,6 +25,10 @@ const HOST_ENDIANNESS: Endianness = if cfg!(target_endian = "big") { Endianness:
 /// Copies above this size are split into chunks that are copied and checksummed on all cores.
 const COPY_CHUNK: usize = 4 << 20;
 
+/// Tensors above this size, which are read or checksummed by several threads at once, first ask
+/// the kernel to bring their whole range into the page cache (see [`DataFile::prefetch`]).
+const PREFETCH_MIN: usize = COPY_CHUNK;
+
 /// One mapped data file (`P.data-SSSSS-of-NNNNN`).
 #[derive(Debug)]
 pub struct DataFile {
@@ -69,6 +73,24 @@ impl DataFile {
                 let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, len) };
             }
         }
+    }
+
+    /// Asks the kernel to read `len` bytes at `offset` into the page cache now, in large
+    /// requests (`POSIX_FADV_WILLNEED`). Several threads reading chunks of one cold range (or
+    /// faulting in its pages) look like random access to the kernel's per-file readahead, which
+    /// then reads a little at a time. Cheap when the pages are already cached (a lookup); only an
+    /// optimisation, so failures are ignored.
+    pub fn prefetch(&self, offset: usize, len: usize) {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            let (Ok(offset), Ok(len)) = (libc::off_t::try_from(offset), libc::off_t::try_from(len)) else { return };
+            // SAFETY: posix_fadvise only reads its integer arguments; the descriptor is open
+            // for as long as `self` is.
+            let _ = unsafe { libc::posix_fadvise(self.file.as_raw_fd(), offset, len, libc::POSIX_FADV_WILLNEED) };
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = (offset, len);
     }
 
     /// Touching mapped pages past the end of a file kills the process (SIGBUS), so before pages
@@ -295,6 +317,9 @@ impl BundleReader {
             Some(Layout::Fixed { swap, .. }) if entry.slices.is_empty() && !self.needs_swap(swap) => {
                 let (file, offset, len) = self.locate(key, entry)?;
                 file.check_still_holds(key, offset + len)?;
+                if len > PREFETCH_MIN && self.verify && !self.verified[index].load(Ordering::Acquire) {
+                    file.prefetch(offset, len);
+                }
                 self.verify_once(index, &file, &file.bytes()[offset..offset + len])?;
                 TensorData::Mapped { file, offset, len }
             }
@@ -494,6 +519,9 @@ impl BundleReader {
             file.file.read_exact_at(dst, (offset + i * COPY_CHUNK) as u64)?;
             Ok((if check { crc::value(dst) } else { 0 }, dst.len()))
         };
+        if out.len() > PREFETCH_MIN {
+            file.prefetch(offset, out.len());
+        }
         let computed = if out.len() <= COPY_CHUNK {
             read_chunk(0, out).map(|(crc, _)| crc)
         } else {

@@ -1,0 +1,95 @@
+"""Steady state: every operation repeated in one process that stays alive, as a training loop
+saving or restoring every N steps does (``bench_bundle.py`` runs each operation in a fresh
+process instead). Runs the modules ``steady_read`` and, when it exists, ``steady_save``; each
+exposes ``rows(args) -> list[dict]`` and this prints every row with its target.
+
+    python benchmarks/bench_steady.py                     # both, full size
+    python benchmarks/bench_steady.py --only read --scale 0.25 --repeats 3
+    python benchmarks/bench_steady.py --json steady.json
+
+A row is a dict with ``row`` (its label), ``median``/``min``/``max`` in ``unit`` over the timed
+rounds, and optionally ``group``, ``ratio`` + ``vs`` (what it is compared with), ``target``,
+``ok`` and ``note``; other keys are kept in the JSON only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+MODULES = ("steady_read", "steady_save")
+
+
+def _load(name: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:
+            raise
+        return None
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+
+def print_rows(rows: list[dict[str, Any]]) -> None:
+    group = None
+    for row in rows:
+        if row.get("group") != group:
+            group = row.get("group")
+            print(f"\n== {group or ''}")
+        spread = f"[{_fmt(row.get('min', ''))}-{_fmt(row.get('max', ''))}]" if "min" in row else ""
+        ratio = f"{row['ratio']:5.2f}x {row.get('vs', '')}" if isinstance(row.get("ratio"), float) else ""
+        verdict = {True: "ok", False: "MISSED", None: ""}.get(row.get("ok"), "")
+        target = f"target {row['target']} {verdict}" if row.get("target") is not None else ""
+        print(
+            f"  {row.get('row', '?'):<44} {_fmt(row.get('median', '')):>9} {row.get('unit', '')} {spread:<17}"
+            f" {ratio:<28} {target} {row.get('note', '')}".rstrip()
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    # Both modules may add the same options (--scale, --repeats, ...): the last one wins.
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, conflict_handler="resolve"
+    )
+    parser.add_argument("--only", choices=["read", "save"], default=None, help="run one module")
+    parser.add_argument("--json", default=None, help="also write every row and the machine as JSON here")
+    modules = {name: _load(name) for name in MODULES}
+    for module in modules.values():
+        if module is not None and hasattr(module, "add_arguments"):
+            module.add_arguments(parser)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    load = os.getloadavg()
+    print(f"{platform.node()}: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    if load[0] > (os.cpu_count() or 1) / 2:
+        print("warning: the machine is busy; steady-state figures are noisy, compare ratios of one run only")
+    rows: list[dict[str, Any]] = []
+    for name, module in modules.items():
+        if args.only and name != f"steady_{args.only}":
+            continue
+        if module is None:
+            print(f"\n== {name}: not present in this tree, skipped")
+            continue
+        got = module.rows(args)
+        print_rows(got)
+        rows += got
+    if args.json:
+        Path(args.json).write_text(json.dumps({"load": load, "rows": rows}, indent=1))
+    missed = [r["row"] for r in rows if r.get("ok") is False]
+    print(f"\n{len(missed)} target(s) missed" + (f": {', '.join(missed)}" if missed else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
