@@ -219,3 +219,64 @@ fn failed_writer_leaves_previous_checkpoint() {
         .collect();
     assert!(leftovers.is_empty());
 }
+
+/// Deterministic bytes of length `n`, different for each `seed`.
+fn pattern(seed: u64, n: usize) -> Vec<u8> {
+    (0..n as u64).map(|i| i.wrapping_mul(2_654_435_761).wrapping_add(seed).to_le_bytes()[3]).collect()
+}
+
+#[test]
+fn batches_written_by_the_pipeline_are_the_tensors_in_order() {
+    let dir = scratch("pipeline");
+    let prefix = dir.0.join("p");
+    // Sizes that are not multiples of the 1 MiB staging buffer, around and above the pipeline's
+    // threshold, with small tensors between: every buffer boundary lands mid-tensor somewhere.
+    let sizes = [3 << 20, 7, (5 << 20) + 13, 4096, (1 << 20) - 1, 9 << 20];
+    let tensors: Vec<(Vec<u8>, Vec<u8>)> =
+        sizes.iter().enumerate().map(|(i, &n)| (format!("t{i}").into_bytes(), pattern(i as u64, n))).collect();
+    let shapes: Vec<[i64; 1]> = sizes.iter().map(|&n| [n as i64]).collect();
+    let batch: Vec<_> = tensors
+        .iter()
+        .zip(&shapes)
+        .map(|((name, data), shape)| (name.as_slice(), DataType::UINT8, shape.as_slice(), Payload::Fixed(data)))
+        .collect();
+    let mut w = BundleWriter::create(&prefix, 1).unwrap();
+    w.add(b"first", DataType::UINT8, &[3], Payload::Fixed(&[1, 2, 3])).unwrap();
+    w.add_all(&batch).unwrap();
+    let big = pattern(99, 6 << 20);
+    w.add(b"last", DataType::UINT8, &[big.len() as i64], Payload::Fixed(&big)).unwrap();
+    w.finish().unwrap();
+
+    let mut expected = vec![1, 2, 3];
+    tensors.iter().for_each(|(_, data)| expected.extend_from_slice(data));
+    expected.extend_from_slice(&big);
+    assert!(std::fs::read(naming::data_path(&prefix, 0, 1)).unwrap() == expected, "data file differs");
+    let r = BundleReader::open(&prefix, true).unwrap();
+    for (name, data) in &tensors {
+        assert!(r.tensor(name).unwrap().data.bytes().unwrap() == data.as_slice());
+    }
+    assert!(r.tensor(b"last").unwrap().data.bytes().unwrap() == big.as_slice());
+}
+
+#[test]
+fn a_bad_tensor_in_a_pipelined_batch_is_named_and_leaves_the_previous_checkpoint() {
+    let dir = scratch("pipeline-error");
+    let prefix = dir.0.join("p");
+    let mut w = BundleWriter::create(&prefix, 1).unwrap();
+    w.add(b"v", DataType::INT32, &[1], Payload::Fixed(&7i32.to_le_bytes())).unwrap();
+    w.finish().unwrap();
+
+    let big = pattern(1, 8 << 20);
+    let shape = [big.len() as i64];
+    let batch = [
+        (&b"a"[..], DataType::UINT8, &shape[..], Payload::Fixed(&big)),
+        (&b"bad"[..], DataType::FLOAT, &[3][..], Payload::Fixed(&[0u8; 5])),
+        (&b"c"[..], DataType::UINT8, &shape[..], Payload::Fixed(&big)),
+    ];
+    let mut w = BundleWriter::create(&prefix, 1).unwrap();
+    let error = w.add_all(&batch).unwrap_err().to_string();
+    assert!(error.contains("'bad'"), "{error}");
+    drop(w);
+    let r = BundleReader::open(&prefix, true).unwrap();
+    assert_eq!(r.tensor(b"v").unwrap().data.bytes().unwrap(), 7i32.to_le_bytes());
+}
