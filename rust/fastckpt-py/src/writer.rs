@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use fastckpt::bundle::writer::{Payload, Tensor};
+use fastckpt::bundle::writer::Payload;
 use fastckpt::proto::{Extent, TensorSlice};
 use fastckpt::{BundleWriter, DataType};
 use pyo3::buffer::PyBuffer;
@@ -121,16 +121,18 @@ impl Writer {
     fn add_many(&mut self, py: Python<'_>, tensors: Vec<TensorArgs<'_>>) -> PyResult<()> {
         let datas = tensors.iter().map(|(_, _, _, data)| Data::extract(data)).collect::<PyResult<Vec<_>>>()?;
         let views: Vec<View<'_>> = datas.iter().map(Data::view).collect();
-        let batch: Vec<Tensor<'_>> = tensors
+        let headers: Vec<(&[u8], DataType, &[i64])> = tensors
             .iter()
-            .zip(&views)
-            .map(|((name, dtype, shape, _), view)| {
-                let dtype = DataType(*dtype);
-                (name.as_slice(), dtype, shape.as_slice(), view.payload(dtype))
-            })
+            .map(|(name, dtype, shape, _)| (name.as_slice(), DataType(*dtype), shape.as_slice()))
             .collect();
         let writer = self.writer()?;
-        py.detach(|| writer.add_all(&batch)).py_err(py)
+        py.detach(|| {
+            headers
+                .iter()
+                .zip(&views)
+                .try_for_each(|(&(name, dtype, shape), view)| writer.add(name, dtype, shape, view.payload(dtype)))
+        })
+        .py_err(py)
     }
 
     /// Appends one slice `[(start, length)]` (length -1 = whole dimension) of a partitioned tensor.

@@ -8,38 +8,27 @@
 //! new data file beside the old index, as it does with TensorFlow's writer.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
-use std::sync::Mutex;
 
 use super::entry::{checked_shape, BundleEntry};
 use super::header::BundleHeader;
 use super::{naming, slices, strings, variant};
 use crate::atomic_file::{self, AtomicFile};
-use crate::crc;
 use crate::dtype::{DataType, Layout};
 use crate::error::{display_key, Error, Result};
 use crate::proto::{Extent, TensorShape, TensorSlice};
 use crate::table::TableBuilder;
+use crate::{crc, pool};
 
 /// The index file buffer.
 const WRITE_BUFFER: usize = 1 << 20;
 
-/// Size of each of the data file's staging buffers. Tensor bytes are copied into one, its checksum
-/// is computed from that copy, and that same copy is written: whatever another thread does to the
-/// caller's array meanwhile, the file holds exactly the bytes its checksum covers. Small enough
-/// that the copy is still in the CPU cache when it is checksummed and written.
+/// Size of each of the data file's two staging buffers. Tensor bytes are copied into one, its
+/// checksum is computed from that copy, and that same copy is written: whatever another thread does
+/// to the caller's array meanwhile, the file holds exactly the bytes its checksum covers. Small
+/// enough that the copy is still in the CPU cache (L2) when it is checksummed and written.
 const STAGING: usize = 1 << 20;
-
-/// Full staging buffers queued for (or being written by) the writing thread while the caller
-/// fills the next one.
-const IN_FLIGHT: usize = 2;
-
-/// Tensors adding up to fewer bytes than this are written by the calling thread alone: staging
-/// them takes less time than handing buffers to a second thread would save.
-const PIPELINE_MIN: usize = 4 * STAGING;
 
 #[derive(Debug)]
 pub struct BundleWriter {
@@ -52,10 +41,6 @@ pub struct BundleWriter {
     entries: BTreeMap<Vec<u8>, BundleEntry>,
 }
 
-/// One tensor for [`BundleWriter::add_all`]: name, dtype, shape and bytes, as [`BundleWriter::add`]
-/// takes them.
-pub type Tensor<'a> = (&'a [u8], DataType, &'a [i64], Payload<'a>);
-
 /// The bytes of one tensor to add.
 #[derive(Debug, Clone, Copy)]
 pub enum Payload<'a> {
@@ -65,16 +50,6 @@ pub enum Payload<'a> {
     Strings(&'a [&'a [u8]]),
     /// DT_VARIANT elements as serialized `VariantTensorDataProto`s.
     Variants(&'a [&'a [u8]]),
-}
-
-impl Payload<'_> {
-    /// The bytes it holds (strings and variants: their elements, without the encoding's lengths).
-    fn len(&self) -> usize {
-        match self {
-            Payload::Fixed(bytes) => bytes.len(),
-            Payload::Strings(elements) | Payload::Variants(elements) => elements.iter().map(|e| e.len()).sum(),
-        }
-    }
 }
 
 impl BundleWriter {
@@ -134,24 +109,6 @@ impl BundleWriter {
 
     /// Adds a whole tensor.
     pub fn add(&mut self, key: &[u8], dtype: DataType, shape: &[i64], payload: Payload<'_>) -> Result<()> {
-        self.add_all(&[(key, dtype, shape, payload)])
-    }
-
-    /// Adds whole tensors in order, as many [`add`](Self::add) calls would. When they hold enough
-    /// bytes, a second thread writes full staging buffers to the file while this one fills the
-    /// next: copying and checksumming overlap with the kernel's copy into the page cache.
-    pub fn add_all(&mut self, tensors: &[Tensor<'_>]) -> Result<()> {
-        let bytes: usize = tensors.iter().map(|(_, _, _, payload)| payload.len()).sum();
-        let add_each = |writer: &mut Self| {
-            tensors.iter().try_for_each(|&(key, dtype, shape, payload)| writer.add_one(key, dtype, shape, payload))
-        };
-        if bytes < PIPELINE_MIN {
-            return add_each(self);
-        }
-        self.pipelined(add_each)
-    }
-
-    fn add_one(&mut self, key: &[u8], dtype: DataType, shape: &[i64], payload: Payload<'_>) -> Result<()> {
         if key.is_empty() {
             return Err(self.invalid(key, "the empty name is reserved for the header".into()));
         }
@@ -288,44 +245,6 @@ impl BundleWriter {
         Ok(entry)
     }
 
-    /// Runs `work` with full staging buffers written by a thread of their own (see [`DataSink`]),
-    /// which has written everything handed to it when this returns. Where no thread can be
-    /// started, `work` runs with the calling thread writing.
-    fn pipelined(&mut self, work: impl FnOnce(&mut Self) -> Result<()>) -> Result<()> {
-        let Some((file, buffers)) = self.data.as_mut().and_then(DataSink::start_pipeline) else { return work(self) };
-        let (full_tx, full_rx) = mpsc::sync_channel(IN_FLIGHT);
-        let (empty_tx, empty_rx) = mpsc::channel();
-        for buffer in buffers {
-            let _ = empty_tx.send(buffer); // the receiver is alive: it is `empty_rx` below
-        }
-        std::thread::scope(|scope| {
-            let thread = std::thread::Builder::new()
-                .name("fastckpt-write".into())
-                .spawn_scoped(scope, move || write_each(&file, &full_rx, &empty_tx));
-            let Ok(thread) = thread else { return work(self) };
-            if let Some(data) = self.data.as_mut() {
-                data.output = Output::Pipelined { full: full_tx, empty: Mutex::new(empty_rx) };
-            }
-            // A panic is held until the thread is stopped: with its queue open it would wait forever.
-            let worked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(self)));
-            // Dropping the queue's sender ends the thread once it has written what is queued.
-            let output = self.data.as_mut().map(|data| std::mem::replace(&mut data.output, Output::Direct));
-            let returned = match output {
-                Some(Output::Pipelined { full, empty }) => {
-                    drop(full);
-                    empty.into_inner().ok()
-                }
-                _ => None,
-            };
-            let written = thread.join().unwrap_or_else(|_| Err(std::io::Error::other("the writing thread panicked")));
-            if let Some(data) = self.data.as_mut() {
-                data.spare.extend(returned.iter().flat_map(Receiver::try_iter));
-                written.map_err(|e| Error::io(data.file.path(), e))?;
-            }
-            worked.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        })
-    }
-
     /// Writes the index and renames both files into place. On failure both temporary files are
     /// removed and whatever was at the prefix before is left as it was.
     pub fn finish(mut self) -> Result<()> {
@@ -366,80 +285,41 @@ impl BundleWriter {
     }
 }
 
-/// The data file, written through staging buffers. The caller's bytes are copied into `staging`
-/// and checksummed there; a full buffer is written by the calling thread (`Output::Direct`) or,
-/// during [`BundleWriter::add_all`] of many bytes, handed to a writing thread that sends it back
-/// empty once written (`Output::Pipelined`), while the caller fills another.
+/// The data file, written through two staging buffers: while the kernel copies a full one into the
+/// page cache, the caller's next bytes are copied into the other and checksummed there.
 ///
 /// ```text
-/// caller's array ──copy──▶ staging ──crc32c──▶ full ──queue──▶ writing thread ──write──▶ file
-///                             ▲                                      │
-///                             └──────────── empty buffer ◀───────────┘
+/// caller's array ──copy──▶ staging ──crc32c──▶ (full) ──write──▶ file
+///                          writing ◀──swap──┘      (written while `staging` refills)
 /// ```
 #[derive(Debug)]
 struct DataSink {
     file: AtomicFile,
     staging: Vec<u8>,
-    /// Empty buffers kept between pipelined batches, so that a save allocates them once.
-    spare: Vec<Vec<u8>>,
-    output: Output,
-}
-
-#[derive(Debug)]
-enum Output {
-    Direct,
-    /// The receiver sits in a `Mutex` only to make the writer `Sync` (Python objects must be); it
-    /// is reached through `&mut`, never locked.
-    Pipelined {
-        full: SyncSender<Vec<u8>>,
-        empty: Mutex<Receiver<Vec<u8>>>,
-    },
+    writing: Vec<u8>,
 }
 
 impl DataSink {
     fn new(file: AtomicFile) -> Self {
-        DataSink { file, staging: Vec::with_capacity(STAGING), spare: Vec::new(), output: Output::Direct }
-    }
-
-    /// A second handle on the file (same offset) and the empty buffers for a writing thread.
-    fn start_pipeline(&mut self) -> Option<(File, Vec<Vec<u8>>)> {
-        let file = self.file.file().try_clone().ok()?;
-        let buffers = (0..IN_FLIGHT).map(|_| self.spare.pop().unwrap_or_else(|| Vec::with_capacity(STAGING)));
-        Some((file, buffers.collect()))
+        DataSink { file, staging: Vec::with_capacity(STAGING), writing: Vec::with_capacity(STAGING) }
     }
 
     /// Appends `bytes` and returns the crc32c (unmasked) of the copy that will reach the file.
     fn append(&mut self, mut bytes: &[u8]) -> Result<u32> {
         let mut crc = 0;
-        loop {
-            stage(&mut self.staging, &mut bytes, &mut crc);
-            if self.staging.len() == STAGING {
-                self.hand_over()?;
-            }
-            if bytes.is_empty() {
-                return Ok(crc);
-            }
+        stage(&mut self.staging, &mut bytes, &mut crc);
+        while self.staging.len() == STAGING {
+            std::mem::swap(&mut self.staging, &mut self.writing);
+            let (file, full, next) = (self.file.file(), &self.writing, &mut self.staging);
+            let written = if bytes.is_empty() {
+                file.write_all(full)
+            } else {
+                pool::join(|| file.write_all(full), || stage(next, &mut bytes, &mut crc)).0
+            };
+            self.writing.clear();
+            written.map_err(|e| Error::io(self.file.path(), e))?;
         }
-    }
-
-    /// Sends the full staging buffer on its way to the file and makes room for more.
-    fn hand_over(&mut self) -> Result<()> {
-        let DataSink { file, staging, output, .. } = self;
-        match output {
-            Output::Direct => {
-                file.file().write_all(staging).map_err(|e| Error::io(file.path(), e))?;
-                staging.clear();
-            }
-            Output::Pipelined { full, empty } => {
-                // A closed queue means the thread stopped on a write error, which the pipeline
-                // reports when it ends.
-                let stopped = || Error::io(file.path(), std::io::Error::other("the writing thread stopped"));
-                let empty = empty.get_mut().map_err(|_| stopped())?;
-                let next = empty.recv().map_err(|_| stopped())?;
-                full.send(std::mem::replace(staging, next)).map_err(|_| stopped())?;
-            }
-        }
-        Ok(())
+        Ok(crc)
     }
 
     /// Writes what is staged and hands back the file.
@@ -448,17 +328,6 @@ impl DataSink {
         file.file().write_all(staging).map_err(|e| Error::io(file.path(), e))?;
         Ok(self.file)
     }
-}
-
-/// The writing thread of a pipeline: writes each full buffer in order and sends it back empty.
-fn write_each(mut file: &File, full: &Receiver<Vec<u8>>, empty: &Sender<Vec<u8>>) -> std::io::Result<()> {
-    for mut buffer in full {
-        file.write_all(&buffer)?;
-        buffer.clear();
-        // The caller may already have stopped (an error in a later tensor): nothing to send to.
-        let _ = empty.send(buffer);
-    }
-    Ok(())
 }
 
 /// Moves as much of `bytes` as fits into `buffer` and extends `crc` over the copy.
