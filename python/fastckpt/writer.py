@@ -81,6 +81,8 @@ def _payload(array: np.ndarray[Any, Any], dtype: int) -> Any:
         raise TypeError(f"{array.dtype} data cannot be stored as {NAMES[dtype]}")
     if array.dtype.byteorder == ">":  # checkpoints hold little-endian data
         array = array.astype(array.dtype.newbyteorder("<"))
+    if array.ndim and array.flags.c_contiguous:
+        return array.view(np.uint8)  # the same memory, one cheap view (a training loop's usual case)
     return np.ascontiguousarray(array).reshape(-1).view(np.uint8)
 
 

@@ -249,3 +249,30 @@ fn failed_writer_leaves_previous_checkpoint() {
         .collect();
     assert!(leftovers.is_empty());
 }
+
+/// Deterministic bytes of length `n`, different for each `seed`.
+fn pattern(seed: u64, n: usize) -> Vec<u8> {
+    (0..n as u64).map(|i| i.wrapping_mul(2_654_435_761).wrapping_add(seed).to_le_bytes()[3]).collect()
+}
+
+#[test]
+fn tensors_across_staging_buffer_boundaries_are_written_in_order() {
+    let dir = scratch("staging");
+    let prefix = dir.0.join("p");
+    // Sizes that are not multiples of the 1 MiB staging buffer, with small tensors between them:
+    // buffer boundaries land mid-tensor, and some tensors fit in a buffer's tail.
+    let sizes = [3, (3 << 20) + 5, 7, (5 << 20) + 13, 4096, (1 << 20) - 1, 9 << 20];
+    let tensors: Vec<(Vec<u8>, Vec<u8>)> =
+        sizes.iter().enumerate().map(|(i, &n)| (format!("t{i}").into_bytes(), pattern(i as u64, n))).collect();
+    let mut w = BundleWriter::create(&prefix, 1).unwrap();
+    for (name, data) in &tensors {
+        w.add(name, DataType::UINT8, &[data.len() as i64], Payload::Fixed(data)).unwrap();
+    }
+    w.finish().unwrap();
+    let expected: Vec<u8> = tensors.iter().flat_map(|(_, data)| data.iter().copied()).collect();
+    assert!(std::fs::read(naming::data_path(&prefix, 0, 1)).unwrap() == expected, "data file differs");
+    let r = BundleReader::open(&prefix, true).unwrap();
+    for (name, data) in &tensors {
+        assert!(r.tensor(name).unwrap().data.bytes().unwrap() == data.as_slice());
+    }
+}
