@@ -41,6 +41,12 @@ __all__ = [
     "object_graph_friendly_names",
     "copy_into",
     "crc32c_copy",
+    "storage_delete",
+    "storage_exists",
+    "storage_is_url",
+    "storage_list",
+    "storage_read",
+    "storage_write",
     "write_checkpoint_state",
     "Any",
     "AssetFileDef",
@@ -166,6 +172,15 @@ def saver_meta_graph(
 ) -> MetaGraphDef: ...
 
 def copy_into(sources: list[_Any], dests: list[_Any]) -> None: ...
+
+# --- Files and objects (local paths and s3:// gs:// az:// abfs[s]:// memory:// URLs) ---------
+
+def storage_is_url(path: str) -> bool: ...
+def storage_read(path: str) -> bytes: ...
+def storage_write(path: str, data: bytes, sync: bool = False) -> None: ...
+def storage_exists(path: str) -> bool: ...
+def storage_delete(path: str) -> None: ...
+def storage_list(prefix: str) -> list[str]: ...
 
 # --- TF2 object graphs ---------------------------------------------------------------------------
 

@@ -11,7 +11,6 @@ optimizer, maps ``{variable path: {slot name: array}}`` for slot variables such 
 from __future__ import annotations
 
 import os
-import glob
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
@@ -21,7 +20,7 @@ from typing import Any, Literal, NamedTuple, overload
 
 import numpy as np
 
-from . import _fastckpt
+from . import _fastckpt, _storage
 from .errors import DecodeError
 from ._async import BackgroundSaves, snapshot
 from .reader import CheckpointReader, PathLike, _encode, load_checkpoint
@@ -498,15 +497,12 @@ class Checkpoint:
 
 def _record_save(prefix: str) -> None:
     """The state-file update of ``tf.train.Checkpoint.save``: only this checkpoint, relative."""
-    update_checkpoint_state(os.path.dirname(prefix), prefix, [prefix], save_relative_paths=True)
+    update_checkpoint_state(_storage.dirname(prefix), prefix, [prefix], save_relative_paths=True)
 
 
 def _delete_files(pattern: str) -> None:
-    for path in glob.glob(pattern):
-        try:
-            os.remove(path)
-        except FileNotFoundError:  # another process removed it first
-            pass
+    for path in _storage.matching(pattern):
+        _storage.remove(path)
 
 
 def _as_int(value: Any) -> int:
@@ -543,7 +539,7 @@ class CheckpointManager:
         self._max_to_keep = max_to_keep
         self._keep_checkpoint_every_n_hours = keep_checkpoint_every_n_hours
         self._directory = os.fspath(directory)
-        self._prefix = os.path.join(self._directory, checkpoint_name)
+        self._prefix = _storage.join(self._directory, checkpoint_name)
         self._step_counter = step_counter
         self._checkpoint_interval = checkpoint_interval
         self._last_checkpoint_step: int | None = None

@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from . import __version__, _fastckpt
+from . import __version__, _fastckpt, _storage
 from ._dtypes import NAMES, NUMPY_DTYPES
 from .errors import CheckpointError
 from .conversion import open as open_any
@@ -362,6 +362,13 @@ def _compare(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any], *, rtol: float, a
 _NOT_OUTPUTS = frozenset({"Const", "NoOp", "Assign", "AssignVariableOp", "Placeholder", "PlaceholderWithDefault"})
 
 
+def _output_folder_and_name(output: str) -> tuple[str, str]:
+    """The folder (absolute, or an object-store URL) and the file name of an output path."""
+    if _storage.is_url(output):
+        return _storage.dirname(output), _storage.basename(output)
+    return os.path.split(os.path.abspath(output))
+
+
 def graph(args: argparse.Namespace) -> int:
     """A GraphDef (``.pb``/``.pbtxt``), the graph of a MetaGraphDef (``.meta``) or of a SavedModel
     folder: node count, op histogram, placeholders, likely outputs, bytes held by constants;
@@ -378,7 +385,7 @@ def graph(args: argparse.Namespace) -> int:
     if args.to is not None:
         if args.output is None:
             raise ValueError("--to needs -o OUT")
-        folder, name = os.path.split(os.path.abspath(args.output))
+        folder, name = _output_folder_and_name(args.output)
         written = write_graph(graph_def, folder, name, as_text=args.to == "pbtxt")
         print(f"{written}: {len(graph_def.node)} nodes written as {args.to}")
         return 0
@@ -504,7 +511,7 @@ def freeze(args: argparse.Namespace) -> int:
         raise ValueError("freezing a graph file needs --checkpoint PREFIX and --outputs a,b")
     else:
         frozen = freeze_graph(read_graph_def(args.source), args.checkpoint, args.outputs.split(","))
-    folder, name = os.path.split(os.path.abspath(args.output))
+    folder, name = _output_folder_and_name(args.output)
     path = write_graph(frozen, folder, name, as_text=name.endswith(".pbtxt"))
     print(f"{path}: {len(frozen.node)} nodes")
     return 0

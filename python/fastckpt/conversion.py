@@ -14,7 +14,6 @@ latest checkpoint), ``"safetensors"`` (a ``.safetensors`` file, or a folder hold
 
 from __future__ import annotations
 
-import builtins
 import concurrent.futures
 import dataclasses
 import glob
@@ -31,7 +30,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from . import _fastckpt
+from . import _fastckpt, _storage
 from .protos import CheckpointState, parse_text
 from .reader import CheckpointReader, PathLike, load_checkpoint
 
@@ -229,29 +228,28 @@ def expand_sources(sources: Iterable[PathLike], *, all_checkpoints: bool = False
     found: list[str] = []
     for source in sources:
         text = os.fspath(source)
-        matches = sorted(glob.glob(text)) if glob.has_magic(text) else [text]
+        matches = sorted(_storage.matching(text)) if glob.has_magic(text) else [text]
         for path in matches or [text]:
-            if path.endswith(".index") and os.path.isfile(path):
+            if path.endswith(".index") and _storage.exists(path):
                 path = path[: -len(".index")]
-            state_file = os.path.join(path, "checkpoint")
-            if os.path.isdir(path) and os.path.isfile(state_file):
-                with builtins.open(state_file, encoding="utf-8") as f:
-                    state = parse_text(f.read(), CheckpointState())
+            state_file = _storage.join(path, "checkpoint")
+            if (_storage.is_url(path) or os.path.isdir(path)) and _storage.exists(state_file):
+                state = parse_text(_storage.read_bytes(state_file).decode("utf-8"), CheckpointState())
                 listed = list(state.all_model_checkpoint_paths) if all_checkpoints else []
                 listed = listed or [state.model_checkpoint_path]
-                found.extend(os.path.join(path, p) for p in listed)
+                found.extend(_storage.join(path, p) for p in listed)
             elif path not in found:
                 found.append(path)
     return found
 
 
 def _output_path(dst_dir: str, name: str, to: str, folder: bool) -> str:
-    return os.path.join(dst_dir, name if folder else name + SUFFIXES[to])
+    return _storage.join(dst_dir, name if folder else name + SUFFIXES[to])
 
 
 def _output_exists(path: str, to: str, folder: bool) -> bool:
     if to == "tf":
-        return os.path.isfile(path + ".index")
+        return _storage.exists(path + ".index")
     if folder:
         return any(os.path.isfile(os.path.join(path, f)) for f in ("model.safetensors", "model.safetensors.index.json"))
     return os.path.isfile(path)
@@ -332,7 +330,7 @@ def convert_many(
             todo.append((src, out))
     if not todo:
         return result
-    os.makedirs(dst, exist_ok=True)
+    _storage.makedirs(dst)
     options = {**options, "to": to}
     bar = _bar(progress, len(todo))
     outcomes: dict[str, tuple[list[str] | None, str]] = {}

@@ -9,7 +9,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from . import _fastckpt
+from . import _fastckpt, _storage
 from ._dtypes import NUMPY_DTYPES, STRING, enum_of
 from ._fastckpt import GraphDef, Message, MetaGraphDef, TensorProto
 
@@ -44,9 +44,8 @@ def write_graph(graph_or_graph_def: Any, logdir: PathLike, name: PathLike, as_te
     if not isinstance(graph_def, Message) and not hasattr(graph_def, "SerializeToString"):
         graph_def = graph_def.as_graph_def()
     logdir = os.fspath(logdir)
-    path = os.path.join(logdir, os.fspath(name))
-    if logdir and not logdir.startswith("gs:"):
-        os.makedirs(logdir, exist_ok=True)
+    path = _storage.join(logdir, os.fspath(name))
+    _storage.makedirs(logdir)
     _fastckpt.write_message(graph_def, path, as_text)
     return path
 

@@ -24,7 +24,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from . import _fastckpt
+from . import _fastckpt, _storage
 from ._dtypes import NUMPY_DTYPES, STRING, VARIANT
 from .graph import Graph, import_graph_def
 from .graph_io import read_meta_graph, write_graph
@@ -48,7 +48,9 @@ def build_meta_graph(
 def export_meta_graph(specs: Sequence[Spec], path: PathLike, **saver_options: Any) -> str:
     """Writes ``build_meta_graph(specs)`` to ``path`` (binary, replaced atomically)."""
     path = os.fspath(path)
-    write_graph(build_meta_graph(specs, **saver_options), os.path.dirname(path), os.path.basename(path), as_text=False)
+    write_graph(
+        build_meta_graph(specs, **saver_options), _storage.dirname(path), _storage.basename(path), as_text=False
+    )
     return path
 
 

@@ -9,7 +9,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from . import _fastckpt
+from . import _fastckpt, _storage
 from ._dtypes import NUMPY_DTYPES
 from .errors import CheckpointNotFoundError, TensorNotFoundError
 from .state import latest_checkpoint
@@ -32,6 +32,17 @@ def _decode(name: bytes) -> str:
 
 def _resolve_prefix(path: PathLike) -> str:
     path = os.fspath(path)
+    if _storage.is_url(path):
+        # A folder of objects has no entry of its own: a URL naming no checkpoint but holding a
+        # state file is a folder.
+        if not _storage.exists(path + ".index") and _storage.exists(_storage.join(path, "checkpoint")):
+            latest = latest_checkpoint(path)
+            if latest is None:
+                raise CheckpointNotFoundError(f"Couldn't find checkpoints named by the state file in {path}")
+            return latest
+        if path.endswith(".index") and not _storage.exists(path + ".index"):
+            return path[: -len(".index")]
+        return path
     if os.path.isdir(path):
         latest = latest_checkpoint(path)
         if latest is None:

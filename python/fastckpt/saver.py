@@ -19,7 +19,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from . import _async
+from . import _async, _storage
 from ._dtypes import NAMES, STRING, VARIANT, enum_of
 from .errors import InvalidArgumentError, NotFoundError
 from .graph import Graph
@@ -153,7 +153,9 @@ class Saver:
             for pattern in (path + ".index", path):
                 found = sorted(_matches(pattern))
                 if found:
-                    recovered.append((path, os.stat(found[0]).st_mtime_ns / 1e9))
+                    # Objects carry no cheap modification time here: recovered ones count as new.
+                    stamp = time.time() if _storage.is_url(found[0]) else os.stat(found[0]).st_mtime_ns / 1e9
+                    recovered.append((path, stamp))
                     break
         self.set_last_checkpoints_with_time(recovered)
 
@@ -210,12 +212,14 @@ class Saver:
             checkpoint_file = f"{save_path}-{step:08d}" if self._pad_step_number else f"{save_path}-{step}"
         else:
             checkpoint_file = save_path
-            if os.path.basename(save_path) == latest_filename and not self._sharded:
+            if _storage.basename(save_path) == latest_filename and not self._sharded:
                 raise ValueError(
                     f"'latest_filename' collides with 'save_path': '{latest_filename}' and '{save_path}'"
                 )
         # A missing parent folder is created (TensorFlow 2.21's SaveV2 creates it too).
-        parent = os.path.dirname(save_path)
+        parent = _storage.dirname(save_path)
+        if self._sharded and _storage.is_url(save_path):
+            raise ValueError(f"{save_path}: sharded saves (several data files) are written to local paths only")
 
         def prepare() -> Any:
             values = self._snapshot() if not blocking else dict(self._vars)

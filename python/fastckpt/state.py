@@ -5,19 +5,19 @@
 The file is text-format ``CheckpointState``; the engine parses and writes it (atomically). What
 goes into it follows TensorFlow's ``checkpoint_management`` to the letter, including its path
 rules (absolute vs relative, ``os.path.relpath`` against the folder), because TensorFlow and
-fastckpt must understand each other's state files.
+fastckpt must understand each other's state files. A folder may be an object-store URL
+(``s3://bucket/run``): the same rules apply through ``_storage``.
 """
 
 from __future__ import annotations
 
-import glob
 import logging
 import os
 import re
 from collections.abc import Sequence
 from typing import Union
 
-from . import _fastckpt
+from . import _fastckpt, _storage
 from ._fastckpt import CheckpointState
 from .errors import DecodeError
 
@@ -29,7 +29,7 @@ _log = logging.getLogger("fastckpt")
 
 
 def _state_path(save_dir: str, latest_filename: str | None) -> str:
-    return os.path.join(save_dir, STATE_FILE if latest_filename is None else latest_filename)
+    return _storage.join(save_dir, STATE_FILE if latest_filename is None else latest_filename)
 
 
 def get_checkpoint_state(checkpoint_dir: PathLike, latest_filename: str | None = None) -> CheckpointState | None:
@@ -41,11 +41,10 @@ def get_checkpoint_state(checkpoint_dir: PathLike, latest_filename: str | None =
     """
     checkpoint_dir = os.fspath(checkpoint_dir)
     path = _state_path(checkpoint_dir, latest_filename)
-    if not os.path.exists(path):
+    if not _storage.exists(path):
         return None
     try:
-        with open(path, "rb") as f:
-            content = f.read()
+        content = _storage.read_bytes(path)
         state = _fastckpt.parse_checkpoint_state(content)
     except (OSError, DecodeError) as e:
         _log.warning("%s: %s", type(e).__name__, e)
@@ -53,12 +52,12 @@ def get_checkpoint_state(checkpoint_dir: PathLike, latest_filename: str | None =
         return None
     if not state.model_checkpoint_path:
         raise ValueError("Invalid checkpoint state loaded from " + checkpoint_dir)
-    if not os.path.isabs(state.model_checkpoint_path):
-        state.model_checkpoint_path = os.path.join(checkpoint_dir, state.model_checkpoint_path)
+    if not _storage.isabs(state.model_checkpoint_path):
+        state.model_checkpoint_path = _storage.join(checkpoint_dir, state.model_checkpoint_path)
     paths = state.all_model_checkpoint_paths
     for i, p in enumerate(list(paths)):
-        if not os.path.isabs(p):
-            paths[i] = os.path.join(checkpoint_dir, p)
+        if not _storage.isabs(p):
+            paths[i] = _storage.join(checkpoint_dir, p)
     return state
 
 
@@ -85,8 +84,8 @@ def update_checkpoint_state(
     paths = list(all_model_checkpoint_paths or [])
     model = model_checkpoint_path
     if save_relative_paths:
-        model = os.path.relpath(model, save_dir) if os.path.isabs(model) else model
-        paths = [os.path.relpath(p, save_dir) if os.path.isabs(p) else p for p in paths]
+        model = _storage.relpath(model, save_dir) if _storage.isabs(model) else model
+        paths = [_storage.relpath(p, save_dir) if _storage.isabs(p) else p for p in paths]
     if not paths or paths[-1] != model:
         _log.info("%s is not in all_model_checkpoint_paths. Manually adding it.", model)
         paths.append(model)
@@ -96,7 +95,7 @@ def update_checkpoint_state(
             "Checkpoint timestamps, if provided, must match checkpoint paths (got "
             f"paths {paths} and timestamps {all_model_checkpoint_timestamps})"
         )
-    if not os.path.isabs(save_dir):
+    if not _storage.isabs(save_dir):
         model = model if os.path.isabs(model) else os.path.relpath(model, save_dir)
         paths = [p if os.path.isabs(p) else os.path.relpath(p, save_dir) for p in paths]
     if state_path == model:
@@ -111,7 +110,7 @@ def update_checkpoint_state(
 def _matches(pattern: str) -> list[str]:
     """Files matching a TensorFlow file pattern (``*``, ``?``, ``[...]``), as
     ``file_io.get_matching_files``."""
-    return glob.glob(pattern)
+    return _storage.matching(pattern)
 
 
 def latest_checkpoint(checkpoint_dir: PathLike, latest_filename: str | None = None) -> str | None:
@@ -152,7 +151,10 @@ def remove_checkpoint(checkpoint_prefix: PathLike, checkpoint_format_version: in
     for pattern in patterns:
         for path in _matches(pattern):
             try:
-                os.remove(path)
+                if _storage.is_url(path):
+                    _storage.remove(path)
+                else:
+                    os.remove(path)
             except FileNotFoundError:
                 _log.warning(
                     "Hit NotFoundError when deleting '%s', possibly because another "

@@ -3,6 +3,7 @@
 //! these formats opened for reading.
 
 use std::collections::HashMap;
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use fastckpt::bundle::TensorData;
@@ -49,7 +50,7 @@ pub fn convert(
     alignment: usize,
     skip_unsupported: bool,
     progress: Option<Py<PyAny>>,
-) -> PyResult<(Vec<PathBuf>, Vec<String>)> {
+) -> PyResult<(Vec<OsString>, Vec<String>)> {
     let patterns = |list: &[String]| list.iter().map(|p| Pattern::parse(p)).collect::<fastckpt::Result<Vec<_>>>();
     let options = Options {
         to: to.map(Format::parse).transpose().py_err(py)?,
@@ -74,7 +75,8 @@ pub fn convert(
     };
     let progress_fn: &(dyn Fn(&str, u64) + Sync) = &report_progress;
     let report = py.detach(|| engine::convert(&src, &dst, &options, Some(progress_fn))).py_err(py)?;
-    Ok((report.files, report.skipped))
+    // As `str` (a `pathlib.Path` would fold the `//` of an object-store URL).
+    Ok((report.files.into_iter().map(PathBuf::into_os_string).collect(), report.skipped))
 }
 
 /// A checkpoint in any supported format, read through the engine's conversion sources. The

@@ -19,6 +19,7 @@ mod reader;
 mod saver;
 mod snapshot;
 mod state;
+mod storage;
 mod tree;
 mod writer;
 
@@ -44,6 +45,12 @@ fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(checkpoint::build_object_graph, m)?)?;
     m.add_function(wrap_pyfunction!(checkpoint::object_graph_friendly_names, m)?)?;
     m.add_function(wrap_pyfunction!(snapshot::copy_into, m)?)?;
+    m.add_function(wrap_pyfunction!(storage::storage_is_url, m)?)?;
+    m.add_function(wrap_pyfunction!(storage::storage_read, m)?)?;
+    m.add_function(wrap_pyfunction!(storage::storage_write, m)?)?;
+    m.add_function(wrap_pyfunction!(storage::storage_exists, m)?)?;
+    m.add_function(wrap_pyfunction!(storage::storage_delete, m)?)?;
+    m.add_function(wrap_pyfunction!(storage::storage_list, m)?)?;
     message::add_classes(m)?;
     m.add_class::<descriptor::Descriptor>()?;
     m.add_class::<descriptor::FieldDescriptor>()?;

@@ -16,6 +16,7 @@ pub mod pool;
 pub mod proto;
 pub mod reader;
 pub mod state;
+pub mod storage;
 pub mod table;
 pub mod v1;
 pub mod varint;

@@ -7,9 +7,11 @@ use std::path::Path;
 use crate::bundle::{naming, BundleReader, ReadPlan, Tensor};
 use crate::dtype::DataType;
 use crate::error::{display_key, Error, Result};
+use crate::storage::Location;
 use crate::v1::{self, V1Reader};
 
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant, reason = "one per open checkpoint, never in bulk: boxing would gain nothing")]
 pub enum CheckpointReader {
     V2(BundleReader),
     V1(V1Reader),
@@ -18,9 +20,12 @@ pub enum CheckpointReader {
 impl CheckpointReader {
     /// Opens the checkpoint at `prefix`. With `verify`, a V2 tensor's crc32c is checked the first
     /// time its bytes are handed out; V1 files have checksums on their table blocks only, and
-    /// those are always checked.
+    /// those are always checked. A URL prefix opens a V2 bundle in an object store.
     pub fn open(prefix: impl AsRef<Path>, verify: bool) -> Result<Self> {
         let prefix = prefix.as_ref();
+        if let Location::Remote(remote) = Location::of(prefix)? {
+            return Ok(CheckpointReader::V2(BundleReader::open_remote(remote, verify)?));
+        }
         if !naming::index_path(prefix).exists() {
             if let Some(files) = v1::files(prefix) {
                 return Ok(CheckpointReader::V1(V1Reader::open(prefix, files)?));
@@ -31,6 +36,9 @@ impl CheckpointReader {
 
     /// Whether a checkpoint of either format exists at `prefix`.
     pub fn exists(prefix: &Path) -> bool {
+        if let Ok(Location::Remote(remote)) = Location::of(prefix) {
+            return Location::Remote(remote.with_suffix(naming::INDEX_SUFFIX)).exists().unwrap_or(false);
+        }
         naming::index_path(prefix).exists() || v1::files(prefix).is_some()
     }
 

@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::graph::io::{self, Format};
 use crate::proto::message::{List, Message, Value};
 use crate::proto::{schema, text};
+use crate::storage::{url_scheme, Location};
 
 pub const STATE_FILE: &str = "checkpoint";
 
@@ -52,10 +53,10 @@ impl CheckpointState {
     /// Reads `dir/checkpoint`; `Ok(None)` when there is no such file.
     pub fn read(dir: &Path) -> Result<Option<Self>> {
         let path = dir.join(STATE_FILE);
-        let text = match std::fs::read(&path) {
+        let text = match Location::of(&path)?.read() {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io(&path, e)),
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
         };
         let text = String::from_utf8(text).map_err(|_| Error::corrupt(&path, "state file is not UTF-8"))?;
         Self::parse(&text).map(Some).map_err(|e| Error::corrupt(&path, e))
@@ -98,7 +99,11 @@ impl CheckpointState {
 
     /// The latest checkpoint's prefix, resolved against `dir`.
     pub fn latest(&self, dir: &Path) -> Option<PathBuf> {
-        (!self.model_checkpoint_path.is_empty()).then(|| dir.join(&self.model_checkpoint_path))
+        let model = &self.model_checkpoint_path;
+        (!model.is_empty()).then(|| match url_scheme(model) {
+            Some(_) => PathBuf::from(model),
+            None => dir.join(model),
+        })
     }
 }
 

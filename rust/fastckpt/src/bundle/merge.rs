@@ -21,6 +21,11 @@ use super::writer::write_index;
 use super::{naming, slices, BundleReader};
 use crate::error::{display_key, Error, Result};
 
+/// Whether `path` is written as a URL (object stores have no rename to merge with).
+fn is_remote(path: &Path) -> bool {
+    path.to_str().and_then(crate::storage::url_scheme).is_some()
+}
+
 /// Merges the bundles at `prefixes` into one at `output` (TF's `MergeBundles`). Fails, leaving
 /// the inputs untouched, on a key two inputs hold as whole tensors, slices of one tensor that
 /// disagree on dtype or full shape, slices of one tensor that overlap or leave part of it
@@ -31,6 +36,12 @@ use crate::error::{display_key, Error, Result};
 pub fn merge_bundles(prefixes: &[PathBuf], output: &Path, delete_dirs: bool, sync: bool) -> Result<()> {
     if prefixes.is_empty() {
         return Err(Error::InvalidArgument("At least one prefix checkpoint file must exist, but none existed.".into()));
+    }
+    if let Some(url) = prefixes.iter().map(PathBuf::as_path).chain([output]).find(|p| is_remote(p)) {
+        return Err(Error::Unsupported(format!(
+            "{}: merging checkpoints moves files, which object stores cannot do; merge on a local path",
+            url.display()
+        )));
     }
     let mut entries: BTreeMap<Vec<u8>, BundleEntry> = BTreeMap::new();
     // Input data file → its shard id in the output, in order of first reference.

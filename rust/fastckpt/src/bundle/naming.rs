@@ -10,12 +10,19 @@ fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
+pub const INDEX_SUFFIX: &str = ".index";
+
+/// `.data-SSSSS-of-NNNNN`.
+pub fn data_suffix(shard: i32, num_shards: i32) -> String {
+    format!(".data-{shard:05}-of-{num_shards:05}")
+}
+
 pub fn index_path(prefix: &Path) -> PathBuf {
-    with_suffix(prefix, ".index")
+    with_suffix(prefix, INDEX_SUFFIX)
 }
 
 pub fn data_path(prefix: &Path, shard: i32, num_shards: i32) -> PathBuf {
-    with_suffix(prefix, &format!(".data-{shard:05}-of-{num_shards:05}"))
+    with_suffix(prefix, &data_suffix(shard, num_shards))
 }
 
 #[cfg(test)]

@@ -1,6 +1,10 @@
 //! Reading a bundle: the index is parsed and every entry validated at open; data files are mapped
 //! on first use and tensors are handed out as ranges of the mapping whenever their bytes can be
 //! used as they are, so that a caller can view them without copying.
+//!
+//! A checkpoint in an object store ([`BundleReader::open_remote`]) is read the same way, except
+//! that its data files are not mapped: every tensor is fetched by ranged GETs of exactly its bytes
+//! into memory of its own (so tensors are always owned there), checked as local reads are.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -17,6 +21,7 @@ use super::strings::ElementsError;
 use super::{naming, slices, strings, variant};
 use crate::dtype::{DataType, Layout};
 use crate::error::{display_key, Error, Result};
+use crate::storage::{Location, Remote};
 use crate::table::Table;
 use crate::{crc, pool};
 
@@ -29,12 +34,17 @@ const COPY_CHUNK: usize = 4 << 20;
 /// the kernel to bring their whole range into the page cache (see [`DataFile::prefetch`]).
 const PREFETCH_MIN: usize = COPY_CHUNK;
 
-/// One mapped data file (`P.data-SSSSS-of-NNNNN`).
+/// One data file (`P.data-SSSSS-of-NNNNN`): mapped, or an object read by ranges.
 #[derive(Debug)]
 pub struct DataFile {
     path: PathBuf,
-    file: File,
-    map: Option<Mmap>,
+    source: Source,
+}
+
+#[derive(Debug)]
+enum Source {
+    Local { file: File, map: Option<Mmap> },
+    Remote { object: Remote, len: usize },
 }
 
 impl DataFile {
@@ -50,22 +60,74 @@ impl DataFile {
             // for as long as the mapping lives.
             Some(unsafe { Mmap::map(&file) }.map_err(|e| Error::io(&path, e))?)
         };
-        Ok(DataFile { path, file, map })
+        Ok(DataFile { path, source: Source::Local { file, map } })
+    }
+
+    /// An object of a store, not read until tensors are asked for (its size is).
+    pub fn open_remote(object: Remote) -> Result<Self> {
+        let size = object.size()?;
+        let path = object.display_path();
+        let len = usize::try_from(size).map_err(|_| Error::corrupt(&path, format!("object of {size} bytes")))?;
+        Ok(DataFile { path, source: Source::Remote { object, len } })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
+    /// The mapped bytes (empty for an object of a store: see [`DataFile::read_at`]).
     pub fn bytes(&self) -> &[u8] {
-        self.map.as_deref().unwrap_or(&[])
+        match &self.source {
+            Source::Local { map, .. } => map.as_deref().unwrap_or(&[]),
+            Source::Remote { .. } => &[],
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match &self.source {
+            Source::Local { map, .. } => map.as_deref().map_or(0, <[u8]>::len),
+            Source::Remote { len, .. } => *len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn is_remote(&self) -> bool {
+        matches!(self.source, Source::Remote { .. })
+    }
+
+    /// Fills `out` with the bytes at `offset`: a `pread` of the file, or ranged GETs of the object.
+    fn read_at(&self, out: &mut [u8], offset: usize) -> Result<()> {
+        use std::os::unix::fs::FileExt;
+        match &self.source {
+            Source::Local { file, .. } => file.read_exact_at(out, offset as u64).map_err(|e| match e.kind() {
+                std::io::ErrorKind::UnexpectedEof => Error::corrupt(
+                    &self.path,
+                    "the data file ends before the tensor (truncated while open?)".to_string(),
+                ),
+                _ => Error::io(&self.path, e),
+            }),
+            Source::Remote { object, .. } => object.read_into(offset as u64, out),
+        }
+    }
+
+    /// `len` bytes at `offset`: borrowed from the mapping, or fetched.
+    fn range(&self, offset: usize, len: usize) -> Result<std::borrow::Cow<'_, [u8]>> {
+        if self.is_remote() {
+            let mut out = vec![0; len];
+            self.read_at(&mut out, offset)?;
+            return Ok(out.into());
+        }
+        Ok(self.bytes()[offset..offset + len].into())
     }
 
     /// Takes the pages of a range this process has finished with out of its resident set (they
     /// stay in the page cache): a conversion streaming through a large file then holds the pages
     /// of one tensor, not of the whole file. Only an optimisation; failures are ignored.
     pub fn release(&self, offset: usize, len: usize) {
-        if let Some(map) = &self.map {
+        if let Source::Local { map: Some(map), .. } = &self.source {
             if offset.checked_add(len).is_some_and(|end| end <= map.len()) {
                 // SAFETY: the mapping is read-only and backed by a file that is never written in
                 // place, so MADV_DONTNEED only drops page-table entries: any later access (a numpy
@@ -84,10 +146,11 @@ impl DataFile {
         #[cfg(target_os = "linux")]
         {
             use std::os::fd::AsRawFd;
+            let Source::Local { file, .. } = &self.source else { return };
             let (Ok(offset), Ok(len)) = (libc::off_t::try_from(offset), libc::off_t::try_from(len)) else { return };
             // SAFETY: posix_fadvise only reads its integer arguments; the descriptor is open
             // for as long as `self` is.
-            let _ = unsafe { libc::posix_fadvise(self.file.as_raw_fd(), offset, len, libc::POSIX_FADV_WILLNEED) };
+            let _ = unsafe { libc::posix_fadvise(file.as_raw_fd(), offset, len, libc::POSIX_FADV_WILLNEED) };
         }
         #[cfg(not(target_os = "linux"))]
         let _ = (offset, len);
@@ -97,7 +160,8 @@ impl DataFile {
     /// are handed out the file is checked to still reach `end`: a file truncated in place after it
     /// was opened (by a writer that does not rename) gives an error instead.
     pub(crate) fn check_still_holds(&self, key: &[u8], end: usize) -> Result<()> {
-        let len = self.file.metadata().map_err(|e| Error::io(&self.path, e))?.len();
+        let Source::Local { file, .. } = &self.source else { return Ok(()) };
+        let len = file.metadata().map_err(|e| Error::io(&self.path, e))?.len();
         if (len as u128) < end as u128 {
             return Err(Error::corrupt(
                 &self.path,
@@ -151,16 +215,40 @@ pub struct BundleReader {
     verify: bool,
     verified: Vec<AtomicBool>,
     shards: Mutex<HashMap<i32, Arc<DataFile>>>,
+    /// The prefix in an object store, for a remote checkpoint.
+    remote: Option<Remote>,
 }
 
 impl BundleReader {
     /// Opens the checkpoint at `prefix` (the path without `.index`). With `verify`, every tensor's
     /// crc32c is checked the first time its bytes are handed out.
+    /// A URL prefix opens the checkpoint in its object store ([`BundleReader::open_remote`]).
     pub fn open(prefix: impl AsRef<Path>, verify: bool) -> Result<Self> {
+        if let Location::Remote(remote) = Location::of(prefix.as_ref())? {
+            return Self::open_remote(remote, verify);
+        }
         let prefix = prefix.as_ref().to_path_buf();
         let index_path = naming::index_path(&prefix);
         let index = std::fs::read(&index_path).map_err(|e| Error::io(&index_path, e))?;
-        let table = Table::open(&index_path, &index)?;
+        Self::from_index(prefix, index_path, &index, verify, None)
+    }
+
+    /// Opens the checkpoint at `prefix` in an object store: one GET of the `.index`; data is
+    /// fetched by ranges when tensors are read.
+    pub fn open_remote(prefix: Remote, verify: bool) -> Result<Self> {
+        let index = Location::Remote(prefix.with_suffix(naming::INDEX_SUFFIX)).read()?;
+        let index_path = prefix.with_suffix(naming::INDEX_SUFFIX).display_path();
+        Self::from_index(prefix.display_path(), index_path, &index, verify, Some(prefix))
+    }
+
+    fn from_index(
+        prefix: PathBuf,
+        index_path: PathBuf,
+        index: &[u8],
+        verify: bool,
+        remote: Option<Remote>,
+    ) -> Result<Self> {
+        let table = Table::open(&index_path, index)?;
         let corrupt = |detail: String| Error::corrupt(&index_path, detail);
 
         let mut header = None;
@@ -203,6 +291,7 @@ impl BundleReader {
             verify,
             verified,
             shards: Mutex::new(HashMap::new()),
+            remote,
         })
     }
 
@@ -258,7 +347,12 @@ impl BundleReader {
         if let Some(file) = shards.get(&id) {
             return Ok(file.clone());
         }
-        let file = Arc::new(DataFile::open(naming::data_path(&self.prefix, id, self.header.num_shards))?);
+        let file = Arc::new(match &self.remote {
+            Some(remote) => {
+                DataFile::open_remote(remote.with_suffix(&naming::data_suffix(id, self.header.num_shards)))?
+            }
+            None => DataFile::open(naming::data_path(&self.prefix, id, self.header.num_shards))?,
+        });
         shards.insert(id, file.clone());
         Ok(file)
     }
@@ -267,8 +361,7 @@ impl BundleReader {
     fn locate(&self, key: &[u8], entry: &BundleEntry) -> Result<(Arc<DataFile>, usize, usize)> {
         let file = self.shard(entry.shard_id)?;
         let span = usize::try_from(entry.offset).ok().zip(usize::try_from(entry.size).ok());
-        let Some((offset, len)) = span.filter(|&(o, l)| o.checked_add(l).is_some_and(|end| end <= file.bytes().len()))
-        else {
+        let Some((offset, len)) = span.filter(|&(o, l)| o.checked_add(l).is_some_and(|end| end <= file.len())) else {
             return Err(Error::corrupt(
                 file.path(),
                 format!(
@@ -276,7 +369,7 @@ impl BundleReader {
                     display_key(key),
                     entry.offset,
                     entry.size,
-                    file.bytes().len()
+                    file.len()
                 ),
             ));
         };
@@ -314,7 +407,9 @@ impl BundleReader {
         let (index, dtype, shape, count) = self.lookup(key)?;
         let entry = &self.entries[index];
         let data = match dtype.layout() {
-            Some(Layout::Fixed { swap, .. }) if entry.slices.is_empty() && !self.needs_swap(swap) => {
+            Some(Layout::Fixed { swap, .. })
+                if entry.slices.is_empty() && !self.needs_swap(swap) && self.remote.is_none() =>
+            {
                 let (file, offset, len) = self.locate(key, entry)?;
                 file.check_still_holds(key, offset + len)?;
                 if len > PREFETCH_MIN && self.verify && !self.verified[index].load(Ordering::Acquire) {
@@ -493,7 +588,7 @@ impl BundleReader {
     fn read_elements(&self, index: usize, key: &[u8], count: usize) -> Result<TensorData> {
         let entry = &self.entries[index];
         let (file, offset, len) = self.locate(key, entry)?;
-        let bytes = &file.bytes()[offset..offset + len];
+        let bytes = &*file.range(offset, len)?;
         let big_endian = self.header.endianness == Endianness::Big;
         let expected = self.verify.then_some(entry.crc32c);
         let (decoded, what) = if entry.dtype() == DataType::STRING {
@@ -513,33 +608,29 @@ impl BundleReader {
     /// not been yet. Reading (rather than copying from the mapping) keeps the file's pages out of
     /// this process's resident set, so an owned restore needs memory for the copy only.
     fn pread_verified(&self, index: usize, file: &DataFile, key: &[u8], offset: usize, out: &mut [u8]) -> Result<()> {
-        use std::os::unix::fs::FileExt;
         let check = self.verify && !self.verified[index].load(Ordering::Acquire);
-        let read_chunk = |i: usize, dst: &mut [u8]| -> std::io::Result<(u32, usize)> {
-            file.file.read_exact_at(dst, (offset + i * COPY_CHUNK) as u64)?;
+        let read_chunk = |i: usize, dst: &mut [u8]| -> Result<(u32, usize)> {
+            file.read_at(dst, offset + i * COPY_CHUNK)?;
             Ok((if check { crc::value(dst) } else { 0 }, dst.len()))
         };
         if out.len() > PREFETCH_MIN {
             file.prefetch(offset, out.len());
         }
-        let computed = if out.len() <= COPY_CHUNK {
+        let computed = if file.is_remote() {
+            // The object's ranges are fetched concurrently by the store client.
+            file.read_at(out, offset).map(|()| if check { crc::value_parallel(out) } else { 0 })
+        } else if out.len() <= COPY_CHUNK {
             read_chunk(0, out).map(|(crc, _)| crc)
         } else {
             pool::install(|| {
                 out.par_chunks_mut(COPY_CHUNK)
                     .enumerate()
                     .map(|(i, dst)| read_chunk(i, dst))
-                    .collect::<std::io::Result<Vec<_>>>()
+                    .collect::<Result<Vec<_>>>()
             })
             .map(|crcs| crcs.into_iter().fold(0, |acc, (c, len)| crc32c::crc32c_combine(acc, c, len)))
         }
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::UnexpectedEof => Error::corrupt(
-                file.path(),
-                format!("tensor '{}': the data file ends before the tensor (truncated while open?)", display_key(key)),
-            ),
-            _ => Error::io(file.path(), e),
-        })?;
+        .map_err(|e| in_tensor(e, key))?;
         if check {
             let entry = &self.entries[index];
             if crc::mask(computed) != entry.crc32c {
@@ -578,7 +669,7 @@ impl BundleReader {
                 return Err(self.partition_error(key, "a slice is listed twice"));
             }
             let (file, _, _) = self.locate(&slice_key, part)?;
-            files.insert(part.shard_id, file.bytes().len());
+            files.insert(part.shard_id, file.len());
             covered = covered.saturating_add(part_count);
             parts.push(SlicePart { slice: position, region, index, key: slice_key, count: part_count });
         }
@@ -734,6 +825,20 @@ impl Coverage {
 /// A resolved region in TensorFlow's slice spelling (`start,length` per dimension, `:`-joined).
 fn region_spec(region: &[(usize, usize)]) -> String {
     region.iter().map(|(start, len)| format!("{start},{len}")).collect::<Vec<_>>().join(":")
+}
+
+/// Names the tensor in an error about reading its bytes.
+fn in_tensor(error: Error, key: &[u8]) -> Error {
+    match error {
+        Error::Corrupt { path, detail } => {
+            Error::Corrupt { path, detail: format!("tensor '{}': {detail}", display_key(key)) }
+        }
+        Error::Io { path, source } => Error::Io {
+            source: std::io::Error::new(source.kind(), format!("reading tensor '{}': {source}", display_key(key))),
+            path,
+        },
+        other => other,
+    }
 }
 
 /// Entry checks done at open, so that reads never see an absurd entry.

@@ -6,6 +6,11 @@
 //! stays whole, and a reader that mapped the old files keeps valid pages. Dropping an unfinished
 //! writer deletes the temporary files. Between the two renames (microseconds) the folder holds the
 //! new data file beside the old index, as it does with TensorFlow's writer.
+//!
+//! A URL prefix writes to an object store ([`crate::storage`]): the data file is a multipart
+//! upload fed by the same staging buffers, and the index is PUT only after the data object is
+//! complete, so the index is the commit point. A writer dropped (or failing) before that aborts
+//! the upload and leaves no index.
 
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
@@ -18,6 +23,7 @@ use crate::atomic_file::{self, AtomicFile};
 use crate::dtype::{DataType, Layout};
 use crate::error::{display_key, Error, Result};
 use crate::proto::{Extent, TensorShape, TensorSlice};
+use crate::storage::{Location, Upload};
 use crate::table::TableBuilder;
 use crate::{crc, pool};
 
@@ -69,10 +75,15 @@ impl BundleWriter {
                 prefix.join("ckpt").display()
             )));
         }
-        if let Some(dir) = prefix.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        }
-        let data = AtomicFile::create(&naming::data_path(&prefix, 0, 1))?;
+        let data = match Location::of(&prefix)? {
+            Location::Remote(remote) => Destination::Remote(remote.with_suffix(&naming::data_suffix(0, 1)).upload()),
+            Location::Local(_) => {
+                if let Some(dir) = prefix.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+                }
+                Destination::Local(AtomicFile::create(&naming::data_path(&prefix, 0, 1))?)
+            }
+        };
         Ok(BundleWriter {
             prefix,
             alignment: alignment as u64,
@@ -252,9 +263,20 @@ impl BundleWriter {
         if !self.allow_partial_slices {
             self.check_partitions_complete()?;
         }
-        let data = data.into_file()?;
-        let index = write_index(&naming::index_path(&self.prefix), &BundleHeader::new(1), &self.entries)?;
-        atomic_file::commit_all(vec![data, index], self.sync)
+        match data.into_destination()? {
+            Destination::Local(data) => {
+                let index = write_index(&naming::index_path(&self.prefix), &BundleHeader::new(1), &self.entries)?;
+                atomic_file::commit_all(vec![data, index], self.sync)
+            }
+            Destination::Remote(upload) => {
+                let index_location = Location::of(&self.prefix)?.with_suffix(naming::INDEX_SUFFIX);
+                let mut index = Vec::new();
+                encode_index(&mut index, &BundleHeader::new(1), &self.entries)
+                    .map_err(|e| Error::io(naming::index_path(&self.prefix), e))?;
+                upload.finish()?;
+                index_location.write(&index, false)
+            }
+        }
     }
 }
 
@@ -294,13 +316,29 @@ impl BundleWriter {
 /// ```
 #[derive(Debug)]
 struct DataSink {
-    file: AtomicFile,
+    file: Destination,
     staging: Vec<u8>,
     writing: Vec<u8>,
 }
 
+/// Where the staged chunks of the data file go.
+#[derive(Debug)]
+enum Destination {
+    Local(AtomicFile),
+    Remote(Upload),
+}
+
+impl Destination {
+    fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
+        match self {
+            Destination::Local(file) => file.file().write_all(bytes).map_err(|e| Error::io(file.path(), e)),
+            Destination::Remote(upload) => upload.write(bytes),
+        }
+    }
+}
+
 impl DataSink {
-    fn new(file: AtomicFile) -> Self {
+    fn new(file: Destination) -> Self {
         DataSink { file, staging: Vec::with_capacity(STAGING), writing: Vec::with_capacity(STAGING) }
     }
 
@@ -310,22 +348,22 @@ impl DataSink {
         stage(&mut self.staging, &mut bytes, &mut crc);
         while self.staging.len() == STAGING {
             std::mem::swap(&mut self.staging, &mut self.writing);
-            let (file, full, next) = (self.file.file(), &self.writing, &mut self.staging);
+            let (file, full, next) = (&mut self.file, &self.writing, &mut self.staging);
             let written = if bytes.is_empty() {
                 file.write_all(full)
             } else {
                 pool::join(|| file.write_all(full), || stage(next, &mut bytes, &mut crc)).0
             };
             self.writing.clear();
-            written.map_err(|e| Error::io(self.file.path(), e))?;
+            written?;
         }
         Ok(crc)
     }
 
-    /// Writes what is staged and hands back the file.
-    fn into_file(mut self) -> Result<AtomicFile> {
+    /// Writes what is staged and hands back the destination.
+    fn into_destination(mut self) -> Result<Destination> {
         let DataSink { file, staging, .. } = &mut self;
-        file.file().write_all(staging).map_err(|e| Error::io(file.path(), e))?;
+        file.write_all(staging)?;
         Ok(self.file)
     }
 }
@@ -345,12 +383,21 @@ pub(super) fn write_index(
     entries: &BTreeMap<Vec<u8>, BundleEntry>,
 ) -> Result<AtomicFile> {
     let mut index = AtomicFile::create(path)?;
-    let io = |e| Error::io(path, e);
-    let mut table = TableBuilder::new(BufWriter::with_capacity(WRITE_BUFFER, index.file()));
-    table.add(b"", &header.encode()).map_err(io)?;
-    for (key, entry) in entries {
-        table.add(key, &entry.encode()).map_err(io)?;
-    }
-    table.finish().map_err(io)?.into_inner().map_err(|e| io(e.into_error()))?;
+    encode_index(BufWriter::with_capacity(WRITE_BUFFER, index.file()), header, entries)
+        .map_err(|e| Error::io(path, e))?;
     Ok(index)
+}
+
+/// The index table (header first, then the entries in key order) written to `out`.
+fn encode_index(
+    out: impl Write,
+    header: &BundleHeader,
+    entries: &BTreeMap<Vec<u8>, BundleEntry>,
+) -> std::io::Result<()> {
+    let mut table = TableBuilder::new(out);
+    table.add(b"", &header.encode())?;
+    for (key, entry) in entries {
+        table.add(key, &entry.encode())?;
+    }
+    table.finish()?.flush()
 }

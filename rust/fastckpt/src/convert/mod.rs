@@ -31,6 +31,7 @@ use crate::bundle::{naming, BundleReader, BundleWriter, TensorData};
 use crate::dtype::DataType;
 use crate::error::{Error, Result};
 use crate::state::CheckpointState;
+use crate::storage::{Location, Remote};
 use crate::Tensor;
 pub use names::{Pattern, RenameRule};
 pub use source::{Entry, TensorSource};
@@ -78,6 +79,9 @@ fn has_extension(path: &Path, extension: &str) -> bool {
 /// safetensors files is read as such, a folder holding a `checkpoint` state file as its latest
 /// TF checkpoint; files by their suffix; anything else is a TF prefix (`P.index` also accepted).
 pub fn detect(path: &Path) -> Result<(Format, PathBuf)> {
+    if let Location::Remote(remote) = Location::of(path)? {
+        return detect_remote(path, &remote);
+    }
     if path.is_dir() {
         if path.join(safetensors::INDEX_FILE).is_file() || path.join(safetensors::SINGLE_FILE).is_file() {
             return Ok((Format::Safetensors, path.to_path_buf()));
@@ -107,6 +111,27 @@ pub fn detect(path: &Path) -> Result<(Format, PathBuf)> {
         }
     }
     Ok((Format::Tf, path.to_path_buf()))
+}
+
+/// [`detect`] for a URL: a TF checkpoint by its prefix (or `P.index`), or the latest one of a
+/// "folder" holding a state file. Other formats are read from local files only.
+fn detect_remote(path: &Path, remote: &Remote) -> Result<(Format, PathBuf)> {
+    if has_extension(path, "safetensors") || has_extension(path, "npz") {
+        return Err(Error::Unsupported(format!(
+            "{}: safetensors and npz files are read from local paths only; object storage holds TF checkpoints",
+            remote.url()
+        )));
+    }
+    if Location::Remote(remote.with_suffix(naming::INDEX_SUFFIX)).exists()? {
+        return Ok((Format::Tf, path.to_path_buf()));
+    }
+    if has_extension(path, "index") {
+        return Ok((Format::Tf, path.with_extension("")));
+    }
+    match CheckpointState::read(path)?.and_then(|s| s.latest(path)) {
+        Some(prefix) => Ok((Format::Tf, prefix)),
+        None => Ok((Format::Tf, path.to_path_buf())),
+    }
 }
 
 /// Opens the checkpoint at `path` in whatever format it is (see [`detect`]). TF checkpoints are
@@ -328,6 +353,12 @@ fn release(tensor: &Tensor) {
 /// Converts the checkpoint at `src` (any format, see [`detect`]) into `dst`.
 pub fn convert(src: &Path, dst: &Path, options: &Options, progress: Progress<'_>) -> Result<Report> {
     let (format, folder) = output_format(dst, options)?;
+    if format != Format::Tf && matches!(Location::of(dst)?, Location::Remote(_)) {
+        return Err(Error::Unsupported(format!(
+            "{}: conversions to object storage write TF checkpoints only (to='tf')",
+            dst.display()
+        )));
+    }
     let (source_format, _) = detect(src)?;
     let source = open(src)?;
     let (planned, skipped) = plan(&*source, format, options)?;
@@ -388,6 +419,12 @@ fn write_tf(
     if shards.len() <= 1 {
         write_bundle(dst, tensors.iter(), alignment, load, progress)?;
         return Ok(vec![naming::index_path(dst), naming::data_path(dst, 0, 1)]);
+    }
+    if matches!(Location::of(dst)?, Location::Remote(_)) {
+        return Err(Error::Unsupported(format!(
+            "{}: a TF checkpoint in several data files (max_shard_size) is written to local paths only",
+            dst.display()
+        )));
     }
     let count = i32::try_from(shards.len())
         .map_err(|_| Error::InvalidArgument(format!("{}: too many data files ({})", dst.display(), shards.len())))?;

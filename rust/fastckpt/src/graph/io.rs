@@ -5,6 +5,7 @@
 //! read   file ──mmap──▶ Bytes ──binary::decode──▶ Message     strings and bytes fields are slices
 //!                         └──(not binary)──text::parse──▶      of the mapping: nothing is copied
 //! write  Message ──binary (TensorFlow's deterministic order) | text──▶ AtomicFile ──rename──▶ P
+//! A URL is read with one GET and written with one PUT (see [`crate::storage`]).
 //! ```
 //! Detection is TensorFlow's (`read_meta_graph_file` and friends): the bytes are parsed as binary
 //! first, and only when that fails as text. Written files never replace a file in place: a reader
@@ -22,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::proto::binary::{self, MapOrder};
 use crate::proto::schema::MessageDesc;
 use crate::proto::{text, Message};
+use crate::storage::Location;
 
 /// How a message is written in a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +36,9 @@ pub enum Format {
 
 /// The bytes of a file: mapped (or empty: an empty file cannot be mapped).
 pub fn map_file(path: &Path) -> Result<Bytes> {
+    if let Location::Remote(remote) = Location::of(path)? {
+        return Ok(Bytes::from(Location::Remote(remote).read()?));
+    }
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
     if len == 0 {
@@ -84,6 +89,15 @@ pub fn read(path: &Path, desc: &'static MessageDesc, format: Option<Format>) -> 
 /// deterministic order (`SerializeToString(deterministic=True)`), or text as
 /// `text_format.MessageToString` prints it.
 pub fn write(path: &Path, msg: &Message, format: Format) -> Result<()> {
+    if let remote @ Location::Remote(_) = Location::of(path)? {
+        let mut out = Vec::new();
+        match format {
+            Format::Binary => binary::encode_to(msg, MapOrder::TensorFlow, &mut out),
+            Format::Text => out.write_all(text::print(msg).as_bytes()),
+        }
+        .map_err(|e| Error::io(path, e))?;
+        return remote.write(&out, false);
+    }
     let mut file = AtomicFile::create(path)?;
     let mut out = BufWriter::with_capacity(1 << 20, file.file());
     match format {
