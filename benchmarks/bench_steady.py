@@ -20,12 +20,48 @@ import json
 import os
 import platform
 import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 MODULES = ("steady_read", "steady_save")
+
+
+def default_dir() -> str:
+    """tmpfs when there is one, so that no disk writeback disturbs the passes."""
+    return "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every steady module reads; added once whichever module asks first."""
+    known = {a for action in parser._actions for a in action.option_strings}
+    if "--scale" not in known:
+        parser.add_argument("--scale", type=float, default=1.0, help="fraction of the 8,192 tensors (1.0)")
+    if "--repeats" not in known:
+        parser.add_argument("--repeats", type=int, default=7, help="timed rounds (7)")
+    if "--dir" not in known:
+        parser.add_argument("--dir", default=None, help="scratch folder parent (default: /dev/shm)")
+
+
+def run_alone(
+    doc: str | None,
+    add_arguments: Callable[[argparse.ArgumentParser], None],
+    rows: Callable[[argparse.Namespace], list[dict[str, Any]]],
+    argv: list[str] | None = None,
+) -> int:
+    """``python benchmarks/steady_X.py``: one module's rows, without the driver."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    parser.add_argument("--json", default=None, help="also write the rows as JSON here")
+    args = parser.parse_args(argv)
+    result = rows(args)
+    print_rows(result)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1))
+    return 0
 
 
 def _load(name: str) -> Any:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import gc
 import hashlib
-import json
 import os
 import shutil
 import statistics
@@ -38,26 +37,16 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import touch  # noqa: E402
+from bench_steady import add_common_arguments, default_dir, run_alone  # noqa: E402
 
 GROUP = "steady read W2"
 SHAPE = (64, 128)  # 32 KiB of float32
 FULL_COUNT = 8192
 
 
-def _default_dir() -> str:
-    """tmpfs when there is one, so that no disk writeback disturbs the passes."""
-    return "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options this module reads (the driver may already have added them)."""
-    known = {a for action in parser._actions for a in action.option_strings}
-    if "--scale" not in known:
-        parser.add_argument("--scale", type=float, default=1.0, help="fraction of the 8,192 tensors (1.0)")
-    if "--repeats" not in known:
-        parser.add_argument("--repeats", type=int, default=7, help="timed rounds (7)")
-    if "--dir" not in known:
-        parser.add_argument("--dir", default=None, help="scratch folder parent (default: /dev/shm)")
+    add_common_arguments(parser)
 
 
 def _digest(digests: dict[str, int]) -> str:
@@ -139,7 +128,7 @@ def rows(args: argparse.Namespace) -> list[dict[str, Any]]:
 
     scale = float(getattr(args, "scale", 1.0))
     repeats = int(getattr(args, "repeats", 7))
-    parent = getattr(args, "dir", None) or _default_dir()
+    parent = getattr(args, "dir", None) or default_dir()
     count = max(1, round(FULL_COUNT * scale))
     names = [f"layer_{i:05d}/kernel" for i in range(count)]
     arrays = {n: np.random.default_rng([8, i]).random(SHAPE, dtype=np.float32) for i, n in enumerate(names)}
@@ -240,17 +229,7 @@ def _summarise(times: dict[str, list[float]], wrong: set[str], count: int) -> li
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    parser.add_argument("--json", default=None, help="also write the rows as JSON here")
-    args = parser.parse_args(argv)
-    result = rows(args)
-    from bench_steady import print_rows
-
-    print_rows(result)
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1))
-    return 0
+    return run_alone(__doc__, add_arguments, rows, argv)
 
 
 if __name__ == "__main__":

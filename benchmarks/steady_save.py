@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import shutil
 import statistics
@@ -36,6 +35,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_steady import add_common_arguments, default_dir, run_alone  # noqa: E402
 
 GROUP = "steady save W2"
 SHAPE = (64, 128)  # 32 KiB of float32
@@ -47,19 +50,9 @@ RAW = "raw write() of the same bytes"
 FLOOR = "crc32c + memcpy (floor)"
 
 
-def _default_dir() -> str:
-    return "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options this module reads (the driver may already have added them)."""
-    known = {a for action in parser._actions for a in action.option_strings}
-    if "--scale" not in known:
-        parser.add_argument("--scale", type=float, default=1.0, help="fraction of the 8,192 tensors (1.0)")
-    if "--repeats" not in known:
-        parser.add_argument("--repeats", type=int, default=7, help="timed rounds (7)")
-    if "--dir" not in known:
-        parser.add_argument("--dir", default=None, help="scratch folder parent (default: /dev/shm)")
+    add_common_arguments(parser)
 
 
 def _remove_prefix(prefix: str) -> None:
@@ -165,7 +158,7 @@ def rows(args: argparse.Namespace) -> list[dict[str, Any]]:
 
     scale = float(getattr(args, "scale", 1.0))
     repeats = int(getattr(args, "repeats", 7))
-    parent = getattr(args, "dir", None) or _default_dir()
+    parent = getattr(args, "dir", None) or default_dir()
     count = max(1, round(FULL_COUNT * scale))
     names = [f"layer_{i:05d}/kernel" for i in range(count)]
     arrays = {n: np.random.default_rng([9, i]).random(SHAPE, dtype=np.float32) for i, n in enumerate(names)}
@@ -216,7 +209,7 @@ def _summarise(times: dict[str, list[float]], wrong: set[str], count: int) -> li
         if op.startswith("fastckpt"):
             tf_op = op.replace("fastckpt.save", "TF SaveV2")
             row["ratio"] = med[tf_op] / med[op]
-            row["target"] = 2.0
+            row["target"] = ">= 2x"
             row["vs"] = tf_op
             row["ok"] = op not in wrong and row["ratio"] >= 2.0
         if op in wrong:
@@ -232,34 +225,14 @@ def _summarise(times: dict[str, list[float]], wrong: set[str], count: int) -> li
             "min": overhead,
             "max": overhead,
             "runs": [overhead],
-            "target_max": 2.0,
+            "target": "<= 2.0 us",
             "ok": overhead <= 2.0,
         })
     return out
 
 
-def print_rows(result: list[dict[str, Any]]) -> None:
-    for row in result:
-        if "ratio" in row:
-            verdict = f"{row['ratio']:.2f}x (target >= {row['target']}x {row['vs']})"
-        elif "target_max" in row:
-            verdict = f"target <= {row['target_max']} {row['unit']}: {'PASS' if row['ok'] else 'FAIL'}"
-        else:
-            verdict = ""
-        note = f"  {row['note']}" if "note" in row else ""
-        print(f"{row['row']:<50} {row['median']:8.2f} {row['unit']}  [{row['min']:.2f}-{row['max']:.2f}]  {verdict}{note}")
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    parser.add_argument("--json", default=None, help="also write the rows as JSON here")
-    args = parser.parse_args(argv)
-    result = rows(args)
-    print_rows(result)
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1))
-    return 0
+    return run_alone(__doc__, add_arguments, rows, argv)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,13 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 def test_bulk_conversion_reports_bad_inputs_and_resumes(training_runs: TrainingRuns, tmp_path: Path) -> None:
     out = tmp_path / "out"
     args = [str(training_runs.folder / "run*"), str(out), "--jobs", "2", "--friendly-names", "--exclude", "save_counter/*"]
-    check_bulk_conversion(training_runs, out, run_cli("convert", *args))
+    check_bulk_command_resumes(training_runs, out, args)
+
+
+def check_bulk_command_resumes(runs: TrainingRuns, out: Path, args: list[str]) -> None:
+    """`fastckpt convert ARGS` converts the 18 good runs and reports the 2 bad ones; run again with
+    --skip-existing it converts nothing and leaves every output untouched."""
+    check_bulk_conversion(runs, out, run_cli("convert", *args))
     mtimes = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     again = run_cli("convert", *args, "--skip-existing")
     assert "0 converted, 18 skipped (output exists), 2 failed" in again.stderr, again.stderr

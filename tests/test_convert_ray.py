@@ -19,7 +19,7 @@ import pytest
 
 import fastckpt
 from conftest import TrainingRuns
-from test_convert_bulk import check_bulk_conversion, run_cli
+from test_convert_bulk import check_bulk_command_resumes, run_cli
 
 # The CLI and the API options shared by the conversions below.
 ARGS = ["--friendly-names", "--exclude", "save_counter/*"]
@@ -41,13 +41,7 @@ def test_command_on_a_ray_cluster_reports_bad_inputs_and_resumes(
     ray_cluster: str, training_runs: TrainingRuns, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    args = [str(training_runs.folder / "run*"), str(out), "--ray", ray_cluster, *ARGS]
-    check_bulk_conversion(training_runs, out, run_cli("convert", *args))
-    mtimes = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
-    again = run_cli("convert", *args, "--skip-existing")
-    assert "0 converted, 18 skipped (output exists), 2 failed" in again.stderr, again.stderr
-    assert again.returncode == 1
-    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == mtimes
+    check_bulk_command_resumes(training_runs, out, [str(training_runs.folder / "run*"), str(out), "--ray", ray_cluster, *ARGS])
 
 
 def test_convert_many_on_ray_matches_the_local_backend(
