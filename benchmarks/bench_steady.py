@@ -19,6 +19,7 @@ import importlib
 import json
 import os
 import platform
+import statistics
 import sys
 import tempfile
 from collections.abc import Callable
@@ -44,6 +45,23 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--repeats", type=int, default=7, help="timed rounds (7)")
     if "--dir" not in known:
         parser.add_argument("--dir", default=None, help="scratch folder parent (default: /dev/shm)")
+
+
+def per_tensor_rows(group: str, times: dict[str, list[float]], count: int) -> dict[str, dict[str, Any]]:
+    """A row per operation: its rounds' seconds as µs per tensor, with median, min and max."""
+    rows = {}
+    for op, runs in times.items():
+        values = [t / count * 1e6 for t in runs]
+        rows[op] = {
+            "group": group,
+            "row": op,
+            "unit": "us/tensor",
+            "median": statistics.median(values),
+            "min": min(values),
+            "max": max(values),
+            "runs": values,
+        }
+    return rows
 
 
 def run_alone(

@@ -37,7 +37,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import touch  # noqa: E402
-from bench_steady import add_common_arguments, default_dir, run_alone  # noqa: E402
+from bench_steady import add_common_arguments, default_dir, per_tensor_rows, run_alone  # noqa: E402
 
 GROUP = "steady read W2"
 SHAPE = (64, 128)  # 32 KiB of float32
@@ -186,19 +186,10 @@ OVERHEAD_ROWS = ("fastckpt get_tensor(copy=True)", "fastckpt read_all(copy=True)
 
 
 def _summarise(times: dict[str, list[float]], wrong: set[str], count: int) -> list[dict[str, Any]]:
-    per = {op: [t / count * 1e6 for t in runs] for op, runs in times.items()}
-    med = {op: statistics.median(v) for op, v in per.items()}
+    per_op = per_tensor_rows(GROUP, times, count)
+    med = {op: row["median"] for op, row in per_op.items()}
     out: list[dict[str, Any]] = []
-    for op, values in per.items():
-        row: dict[str, Any] = {
-            "group": GROUP,
-            "row": op,
-            "unit": "us/tensor",
-            "median": med[op],
-            "min": min(values),
-            "max": max(values),
-            "runs": values,
-        }
+    for op, row in per_op.items():
         if op.startswith("fastckpt"):
             row["ratio"] = med[TF_ROW] / med[op]
             row["vs"] = "TF get_tensor loop"
@@ -211,7 +202,7 @@ def _summarise(times: dict[str, list[float]], wrong: set[str], count: int) -> li
         out.append(row)
     for op in OVERHEAD_ROWS:
         # Per pass: the same rounds paired, so that load hits both sides of the difference alike.
-        extra = [a - t - f for a, t, f in zip(per[op], per[TOUCH_ROW], per[FLOOR_ROW])]
+        extra = [a - t - f for a, t, f in zip(per_op[op]["runs"], per_op[TOUCH_ROW]["runs"], per_op[FLOOR_ROW]["runs"])]
         value = statistics.median(extra)
         out.append({
             "group": GROUP,

@@ -28,7 +28,6 @@ import argparse
 import gc
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -38,7 +37,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_steady import add_common_arguments, default_dir, run_alone  # noqa: E402
+from bench_steady import add_common_arguments, default_dir, per_tensor_rows, run_alone  # noqa: E402
 
 GROUP = "steady save W2"
 SHAPE = (64, 128)  # 32 KiB of float32
@@ -193,19 +192,10 @@ def rows(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def _summarise(times: dict[str, list[float]], wrong: set[str], count: int) -> list[dict[str, Any]]:
-    per = {op: [t / count * 1e6 for t in runs] for op, runs in times.items()}
-    med = {op: statistics.median(v) for op, v in per.items()}
+    per_op = per_tensor_rows(GROUP, times, count)
+    med = {op: row["median"] for op, row in per_op.items()}
     out: list[dict[str, Any]] = []
-    for op, values in per.items():
-        row: dict[str, Any] = {
-            "group": GROUP,
-            "row": op,
-            "unit": "us/tensor",
-            "median": med[op],
-            "min": min(values),
-            "max": max(values),
-            "runs": values,
-        }
+    for op, row in per_op.items():
         if op.startswith("fastckpt"):
             tf_op = op.replace("fastckpt.save", "TF SaveV2")
             row["ratio"] = med[tf_op] / med[op]
