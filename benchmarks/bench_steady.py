@@ -47,6 +47,21 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--dir", default=None, help="scratch folder parent (default: /dev/shm)")
 
 
+W2_SHAPE = (64, 128)  # 32 KiB of float32
+W2_COUNT = 8192
+
+
+def w2_setup(args: argparse.Namespace, seed: int) -> tuple[dict[str, Any], int, str]:
+    """W2 scaled by ``--scale``: its arrays by name (deterministic per ``seed``), the number of
+    timed rounds and the scratch folder's parent."""
+    import numpy as np
+
+    count = max(1, round(W2_COUNT * float(getattr(args, "scale", 1.0))))
+    names = [f"layer_{i:05d}/kernel" for i in range(count)]
+    arrays = {n: np.random.default_rng([seed, i]).random(W2_SHAPE, dtype=np.float32) for i, n in enumerate(names)}
+    return arrays, int(getattr(args, "repeats", 7)), getattr(args, "dir", None) or default_dir()
+
+
 def per_tensor_rows(group: str, times: dict[str, list[float]], count: int) -> dict[str, dict[str, Any]]:
     """A row per operation: its rounds' seconds as µs per tensor, with median, min and max."""
     rows = {}

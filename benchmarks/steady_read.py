@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import gc
 import hashlib
-import os
 import shutil
 import statistics
 import sys
@@ -37,11 +36,9 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import touch  # noqa: E402
-from bench_steady import add_common_arguments, default_dir, per_tensor_rows, run_alone  # noqa: E402
+from bench_steady import add_common_arguments, per_tensor_rows, run_alone, w2_setup  # noqa: E402
 
 GROUP = "steady read W2"
-SHAPE = (64, 128)  # 32 KiB of float32
-FULL_COUNT = 8192
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -122,16 +119,10 @@ def _ops(fc_prefix: str, tf_prefix: str, names: list[str], arrays: dict[str, Any
 
 
 def rows(args: argparse.Namespace) -> list[dict[str, Any]]:
-    import numpy as np
-
     import fastckpt
 
-    scale = float(getattr(args, "scale", 1.0))
-    repeats = int(getattr(args, "repeats", 7))
-    parent = getattr(args, "dir", None) or default_dir()
-    count = max(1, round(FULL_COUNT * scale))
-    names = [f"layer_{i:05d}/kernel" for i in range(count)]
-    arrays = {n: np.random.default_rng([8, i]).random(SHAPE, dtype=np.float32) for i, n in enumerate(names)}
+    arrays, repeats, parent = w2_setup(args, seed=8)
+    names, count = list(arrays), len(arrays)
     expected = _digest({n: touch(a) for n, a in arrays.items()})
     scratch = Path(tempfile.mkdtemp(prefix="fastckpt-steady-read-", dir=parent))
     try:

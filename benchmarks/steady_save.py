@@ -37,11 +37,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_steady import add_common_arguments, default_dir, per_tensor_rows, run_alone  # noqa: E402
+from bench_steady import add_common_arguments, per_tensor_rows, run_alone, w2_setup  # noqa: E402
 
 GROUP = "steady save W2"
-SHAPE = (64, 128)  # 32 KiB of float32
-FULL_COUNT = 8192
 KEEP = 3
 TF_SAME = "TF SaveV2, same prefix"
 FC_SAME = "fastckpt.save, same prefix"
@@ -153,14 +151,8 @@ def _check(written: dict[str, str], arrays: dict[str, Any]) -> set[str]:
 
 
 def rows(args: argparse.Namespace) -> list[dict[str, Any]]:
-    import numpy as np
-
-    scale = float(getattr(args, "scale", 1.0))
-    repeats = int(getattr(args, "repeats", 7))
-    parent = getattr(args, "dir", None) or default_dir()
-    count = max(1, round(FULL_COUNT * scale))
-    names = [f"layer_{i:05d}/kernel" for i in range(count)]
-    arrays = {n: np.random.default_rng([9, i]).random(SHAPE, dtype=np.float32) for i, n in enumerate(names)}
+    arrays, repeats, parent = w2_setup(args, seed=9)
+    names, count = list(arrays), len(arrays)
     scratch = Path(tempfile.mkdtemp(prefix="fastckpt-steady-save-", dir=parent))
     try:
         for sub in ("fc-same", "tf-same", "fc-rotating", "tf-rotating"):
