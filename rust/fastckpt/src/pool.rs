@@ -8,9 +8,11 @@
 //! its own pool and leaks the inherited one (its threads are gone, and dropping it would wait on
 //! them).
 //!
+//! [`PerProcess`] holds such a value; the tokio runtime of `storage` uses it too.
+//!
 //! ```text
-//! POOL ──► ProcessPool { pid: 4711, pool }      parent: used as is
-//!          after fork, child (pid 4712) sees 4711 ≠ 4712 → builds a new ProcessPool, swaps it in
+//! POOL ──► (pid 4711, pool)                      parent: used as is
+//!          after fork, child (pid 4712) sees 4711 ≠ 4712 → builds a new pool, swaps it in
 //! ```
 
 use std::ptr;
@@ -18,40 +20,50 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
-struct ProcessPool {
-    pid: u32,
-    pool: ThreadPool,
+/// A value built lazily once per process: a process that finds the value of another process id
+/// (inherited through `fork()`) builds its own and leaks the inherited one, whose threads do not
+/// exist in the child. A value that was ever stored is never freed, so references are 'static.
+pub(crate) struct PerProcess<T: 'static> {
+    slot: AtomicPtr<(u32, T)>,
 }
 
-/// The pool of the process that stored it; null until the first parallel call. A pointer that
-/// was ever stored here is never freed.
-static POOL: AtomicPtr<ProcessPool> = AtomicPtr::new(ptr::null_mut());
+impl<T: Send + Sync + 'static> PerProcess<T> {
+    pub(crate) const fn new() -> Self {
+        Self { slot: AtomicPtr::new(ptr::null_mut()) }
+    }
 
-/// The calling process's pool, built on first use (and again in a forked child).
-fn current() -> &'static ThreadPool {
-    let pid = std::process::id();
-    loop {
-        let seen = POOL.load(Ordering::Acquire);
-        // SAFETY: a non-null pointer in POOL came from `Box::into_raw` below and is never freed,
-        // so it is valid for 'static; `ProcessPool` is only read through shared references.
-        if let Some(existing) = unsafe { seen.as_ref() } {
-            if existing.pid == pid {
-                return &existing.pool;
+    /// This process's value, built by `build` on first use (and again in a forked child).
+    pub(crate) fn get(&self, build: impl Fn() -> T) -> &'static T {
+        let pid = std::process::id();
+        loop {
+            let seen = self.slot.load(Ordering::Acquire);
+            // SAFETY: a non-null pointer in the slot came from `Box::into_raw` below and is never
+            // freed, so it is valid for 'static; the pair is only read through shared references.
+            if let Some((owner, value)) = unsafe { seen.as_ref() } {
+                if *owner == pid {
+                    return value;
+                }
             }
-        }
-        let fresh = Box::into_raw(Box::new(ProcessPool { pid, pool: build() }));
-        match POOL.compare_exchange(seen, fresh, Ordering::AcqRel, Ordering::Acquire) {
-            // The inherited pool (if any) is leaked on purpose, see the module comment.
-            // SAFETY: `fresh` is now in POOL, hence never freed.
-            Ok(_) => return unsafe { &(*fresh).pool },
-            Err(_) => {
-                // Another thread of this process got there first: use its pool, drop ours (its
-                // workers are alive and idle, so dropping it just stops them).
+            let fresh = Box::into_raw(Box::new((pid, build())));
+            match self.slot.compare_exchange(seen, fresh, Ordering::AcqRel, Ordering::Acquire) {
+                // The inherited value (if any) is leaked on purpose, see the module comment.
+                // SAFETY: `fresh` is now in the slot, hence never freed.
+                Ok(_) => return unsafe { &(*fresh).1 },
+                // Another thread of this process got there first: use its value, drop ours (a
+                // pool or runtime of this process whose workers are idle just stops them).
                 // SAFETY: `fresh` came from `Box::into_raw` above and was never shared.
-                drop(unsafe { Box::from_raw(fresh) });
+                Err(_) => drop(unsafe { Box::from_raw(fresh) }),
             }
         }
     }
+}
+
+/// The pool of the process that built it.
+static POOL: PerProcess<ThreadPool> = PerProcess::new();
+
+/// The calling process's pool, built on first use (and again in a forked child).
+fn current() -> &'static ThreadPool {
+    POOL.get(build)
 }
 
 fn build() -> ThreadPool {

@@ -12,8 +12,6 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::ptr;
-use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
@@ -21,39 +19,22 @@ use object_store::memory::InMemory;
 use object_store::{ObjectStore, RetryConfig};
 use tokio::runtime::{Builder, Runtime};
 
+use crate::pool::PerProcess;
+
 struct ProcessRuntime {
-    pid: u32,
     runtime: Runtime,
     /// Stores by `scheme://bucket` and configuration.
     stores: Mutex<HashMap<String, Arc<dyn ObjectStore>>>,
 }
 
-/// The runtime of the process that stored it; null until first use. Never freed.
-static RUNTIME: AtomicPtr<ProcessRuntime> = AtomicPtr::new(ptr::null_mut());
+/// The runtime of the process that built it.
+static RUNTIME: PerProcess<ProcessRuntime> = PerProcess::new();
 
 /// `memory://<bucket>` stores, one per bucket name.
 static MEMORY: LazyLock<Mutex<HashMap<String, Arc<InMemory>>>> = LazyLock::new(Default::default);
 
 fn current() -> &'static ProcessRuntime {
-    let pid = std::process::id();
-    loop {
-        let seen = RUNTIME.load(Ordering::Acquire);
-        // SAFETY: a non-null pointer in RUNTIME came from `Box::into_raw` below and is never
-        // freed, so it is valid for 'static; it is only read through shared references.
-        if let Some(existing) = unsafe { seen.as_ref() } {
-            if existing.pid == pid {
-                return existing;
-            }
-        }
-        let fresh = Box::into_raw(Box::new(ProcessRuntime { pid, runtime: build(), stores: Mutex::default() }));
-        match RUNTIME.compare_exchange(seen, fresh, Ordering::AcqRel, Ordering::Acquire) {
-            // SAFETY: `fresh` is now in RUNTIME, hence never freed.
-            Ok(_) => return unsafe { &*fresh },
-            // SAFETY: `fresh` came from `Box::into_raw` above and was never shared. Dropping an
-            // unused runtime of this process just stops its idle workers.
-            Err(_) => drop(unsafe { Box::from_raw(fresh) }),
-        }
-    }
+    RUNTIME.get(|| ProcessRuntime { runtime: build(), stores: Mutex::default() })
 }
 
 fn build() -> Runtime {
