@@ -31,8 +31,9 @@ from typing import Any, Union
 import numpy as np
 
 from . import _fastckpt, _storage
-from .protos import CheckpointState, parse_text
+from .protos import CheckpointState
 from .reader import CheckpointReader, PathLike, load_checkpoint
+from .state import get_checkpoint_state
 
 RenameRules = Union[Mapping[str, str], Sequence[tuple[str, str]], Callable[[str], Union[str, None]]]
 Patterns = Union[str, Iterable[str]]
@@ -199,10 +200,7 @@ def open(path: PathLike, *, verify: bool = True) -> CheckpointReader:
     """Opens a checkpoint in any supported format: a TF prefix or folder (``load_checkpoint``;
     ``verify`` applies to it), a ``.safetensors`` file or folder, or an ``.npz`` file."""
     path = os.fspath(path)
-    if path.endswith((".safetensors", ".npz")) or (
-        os.path.isdir(path)
-        and any(os.path.isfile(os.path.join(path, f)) for f in ("model.safetensors", "model.safetensors.index.json"))
-    ):
+    if path.endswith((".safetensors", ".npz")) or _is_safetensors_folder(path):
         return TensorFileReader(path)
     return load_checkpoint(path, verify=verify)
 
@@ -232,15 +230,28 @@ def expand_sources(sources: Iterable[PathLike], *, all_checkpoints: bool = False
         for path in matches or [text]:
             if path.endswith(".index") and _storage.exists(path):
                 path = path[: -len(".index")]
-            state_file = _storage.join(path, "checkpoint")
-            if (_storage.is_url(path) or os.path.isdir(path)) and _storage.exists(state_file):
-                state = parse_text(_storage.read_bytes(state_file).decode("utf-8"), CheckpointState())
+            state = _folder_state(path)
+            if state is not None:
                 listed = list(state.all_model_checkpoint_paths) if all_checkpoints else []
-                listed = listed or [state.model_checkpoint_path]
-                found.extend(_storage.join(path, p) for p in listed)
+                found.extend(listed or [state.model_checkpoint_path])
             elif path not in found:
                 found.append(path)
     return found
+
+
+def _folder_state(path: str) -> CheckpointState | None:
+    """The state of a checkpoint folder (paths joined onto it), or ``None`` when ``path`` has no
+    usable state file: it is then converted, or reported, as it is."""
+    try:
+        return get_checkpoint_state(path)
+    except ValueError:  # a state file naming no checkpoint
+        return None
+
+
+def _is_safetensors_folder(path: str) -> bool:
+    return os.path.isdir(path) and any(
+        os.path.isfile(os.path.join(path, f)) for f in ("model.safetensors", "model.safetensors.index.json")
+    )
 
 
 def _output_path(dst_dir: str, name: str, to: str, folder: bool) -> str:
@@ -251,7 +262,7 @@ def _output_exists(path: str, to: str, folder: bool) -> bool:
     if to == "tf":
         return _storage.exists(path + ".index")
     if folder:
-        return any(os.path.isfile(os.path.join(path, f)) for f in ("model.safetensors", "model.safetensors.index.json"))
+        return _is_safetensors_folder(path)
     return os.path.isfile(path)
 
 
