@@ -62,6 +62,19 @@ def w2_setup(args: argparse.Namespace, seed: int) -> tuple[dict[str, Any], int, 
     return arrays, int(getattr(args, "repeats", 7)), getattr(args, "dir", None) or default_dir()
 
 
+def rotating_rounds(ops: list[str], repeats: int, one_pass: Callable[[str], float]) -> dict[str, list[float]]:
+    """Every operation once untimed, then ``repeats`` rounds of each once, the order rotating per
+    round so that none always follows the same neighbour: the seconds of every timed pass."""
+    for op in ops:
+        one_pass(op)
+    times: dict[str, list[float]] = {op: [] for op in ops}
+    for rep in range(repeats):
+        k = rep % len(ops)
+        for op in ops[k:] + ops[:k]:
+            times[op].append(one_pass(op))
+    return times
+
+
 def per_tensor_rows(group: str, times: dict[str, list[float]], count: int) -> dict[str, dict[str, Any]]:
     """A row per operation: its rounds' seconds as µs per tensor, with median, min and max."""
     rows = {}

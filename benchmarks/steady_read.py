@@ -36,7 +36,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import touch  # noqa: E402
-from bench_steady import add_common_arguments, per_tensor_rows, run_alone, w2_setup  # noqa: E402
+from bench_steady import add_common_arguments, per_tensor_rows, rotating_rounds, run_alone, w2_setup  # noqa: E402
 
 GROUP = "steady read W2"
 
@@ -137,7 +137,6 @@ def rows(args: argparse.Namespace) -> list[dict[str, Any]]:
             tensors=[tf.constant(arrays[n]) for n in names],
         )
         ops = _ops(fc_prefix, tf_prefix, names, arrays)
-        times: dict[str, list[float]] = {op: [] for op in ops}
         wrong: set[str] = set()
 
         def one_pass(op: str) -> float:
@@ -154,13 +153,7 @@ def rows(args: argparse.Namespace) -> list[dict[str, Any]]:
                 wrong.add(op)
             return elapsed
 
-        order = list(ops)
-        for op in order:
-            one_pass(op)
-        for rep in range(repeats):
-            k = rep % len(order)
-            for op in order[k:] + order[:k]:
-                times[op].append(one_pass(op))
+        times = rotating_rounds(list(ops), repeats, one_pass)
         return _summarise(times, wrong, count)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -37,7 +37,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_steady import add_common_arguments, per_tensor_rows, run_alone, w2_setup  # noqa: E402
+from bench_steady import add_common_arguments, per_tensor_rows, rotating_rounds, run_alone, w2_setup  # noqa: E402
 
 GROUP = "steady save W2"
 KEEP = 3
@@ -158,7 +158,6 @@ def rows(args: argparse.Namespace) -> list[dict[str, Any]]:
         for sub in ("fc-same", "tf-same", "fc-rotating", "tf-rotating"):
             (scratch / sub).mkdir()
         ops = _ops(scratch, names, arrays)
-        times: dict[str, list[float]] = {op: [] for op in ops}
         written: dict[str, str] = {}
 
         def one_pass(op: str) -> float:
@@ -171,13 +170,7 @@ def rows(args: argparse.Namespace) -> list[dict[str, Any]]:
             finally:
                 gc.enable()
 
-        order = list(ops)
-        for op in order:
-            one_pass(op)
-        for rep in range(repeats):
-            k = rep % len(order)
-            for op in order[k:] + order[:k]:
-                times[op].append(one_pass(op))
+        times = rotating_rounds(list(ops), repeats, one_pass)
         return _summarise(times, _check(written, arrays), count)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
