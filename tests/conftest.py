@@ -10,6 +10,7 @@ two of them corrupted.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +19,19 @@ from types import ModuleType
 import numpy as np
 import pytest
 
+
 # Before anything can import TensorFlow: keep its C++ INFO/WARNING chatter out of the test output.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def fixture_builders() -> ModuleType:
+    """`tests/data/make_fixtures.py`, which wrote the committed fixtures and says what they hold."""
+    path = Path(__file__).resolve().parent / "data" / "make_fixtures.py"
+    spec = importlib.util.spec_from_file_location("fastckpt_test_make_fixtures", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="session")

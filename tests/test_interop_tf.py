@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import gc
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -27,6 +26,7 @@ import numpy as np
 import pytest
 
 import fastckpt
+from conftest import fixture_builders
 
 DATA_FILE = ".data-00000-of-00001"
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
@@ -1382,18 +1382,9 @@ def test_update_checkpoint_state_with_our_checkpoints(tf: ModuleType, tmp_path: 
 # ==================================================================================================
 
 
-def _fixtures_module() -> ModuleType:
-    path = Path(__file__).resolve().parent / "data" / "make_fixtures.py"
-    spec = importlib.util.spec_from_file_location("fastckpt_test_make_fixtures", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_committed_fixtures_without_tf() -> None:
     """The committed files read correctly with fastckpt alone (no TensorFlow needed)."""
-    fx = _fixtures_module()
+    fx = fixture_builders()
     assert read_file(f"{fx.GOLDEN_PREFIX}.index") == GOLDEN_INDEX
     assert read_file(f"{fx.GOLDEN_PREFIX}{DATA_FILE}") == GOLDEN_DATA
     total = sum(p.stat().st_size for d in (fx.GOLDEN_DIR, fx.TF1_DIR, fx.TF2_DIR) for p in d.iterdir())
@@ -1418,7 +1409,7 @@ def test_committed_fixtures_without_tf() -> None:
 
 def test_committed_fixtures_match_tf(tf: ModuleType, tmp_path: Path) -> None:
     """TensorFlow agrees with the committed fixtures, and with fastckpt on every tensor in them."""
-    fx = _fixtures_module()
+    fx = fixture_builders()
     compare_with_tf_reader(tf, fx.GOLDEN_PREFIX, fx.expected_golden())
     compare_with_tf_reader(tf, fx.TF1_PREFIX, fx.expected_tf1())
     compare_with_tf_reader(tf, fx.TF2_PREFIX, fx.expected_tf2())

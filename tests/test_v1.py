@@ -9,29 +9,19 @@ it — ``load_checkpoint`` where it works, ``tf.raw_ops.Restore`` always."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pytest
 
 import fastckpt
+from conftest import fixture_builders
 
 COMMAND = [sys.executable, "-m", "fastckpt.cli"]
-
-
-def _fixtures() -> ModuleType:
-    path = Path(__file__).resolve().parent / "data" / "make_fixtures.py"
-    spec = importlib.util.spec_from_file_location("fastckpt_test_make_fixtures", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _same_bits(ours: np.ndarray, theirs: Any) -> None:
@@ -58,7 +48,7 @@ def _restore(tf: Any, pattern: str, name: str, dtype: Any) -> np.ndarray:
 
 
 def test_fixture_reads_as_tensorflow_reads_it(tf: Any) -> None:
-    fixtures = _fixtures()
+    fixtures = fixture_builders()
     folder, prefix = fixtures.V1_DIR, fixtures.V1_PREFIX
     assert not Path(str(prefix) + ".index").exists()
     assert tf.train.latest_checkpoint(str(folder)) == str(prefix) == fastckpt.latest_checkpoint(folder)
@@ -214,7 +204,7 @@ def test_sharded_pattern_with_a_missing_shard(tf: Any, tmp_path: Path) -> None:
 
 
 def test_cli_lists_and_verifies_v1(tf: Any, tmp_path: Path) -> None:
-    fixtures = _fixtures()
+    fixtures = fixture_builders()
     listed = subprocess.run([*COMMAND, "list", str(fixtures.V1_DIR)], capture_output=True, text=True, timeout=120)
     assert listed.returncode == 0, listed.stderr
     assert f"{fixtures.V1_PREFIX}: 3 tensors" in listed.stdout
@@ -232,7 +222,7 @@ def test_cli_lists_and_verifies_v1(tf: Any, tmp_path: Path) -> None:
 
 def test_v1_file_reads_without_tensorflow_in_a_fresh_process() -> None:
     """The engine alone: no TensorFlow imported by the process that reads."""
-    fixtures = _fixtures()
+    fixtures = fixture_builders()
     code = ("import sys, fastckpt; r = fastckpt.load_checkpoint(sys.argv[1]); "
             "print(sorted(r), r['w'].tolist(), 'tensorflow' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code, str(fixtures.V1_PREFIX)], capture_output=True, text=True,
