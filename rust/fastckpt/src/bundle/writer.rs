@@ -36,6 +36,12 @@ const WRITE_BUFFER: usize = 1 << 20;
 /// enough that the copy is still in the CPU cache (L2) when it is checksummed and written.
 const STAGING: usize = 1 << 20;
 
+/// The most one `write()` of a local data file hands the kernel. Larger calls let the page cache
+/// allocate larger folios, and on a busy machine (memory fragmented, little free) filling those
+/// was up to 12× slower per byte (`copy_folio_from_iter_atomic` in `perf`): W1 saves of 0.78–0.89 s
+/// with 1 MiB calls against 0.23–0.29 s with 256 KiB calls, same process, same run.
+const WRITE_CALL: usize = 256 << 10;
+
 #[derive(Debug)]
 pub struct BundleWriter {
     prefix: PathBuf,
@@ -331,7 +337,10 @@ enum Destination {
 impl Destination {
     fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
         match self {
-            Destination::Local(file) => file.file().write_all(bytes).map_err(|e| Error::io(file.path(), e)),
+            Destination::Local(file) => {
+                let written = bytes.chunks(WRITE_CALL).try_for_each(|call| file.file().write_all(call));
+                written.map_err(|e| Error::io(file.path(), e))
+            }
             Destination::Remote(upload) => upload.write(bytes),
         }
     }
@@ -343,7 +352,19 @@ impl DataSink {
     }
 
     /// Appends `bytes` and returns the crc32c (unmasked) of the copy that will reach the file.
-    fn append(&mut self, mut bytes: &[u8]) -> Result<u32> {
+    ///
+    /// A payload that fills more than one buffer runs its whole loop on the engine's pool: each
+    /// chunk's [`pool::join`] is then a cheap hand-off between the two workers, where from the
+    /// caller's thread every chunk would be a new job injected into the pool and waited for.
+    fn append(&mut self, bytes: &[u8]) -> Result<u32> {
+        if bytes.len() > STAGING {
+            pool::install(|| self.append_staged(bytes))
+        } else {
+            self.append_staged(bytes)
+        }
+    }
+
+    fn append_staged(&mut self, mut bytes: &[u8]) -> Result<u32> {
         let mut crc = 0;
         stage(&mut self.staging, &mut bytes, &mut crc);
         while self.staging.len() == STAGING {
