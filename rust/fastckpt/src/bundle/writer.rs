@@ -37,9 +37,10 @@ const WRITE_BUFFER: usize = 1 << 20;
 const STAGING: usize = 1 << 20;
 
 /// The most one `write()` of a local data file hands the kernel. Larger calls let the page cache
-/// allocate larger folios, and on a busy machine (memory fragmented, little free) filling those
-/// was up to 12× slower per byte (`copy_folio_from_iter_atomic` in `perf`): W1 saves of 0.78–0.89 s
-/// with 1 MiB calls against 0.23–0.29 s with 256 KiB calls, same process, same run.
+/// allocate larger folios (up to 2 MiB), and on the busy development VM filling those was up to
+/// 12× slower per byte (`copy_folio_from_iter_atomic` in `perf`; large free blocks there are the
+/// ones the balloon hands back to the host): W1 saves took 0.23–0.89 s with 1 MiB calls against
+/// 0.23–0.29 s with 256 KiB calls, interleaved in one run.
 const WRITE_CALL: usize = 256 << 10;
 
 #[derive(Debug)]
