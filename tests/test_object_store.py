@@ -5,6 +5,7 @@ The engine talks to the server through the Rust ``object_store`` crate, configur
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import threading
@@ -245,8 +246,10 @@ def test_a_failed_upload_leaves_the_previous_checkpoint_and_no_index(s3: S3Serve
     fastckpt.save(values, f"{bucket}/ckpt-1")
     fastckpt.update_checkpoint_state(bucket, f"{bucket}/ckpt-1")
     s3.faults.append(Fault("PUT", r"ckpt-2\.data.*partNumber=2", 500, "InternalError"))
-    with pytest.raises(fastckpt.CheckpointIOError, match=rf"{bucket}/ckpt-2\.data-00000-of-00001"):
+    with pytest.raises(fastckpt.CheckpointIOError, match=rf"{bucket}/ckpt-2\.data-00000-of-00001") as failed:
         fastckpt.save(values, f"{bucket}/ckpt-2")
+    # A server error has no errno: the message names the object, with no made-up "[Errno 0]".
+    assert failed.value.errno is None and not str(failed.value).startswith("[Errno")
     key = bucket.split("/", 3)[3]
     assert f"{key}/ckpt-2.index" not in s3.keys(key)
     assert s3.client().list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
@@ -279,8 +282,11 @@ def test_throttling_is_retried(s3: S3Server, bucket: str) -> None:
 
 
 def test_clear_errors_for_a_missing_bucket_and_denied_access(s3: S3Server, bucket: str) -> None:
-    with pytest.raises(fastckpt.CheckpointNotFoundError, match="s3://no-such-bucket/ckpt.index"):
+    with pytest.raises(fastckpt.CheckpointNotFoundError, match="s3://no-such-bucket/ckpt.index") as missing:
         fastckpt.load_checkpoint("s3://no-such-bucket/ckpt")
+    # An object store's "not found" carries ENOENT, as the same error on a local file does.
+    assert missing.value.errno == errno.ENOENT
+    assert missing.value.filename == "s3://no-such-bucket/ckpt.index"
     with pytest.raises(FileNotFoundError):
         fastckpt.load_checkpoint(f"{bucket}/absent")
     with pytest.raises(fastckpt.CheckpointError, match="s3://no-such-bucket/ckpt"):
@@ -291,6 +297,7 @@ def test_clear_errors_for_a_missing_bucket_and_denied_access(s3: S3Server, bucke
     with pytest.raises(fastckpt.CheckpointIOError, match=r"tensor 'x'.*AccessDenied.*ckpt\.data-00000-of-00001") as denied:
         reader.get_tensor("x")
     assert denied.value.filename == f"{bucket}/ckpt.data-00000-of-00001"
+    assert denied.value.errno == errno.EACCES
 
 
 def test_graphs_and_meta_graphs_on_s3(s3: S3Server, bucket: str) -> None:

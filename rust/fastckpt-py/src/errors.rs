@@ -34,18 +34,34 @@ pub fn import_all(py: Python<'_>) {
     py.get_type::<UnimplementedError>();
 }
 
+/// The OS error number of `source`, or for an error the OS did not raise (an object store's "not
+/// found" or "access denied") the number of its kind, as Python's own I/O errors would carry.
+fn errno_of(source: &std::io::Error) -> Option<i32> {
+    const ENOENT: i32 = 2;
+    const EACCES: i32 = 13;
+    source.raw_os_error().or(match source.kind() {
+        std::io::ErrorKind::NotFound => Some(ENOENT),
+        std::io::ErrorKind::PermissionDenied => Some(EACCES),
+        _ => None,
+    })
+}
+
 /// Converts an engine error into the matching `fastckpt` exception.
 pub fn to_py(py: Python<'_>, error: Error) -> PyErr {
     let message = error.to_string();
     match error {
         Error::Io { source, path } => {
-            // OSError's (errno, strerror, filename) form: `str()` names the file, `.filename` holds it.
-            let args = (source.raw_os_error().unwrap_or(0), source.to_string(), path.display().to_string());
             let class = match source.kind() {
                 std::io::ErrorKind::NotFound => py.get_type::<CheckpointNotFoundError>(),
                 _ => py.get_type::<CheckpointIOError>(),
             };
-            PyErr::from_type(class, args)
+            match errno_of(&source) {
+                // OSError's (errno, strerror, filename) form: `str()` names the file, `.filename` holds it.
+                Some(errno) => PyErr::from_type(class, (errno, source.to_string(), path.display().to_string())),
+                // No errno to give (an object store's other answers): the message alone, which
+                // names the object, rather than a made-up "[Errno 0]".
+                None => PyErr::from_type(class, (message,)),
+            }
         }
         Error::Corrupt { .. } => CorruptCheckpointError::new_err(message),
         Error::Checksum { .. } => ChecksumMismatchError::new_err(message),
