@@ -164,9 +164,11 @@ impl Reader {
         // resolved once, before the allocation it sizes).
         let mut fresh: Vec<(usize, ReadPlan, arrays::EmptyArray<'py>)> = Vec::new();
         if copy {
-            let plans: Vec<_> = py.detach(|| names.iter().map(|name| inner.plan(name)).collect());
-            for (i, (name, plan)) in names.iter().zip(plans).enumerate() {
-                if let Some(plan) = plan.py_err(py)? {
+            // One plan, then its array, tensor after tensor: planning every tensor first changes
+            // how the heap lies and made glibc give the arrays' pages back to the kernel after
+            // every pass (5.7 more page faults per 32 KiB tensor in a steady W2 loop).
+            for (i, name) in names.iter().enumerate() {
+                if let Some(plan) = py.detach(|| inner.plan(name)).py_err(py)? {
                     let array = arrays::EmptyArray::new(py, plan.dtype(), plan.shape(), None)
                         .map_err(|e| self.unrepresentable(py, name, e))?;
                     fresh.push((i, plan, array));
