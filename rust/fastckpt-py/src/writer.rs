@@ -69,7 +69,7 @@ struct Staged<'py> {
 }
 
 impl<'py> Staged<'py> {
-    /// A `(name, value)` pair the engine takes as it is (a plain name and [`plain_array`]).
+    /// A `(name, value)` pair the engine takes as it is: a plain name and an [`arrays::Plain`].
     fn plain(py: Python<'py>, pair: &Bound<'py, PyAny>) -> PyResult<Option<Self>> {
         let Ok(pair) = pair.cast::<PyTuple>() else { return Ok(None) };
         if pair.len() != 2 {
