@@ -85,3 +85,27 @@ def test_read_into_a_tensorflow_checkpoint_matches_tensorflow(tf: ModuleType, tm
         fastckpt.load_checkpoint(prefix).read_into(out)
         for name in names:
             np.testing.assert_array_equal(out[name], theirs.get_tensor(name))
+
+
+class _Sub(np.ndarray):
+    pass
+
+
+def test_read_into_takes_every_spelling_of_a_pair(prefix: str) -> None:
+    """The engine checks the usual pairs itself and the Python layer the rest: a bytes key, a dtype
+    equal to the tensor's but another object (``longlong`` for int64), an ndarray subclass and a
+    0-d array all land, in one call."""
+    out = {b"w": np.zeros_like(W), "b": np.zeros(2, np.float64).view(_Sub), "step": np.zeros((), np.longlong)}
+    with fastckpt.load_checkpoint(prefix) as reader:
+        reader.read_into(out)
+    np.testing.assert_array_equal(out[b"w"], W)
+    np.testing.assert_array_equal(out["b"], B)
+    assert out["step"] == STEP
+
+
+def test_read_into_checks_every_pair_before_reading_any(prefix: str) -> None:
+    out = {"w": np.zeros_like(W), "b": np.zeros(3, np.float64)}
+    with fastckpt.load_checkpoint(prefix) as reader:
+        with pytest.raises(ValueError, match=r"tensor 'b' in .* is float64 \(2,\); cannot read it into float64 \(3,\)"):
+            reader.read_into(out)
+    assert not out["w"].any()

@@ -25,16 +25,17 @@ def _run(code: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_patched_numpy_mapping_cannot_widen_a_view(tmp_path: Path) -> None:
     """Patching the Python mapping before the first read used to make `get_tensor` return a
-    float64 view over a float32 tensor: twice its bytes, half of them past its end."""
+    float64 view over a float32 tensor: twice its bytes, half of them past its end. (The
+    checkpoint is written here: a save in the child would make the glue take the table first.)"""
+    prefix = fastckpt.save({"x": np.arange(4, dtype=np.float32)}, str(tmp_path / "ckpt"))
     result = _run(
         """
         import sys
         import numpy as np
         import fastckpt
         from fastckpt import _dtypes
-        prefix = fastckpt.save({"x": np.arange(4, dtype=np.float32)}, sys.argv[1])
         _dtypes.NUMPY_DTYPES[1] = np.dtype(np.float64)
-        reader = fastckpt.load_checkpoint(prefix)
+        reader = fastckpt.load_checkpoint(sys.argv[1])
         for copy in (False, True):
             try:
                 array = reader.get_tensor("x", copy=copy)
@@ -43,7 +44,7 @@ def test_patched_numpy_mapping_cannot_widen_a_view(tmp_path: Path) -> None:
             else:
                 print("array of", array.nbytes, "bytes")
         """,
-        str(tmp_path / "ckpt"),
+        prefix,
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()

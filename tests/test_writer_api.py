@@ -106,3 +106,36 @@ def test_non_contiguous_and_big_endian_inputs(tmp_path: Path) -> None:
     np.testing.assert_array_equal(reader["fortran"], fortran)
     assert reader["big"].dtype == np.dtype("<f8")
     np.testing.assert_array_equal(reader["big"], big)
+
+
+class _Sub(np.ndarray):
+    pass
+
+
+def test_every_kind_of_array_and_name_round_trips(tmp_path: Path) -> None:
+    """Arrays the engine takes as they are (C-contiguous ndarrays of the table's dtypes) and those
+    the Python layer converts first, in one save, under every spelling of a name."""
+    import ml_dtypes
+
+    values = {
+        "scalar": np.float32(2.5),
+        "zero_d": np.array(7, np.int64),
+        "empty": np.zeros((0, 3), np.float32),
+        "flags": np.array([True, False]),
+        "bf16": np.arange(6, dtype=ml_dtypes.bfloat16).reshape(2, 3),
+        "longlong": np.arange(3, dtype=np.longlong),
+        "sub": np.arange(4, dtype=np.float64).view(_Sub),
+        "frozen": np.arange(5, dtype=np.int8),
+        "caf\udce9": np.ones(2, np.uint16),
+    }
+    values["frozen"].flags.writeable = False
+    tensors: dict = dict(values)
+    tensors[b"raw\xff"] = tensors["flags"]
+    fastckpt.save(tensors, tmp_path / "ckpt")
+    reader = fastckpt.load_checkpoint(tmp_path / "ckpt")
+    assert sorted(reader) == sorted([*values, "raw\udcff"])
+    for name, value in values.items():
+        got = reader[name]
+        assert got.dtype == np.asarray(value).dtype and got.shape == np.shape(value), name
+        np.testing.assert_array_equal(got, value)
+    np.testing.assert_array_equal(reader["raw\udcff"], values["flags"])

@@ -133,8 +133,7 @@ class CheckpointReader(Mapping[str, "np.ndarray[Any, Any]"]):
         if out is not None:
             self.read_into({_encode(name): out})
             return out
-        key = _encode(name)
-        return self._open().get(key, copy)
+        return self._open().get(_encode(name), copy)
 
     def read_into(
         self, arrays: Mapping[str, np.ndarray[Any, Any]] | Mapping[bytes, np.ndarray[Any, Any]]
@@ -146,27 +145,25 @@ class CheckpointReader(Mapping[str, "np.ndarray[Any, Any]"]):
         reader = self._open()
         if not isinstance(reader, _fastckpt.Reader):
             raise TypeError(f"{self._prefix} is not a TensorFlow checkpoint")
-        listing = self._listing()
-        keys, buffers = [], []
-        items: Iterable[tuple[Name, Any]] = arrays.items()
-        for name, array in items:
-            key = _encode(name)
-            entry = listing.get(_decode(key))
-            if entry is None:
-                raise TensorNotFoundError(f"tensor '{_decode(key)}' not found in checkpoint {self._prefix}")
-            dtype, shape = NUMPY_DTYPES.get(entry[0]), entry[1]
-            if dtype is None or dtype.hasobject:
-                raise TypeError(f"tensor '{_decode(key)}' in {self._prefix} is not of a fixed-size dtype")
-            if not isinstance(array, np.ndarray) or array.dtype != dtype or array.shape != shape:
-                got = f"{array.dtype} {array.shape}" if isinstance(array, np.ndarray) else type(array).__name__
-                raise ValueError(
-                    f"tensor '{_decode(key)}' in {self._prefix} is {dtype} {shape}; cannot read it into {got}"
-                )
-            if not array.flags.writeable or not array.flags.c_contiguous:
-                raise ValueError(f"tensor '{_decode(key)}': read_into needs a writeable C-contiguous array")
-            keys.append(key)
-            buffers.append(array.reshape(-1).view(np.uint8))
-        reader.read_into(keys, buffers)
+        reader.read_arrays(arrays, self._target)
+
+    def _target(self, name: Name, array: Any) -> tuple[bytes, Any]:
+        """The key and the byte view ``read_into`` reads tensor ``name`` into, or the error saying
+        why ``array`` cannot take it (the engine checks the usual pairs itself and asks here only
+        about the others)."""
+        key = _encode(name)
+        entry = self._listing().get(_decode(key))
+        if entry is None:
+            raise TensorNotFoundError(f"tensor '{_decode(key)}' not found in checkpoint {self._prefix}")
+        dtype, shape = NUMPY_DTYPES.get(entry[0]), entry[1]
+        if dtype is None or dtype.hasobject:
+            raise TypeError(f"tensor '{_decode(key)}' in {self._prefix} is not of a fixed-size dtype")
+        if not isinstance(array, np.ndarray) or array.dtype != dtype or array.shape != shape:
+            got = f"{array.dtype} {array.shape}" if isinstance(array, np.ndarray) else type(array).__name__
+            raise ValueError(f"tensor '{_decode(key)}' in {self._prefix} is {dtype} {shape}; cannot read it into {got}")
+        if not array.flags.writeable or not array.flags.c_contiguous:
+            raise ValueError(f"tensor '{_decode(key)}': read_into needs a writeable C-contiguous array")
+        return key, array.reshape(-1).view(np.uint8)
 
     def has_tensor(self, name: Name) -> bool:
         key = _encode(name)

@@ -111,9 +111,15 @@ def _prepare(name: Name, value: Any, dtype: Any) -> tuple[bytes, int, list[int],
     return key, enum, list(array.shape), payload
 
 
-#: Bounds of one ``add_many`` batch: bytes held (copies of non-contiguous inputs) and tensors.
-_BATCH_BYTES = 32 << 20
-_BATCH_COUNT = 1024
+def _prepare_pair(pair: Any) -> tuple[bytes, int, list[int], Any]:
+    """``_prepare`` of one ``(name, value)`` pair of ``add_many``, for the pairs the engine does not
+    take as they are (it takes ``str``/``bytes`` names with C-contiguous numpy arrays of the
+    common dtypes itself)."""
+    try:
+        name, value = pair
+    except (TypeError, ValueError):
+        raise TypeError(f"add_many takes (name, value) pairs, got {_short_repr(pair)}") from None
+    return _prepare(name, value, None)
 
 
 def _extents(spec: SliceSpec, full_shape: Sequence[int]) -> list[tuple[int, int]]:
@@ -169,22 +175,7 @@ class BundleWriter:
     def add_many(self, tensors: Iterable[tuple[Name, Any]]) -> None:
         """Appends ``(name, value)`` pairs in order, handing them to the engine in batches (at most
         32 MiB of copied data held at a time), which saves per-call costs on many small tensors."""
-        batch: list[tuple[bytes, int, list[int], Any]] = []
-        held = 0
-        for pair in tensors:
-            try:
-                name, value = pair
-            except (TypeError, ValueError):
-                raise TypeError(f"add_many takes (name, value) pairs, got {_short_repr(pair)}") from None
-            prepared = _prepare(name, value, None)
-            batch.append(prepared)
-            payload = prepared[3]
-            held += payload.nbytes if isinstance(payload, np.ndarray) else sum(map(len, payload))
-            if held >= _BATCH_BYTES or len(batch) >= _BATCH_COUNT:
-                self._writer.add_many(batch)
-                batch, held = [], 0
-        if batch:
-            self._writer.add_many(batch)
+        self._writer.add_many(tensors, _prepare_pair)
 
     def add_slice(
         self, name: Name, full_shape: Sequence[int], slice_spec: SliceSpec, value: Any, *, dtype: Any = None

@@ -18,9 +18,9 @@ use numpy::npyffi::{self, npy_intp, PY_ARRAY_API};
 use numpy::{PyArrayDescr, PyArrayDescrMethods};
 use pyo3::exceptions::{PyMemoryError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PySlice};
+use pyo3::types::{PyBytes, PyDict, PyList, PySlice, PyString};
 
-use crate::dtypes::numpy_dtype;
+use crate::dtypes::{self, numpy_dtype};
 
 /// Keeps a data file mapped while numpy arrays view it.
 #[pyclass(frozen, module = "fastckpt._fastckpt")]
@@ -332,4 +332,56 @@ pub fn strings<'py>(py: Python<'py>, shape: &[usize], values: &[Bytes], len: usi
         flat.set_item(PySlice::new(py, n as isize, len as isize, 1), fill)?;
     }
     flat.call_method1("reshape", (shape.to_vec(),))
+}
+
+/// A numpy array the engine can use as it is: an exact ndarray (a subclass may redefine what its
+/// data is), C-contiguous, of one of the table's fixed-size dtypes (the very dtype object, see
+/// [`dtypes::fixed_of_descr`], hence in the host's byte order). A training loop's arrays are all
+/// like this; callers hand anything else to the Python layer's general conversion.
+#[derive(Debug)]
+pub struct Plain<'a> {
+    pub dtype: DataType,
+    pub dims: &'a [npy_intp],
+    /// `len` bytes of data, alive as long as the array is.
+    pub data: *mut u8,
+    pub len: usize,
+    pub writeable: bool,
+}
+
+impl<'a> Plain<'a> {
+    /// `value` when it is such an array (`None` otherwise).
+    pub fn of(py: Python<'_>, value: &'a Bound<'_, PyAny>) -> PyResult<Option<Self>> {
+        // SAFETY: PyArray_CheckExact only compares the object's type with numpy's ndarray type.
+        if unsafe { npyffi::PyArray_CheckExact(py, value.as_ptr()) } == 0 {
+            return Ok(None);
+        }
+        // SAFETY: an exact ndarray has the PyArrayObject layout; its fields are only read, with
+        // the GIL held, while `value` keeps the array alive.
+        let array = unsafe { &(*value.as_ptr().cast::<npyffi::PyArrayObject>()).fields };
+        if array.flags & npyffi::NPY_ARRAY_C_CONTIGUOUS == 0 {
+            return Ok(None);
+        }
+        let Some(dtype) = dtypes::fixed_of_descr(py, array.descr)? else { return Ok(None) };
+        let ndim = usize::try_from(array.nd).unwrap_or(0);
+        let dims: &[npy_intp] = if ndim == 0 {
+            &[]
+        } else {
+            // SAFETY: an ndarray's `dimensions` points to `nd` sizes, alive as long as the array.
+            unsafe { std::slice::from_raw_parts(array.dimensions, ndim) }
+        };
+        let size = dtype.element_size().unwrap_or(0);
+        let len = dims.iter().try_fold(size, |acc, &d| acc.checked_mul(usize::try_from(d).ok()?));
+        let Some(len) = len else { return Ok(None) };
+        let writeable = array.flags & npyffi::NPY_ARRAY_WRITEABLE != 0;
+        Ok(Some(Plain { dtype, dims, data: array.data.cast(), len, writeable }))
+    }
+}
+
+/// A tensor name the engine can take without conversion: a `bytes`, or a `str` without lone
+/// surrogates (its UTF-8); `None` for anything else.
+pub fn plain_name(name: &Bound<'_, PyAny>) -> Option<Vec<u8>> {
+    if let Ok(bytes) = name.cast::<PyBytes>() {
+        return Some(bytes.as_bytes().to_vec());
+    }
+    name.cast::<PyString>().ok()?.to_str().ok().map(|s| s.as_bytes().to_vec())
 }

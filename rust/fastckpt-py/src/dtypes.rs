@@ -5,6 +5,7 @@
 
 use fastckpt::dtype::Layout;
 use fastckpt::DataType;
+use numpy::npyffi::PyArray_Descr;
 use numpy::{PyArrayDescr, PyArrayDescrMethods};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -63,4 +64,15 @@ pub fn numpy_dtype<'py>(py: Python<'py>, dtype: DataType) -> PyResult<Bound<'py,
         Some(descr) => Ok(descr.bind(py).clone()),
         None => Err(PyTypeError::new_err(format!("{} has no numpy equivalent", dtype.describe()))),
     }
+}
+
+/// The fixed-size TensorFlow dtype whose numpy dtype is the very object at `descr`, if any.
+/// numpy's builtin and ml_dtypes' dtypes are singletons that arrays share, so a float32 array
+/// carries the table's own float32 object; a dtype merely equal to one in the table (another
+/// byte order, a structured copy) gives `None`, and the caller converts it the general way.
+pub fn fixed_of_descr(py: Python<'_>, descr: *const PyArray_Descr) -> PyResult<Option<DataType>> {
+    let table = NUMPY.get_or_try_init(py, || snapshot(py))?;
+    let same =
+        |entry: &Option<Py<PyArrayDescr>>| entry.as_ref().is_some_and(|d| std::ptr::eq(d.as_ptr().cast(), descr));
+    Ok(DataType::ALL.iter().zip(table).find(|(t, entry)| t.element_size().is_some() && same(entry)).map(|(&t, _)| t))
 }

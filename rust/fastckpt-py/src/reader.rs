@@ -15,6 +15,9 @@ use rayon::prelude::*;
 use crate::arrays;
 use crate::errors::{self, IntoPy};
 
+/// Memory a tensor is read into: address and length.
+type Span = (usize, usize);
+
 #[pyclass(frozen, module = "fastckpt._fastckpt")]
 #[derive(Debug)]
 pub struct Reader {
@@ -60,15 +63,27 @@ impl Reader {
     }
 
     /// One tensor: a read-only view into the mapping when possible, else (or with `copy`) an
-    /// owned array.
+    /// owned array. Owned small tensors are carved from slabs: a loop of such calls would
+    /// otherwise fault its memory in page by page on every pass.
     fn get<'py>(&self, py: Python<'py>, name: Vec<u8>, copy: bool) -> PyResult<Bound<'py, PyAny>> {
-        Ok(self.read(py, vec![name], copy, Some(&self.slabs))?.remove(0))
+        let inner = &*self.inner;
+        if copy {
+            if let Some(plan) = py.detach(|| inner.plan(&name)).py_err(py)? {
+                let mut array = arrays::EmptyArray::new(py, plan.dtype(), plan.shape(), Some(&self.slabs))
+                    .map_err(|e| self.unrepresentable(py, &name, e))?;
+                let bytes = array.bytes_mut();
+                py.detach(|| inner.read_planned(&name, &plan, bytes)).py_err(py)?;
+                return Ok(array.into_array());
+            }
+        }
+        let tensor = py.detach(|| if copy { inner.tensor_owned(&name) } else { inner.tensor(&name) }).py_err(py)?;
+        to_array(py, tensor).map_err(|e| self.unrepresentable(py, &name, e))
     }
 
     /// Many tensors, read in parallel with the GIL released; the first error is raised. Owned
     /// fixed-size tensors are read straight into numpy-allocated arrays.
     fn get_many<'py>(&self, py: Python<'py>, names: Vec<Vec<u8>>, copy: bool) -> PyResult<Vec<Bound<'py, PyAny>>> {
-        self.read(py, names, copy, None)
+        self.read(py, names, copy)
     }
 
     /// Reads tensors `names[i]` straight into the caller's writable buffers `into[i]` (numpy
@@ -77,40 +92,39 @@ impl Reader {
         if names.len() != into.len() {
             return Err(PyValueError::new_err("one buffer per tensor name is needed"));
         }
-        let mut targets = Vec::with_capacity(into.len());
-        for buffer in &into {
-            if buffer.readonly() || !buffer.is_c_contiguous() {
-                return Err(PyValueError::new_err("read_into needs writable C-contiguous buffers"));
-            }
-            targets.push((buffer.buf_ptr() as usize, buffer.len_bytes()));
-        }
-        let mut ranges: Vec<(usize, usize)> = targets.iter().map(|&(ptr, len)| (ptr, ptr + len)).collect();
-        ranges.sort_unstable();
-        if ranges.windows(2).any(|w| w[0].1 > w[1].0) {
-            return Err(PyValueError::new_err("read_into needs buffers that do not overlap each other"));
-        }
-        let inner = &*self.inner;
-        let results: Vec<fastckpt::Result<()>> = py.detach(|| {
-            fastckpt::pool::install(|| {
-                names
-                    .par_iter()
-                    .zip(targets)
-                    .map(|(name, (ptr, len))| {
-                        // SAFETY: each export in `into` keeps its buffer alive and in place
-                        // (numpy refuses to resize an exported array) until `into` drops after
-                        // this call; no two of them overlap (checked above); each is writable,
-                        // C-contiguous and `len` bytes long. Python code running meanwhile may
-                        // touch the same bytes, as with any numpy operation that releases the
-                        // GIL; whatever it does, the buffer is plain bytes, so no invalid value
-                        // can arise.
-                        let out = unsafe { std::slice::from_raw_parts_mut(ptr as *mut u8, len) };
-                        inner.read_into(name, out)
-                    })
-                    .collect()
-            })
-        });
+        let targets = into.iter().map(writable).collect::<PyResult<Vec<_>>>()?;
+        let result = self.fill(py, &names, targets);
         drop(into);
-        results.into_iter().try_for_each(|r| r.py_err(py))
+        result
+    }
+
+    /// Reads into the numpy arrays of the mapping `arrays` (`{name: array}`) the tensors their
+    /// keys name, as `read_into`. A usual pair (a `str`/`bytes` name of a listed tensor, and a
+    /// writeable array of exactly its dtype and shape, see [`arrays::Plain`]) is checked here;
+    /// any other goes to `target` (`CheckpointReader._target`), which returns the name's bytes and
+    /// a byte view of the array, or raises the error naming the tensor.
+    fn read_arrays(&self, py: Python<'_>, arrays: &Bound<'_, PyAny>, target: &Bound<'_, PyAny>) -> PyResult<()> {
+        let mut names = Vec::new();
+        let mut targets = Vec::new();
+        // Keep every array (or its export) alive and in place until the reads are done.
+        let mut held: Vec<Bound<'_, PyAny>> = Vec::new();
+        let mut exports: Vec<PyBuffer<u8>> = Vec::new();
+        for item in arrays.call_method0("items")?.try_iter()? {
+            let (name, array): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item?.extract()?;
+            if let Some((key, span)) = self.plain_target(py, &name, &array)? {
+                names.push(key);
+                targets.push(span);
+                held.push(array);
+                continue;
+            }
+            let (key, buffer): (Vec<u8>, PyBuffer<u8>) = target.call1((name, array))?.extract()?;
+            names.push(key);
+            targets.push(writable(&buffer)?);
+            exports.push(buffer);
+        }
+        let result = self.fill(py, &names, targets);
+        drop((held, exports));
+        result
     }
 
     /// Reads the box `region` (per dimension `(start, length)`) of tensor `name` into the
@@ -142,25 +156,20 @@ impl Reader {
 }
 
 impl Reader {
-    /// [`Reader::get_many`]; owned small tensors come from `slabs` when given. One call per tensor
-    /// (`get`) takes them from slabs: a loop of such calls would otherwise fault its memory in
-    /// page by page on every pass. A batch keeps numpy's own allocations, whose heap memory a
-    /// steady loop reuses (slabs would be mapped and zeroed afresh each time).
-    fn read<'py>(
-        &self,
-        py: Python<'py>,
-        names: Vec<Vec<u8>>,
-        copy: bool,
-        slabs: Option<&arrays::Slabs>,
-    ) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    /// [`Reader::get_many`]. Owned arrays are numpy's own allocations, whose heap memory a steady
+    /// loop reuses (slabs would be mapped and zeroed afresh each time).
+    fn read<'py>(&self, py: Python<'py>, names: Vec<Vec<u8>>, copy: bool) -> PyResult<Vec<Bound<'py, PyAny>>> {
         let inner = &*self.inner;
         // Owned fixed-size tensors: new numpy arrays, filled by the engine below (each read
         // resolved once, before the allocation it sizes).
         let mut fresh: Vec<(usize, ReadPlan, arrays::EmptyArray<'py>)> = Vec::new();
         if copy {
+            // One plan, then its array, tensor after tensor: planning every tensor first changes
+            // how the heap lies and made glibc give the arrays' pages back to the kernel after
+            // every pass (5.7 more page faults per 32 KiB tensor in a steady W2 loop).
             for (i, name) in names.iter().enumerate() {
                 if let Some(plan) = py.detach(|| inner.plan(name)).py_err(py)? {
-                    let array = arrays::EmptyArray::new(py, plan.dtype(), plan.shape(), slabs)
+                    let array = arrays::EmptyArray::new(py, plan.dtype(), plan.shape(), None)
                         .map_err(|e| self.unrepresentable(py, name, e))?;
                     fresh.push((i, plan, array));
                 }
@@ -174,13 +183,7 @@ impl Reader {
             fresh.iter_mut().map(|(i, plan, array)| (*i, &*plan, array.bytes_mut())).collect();
         let read = |(i, plan, buf): &mut (usize, &ReadPlan, &mut [u8])| inner.read_planned(&names[*i], plan, buf);
         let (filled, tensors) = py.detach(|| {
-            if names.len() == 1 {
-                // One tensor: handing it to the thread pool would cost more than reading it.
-                let tensor = |k: &Vec<u8>| if copy { inner.tensor_owned(k) } else { inner.tensor(k) };
-                (fills.iter_mut().map(read).collect::<Vec<_>>(), rest.iter().map(tensor).collect())
-            } else {
-                pool::join(|| fills.par_iter_mut().map(read).collect::<Vec<_>>(), || inner.tensors(&rest, copy))
-            }
+            pool::join(|| fills.par_iter_mut().map(read).collect::<Vec<_>>(), || inner.tensors(&rest, copy))
         });
         drop(fills);
         for result in filled {
@@ -204,6 +207,59 @@ impl Reader {
             .collect()
     }
 
+    /// Where a usual `read_arrays` pair reads to (see [`Reader::read_arrays`]): the name's bytes
+    /// and the array's data span; `None` when the general check must look at the pair.
+    fn plain_target(
+        &self,
+        py: Python<'_>,
+        name: &Bound<'_, PyAny>,
+        array: &Bound<'_, PyAny>,
+    ) -> PyResult<Option<(Vec<u8>, Span)>> {
+        let Some(key) = arrays::plain_name(name) else { return Ok(None) };
+        let Some(plain) = arrays::Plain::of(py, array)? else { return Ok(None) };
+        if !plain.writeable || !self.inner.contains(&key) {
+            return Ok(None);
+        }
+        let Ok((dtype, shape)) = self.inner.dtype_and_shape(&key) else { return Ok(None) };
+        let same_shape =
+            shape.len() == plain.dims.len() && shape.iter().zip(plain.dims).all(|(&s, &d)| usize::try_from(d) == Ok(s));
+        if dtype != plain.dtype || !same_shape {
+            return Ok(None);
+        }
+        Ok(Some((key, (plain.data as usize, plain.len))))
+    }
+
+    /// Reads tensors `names[i]` into the memory spans `targets[i]` (address, length), in
+    /// parallel with the GIL released. The caller keeps every span alive, in place and writable
+    /// for the call, with no Rust reference to it; no two may overlap (checked here).
+    fn fill(&self, py: Python<'_>, names: &[Vec<u8>], targets: Vec<Span>) -> PyResult<()> {
+        let mut ranges: Vec<(usize, usize)> = targets.iter().map(|&(ptr, len)| (ptr, ptr + len)).collect();
+        ranges.sort_unstable();
+        if ranges.windows(2).any(|w| w[0].1 > w[1].0) {
+            return Err(PyValueError::new_err("read_into needs buffers that do not overlap each other"));
+        }
+        let inner = &*self.inner;
+        let read = |(name, (ptr, len)): (&Vec<u8>, Span)| {
+            // SAFETY: each span is a writable, C-contiguous buffer of `len` bytes that the
+            // caller's references (arrays or buffer exports) keep alive and in place (numpy
+            // refuses to resize an array something else refers to) until after this call, and no
+            // two of them overlap (checked above). Python code running meanwhile may touch the
+            // same bytes, as with any numpy operation that releases the GIL; whatever it does,
+            // the buffer is plain bytes, so no invalid value can arise.
+            let out = unsafe { std::slice::from_raw_parts_mut(ptr as *mut u8, len) };
+            inner.read_into(name, out)
+        };
+        let results: Vec<fastckpt::Result<()>> = py.detach(|| {
+            if names.len() == 1 {
+                // One tensor: handing it to the thread pool would cost more than reading it.
+                names.iter().zip(targets).map(read).collect()
+            } else {
+                pool::install(|| names.par_iter().zip(targets).map(read).collect())
+            }
+        });
+        results.into_iter().try_for_each(|r| r.py_err(py))
+    }
+
     /// numpy refuses shapes TensorFlow allows (more than 64 dimensions, sizes beyond `isize`): say
     /// which tensor of which checkpoint, as a `CheckpointError`.
     fn unrepresentable(&self, py: Python<'_>, name: &[u8], error: PyErr) -> PyErr {
@@ -218,6 +274,14 @@ impl Reader {
         );
         errors::CheckpointError::new_err(message)
     }
+}
+
+/// The address and length of a caller's buffer the engine may write into.
+fn writable(buffer: &PyBuffer<u8>) -> PyResult<Span> {
+    if buffer.readonly() || !buffer.is_c_contiguous() {
+        return Err(PyValueError::new_err("read_into needs writable C-contiguous buffers"));
+    }
+    Ok((buffer.buf_ptr() as usize, buffer.len_bytes()))
 }
 
 /// The floor a verified owned read is measured against (`benchmarks/steady_read.py`): for every

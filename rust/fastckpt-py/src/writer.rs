@@ -1,5 +1,6 @@
-//! `_fastckpt.Writer`: a streaming bundle writer. Arrays arrive as contiguous byte buffers (the
-//! Python layer makes them so); their bytes are written and checksummed with the GIL released.
+//! `_fastckpt.Writer`: a streaming bundle writer. Arrays arrive as plain numpy arrays, taken as
+//! they are, or as contiguous byte buffers the Python layer made; their bytes are written and
+//! checksummed with the GIL released.
 
 use std::path::PathBuf;
 
@@ -9,8 +10,9 @@ use fastckpt::{BundleWriter, DataType};
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList};
+use pyo3::types::{PyBytes, PyList, PyTuple};
 
+use crate::arrays;
 use crate::errors::IntoPy;
 
 #[pyclass(module = "fastckpt._fastckpt")]
@@ -19,9 +21,20 @@ pub struct Writer {
     inner: Option<BundleWriter>,
 }
 
-/// The bytes of one tensor as handed over by Python: a contiguous buffer or a list of `bytes`.
+/// Bounds of one `add_many` batch (what is handed to the engine per release of the GIL): bytes
+/// of converted payloads held (copies of non-contiguous inputs, encoded strings) and tensors.
+const BATCH_BYTES: usize = 32 << 20;
+const BATCH_COUNT: usize = 1024;
+
+/// The bytes of one tensor as handed over by Python.
 enum Data<'py> {
+    /// A plain numpy array taken as it is (see [`arrays::Plain`]): `len` bytes at `ptr`. The
+    /// reference keeps the array and its memory alive, and numpy refuses to resize an array that
+    /// something else refers to (`resize(refcheck=False)` is the caller's promise that nothing does).
+    Array { _array: Bound<'py, PyAny>, ptr: *const u8, len: usize },
+    /// A C-contiguous buffer (the Python layer's conversion of anything else).
     Buffer(PyBuffer<u8>),
+    /// The elements of a string or variant tensor.
     Elements(Vec<Bound<'py, PyBytes>>),
 }
 
@@ -36,10 +49,46 @@ impl<'py> Data<'py> {
         }
         Ok(Data::Buffer(buffer))
     }
+
+    /// Bytes this payload holds.
+    fn len(&self) -> usize {
+        match self {
+            Data::Array { len, .. } => *len,
+            Data::Buffer(buffer) => buffer.len_bytes(),
+            Data::Elements(list) => list.iter().map(|b| b.as_bytes().len()).sum(),
+        }
+    }
 }
 
-/// One tensor of `add_many`: name, dtype enum, shape, data.
-type TensorArgs<'py> = (Vec<u8>, u32, Vec<i64>, Bound<'py, PyAny>);
+/// One tensor of an `add_many` batch, ready for the engine.
+struct Staged<'py> {
+    name: Vec<u8>,
+    dtype: DataType,
+    shape: Vec<i64>,
+    data: Data<'py>,
+}
+
+impl<'py> Staged<'py> {
+    /// A `(name, value)` pair the engine takes as it is: a plain name and an [`arrays::Plain`].
+    fn plain(py: Python<'py>, pair: &Bound<'py, PyAny>) -> PyResult<Option<Self>> {
+        let Ok(pair) = pair.cast::<PyTuple>() else { return Ok(None) };
+        if pair.len() != 2 {
+            return Ok(None);
+        }
+        let Some(name) = arrays::plain_name(&pair.get_item(0)?) else { return Ok(None) };
+        let value = pair.get_item(1)?;
+        let Some(array) = arrays::Plain::of(py, &value)? else { return Ok(None) };
+        let (dtype, ptr, len) = (array.dtype, array.data.cast_const(), array.len);
+        let shape = array.dims.iter().map(|&d| d as i64).collect();
+        Ok(Some(Staged { name, dtype, shape, data: Data::Array { ptr, len, _array: value } }))
+    }
+
+    /// What the Python layer's conversion returned: `(name, dtype enum, shape, payload)`.
+    fn converted(prepared: &Bound<'py, PyAny>) -> PyResult<Self> {
+        let (name, dtype, shape, payload): (Vec<u8>, u32, Vec<i64>, Bound<'py, PyAny>) = prepared.extract()?;
+        Ok(Staged { name, dtype: DataType(dtype), shape, data: Data::extract(&payload)? })
+    }
+}
 
 /// The bytes of one tensor, borrowed from `Data` so that they can cross into code that runs
 /// without the GIL.
@@ -51,6 +100,12 @@ enum View<'a> {
 impl Data<'_> {
     fn view(&self) -> View<'_> {
         match self {
+            Data::Array { len: 0, .. } => View::Fixed(&[]),
+            // SAFETY: the array, held by `_array`, has `len` bytes of C-contiguous data at `ptr`,
+            // alive and in place until the `Data` is dropped, which outlives the view. Python
+            // threads may change the bytes meanwhile: the engine only copies them into its own
+            // staging buffer, and checksums and writes that copy.
+            Data::Array { ptr, len, .. } => View::Fixed(unsafe { std::slice::from_raw_parts(*ptr, *len) }),
             Data::Buffer(buffer) => {
                 // SAFETY: the buffer export keeps the memory alive and in place until the `Data`
                 // is dropped, which outlives the view; it is C-contiguous with `len_bytes` bytes.
@@ -74,6 +129,21 @@ impl View<'_> {
 }
 
 impl Writer {
+    /// Appends a batch, with the GIL released once for all of it.
+    fn write(&mut self, py: Python<'_>, batch: &[Staged<'_>]) -> PyResult<()> {
+        let views: Vec<View<'_>> = batch.iter().map(|staged| staged.data.view()).collect();
+        let headers: Vec<(&[u8], DataType, &[i64])> =
+            batch.iter().map(|staged| (staged.name.as_slice(), staged.dtype, staged.shape.as_slice())).collect();
+        let writer = self.writer()?;
+        py.detach(|| {
+            headers
+                .iter()
+                .zip(&views)
+                .try_for_each(|(&(name, dtype, shape), view)| writer.add(name, dtype, shape, view.payload(dtype)))
+        })
+        .py_err(py)
+    }
+
     fn writer(&mut self) -> PyResult<&mut BundleWriter> {
         self.inner.as_mut().ok_or_else(|| PyValueError::new_err("the writer is already finished or aborted"))
     }
@@ -116,23 +186,34 @@ impl Writer {
         py.detach(|| writer.add(name, dtype, &shape, view.payload(dtype))).py_err(py)
     }
 
-    /// Appends many whole tensors `(name, dtype, shape, data)` in one call, with the GIL released
-    /// once for all of them (what `fastckpt.save` uses for many small tensors).
-    fn add_many(&mut self, py: Python<'_>, tensors: Vec<TensorArgs<'_>>) -> PyResult<()> {
-        let datas = tensors.iter().map(|(_, _, _, data)| Data::extract(data)).collect::<PyResult<Vec<_>>>()?;
-        let views: Vec<View<'_>> = datas.iter().map(Data::view).collect();
-        let headers: Vec<(&[u8], DataType, &[i64])> = tensors
-            .iter()
-            .map(|(name, dtype, shape, _)| (name.as_slice(), DataType(*dtype), shape.as_slice()))
-            .collect();
-        let writer = self.writer()?;
-        py.detach(|| {
-            headers
-                .iter()
-                .zip(&views)
-                .try_for_each(|(&(name, dtype, shape), view)| writer.add(name, dtype, shape, view.payload(dtype)))
-        })
-        .py_err(py)
+    /// Appends the `(name, value)` pairs of the iterable `tensors` in order, handed to the engine
+    /// in batches with the GIL released once per batch. A pair of a plain name and a plain numpy
+    /// array (see [`arrays::Plain`]) is taken as it is; any other goes through `prepare`
+    /// (`fastckpt.writer._prepare_pair`), which converts it or raises the error naming the tensor.
+    fn add_many(&mut self, py: Python<'_>, tensors: &Bound<'_, PyAny>, prepare: &Bound<'_, PyAny>) -> PyResult<()> {
+        let mut batch = Vec::new();
+        let mut held = 0;
+        for pair in tensors.try_iter()? {
+            let pair = pair?;
+            let staged = match Staged::plain(py, &pair)? {
+                Some(staged) => staged,
+                None => {
+                    let staged = Staged::converted(&prepare.call1((pair,))?)?;
+                    held += staged.data.len();
+                    staged
+                }
+            };
+            batch.push(staged);
+            if held >= BATCH_BYTES || batch.len() >= BATCH_COUNT {
+                self.write(py, &batch)?;
+                batch.clear();
+                held = 0;
+            }
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.write(py, &batch)
     }
 
     /// Appends one slice `[(start, length)]` (length -1 = whole dimension) of a partitioned tensor.
