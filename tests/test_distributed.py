@@ -263,25 +263,35 @@ def test_restore_errors(tmp_path: Path) -> None:
         distributed.save([("p", FULL)], tmp_path / "c")  # type: ignore[arg-type]
 
 
-def test_torch_coordinator_over_gloo(tmp_path: Path) -> None:
+def test_torch_coordinator_over_gloo_subgroups(tmp_path: Path) -> None:
+    """4 processes of a gloo process group in two subgroups ({0, 1} and {2, 3}), each subgroup
+    saving and restoring its own checkpoint through ``TorchCoordinator(group)``: ranks within the
+    group, and the group's rank 0 as the root of broadcasts (global rank 2 for the second group).
+    The default group under torchrun is in test_distributed_mpi.py."""
     pytest.importorskip("torch", reason="torch is not installed (PyPI's wheel is very large; not in the 'test' extra)")
     import subprocess
     import sys
 
-    # Two processes of a gloo process group, each saving its rows of one partitioned variable.
     child = f"""
 import sys, numpy as np, torch.distributed as dist
 from fastckpt import distributed
 rank = int(sys.argv[1])
-dist.init_process_group("gloo", init_method="file://{tmp_path / 'rendezvous'}", rank=rank, world_size=2)
-c = distributed.TorchCoordinator()
-full = np.arange(24, dtype=np.float32).reshape(8, 3)
-path = distributed.save({{f"own_{{rank}}": np.full(2, rank), "part": distributed.Slice([8, 3], f"{{4 * rank}},4:-", full[4 * rank : 4 * rank + 4])}}, "{tmp_path / 'ckpt'}", coordinator=c)
-got = distributed.restore(path, {{"part": distributed.Slice([8, 3], f"-:{{rank}},1")}}, coordinator=c)["part"]
-assert np.array_equal(got, full[:, rank : rank + 1]), got
+dist.init_process_group("gloo", init_method="file://{tmp_path / 'rendezvous'}", rank=rank, world_size=4)
+groups = [dist.new_group([0, 1]), dist.new_group([2, 3])]
+c = distributed.TorchCoordinator(groups[rank // 2])
+assert (c.rank, c.size) == (rank % 2, 2)
+full = np.arange(24, dtype=np.float32).reshape(8, 3) + 100 * (rank // 2)
+rows = full[4 * c.rank : 4 * c.rank + 4]
+mine = {{f"own_{{rank}}": np.full(2, rank), "part": distributed.Slice([8, 3], f"{{4 * c.rank}},4:-", rows)}}
+path = distributed.save(mine, "{tmp_path}/group-" + str(rank // 2), coordinator=c)
+got = distributed.restore(path, {{"part": distributed.Slice([8, 3], f"-:{{c.rank}},1")}}, coordinator=c)["part"]
+assert np.array_equal(got, full[:, c.rank : c.rank + 1]), got
 dist.destroy_process_group()
 """
-    children = [subprocess.Popen([sys.executable, "-c", child, str(r)]) for r in range(2)]
-    assert [p.wait(timeout=300) for p in children] == [0, 0]
-    reader = fastckpt.load_checkpoint(tmp_path / "ckpt")
-    assert np.array_equal(reader["part"], FULL) and np.array_equal(reader["own_1"], np.ones(2))
+    children = [subprocess.Popen([sys.executable, "-c", child, str(r)]) for r in range(4)]
+    assert [p.wait(timeout=300) for p in children] == [0, 0, 0, 0]
+    for group in (0, 1):
+        reader = fastckpt.load_checkpoint(tmp_path / f"group-{group}")
+        assert sorted(reader.keys()) == [f"own_{2 * group}", f"own_{2 * group + 1}", "part"]
+        assert np.array_equal(reader["part"], FULL + 100 * group)
+        assert np.array_equal(reader[f"own_{2 * group + 1}"], np.full(2, 2 * group + 1))
