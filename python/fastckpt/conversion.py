@@ -399,8 +399,10 @@ def _run_in_processes(todo: list[tuple[str, str]], options: dict[str, Any], jobs
                     idle.append(worker)
                     done(*outcome)
     finally:
-        for worker in idle + list(busy):
+        for worker in idle:
             worker.stop()
+        for worker in busy:  # only when interrupted (Ctrl-C, an error): its output stays unfinished
+            worker.kill()
 
 
 class _Worker:
@@ -442,12 +444,15 @@ class _Worker:
         return f"exited with status {code}"
 
     def stop(self) -> None:
-        """Ends it: asks first (it is waiting for work or gone), kills it if that is not enough."""
+        """Ends it when it is waiting for work (or gone): asks first, kills it if that is not enough."""
         try:
             self.conn.send(None)
         except OSError:
             pass
         self.process.join(timeout=10)
+        self.kill()
+
+    def kill(self) -> None:
         if self.process.exitcode is None:
             self.process.kill()
             self.process.join()
