@@ -4,6 +4,7 @@ resumable with ``--skip-existing``. Runs the installed command in a subprocess."
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -74,6 +75,31 @@ def test_convert_many_in_python_and_state_files(tf: ModuleType, tmp_path: Path) 
     assert reader.get_tensor("v/.ATTRIBUTES/VARIABLE_VALUE").tolist() == [2.0, 3.0, 4.0]
     missing = fastckpt.convert_many([tmp_path / "nothing-here"], tmp_path / "x")
     assert len(missing.failed) == 1 and "nothing-here" in missing.failed[0][1]
+
+
+def _killed_on(name: str) -> str:
+    """A rename rule that SIGKILLs the worker process meeting a tensor named 'dies', as the
+    kernel's out-of-memory killer would."""
+    if name == "dies":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return name
+
+
+def test_a_killed_worker_fails_only_its_source(tmp_path: Path) -> None:
+    names = ["a", "dies-1", "b", "c", "dies-2", "d", "e"]
+    for name in names:
+        fastckpt.save({"dies" if name.startswith("dies") else "x": np.arange(3.0) + len(name)}, tmp_path / name)
+    sources = [str(tmp_path / name) for name in names]
+    # The workers import this module by name (pytest put its folder on sys.path) to find the rule.
+    result = fastckpt.convert_many(sources, tmp_path / "out", to="npz", jobs=2, rename=_killed_on)
+    assert [src for src, _ in result.converted] == [s for s in sources if "dies" not in s]
+    assert result.failed == [
+        (str(tmp_path / name), "WorkerDied: the process converting it was killed by SIGKILL") for name in ("dies-1", "dies-2")
+    ]
+    assert sorted(os.listdir(tmp_path / "out")) == ["a.npz", "b.npz", "c.npz", "d.npz", "e.npz"]
+    for name in "abcde":
+        with np.load(tmp_path / "out" / f"{name}.npz") as loaded:
+            assert np.array_equal(loaded["x"], np.arange(3.0) + 1)
 
 
 def test_single_conversion_on_the_command_line(tmp_path: Path) -> None:

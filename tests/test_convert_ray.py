@@ -3,13 +3,20 @@
 
 One local Ray cluster (2 CPUs) is started for this module and stopped after it; the command runs
 in a subprocess that connects to it by address, the Python API in this process (already connected).
+Ray's session files (logs, sockets) and its authentication token stay in a temporary folder that
+is removed after the module, for the instances the command starts too: a user's ``/tmp/ray`` and
+``~/.ray`` are not touched.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
+import shutil
 import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,10 +31,28 @@ from test_convert_bulk import check_bulk_command_resumes, run_cli
 # The CLI and the API options shared by the conversions below.
 ARGS = ["--friendly-names", "--exclude", "save_counter/*"]
 OPTIONS: dict[str, Any] = {"friendly_names": True, "exclude": "save_counter/*"}
+#: Before any Ray instance of this module started.
+IMPORTED = time.time()
 
 
 @pytest.fixture(scope="module")
-def ray_cluster() -> Iterator[str]:
+def ray_home() -> Iterator[Path]:
+    """A folder in place of ``/tmp`` for every Ray instance of this module (``RAY_TMPDIR``, which
+    this process and the commands it runs pass on), with an authentication token in the
+    environment (``RAY_AUTH_TOKEN``), so that no instance writes ``~/.ray/auth_token``."""
+    # Short: Ray's socket paths in it must fit the 107 bytes of a Unix socket address.
+    folder = Path(tempfile.mkdtemp(prefix="fastckpt-ray-"))
+    try:
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("RAY_TMPDIR", str(folder))
+            env.setenv("RAY_AUTH_TOKEN", secrets.token_hex(32))
+            yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(ray_home: Path) -> Iterator[str]:
     """The address of a local Ray cluster that lives as long as this module's tests."""
     ray = pytest.importorskip("ray")
     ray.init(address="local", num_cpus=2, include_dashboard=False)
@@ -35,6 +60,13 @@ def ray_cluster() -> Iterator[str]:
         yield ray.get_runtime_context().gcs_address
     finally:
         ray.shutdown()
+
+
+def test_ray_keeps_its_files_in_the_test_folder(ray_cluster: str, ray_home: Path) -> None:
+    sessions = list((ray_home / "ray").glob("session_2*"))
+    assert sessions and all((s / "logs").is_dir() for s in sessions), sorted(ray_home.rglob("*"))[:20]
+    token = Path.home() / ".ray" / "auth_token"
+    assert not token.exists() or token.stat().st_mtime < IMPORTED, "a token was written to ~/.ray"
 
 
 def test_command_on_a_ray_cluster_reports_bad_inputs_and_resumes(

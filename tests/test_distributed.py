@@ -1,7 +1,8 @@
 """fastckpt.distributed in one process: ``LocalCoordinator``, several ranks played by threads
 (a ``Coordinator`` over ``threading.Barrier``, so that errors raised "on every rank" can be
 checked in one test), argument errors, and ``TorchCoordinator`` over torch.distributed's gloo
-backend when torch is installed. The 8-process MPI tests are in test_distributed_mpi.py."""
+backend when torch is installed (subgroups; a dead rank without a launcher). The MPI and
+torchrun tests are in test_distributed_mpi.py."""
 
 from __future__ import annotations
 
@@ -263,25 +264,70 @@ def test_restore_errors(tmp_path: Path) -> None:
         distributed.save([("p", FULL)], tmp_path / "c")  # type: ignore[arg-type]
 
 
-def test_torch_coordinator_over_gloo(tmp_path: Path) -> None:
+def test_torch_coordinator_over_gloo_subgroups(tmp_path: Path) -> None:
+    """4 processes of a gloo process group in two subgroups ({0, 1} and {2, 3}), each subgroup
+    saving and restoring its own checkpoint through ``TorchCoordinator(group)``: ranks within the
+    group, and the group's rank 0 as the root of broadcasts (global rank 2 for the second group).
+    The default group under torchrun is in test_distributed_mpi.py."""
     pytest.importorskip("torch", reason="torch is not installed (PyPI's wheel is very large; not in the 'test' extra)")
     import subprocess
     import sys
 
-    # Two processes of a gloo process group, each saving its rows of one partitioned variable.
     child = f"""
 import sys, numpy as np, torch.distributed as dist
 from fastckpt import distributed
 rank = int(sys.argv[1])
-dist.init_process_group("gloo", init_method="file://{tmp_path / 'rendezvous'}", rank=rank, world_size=2)
-c = distributed.TorchCoordinator()
-full = np.arange(24, dtype=np.float32).reshape(8, 3)
-path = distributed.save({{f"own_{{rank}}": np.full(2, rank), "part": distributed.Slice([8, 3], f"{{4 * rank}},4:-", full[4 * rank : 4 * rank + 4])}}, "{tmp_path / 'ckpt'}", coordinator=c)
-got = distributed.restore(path, {{"part": distributed.Slice([8, 3], f"-:{{rank}},1")}}, coordinator=c)["part"]
-assert np.array_equal(got, full[:, rank : rank + 1]), got
+dist.init_process_group("gloo", init_method="file://{tmp_path / 'rendezvous'}", rank=rank, world_size=4)
+groups = [dist.new_group([0, 1]), dist.new_group([2, 3])]
+c = distributed.TorchCoordinator(groups[rank // 2])
+assert (c.rank, c.size) == (rank % 2, 2)
+full = np.arange(24, dtype=np.float32).reshape(8, 3) + 100 * (rank // 2)
+rows = full[4 * c.rank : 4 * c.rank + 4]
+mine = {{f"own_{{rank}}": np.full(2, rank), "part": distributed.Slice([8, 3], f"{{4 * c.rank}},4:-", rows)}}
+path = distributed.save(mine, "{tmp_path}/group-" + str(rank // 2), coordinator=c)
+got = distributed.restore(path, {{"part": distributed.Slice([8, 3], f"-:{{c.rank}},1")}}, coordinator=c)["part"]
+assert np.array_equal(got, full[:, c.rank : c.rank + 1]), got
 dist.destroy_process_group()
 """
-    children = [subprocess.Popen([sys.executable, "-c", child, str(r)]) for r in range(2)]
-    assert [p.wait(timeout=300) for p in children] == [0, 0]
-    reader = fastckpt.load_checkpoint(tmp_path / "ckpt")
-    assert np.array_equal(reader["part"], FULL) and np.array_equal(reader["own_1"], np.ones(2))
+    children = [subprocess.Popen([sys.executable, "-c", child, str(r)]) for r in range(4)]
+    assert [p.wait(timeout=300) for p in children] == [0, 0, 0, 0]
+    for group in (0, 1):
+        reader = fastckpt.load_checkpoint(tmp_path / f"group-{group}")
+        assert sorted(reader.keys()) == [f"own_{2 * group}", f"own_{2 * group + 1}", "part"]
+        assert np.array_equal(reader["part"], FULL + 100 * group)
+        assert np.array_equal(reader[f"own_{2 * group + 1}"], np.full(2, 2 * group + 1))
+
+
+def test_torch_ranks_left_by_a_dead_rank_fail_instead_of_waiting(tmp_path: Path) -> None:
+    """4 gloo processes started without a launcher that would end the others (as ``srun`` or a
+    hand-made ``mp.spawn`` may): rank 3 is SIGKILLed after writing its part; ranks 0–2 raise
+    gloo's "connection closed" error from the gathering step instead of waiting for it, and no
+    checkpoint is committed."""
+    pytest.importorskip("torch", reason="torch is not installed (PyPI's wheel is very large; not in the 'test' extra)")
+    import subprocess
+    import sys
+
+    child = f"""
+import os, signal, sys, numpy as np, torch.distributed as dist
+from fastckpt import distributed
+rank = int(sys.argv[1])
+dist.init_process_group("gloo", init_method="file://{tmp_path / 'rendezvous'}", rank=rank, world_size=4)
+if rank == 3:
+    write_part = distributed._write_part
+    def write_then_die(*args, **kwargs):
+        write_part(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGKILL)
+    distributed._write_part = write_then_die
+try:
+    distributed.save({{f"own_{{rank}}": np.full(2, rank)}}, "{tmp_path / 'ckpt'}", coordinator=distributed.TorchCoordinator())
+finally:
+    dist.destroy_process_group()
+"""
+    children = [
+        subprocess.Popen([sys.executable, "-c", child, str(r)], stderr=subprocess.PIPE, text=True) for r in range(4)
+    ]
+    errors = [p.communicate(timeout=300)[1] for p in children]
+    assert [p.returncode for p in children] == [1, 1, 1, -9]
+    for rank in range(3):
+        assert "RuntimeError" in errors[rank] and "Connection" in errors[rank], errors[rank]
+    assert not (tmp_path / "ckpt.index").exists() and not (tmp_path / "checkpoint").exists()

@@ -139,3 +139,30 @@ def test_every_kind_of_array_and_name_round_trips(tmp_path: Path) -> None:
         assert got.dtype == np.asarray(value).dtype and got.shape == np.shape(value), name
         np.testing.assert_array_equal(got, value)
     np.testing.assert_array_equal(reader["raw\udcff"], values["flags"])
+
+
+def test_torch_tensors_of_types_numpy_lacks(tmp_path: Path) -> None:
+    """bfloat16 and float8 torch tensors (which torch cannot hand to numpy) are saved by their
+    bits as ml_dtypes' types of the same names: parameters that require grad, views that are not
+    contiguous, and the Slices of fastckpt.distributed."""
+    torch = pytest.importorskip("torch", reason="torch is not installed (PyPI's wheel is very large; not in the 'test' extra)")
+    from fastckpt import distributed
+
+    weights = torch.linspace(-3, 3, 24).reshape(8, 3)
+    values = {
+        "bfloat16": torch.nn.Parameter(weights.to(torch.bfloat16)),
+        "bfloat16_t": weights.to(torch.bfloat16).t(),
+        "float8_e4m3fn": torch.tensor([0.5, -2.0, 448.0, -0.015625]).to(torch.float8_e4m3fn),
+        "float8_e5m2": torch.tensor([0.5, -2.0, 57344.0, 1e-5]).to(torch.float8_e5m2),
+    }
+    fastckpt.save(values, tmp_path / "ckpt")
+    rows = weights.to(torch.bfloat16)[4:]
+    distributed.save({"rows": distributed.Slice([4, 3], "-:-", rows)}, tmp_path / "dist")
+    reader = fastckpt.load_checkpoint(tmp_path / "ckpt")
+    for name, tensor in values.items():
+        got = reader[name]
+        assert got.dtype.name == name.removesuffix("_t") and got.shape == tuple(tensor.shape), name
+        np.testing.assert_array_equal(got.astype(np.float32), tensor.detach().float().numpy(), err_msg=name)
+    got = fastckpt.load_checkpoint(tmp_path / "dist")["rows"]
+    assert got.dtype.name == "bfloat16"
+    np.testing.assert_array_equal(got.astype(np.float32), rows.float().numpy())

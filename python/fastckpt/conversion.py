@@ -14,15 +14,16 @@ latest checkpoint), ``"safetensors"`` (a ``.safetensors`` file, or a folder hold
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import glob
 import importlib
 import itertools
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import re
+import signal
 import sys
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -369,14 +370,106 @@ def convert_many(
 
 
 def _run_in_processes(todo: list[tuple[str, str]], options: dict[str, Any], jobs: int | None, done: _Done) -> None:
-    """The local executor: ``jobs`` worker processes (default: the number of CPUs)."""
-    workers = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
-    # Fresh interpreters ("spawn"): the workers share nothing with a parent that may hold threads.
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = [pool.submit(_convert_one, src, out, options) for src, out in todo]
-        for future in concurrent.futures.as_completed(futures):
-            done(*future.result())
+    """The local executor: ``jobs`` worker processes (default: the number of CPUs), each handed one
+    conversion at a time, so that a worker that dies (killed, out of memory, a crash in native
+    code) fails only the source it was converting; a new worker takes its place."""
+    count = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
+    waiting = list(reversed(todo))
+    idle: list[_Worker] = []
+    busy: dict[_Worker, str] = {}
+    try:
+        while waiting or busy:
+            while waiting and len(busy) < count:
+                reused = bool(idle)
+                worker = idle.pop() if reused else _Worker()
+                src, out = waiting.pop()
+                if worker.start(src, out, options):
+                    busy[worker] = src
+                elif reused:  # it died while idle: the conversion goes to another worker
+                    waiting.append((src, out))
+                else:
+                    done(src, None, f"WorkerDied: the process started to convert it {worker.death()}")
+            ready = multiprocessing.connection.wait([w.conn for w in busy] + [w.process.sentinel for w in busy])
+            for worker in [w for w in busy if w.conn in ready or w.process.sentinel in ready]:
+                src = busy.pop(worker)
+                outcome = worker.result()
+                if outcome is None:
+                    done(src, None, f"WorkerDied: the process converting it {worker.death()}")
+                else:
+                    idle.append(worker)
+                    done(*outcome)
+    finally:
+        for worker in idle:
+            worker.stop()
+        for worker in busy:  # only when interrupted (Ctrl-C, an error): its output stays unfinished
+            worker.kill()
+
+
+class _Worker:
+    """A conversion process of the local executor, fed through a pipe. Fresh interpreters
+    ("spawn"): the workers share nothing with a parent that may hold threads."""
+
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=_serve, args=(child,), name="fastckpt-convert")
+        self.process.start()
+        child.close()
+
+    def start(self, src: str, out: str, options: dict[str, Any]) -> bool:
+        """Hands it a conversion; ``False`` when it is no longer there to take it."""
+        try:
+            self.conn.send((src, out, options))
+        except (BrokenPipeError, ConnectionResetError):
+            self.stop()
+            return False
+        return True
+
+    def result(self) -> tuple[str, list[str] | None, str] | None:
+        """The outcome of its conversion, or ``None`` when it died before sending one."""
+        try:
+            outcome: tuple[str, list[str] | None, str] = self.conn.recv()
+        except (EOFError, ConnectionResetError):
+            self.stop()
+            return None
+        return outcome
+
+    def death(self) -> str:
+        code = self.process.exitcode
+        if code is not None and code < 0:
+            try:
+                return f"was killed by {signal.Signals(-code).name}"
+            except ValueError:
+                return f"was killed by signal {-code}"
+        return f"exited with status {code}"
+
+    def stop(self) -> None:
+        """Ends it when it is waiting for work (or gone): asks first, kills it if that is not enough."""
+        try:
+            self.conn.send(None)
+        except OSError:
+            pass
+        self.process.join(timeout=10)
+        self.kill()
+
+    def kill(self) -> None:
+        if self.process.exitcode is None:
+            self.process.kill()
+            self.process.join()
+        self.conn.close()
+
+
+def _serve(conn: multiprocessing.connection.Connection) -> None:
+    """A worker's loop: converts what it is sent until told to stop (``None``) or orphaned."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops us
+    while True:
+        try:
+            task = conn.recv()
+        except EOFError:
+            return
+        if task is None:
+            return
+        conn.send(_convert_one(*task))
 
 
 def _run_on_ray(

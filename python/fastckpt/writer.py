@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Union
 
+import ml_dtypes
 import numpy as np
 
 from . import _fastckpt
@@ -36,6 +37,13 @@ def _as_array(value: Any) -> np.ndarray[Any, Any]:
         return value
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch: leave autograd and the device
         value = value.detach().cpu()
+        name = str(value.dtype).removeprefix("torch.")
+        if name == "bfloat16" or name.startswith("float8_"):
+            # numpy has no such type and torch gives no array of it: its bits, seen as ml_dtypes'.
+            import torch
+
+            bits = value.view(torch.int16 if name == "bfloat16" else torch.uint8)
+            return np.asarray(bits.numpy()).view(getattr(ml_dtypes, name))
     if hasattr(value, "__dlpack__") and not hasattr(value, "__array__") and not _has_buffer(value):
         return np.from_dlpack(value)
     return np.asarray(value)
@@ -220,7 +228,8 @@ def save(
     sync: bool = False,
 ) -> str:
     """Saves ``{name: array}`` as a checkpoint at ``prefix``; returns the prefix. Arrays may be
-    numpy arrays or anything with ``__array__``, ``__dlpack__`` or the buffer protocol. With
+    numpy arrays or anything with ``__array__``, ``__dlpack__`` or the buffer protocol (torch
+    tensors on any device, bfloat16 and float8 included). With
     ``num_shards > 1`` the tensors are spread over that many data files written in parallel by as
     many threads (``fastckpt.merge.save_sharded``). ``sync=True``: the checkpoint is on the device
     when this returns (see ``BundleWriter``)."""

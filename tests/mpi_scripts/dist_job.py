@@ -1,4 +1,6 @@
-"""One rank of a distributed save or restore, run under ``mpiexec`` by tests/test_distributed_mpi.py.
+"""One rank of a distributed save or restore, run by tests/test_distributed_mpi.py under ``mpiexec``
+(an ``MPICoordinator``) or, with ``DIST_JOB_COORDINATOR=torch``, under ``torchrun`` (a
+``TorchCoordinator`` over a gloo process group).
 
     dist_job.py save FOLDER STEP           every rank saves its own variables and its rows of
                                            'embedding' as FOLDER/model-STEP
@@ -52,13 +54,33 @@ def tensors(rank: int, size: int, step: int) -> dict[str, Any]:
     return own
 
 
+def join() -> distributed.Coordinator:
+    """This process as a rank of the job that launched it."""
+    if os.environ.get("DIST_JOB_COORDINATOR", "mpi") == "mpi":
+        return distributed.MPICoordinator()
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo")  # rank, size and rendezvous from torchrun's environment
+    return distributed.TorchCoordinator()
+
+
 def main() -> None:
-    command, target = sys.argv[1], sys.argv[2]
-    coordinator = distributed.MPICoordinator()
+    coordinator = join()
+    try:
+        work(coordinator, *sys.argv[1:])
+    finally:
+        if isinstance(coordinator, distributed.TorchCoordinator):
+            # torch wants its process group ended before the process exits (it may abort otherwise).
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+def work(coordinator: distributed.Coordinator, command: str, target: str, *args: str) -> None:
     rank = coordinator.rank
     if command in ("save", "kill"):
-        step = int(sys.argv[3])
-        if command == "kill" and rank == int(sys.argv[4]):
+        step = int(args[0])
+        if command == "kill" and rank == int(args[1]):
             write_part = distributed._write_part
 
             def write_then_die(*args: Any, **kwargs: Any) -> None:
@@ -75,7 +97,7 @@ def main() -> None:
         )
         print(f"rank {rank} saved {path}", flush=True)
     elif command == "restore":
-        out = sys.argv[3]
+        out = args[0]
         spec = RESTORE_SPECS[rank]
         wanted: dict[str, Any] = {f"rank_{rank}/kernel": np.zeros((rank + 1, 4))}
         if rank == 0:
