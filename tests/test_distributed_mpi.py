@@ -41,6 +41,11 @@ job = _job()
 
 @pytest.fixture(scope="module")
 def mpiexec() -> str:
+    return mpiexec_path()
+
+
+def mpiexec_path() -> str:
+    """The ``mpiexec`` to launch ranks with; skips the test when there is none."""
     pytest.importorskip("mpi4py", reason="the MPI tests need mpi4py (the 'test' extra installs it)")
     # The mpich wheel puts mpiexec among the environment's scripts, which need not be on PATH.
     folders = [Path(sys.executable).parent, Path(sysconfig.get_path("scripts"))]

@@ -172,3 +172,44 @@ def test_memory_urls_hold_sharded_checkpoints() -> None:
     for name, got in fastckpt.load_checkpoint("memory://sharded/run/ckpt").read_all().items():
         assert_same(got, values[name])
 
+
+def test_mpi_ranks_save_onto_s3_tf_reads_it_and_a_killed_rank_commits_nothing(
+    tf: Any, s3: S3Server, bucket: str, tmp_path: Path
+) -> None:
+    """4 MPI ranks (tests/mpi_scripts/dist_job.py) save onto the bucket; a save that loses a rank
+    before the barrier leaves no index and the previous checkpoint whole; 3 ranks restore the
+    next one from the bucket, each with its own slicing."""
+    from test_distributed_mpi import check_ok, expected, job, mpiexec_path, run
+
+    mpiexec = mpiexec_path()
+    ranks = 4
+    check_ok(run(mpiexec, ranks, "save", bucket, 1))
+    model = lambda step: data_names(f"model-{step}", ranks) + [f"model-{step}.index"]  # noqa: E731
+    assert names(s3, bucket) == ["checkpoint"] + model(1), "one data object per rank, nothing temporary"
+    for name in s3.keys(key_of(bucket) + "/model-1"):
+        s3.client().download_file(BUCKET, name, str(tmp_path / name.rsplit("/", 1)[1]))
+    tf_reader = tf.train.load_checkpoint(str(tmp_path / "model-1"))
+    want = expected(1, ranks)
+    assert tf_reader.get_variable_to_shape_map() == {name: list(v.shape) for name, v in want.items()}
+    for name, value in want.items():
+        assert_same(tf_reader.get_tensor(name), value)
+
+    killed = run(mpiexec, ranks, "kill", bucket, 2, 3)
+    assert killed.returncode != 0, killed.stdout
+    assert "saved" not in killed.stdout, "no rank may return from a save that lost a rank"
+    assert not fastckpt.checkpoint_exists(f"{bucket}/model-2")
+    assert fastckpt.latest_checkpoint(bucket) == f"{bucket}/model-1"
+    for name, got in fastckpt.load_checkpoint(f"{bucket}/model-1").read_all().items():
+        assert_same(got, want[name])
+
+    check_ok(run(mpiexec, ranks, "save", bucket, 2))  # the dead save's objects do not get in the way
+    assert names(s3, bucket) == ["checkpoint"] + model(1) + model(2)
+    assert pending_uploads(s3) == []
+    check_ok(run(mpiexec, 3, "restore", bucket, tmp_path))
+    want = expected(2, ranks)
+    for rank, spec in enumerate(job.RESTORE_SPECS):
+        with np.load(tmp_path / f"rank-{rank}.npz") as got:
+            region = fastckpt.distributed.Slice(job.FULL_SHAPE, spec).region("embedding")
+            box = tuple(slice(start, start + length) for start, length in region)
+            assert np.array_equal(got["embedding"], want["embedding"][box]), spec
+            assert np.array_equal(got[f"rank_{rank}__kernel"], want[f"rank_{rank}/kernel"])
