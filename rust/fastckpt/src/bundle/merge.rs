@@ -15,7 +15,9 @@
 //! On object storage nothing can be renamed: the parts were written with their data already
 //! under the output's names ([`BundleWriter::create_part`](super::BundleWriter::create_part)),
 //! and the merge keeps their shard ids, checks that every data object they point at is there,
-//! and PUTs the joined index (the commit point). No data is copied.
+//! and PUTs the joined index (the commit point). No data is copied. The requests per part (GET
+//! of its index, HEAD of its data object, DELETE of its index) wait on the network, so they go
+//! out [`REQUESTS_IN_FLIGHT`] at a time.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -26,6 +28,9 @@ use super::writer::{encode_index, write_index};
 use super::{naming, slices, BundleReader};
 use crate::error::{display_key, Error, Result};
 use crate::storage::{Location, Remote};
+
+/// Requests to the object store a merge keeps in flight.
+const REQUESTS_IN_FLIGHT: usize = 16;
 
 /// Merges the bundles at `prefixes` into one at `output` (TF's `MergeBundles`). Fails, leaving
 /// the inputs untouched, on a key two inputs hold as whole tensors, slices of one tensor that
@@ -60,17 +65,18 @@ pub fn merge_bundles(prefixes: &[PathBuf], output: &Path, delete_dirs: bool, syn
     }
 }
 
-/// The entries of all `prefixes` joined: slice lists of a partitioned tensor concatenated,
-/// every other key held by one input only, each data-bearing entry's shard id given by
-/// `shard_of(input number, reader, entry)`. Every partitioned tensor must come out whole.
+/// The entries of the bundles `readers` (opened from `prefixes`) joined: slice lists of a
+/// partitioned tensor concatenated, every other key held by one input only, each data-bearing
+/// entry's shard id given by `shard_of(input number, reader, entry)`. Every partitioned tensor
+/// must come out whole.
 fn join_entries(
     prefixes: &[PathBuf],
+    readers: &[BundleReader],
     mut shard_of: impl FnMut(usize, &BundleReader, &BundleEntry) -> Result<i32>,
 ) -> Result<(BTreeMap<Vec<u8>, BundleEntry>, Endianness)> {
     let mut entries: BTreeMap<Vec<u8>, BundleEntry> = BTreeMap::new();
     let mut endianness: Option<Endianness> = None;
-    for (input, prefix) in prefixes.iter().enumerate() {
-        let reader = BundleReader::open(prefix, false)?;
+    for (input, (prefix, reader)) in prefixes.iter().zip(readers).enumerate() {
         let header = reader.header();
         match endianness {
             None => endianness = Some(header.endianness),
@@ -105,7 +111,7 @@ fn join_entries(
             }
             let mut entry = entry.clone();
             if entry.slices.is_empty() {
-                entry.shard_id = shard_of(input, &reader, &entry)?;
+                entry.shard_id = shard_of(input, reader, &entry)?;
             }
             entries.insert(key.to_vec(), entry);
         }
@@ -121,7 +127,8 @@ fn merge_by_renaming(prefixes: &[PathBuf], output: &Path, delete_dirs: bool, syn
     // Input data file → its shard id in the output, in order of first reference.
     let mut shards: HashMap<PathBuf, i32> = HashMap::new();
     let mut renames: Vec<PathBuf> = Vec::new();
-    let (entries, endianness) = join_entries(prefixes, |input, reader, entry| {
+    let readers = prefixes.iter().map(|prefix| BundleReader::open(prefix, false)).collect::<Result<Vec<_>>>()?;
+    let (entries, endianness) = join_entries(prefixes, &readers, |input, reader, entry| {
         let data = naming::data_path(&prefixes[input], entry.shard_id, reader.header().num_shards);
         let next = shard_number(shards.len())?;
         Ok(*shards.entry(data.clone()).or_insert_with(|| {
@@ -162,7 +169,9 @@ fn merge_in_place(prefixes: &[PathBuf], output: &Remote) -> Result<()> {
     let mut num_shards: Option<(i32, usize)> = None;
     // Data object → the part that wrote it, and how many bytes its entries need.
     let mut owners: BTreeMap<i32, (usize, u64)> = BTreeMap::new();
-    let (entries, endianness) = join_entries(prefixes, |input, reader, entry| {
+    let readers =
+        concurrently(prefixes, |prefix| BundleReader::open(prefix, false)).into_iter().collect::<Result<Vec<_>>>()?;
+    let (entries, endianness) = join_entries(prefixes, &readers, |input, reader, entry| {
         let n = reader.header().num_shards;
         match num_shards {
             None => num_shards = Some((n, input)),
@@ -191,9 +200,13 @@ fn merge_in_place(prefixes: &[PathBuf], output: &Remote) -> Result<()> {
         Ok(entry.shard_id)
     })?;
     let num_shards = num_shards.map_or(1, |(n, _)| n);
-    for (&shard, &(input, needed)) in &owners {
+    let owners: Vec<(i32, usize, u64)> =
+        owners.into_iter().map(|(shard, (input, needed))| (shard, input, needed)).collect();
+    let sizes =
+        concurrently(&owners, |&(shard, ..)| output.with_suffix(&naming::data_suffix(shard, num_shards)).size());
+    for (&(shard, input, needed), size) in owners.iter().zip(sizes) {
         let data = output.with_suffix(&naming::data_suffix(shard, num_shards));
-        let size = match data.size() {
+        let size = match size {
             Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                 return Err(Error::InvalidArgument(format!(
                     "cannot merge {} into {}: its data object {} does not exist; on object storage a part \
@@ -220,13 +233,29 @@ fn merge_in_place(prefixes: &[PathBuf], output: &Remote) -> Result<()> {
     let mut bytes = Vec::new();
     encode_index(&mut bytes, &header, &entries).map_err(|e| Error::io(index.display_path(), e))?;
     Location::Remote(index.clone()).write(&bytes, false)?;
-    for prefix in prefixes {
+    concurrently(prefixes, |prefix| {
         let part_index = Location::of(prefix)?.with_suffix(naming::INDEX_SUFFIX);
         if part_index.display() != index.url() {
-            let _ = part_index.delete();
+            part_index.delete()?;
         }
-    }
+        Ok::<_, Error>(())
+    });
     Ok(())
+}
+
+/// `op` on every item, on up to [`REQUESTS_IN_FLIGHT`] threads (each taking a run of items),
+/// the results in the items' order.
+fn concurrently<T: Sync, R: Send>(items: &[T], op: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let run = items.len().div_ceil(REQUESTS_IN_FLIGHT).max(1);
+    std::thread::scope(|scope| {
+        let op = &op;
+        let threads: Vec<_> =
+            items.chunks(run).map(|run| scope.spawn(move || run.iter().map(op).collect::<Vec<R>>())).collect();
+        threads
+            .into_iter()
+            .flat_map(|thread| thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect::<Vec<R>>()
+    })
 }
 
 /// Refuses a partitioned tensor whose slices, gathered from all inputs, overlap or do not cover
