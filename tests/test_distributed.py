@@ -25,12 +25,14 @@ T = TypeVar("T")
 
 class ThreadRanks:
     """``size`` ranks played by threads: ``run(fn)`` calls ``fn(coordinator)`` on each and
-    returns each rank's result or exception."""
+    returns each rank's result or exception. ``received[r]`` lists what rank r was handed by
+    every collective (to tell what travels to every rank from what reaches rank 0 only)."""
 
     def __init__(self, size: int) -> None:
         self.size = size
         self._barrier = threading.Barrier(size, timeout=60)
         self._slots: list[Any] = [None] * size
+        self.received: list[list[Any]] = [[] for _ in range(size)]
 
     def coordinator(self, rank: int) -> distributed.Coordinator:
         ranks = self
@@ -47,11 +49,20 @@ class ThreadRanks:
                 ranks._barrier.wait()
                 gathered = list(ranks._slots)
                 ranks._barrier.wait()
+                ranks.received[rank].extend(gathered)
                 return gathered
 
             def broadcast(self, obj: T, root: int = 0) -> T:
                 result: T = self.all_gather(obj)[root]
                 return result
+
+            def gather(self, obj: Any, root: int = 0) -> list[Any] | None:
+                ranks._slots[rank] = obj
+                ranks._barrier.wait()
+                gathered = list(ranks._slots) if rank == root else None
+                ranks._barrier.wait()
+                ranks.received[rank].extend(gathered or [])
+                return gathered
 
         return Member()
 
@@ -143,6 +154,20 @@ def test_restore_reads_only_the_stored_pieces_it_needs(tmp_path: Path) -> None:
     with pytest.raises(fastckpt.ChecksumMismatchError, match="part"):
         distributed.restore(prefix, {"part": Slice([8, 3], "5,2:-")})
     assert np.array_equal(distributed.restore(prefix, {"part": Slice([8, 3], "2,2:1,2")})["part"], FULL[2:4, 1:3])
+
+
+def test_the_names_of_every_rank_reach_rank_0_only(tmp_path: Path) -> None:
+    ranks = ThreadRanks(4)
+    results = ranks.run(
+        lambda c: distributed.save({f"own_{c.rank}": np.arange(3), "part": rows(c.rank, 4)}, tmp_path / "c", coordinator=c)
+    )
+    assert results == [str(tmp_path / "c")] * 4
+
+    def manifests(received: list[Any]) -> list[Any]:
+        return [obj for obj in received if isinstance(obj, dict)]
+
+    assert manifests(ranks.received[0]) == [{f"own_{r}": None, "part": (8, 3)} for r in range(4)]
+    assert all(manifests(received) == [] for received in ranks.received[1:]), "the other ranks get only the verdict"
 
 
 def test_a_name_saved_whole_by_two_ranks_fails_on_every_rank(tmp_path: Path) -> None:

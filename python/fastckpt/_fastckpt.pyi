@@ -158,7 +158,14 @@ def crc32c_copy(src: _Any, dst: _Any, chunk: int) -> int: ...
 @final
 class Writer:
     def __new__(
-        cls, prefix: str | os.PathLike[str], alignment: int, sync: bool = False, allow_partial_slices: bool = False
+        cls,
+        prefix: str | os.PathLike[str],
+        alignment: int,
+        sync: bool = False,
+        allow_partial_slices: bool = False,
+        merged_prefix: str | os.PathLike[str] | None = None,
+        shard: int = 0,
+        num_shards: int = 1,
     ) -> Writer: ...
     def add(self, name: bytes, dtype: int, shape: list[int], data: _Any) -> None: ...
     def add_many(

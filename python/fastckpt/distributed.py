@@ -9,8 +9,14 @@ Saving goes as TensorFlow's sharded save does::
     rank 0:  merge_bundles(parts) → prefix.index + prefix.data-0000r-of-0000n (files renamed)
              then the ``checkpoint`` state file; the result is broadcast to every rank
 
+On object storage, which cannot rename, rank r uploads its data straight to its final name
+``prefix.data-0000r-of-0000n`` and only its index to ``prefix_temp/part-0000r-of-0000n.index``;
+rank 0 reads those small indexes back, joins them and PUTs ``prefix.index``.
+
 The index is written last, so a process that dies before the barrier leaves no new checkpoint and
 the previous one intact; the next save to the same prefix clears what was left in ``prefix_temp``.
+The name check before writing gathers every rank's list of names on rank 0 only, which
+broadcasts its verdict.
 
 Processes talk through a ``Coordinator``: ``MPICoordinator`` (mpi4py), ``TorchCoordinator``
 (torch.distributed) or ``LocalCoordinator`` (one process). Every collective step gathers each
@@ -22,14 +28,14 @@ from __future__ import annotations
 import logging
 import operator
 import os
-import shutil
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
+from . import _storage
 from .errors import CheckpointError, TensorNotFoundError
-from .merge import merge_bundles
+from .merge import _discard_parts, merge_bundles
 from .reader import CheckpointReader, PathLike, _resolve_prefix
 from .state import get_checkpoint_state, remove_checkpoint, update_checkpoint_state
 from .writer import BundleWriter, SliceSpec, _extents
@@ -62,6 +68,10 @@ class Coordinator(Protocol):
         """Every rank's ``obj``, in rank order, on every rank."""
         ...
 
+    def gather(self, obj: Any, root: int = 0) -> list[Any] | None:
+        """Every rank's ``obj``, in rank order, on rank ``root``; ``None`` on the others."""
+        ...
+
 
 class LocalCoordinator:
     """A single process: rank 0 of 1."""
@@ -79,6 +89,9 @@ class LocalCoordinator:
 
     def all_gather(self, obj: Any) -> list[Any]:
         return [obj]
+
+    def gather(self, obj: Any, root: int = 0) -> list[Any] | None:
+        return [self.broadcast(obj, root)]
 
 
 class MPICoordinator:
@@ -109,6 +122,10 @@ class MPICoordinator:
 
     def all_gather(self, obj: Any) -> list[Any]:
         return list(self._comm.allgather(obj))
+
+    def gather(self, obj: Any, root: int = 0) -> list[Any] | None:
+        gathered = self._comm.gather(obj, root=root)
+        return None if gathered is None else list(gathered)
 
 
 class TorchCoordinator:
@@ -147,6 +164,12 @@ class TorchCoordinator:
         self._dist.all_gather_object(out, obj, group=self._group)
         return out
 
+    def gather(self, obj: Any, root: int = 0) -> list[Any] | None:
+        dst = root if self._group is None else self._dist.get_global_rank(self._group, root)
+        out: list[Any] | None = [None] * self.size if self.rank == root else None
+        self._dist.gather_object(obj, out, dst=dst, group=self._group)
+        return out
+
 
 class Slice:
     """One process's part of a partitioned variable of shape ``full_shape``: the box ``spec`` in
@@ -183,10 +206,11 @@ class Slice:
 
 
 class _Failure:
-    """An exception raised on one rank, as it travels to the others: its type (when every rank
-    can unpickle it: Python's own and fastckpt's) and its message."""
+    """An exception raised on one rank (``None``: rank 0 judging all of them; its message names
+    the ranks), as it travels to the others: its type (when every rank can unpickle it: Python's
+    own and fastckpt's) and its message."""
 
-    def __init__(self, rank: int, error: BaseException) -> None:
+    def __init__(self, rank: int | None, error: BaseException) -> None:
         kind = type(error)
         self.rank = rank
         self.kind: type[BaseException] | None = kind if kind.__module__.split(".")[0] in ("builtins", "fastckpt") else None
@@ -194,7 +218,7 @@ class _Failure:
         self.message = str(error)
 
     def exception(self) -> BaseException:
-        message = f"rank {self.rank}: {self.message}"
+        message = self.message if self.rank is None else f"rank {self.rank}: {self.message}"
         try:
             if self.kind is not None:
                 return self.kind(message)
@@ -214,6 +238,27 @@ def _collective(coordinator: Coordinator, work: Callable[[], T]) -> list[T]:
     outcomes = coordinator.all_gather(outcome)
     _raise_first(outcomes, error)
     return outcomes
+
+
+def _judged(coordinator: Coordinator, work: Callable[[], T], judge: Callable[[list[T]], None]) -> None:
+    """Runs ``work`` on every rank; rank 0 alone receives the results and hands them to ``judge``.
+    Its verdict (the first failure: of a rank's work or of the judgement) is broadcast and raised
+    on every rank. Memory and traffic grow with the number of ranks on rank 0 only."""
+    try:
+        outcome: Any = work()
+        error: Exception | None = None
+    except Exception as e:
+        outcome, error = _Failure(coordinator.rank, e), e
+    outcomes = coordinator.gather(outcome, root=0)
+    verdict: _Failure | None = None
+    if outcomes is not None:
+        verdict = next((o for o in outcomes if isinstance(o, _Failure)), None)
+        if verdict is None:
+            try:
+                judge(outcomes)
+            except Exception as e:
+                verdict, error = _Failure(None, e), e
+    _raise_first([coordinator.broadcast(verdict, root=0)], error)
 
 
 def _raise_first(outcomes: Sequence[Any], own: Exception | None) -> None:
@@ -278,8 +323,14 @@ def _check_names(manifests: Sequence[Mapping[str, Any]]) -> None:
                 )
 
 
-def _write_part(path: str, tensors: Mapping[str, Any], alignment: int, sync: bool) -> None:
-    with BundleWriter(path, alignment=alignment, sync=sync, allow_partial_slices=True) as writer:
+def _write_part(
+    path: str, tensors: Mapping[str, Any], alignment: int, sync: bool, merged: str | None, rank: int, size: int
+) -> None:
+    """This rank's part; with ``merged`` (object storage) its data object gets its final name."""
+    part = BundleWriter(
+        path, alignment=alignment, sync=sync, allow_partial_slices=True, merged_prefix=merged, shard=rank, num_shards=size
+    )
+    with part as writer:
         writer.add_many((name, value) for name, value in tensors.items() if not isinstance(value, Slice))
         for name, value in tensors.items():
             if isinstance(value, Slice):
@@ -290,12 +341,15 @@ def _commit(parts: list[str], prefix: str, temp: str, sync: bool, max_to_keep: i
     """Rank 0's share: the merge, then the state file and retention."""
     try:
         merge_bundles(parts, prefix, delete_inputs=True, sync=sync)
-    finally:
-        shutil.rmtree(temp, ignore_errors=True)
-    save_dir = os.path.dirname(prefix) or "."
+    except BaseException:
+        _discard_parts(temp, prefix, len(parts))
+        raise
+    if not _storage.is_url(prefix):
+        _discard_parts(temp, prefix, len(parts))  # the renamed parts' empty folder
+    save_dir = _storage.dirname(prefix) or "."
     state = get_checkpoint_state(save_dir)
-    same = os.path.normpath(prefix)  # the state file's paths come back joined onto the folder
-    paths = [p for p in (state.all_model_checkpoint_paths if state else []) if os.path.normpath(p) != same] + [prefix]
+    same = _same_path(prefix)  # the state file's paths come back joined onto the folder
+    paths = [p for p in (state.all_model_checkpoint_paths if state else []) if _same_path(p) != same] + [prefix]
     stale: list[str] = []
     if max_to_keep is not None and max_to_keep > 0 and len(paths) > max_to_keep:
         stale, paths = paths[:-max_to_keep], paths[-max_to_keep:]
@@ -306,6 +360,19 @@ def _commit(parts: list[str], prefix: str, temp: str, sync: bool, max_to_keep: i
         except Exception as e:  # deleting old checkpoints is best effort, as in TensorFlow
             _log.warning("Ignoring: %s", e)
     return prefix
+
+
+def _same_path(path: str) -> str:
+    return path if _storage.is_url(path) else os.path.normpath(path)
+
+
+def _clear_leftovers(temp: str, prefix: str) -> None:
+    """Rank 0, before anyone writes: what a save to ``prefix`` that died left behind (its parts;
+    on object storage also its data objects, when no index at ``prefix`` refers to them)."""
+    _discard_parts(temp, prefix, 0)
+    if _storage.is_url(prefix) and not _storage.exists(f"{prefix}.index"):
+        for data in _storage.matching(f"{prefix}.data-*"):
+            _storage.remove(data)
 
 
 def save(
@@ -328,24 +395,29 @@ def save(
     renamed, not copied) and updates the ``checkpoint`` state file of the folder, deleting
     checkpoints beyond the newest ``max_to_keep``. An error on any rank is raised on every rank.
     ``sync=True``: the checkpoint is on the device when this returns.
+
+    On object storage (``s3://``…) rank r uploads its data straight to
+    ``prefix.data-<r>-of-<size>`` and its index to ``prefix_temp/``; rank 0 joins the indexes into
+    ``prefix.index``, PUT after every rank finished (no data copied).
     """
     coord = LocalCoordinator() if coordinator is None else coordinator
     rank, size = coord.rank, coord.size
     prefix = _step_prefix(os.fspath(prefix), global_step)
     temp = f"{prefix}_temp"
-    parts = [os.path.join(temp, f"part-{i:05d}-of-{size:05d}") for i in range(size)]
+    parts = [_storage.join(temp, f"part-{i:05d}-of-{size:05d}") for i in range(size)]
+    merged = prefix if _storage.is_url(prefix) else None
 
     def describe() -> dict[str, Any]:
-        if rank == 0:  # leftovers of a save that died; nobody writes here before this step ends
-            shutil.rmtree(temp, ignore_errors=True)
+        if rank == 0:  # nobody writes before this step ends
+            _clear_leftovers(temp, prefix)
         return _manifest(tensors)
 
-    _check_names(_collective(coord, describe))
+    _judged(coord, describe, _check_names)
     try:
-        _collective(coord, lambda: _write_part(parts[rank], tensors, alignment, sync))
+        _collective(coord, lambda: _write_part(parts[rank], tensors, alignment, sync, merged, rank, size))
     except Exception:
         if rank == 0:  # every rank is past its write: the parts of the failed save can go
-            shutil.rmtree(temp, ignore_errors=True)
+            _discard_parts(temp, prefix, size)
         raise
     outcome: Any = None
     error: Exception | None = None

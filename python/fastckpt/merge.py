@@ -1,5 +1,10 @@
 """One checkpoint from several parts: ``merge_bundles`` (TensorFlow's ``MergeV2Checkpoints``) and
 the sharded save built on it, where several threads each write one data file of the checkpoint.
+
+On a local path each part is a bundle of its own in a temporary folder, whose data file the merge
+renames into place. Object stores cannot rename: there each part uploads its data under the final
+name ``P.data-<i>-of-<n>`` and puts only its index in the temporary folder; the merge PUTs the
+joined index last, so that until then ``P`` has no index and no reader sees the new checkpoint.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from . import _fastckpt
+from . import _fastckpt, _storage
 from .reader import PathLike
 from .writer import BundleWriter, _as_array
 
@@ -25,7 +30,12 @@ def merge_bundles(
     are deleted, and with ``delete_inputs`` their folders too when left empty. Two inputs holding
     the same tensor (other than slices of one partitioned tensor) raise ``ValueError``
     (``Duplicate tensor keyed by …``) before anything is moved. ``sync=True``: the new index and
-    the folder are on the device when this returns. Returns ``output_prefix``."""
+    the folder are on the device when this returns. Returns ``output_prefix``.
+
+    On object storage (``s3://``…) the inputs are parts written by
+    ``BundleWriter(part, merged_prefix=output_prefix, shard=i, num_shards=n)``, whose data objects
+    already have their final names: the merge checks that they are all there and PUTs the one
+    index (the commit point)."""
     output = os.fspath(output_prefix)
     _fastckpt.merge_bundles([os.fspath(p) for p in prefixes], output, delete_inputs, sync)
     return output
@@ -43,35 +53,88 @@ def _balanced_groups(sizes: Sequence[int], n: int) -> list[list[int]]:
     return [sorted(g) for g in groups if g]
 
 
+def _consecutive_groups(sizes: Sequence[int], max_size: int) -> list[list[int]]:
+    """Indices in order, cut into groups of at most ``max_size`` bytes (a larger one alone), as
+    Hugging Face's shard planning and ``convert(max_shard_size=…)`` do."""
+    groups: list[list[int]] = []
+    load = 0
+    for i, size in enumerate(sizes):
+        if groups and load + size <= max_size:
+            groups[-1].append(i)
+            load += size
+        else:
+            groups.append([i])
+            load = size
+    return groups
+
+
+def _discard_parts(temp: str, prefix: str, num_shards: int) -> None:
+    """Deletes what the parts of an unfinished save at ``prefix`` left: the folder ``temp`` (on
+    object storage the part indexes in it) and, on object storage, the data objects they uploaded
+    under their final names (``num_shards`` of them; 0: the parts only). Best effort: a failure
+    here must not hide the save's own error."""
+    if not _storage.is_url(prefix):
+        shutil.rmtree(temp, ignore_errors=True)
+        return
+    leftovers = _storage.matching(_storage.join(temp, "part-*"))
+    leftovers += [f"{prefix}.data-{i:05d}-of-{num_shards:05d}" for i in range(num_shards)]
+    for url in leftovers:
+        try:
+            _storage.remove(url)
+        except Exception:  # pragma: no cover - the store went away as well
+            pass
+
+
 def save_sharded(
-    tensors: Mapping[Any, Any], prefix: PathLike, num_shards: int, *, alignment: int = 64, sync: bool = False
+    tensors: Mapping[Any, Any],
+    prefix: PathLike,
+    num_shards: int = 1,
+    *,
+    max_shard_size: int | str | None = None,
+    alignment: int = 64,
+    sync: bool = False,
 ) -> str:
-    """Saves ``tensors`` as one checkpoint with up to ``num_shards`` data files, each written by a
-    thread of its own into a temporary part (``P_temp…/part-0000i-of-0000n``, as TensorFlow's
-    sharded Saver does) and merged into place; an earlier checkpoint at ``prefix`` stays whole
-    until the merge. ``sync=True``: every part is fsynced, and after the merge the index and the
-    folder too."""
+    """Saves ``tensors`` as one checkpoint with several data files, each written by a thread of its
+    own: up to ``num_shards`` files of similar size, or with ``max_shard_size`` (bytes, or
+    ``"5GB"``) as many as consecutive tensors need at that size each. On a local path each thread
+    writes a temporary part (``P_temp…/part-0000i-of-0000n``, as TensorFlow's sharded Saver does)
+    that is merged into place; on object storage each uploads its data object under its final
+    name and the index is PUT after all of them. Either way an earlier checkpoint at ``prefix``
+    keeps its index until the merge, and a failed save leaves no index and deletes its parts.
+    ``sync=True``: every part is fsynced, and after the merge the index and the folder too."""
     prefix = os.fspath(prefix)
     if num_shards < 1:
         raise ValueError(f"num_shards must be at least 1, got {num_shards}")
     items = list(tensors.items())
     arrays = [(name, _as_array(value)) for name, value in items]
-    groups = _balanced_groups([a.nbytes for _, a in arrays], min(num_shards, max(len(arrays), 1)))
+    sizes = [a.nbytes for _, a in arrays]
+    if max_shard_size is not None:
+        from .conversion import parse_size
+
+        groups = _consecutive_groups(sizes, parse_size(max_shard_size))
+    else:
+        groups = _balanced_groups(sizes, min(num_shards, max(len(arrays), 1)))
     if len(groups) <= 1:
         with BundleWriter(prefix, alignment=alignment, sync=sync) as writer:
             writer.add_many(arrays)
         return prefix
-    temp_dir = f"{prefix}_temp_{uuid.uuid4().hex}"
-    parts = [os.path.join(temp_dir, f"part-{i:05d}-of-{len(groups):05d}") for i in range(len(groups))]
+    count = len(groups)
+    temp = f"{prefix}_temp_{uuid.uuid4().hex}"
+    parts = [_storage.join(temp, f"part-{i:05d}-of-{count:05d}") for i in range(count)]
+    in_place = _storage.is_url(prefix)
 
     def write(i: int) -> None:
-        with BundleWriter(parts[i], alignment=alignment, sync=sync) as writer:
+        merged = prefix if in_place else None
+        with BundleWriter(parts[i], alignment=alignment, sync=sync, merged_prefix=merged, shard=i, num_shards=count) as writer:
             writer.add_many(arrays[j] for j in groups[i])
 
     try:
-        with ThreadPoolExecutor(max_workers=len(groups), thread_name_prefix="fastckpt-shard") as pool:
-            list(pool.map(write, range(len(groups))))
+        with ThreadPoolExecutor(max_workers=count, thread_name_prefix="fastckpt-shard") as pool:
+            list(pool.map(write, range(count)))
         merge_bundles(parts, prefix, delete_inputs=True, sync=sync)
-    finally:
-        shutil.rmtree(temp_dir, ignore_errors=True)
+    except BaseException:
+        _discard_parts(temp, prefix, count)
+        raise
+    if not in_place:
+        shutil.rmtree(temp, ignore_errors=True)
     return prefix

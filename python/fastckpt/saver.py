@@ -218,8 +218,6 @@ class Saver:
                 )
         # A missing parent folder is created (TensorFlow 2.21's SaveV2 creates it too).
         parent = _storage.dirname(save_path)
-        if self._sharded and _storage.is_url(save_path):
-            raise ValueError(f"{save_path}: sharded saves (several data files) are written to local paths only")
 
         def prepare() -> Any:
             values = self._snapshot() if not blocking else dict(self._vars)

@@ -163,13 +163,28 @@ class BundleWriter:
     ``finish`` refuses a partitioned tensor they do not cover whole, unless
     ``allow_partial_slices=True`` (one shard of a sharded save, to be merged with the others).
     Use as a context manager: the checkpoint is finished on success, discarded on an exception.
+
+    On object storage, where nothing can be renamed, ``merged_prefix`` makes this writer part
+    ``shard`` of ``num_shards`` of the checkpoint at ``merged_prefix``: its data is uploaded
+    straight to ``merged_prefix.data-<shard>-of-<num_shards>``, ``finish`` writes only this part's
+    index at ``prefix``, and ``merge_bundles(parts, merged_prefix)`` joins the parts' indexes
+    into the one index of the checkpoint (no data copied).
     """
 
     def __init__(
-        self, prefix: PathLike, *, alignment: int = 64, sync: bool = False, allow_partial_slices: bool = False
+        self,
+        prefix: PathLike,
+        *,
+        alignment: int = 64,
+        sync: bool = False,
+        allow_partial_slices: bool = False,
+        merged_prefix: PathLike | None = None,
+        shard: int = 0,
+        num_shards: int = 1,
     ) -> None:
         self._prefix = os.fspath(prefix)
-        self._writer = _fastckpt.Writer(self._prefix, alignment, sync, allow_partial_slices)
+        merged = None if merged_prefix is None else os.fspath(merged_prefix)
+        self._writer = _fastckpt.Writer(self._prefix, alignment, sync, allow_partial_slices, merged, shard, num_shards)
 
     @property
     def prefix(self) -> str:
@@ -225,20 +240,23 @@ def save(
     *,
     alignment: int = 64,
     num_shards: int = 1,
+    max_shard_size: int | str | None = None,
     sync: bool = False,
 ) -> str:
     """Saves ``{name: array}`` as a checkpoint at ``prefix``; returns the prefix. Arrays may be
     numpy arrays or anything with ``__array__``, ``__dlpack__`` or the buffer protocol (torch
     tensors on any device, bfloat16 and float8 included). With
     ``num_shards > 1`` the tensors are spread over that many data files written in parallel by as
-    many threads (``fastckpt.merge.save_sharded``). ``sync=True``: the checkpoint is on the device
-    when this returns (see ``BundleWriter``)."""
+    many threads; with ``max_shard_size`` (bytes, or ``"5GB"``) consecutive tensors fill data
+    files of at most that size, a larger tensor alone in one (``fastckpt.merge.save_sharded``; on
+    object storage too). ``sync=True``: the checkpoint is on the device when this returns (see
+    ``BundleWriter``)."""
     if not isinstance(tensors, Mapping):
         raise TypeError(f"save() takes a mapping of tensor names to arrays, got {type(tensors).__name__}")
-    if num_shards != 1:
+    if num_shards != 1 or max_shard_size is not None:
         from .merge import save_sharded
 
-        return save_sharded(tensors, prefix, num_shards, alignment=alignment, sync=sync)
+        return save_sharded(tensors, prefix, num_shards, max_shard_size=max_shard_size, alignment=alignment, sync=sync)
     with BundleWriter(prefix, alignment=alignment, sync=sync) as writer:
         writer.add_many(tensors.items())
     return writer.prefix

@@ -153,17 +153,26 @@ impl Writer {
 impl Writer {
     /// With `sync`, `finish` makes the checkpoint durable (files and folder fsynced); with
     /// `allow_partial_slices` it accepts partitioned tensors that are not whole (shards to merge).
+    /// With `merged_prefix`, it writes part `shard` of `num_shards` of that checkpoint on object
+    /// storage (data under the merged names, this part's index at `prefix`).
     #[new]
-    #[pyo3(signature = (prefix, alignment, sync = false, allow_partial_slices = false))]
+    #[pyo3(signature = (prefix, alignment, sync = false, allow_partial_slices = false, merged_prefix = None, shard = 0, num_shards = 1))]
+    #[allow(clippy::too_many_arguments, reason = "the keyword arguments of BundleWriter")]
     fn new(
         py: Python<'_>,
         prefix: PathBuf,
         alignment: usize,
         sync: bool,
         allow_partial_slices: bool,
+        merged_prefix: Option<PathBuf>,
+        shard: i32,
+        num_shards: i32,
     ) -> PyResult<Self> {
         let create = || {
-            let writer = BundleWriter::create(&prefix, alignment)?;
+            let writer = match &merged_prefix {
+                Some(merged) => BundleWriter::create_part(&prefix, alignment, merged, shard, num_shards)?,
+                None => BundleWriter::create(&prefix, alignment)?,
+            };
             Ok(writer.with_sync(sync).with_partial_slices(allow_partial_slices))
         };
         let inner = py.detach(create).py_err(py)?;

@@ -11,20 +11,26 @@
 //! tensor, whose slice lists are then concatenated; together they must cover the tensor exactly
 //! once (each input may hold part of it, the output must hold all of it). The inputs' index files
 //! are deleted.
+//!
+//! On object storage nothing can be renamed: the parts were written with their data already
+//! under the output's names ([`BundleWriter::create_part`](super::BundleWriter::create_part)),
+//! and the merge keeps their shard ids, checks that every data object they point at is there,
+//! and PUTs the joined index (the commit point). No data is copied. The requests per part (GET
+//! of its index, HEAD of its data object, DELETE of its index) wait on the network, so they go
+//! out [`REQUESTS_IN_FLIGHT`] at a time.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use super::entry::{checked_shape, BundleEntry};
 use super::header::{BundleHeader, Endianness};
-use super::writer::write_index;
+use super::writer::{encode_index, write_index};
 use super::{naming, slices, BundleReader};
 use crate::error::{display_key, Error, Result};
+use crate::storage::{Location, Remote};
 
-/// Whether `path` is written as a URL (object stores have no rename to merge with).
-fn is_remote(path: &Path) -> bool {
-    path.to_str().and_then(crate::storage::url_scheme).is_some()
-}
+/// Requests to the object store a merge keeps in flight.
+const REQUESTS_IN_FLIGHT: usize = 16;
 
 /// Merges the bundles at `prefixes` into one at `output` (TF's `MergeBundles`). Fails, leaving
 /// the inputs untouched, on a key two inputs hold as whole tensors, slices of one tensor that
@@ -33,23 +39,44 @@ fn is_remote(path: &Path) -> bool {
 /// inputs' folders are removed afterwards when they are empty (TF's `delete_old_dirs`). With
 /// `sync`, the new index and the output's folder (which holds the renamed data files) are
 /// flushed to the device before this returns; the data files' contents are their writers' to sync.
+/// An `output` on object storage takes parts written by `BundleWriter::create_part` for it.
 pub fn merge_bundles(prefixes: &[PathBuf], output: &Path, delete_dirs: bool, sync: bool) -> Result<()> {
     if prefixes.is_empty() {
         return Err(Error::InvalidArgument("At least one prefix checkpoint file must exist, but none existed.".into()));
     }
-    if let Some(url) = prefixes.iter().map(PathBuf::as_path).chain([output]).find(|p| is_remote(p)) {
-        return Err(Error::Unsupported(format!(
-            "{}: merging checkpoints moves files, which object stores cannot do; merge on a local path",
-            url.display()
-        )));
-    }
-    let mut entries: BTreeMap<Vec<u8>, BundleEntry> = BTreeMap::new();
-    // Input data file → its shard id in the output, in order of first reference.
-    let mut shards: HashMap<PathBuf, i32> = HashMap::new();
-    let mut renames: Vec<PathBuf> = Vec::new();
-    let mut endianness: Option<Endianness> = None;
+    let remote_output = match Location::of(output)? {
+        Location::Remote(remote) => Some(remote),
+        Location::Local(_) => None,
+    };
     for prefix in prefixes {
-        let reader = BundleReader::open(prefix, false)?;
+        let remote_part = matches!(Location::of(prefix)?, Location::Remote(_));
+        if remote_part != remote_output.is_some() {
+            return Err(Error::Unsupported(format!(
+                "{}: cannot merge into {}: the parts and the merged checkpoint must all be local paths or all \
+                 be on object storage (data files are renamed or written in place, never copied)",
+                prefix.display(),
+                output.display()
+            )));
+        }
+    }
+    match remote_output {
+        Some(remote) => merge_in_place(prefixes, &remote),
+        None => merge_by_renaming(prefixes, output, delete_dirs, sync),
+    }
+}
+
+/// The entries of the bundles `readers` (opened from `prefixes`) joined: slice lists of a
+/// partitioned tensor concatenated, every other key held by one input only, each data-bearing
+/// entry's shard id given by `shard_of(input number, reader, entry)`. Every partitioned tensor
+/// must come out whole.
+fn join_entries(
+    prefixes: &[PathBuf],
+    readers: &[BundleReader],
+    mut shard_of: impl FnMut(usize, &BundleReader, &BundleEntry) -> Result<i32>,
+) -> Result<(BTreeMap<Vec<u8>, BundleEntry>, Endianness)> {
+    let mut entries: BTreeMap<Vec<u8>, BundleEntry> = BTreeMap::new();
+    let mut endianness: Option<Endianness> = None;
+    for (input, (prefix, reader)) in prefixes.iter().zip(readers).enumerate() {
         let header = reader.header();
         match endianness {
             None => endianness = Some(header.endianness),
@@ -84,12 +111,7 @@ pub fn merge_bundles(prefixes: &[PathBuf], output: &Path, delete_dirs: bool, syn
             }
             let mut entry = entry.clone();
             if entry.slices.is_empty() {
-                let data = naming::data_path(prefix, entry.shard_id, header.num_shards);
-                let next = shard_number(shards.len())?;
-                entry.shard_id = *shards.entry(data.clone()).or_insert_with(|| {
-                    renames.push(data);
-                    next
-                });
+                entry.shard_id = shard_of(input, reader, &entry)?;
             }
             entries.insert(key.to_vec(), entry);
         }
@@ -97,6 +119,23 @@ pub fn merge_bundles(prefixes: &[PathBuf], output: &Path, delete_dirs: bool, syn
     for (key, entry) in &entries {
         check_partition(key, entry)?;
     }
+    Ok((entries, endianness.unwrap_or(Endianness::Little)))
+}
+
+/// Local parts: their data files renamed to `output.data-…`, numbered in order of first reference.
+fn merge_by_renaming(prefixes: &[PathBuf], output: &Path, delete_dirs: bool, sync: bool) -> Result<()> {
+    // Input data file → its shard id in the output, in order of first reference.
+    let mut shards: HashMap<PathBuf, i32> = HashMap::new();
+    let mut renames: Vec<PathBuf> = Vec::new();
+    let readers = prefixes.iter().map(|prefix| BundleReader::open(prefix, false)).collect::<Result<Vec<_>>>()?;
+    let (entries, endianness) = join_entries(prefixes, &readers, |input, reader, entry| {
+        let data = naming::data_path(&prefixes[input], entry.shard_id, reader.header().num_shards);
+        let next = shard_number(shards.len())?;
+        Ok(*shards.entry(data.clone()).or_insert_with(|| {
+            renames.push(data);
+            next
+        }))
+    })?;
     let num_shards = shard_number(renames.len().max(1))?;
     if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
@@ -105,8 +144,7 @@ pub fn merge_bundles(prefixes: &[PathBuf], output: &Path, delete_dirs: bool, syn
         let to = naming::data_path(output, shard_number(shard)?, num_shards);
         std::fs::rename(from, &to).map_err(|e| Error::io(from, e))?;
     }
-    let header =
-        BundleHeader { num_shards, endianness: endianness.unwrap_or(Endianness::Little), ..BundleHeader::new(1) };
+    let header = BundleHeader { num_shards, endianness, ..BundleHeader::new(1) };
     let index = naming::index_path(output);
     write_index(&index, &header, &entries)?.commit(sync)?;
     for prefix in prefixes {
@@ -121,6 +159,103 @@ pub fn merge_bundles(prefixes: &[PathBuf], output: &Path, delete_dirs: bool, syn
         }
     }
     Ok(())
+}
+
+/// Parts on object storage, whose data objects already carry `output`'s names: the parts must
+/// agree on the number of data objects and each data object must belong to one part; the
+/// objects the entries point at must exist and be long enough. Then `output.index` is PUT and
+/// the parts' indexes deleted.
+fn merge_in_place(prefixes: &[PathBuf], output: &Remote) -> Result<()> {
+    let mut num_shards: Option<(i32, usize)> = None;
+    // Data object → the part that wrote it, and how many bytes its entries need.
+    let mut owners: BTreeMap<i32, (usize, u64)> = BTreeMap::new();
+    let readers =
+        concurrently(prefixes, |prefix| BundleReader::open(prefix, false)).into_iter().collect::<Result<Vec<_>>>()?;
+    let (entries, endianness) = join_entries(prefixes, &readers, |input, reader, entry| {
+        let n = reader.header().num_shards;
+        match num_shards {
+            None => num_shards = Some((n, input)),
+            Some((first, other)) if first != n => {
+                return Err(Error::InvalidArgument(format!(
+                    "cannot merge {} into {}: it is a part of a checkpoint of {n} data files, {} of one of {first}",
+                    prefixes[input].display(),
+                    output.url(),
+                    prefixes[other].display()
+                )))
+            }
+            Some(_) => {}
+        }
+        let end = u64::try_from(entry.offset.saturating_add(entry.size)).unwrap_or(0);
+        let owner = owners.entry(entry.shard_id).or_insert((input, 0));
+        if owner.0 != input {
+            return Err(Error::InvalidArgument(format!(
+                "cannot merge into {}: {} and {} both hold tensors of data file {}",
+                output.url(),
+                prefixes[owner.0].display(),
+                prefixes[input].display(),
+                naming::data_suffix(entry.shard_id, n)
+            )));
+        }
+        owner.1 = owner.1.max(end);
+        Ok(entry.shard_id)
+    })?;
+    let num_shards = num_shards.map_or(1, |(n, _)| n);
+    let owners: Vec<(i32, usize, u64)> =
+        owners.into_iter().map(|(shard, (input, needed))| (shard, input, needed)).collect();
+    let sizes =
+        concurrently(&owners, |&(shard, ..)| output.with_suffix(&naming::data_suffix(shard, num_shards)).size());
+    for (&(shard, input, needed), size) in owners.iter().zip(sizes) {
+        let data = output.with_suffix(&naming::data_suffix(shard, num_shards));
+        let size = match size {
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::InvalidArgument(format!(
+                    "cannot merge {} into {}: its data object {} does not exist; on object storage a part \
+                     writes its data under the merged checkpoint's names (BundleWriter::create_part), since \
+                     objects cannot be renamed",
+                    prefixes[input].display(),
+                    output.url(),
+                    data.url()
+                )))
+            }
+            size => size?,
+        };
+        if size < needed {
+            return Err(Error::InvalidArgument(format!(
+                "cannot merge {} into {}: its entries need {needed} bytes of {}, which holds {size}",
+                prefixes[input].display(),
+                output.url(),
+                data.url()
+            )));
+        }
+    }
+    let header = BundleHeader { num_shards, endianness, ..BundleHeader::new(1) };
+    let index = output.with_suffix(naming::INDEX_SUFFIX);
+    let mut bytes = Vec::new();
+    encode_index(&mut bytes, &header, &entries).map_err(|e| Error::io(index.display_path(), e))?;
+    Location::Remote(index.clone()).write(&bytes, false)?;
+    concurrently(prefixes, |prefix| {
+        let part_index = Location::of(prefix)?.with_suffix(naming::INDEX_SUFFIX);
+        if part_index.display() != index.url() {
+            part_index.delete()?;
+        }
+        Ok::<_, Error>(())
+    });
+    Ok(())
+}
+
+/// `op` on every item, on up to [`REQUESTS_IN_FLIGHT`] threads (each taking a run of items),
+/// the results in the items' order.
+fn concurrently<T: Sync, R: Send>(items: &[T], op: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let run = items.len().div_ceil(REQUESTS_IN_FLIGHT).max(1);
+    std::thread::scope(|scope| {
+        let op = &op;
+        let threads: Vec<_> =
+            items.chunks(run).map(|run| scope.spawn(move || run.iter().map(op).collect::<Vec<R>>())).collect();
+        threads
+            .into_iter()
+            .flat_map(|thread| thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect::<Vec<R>>()
+    })
 }
 
 /// Refuses a partitioned tensor whose slices, gathered from all inputs, overlap or do not cover
@@ -193,6 +328,53 @@ mod tests {
         assert_eq!(value(b"y"), 2f32.to_le_bytes());
         assert_eq!(value(b"part"), [0f32.to_le_bytes(), 1f32.to_le_bytes()].concat());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn object_store_parts_are_joined_in_place() {
+        let (dir, out) = ("memory://merge-unit/run/ckpt_temp", "memory://merge-unit/run/ckpt");
+        let parts: Vec<PathBuf> = (0..3).map(|i| PathBuf::from(format!("{dir}/part-{i}"))).collect();
+        for (i, part) in (0..3).zip(&parts) {
+            let mut w = BundleWriter::create_part(part, 1, out, i, 3).unwrap().with_partial_slices(true);
+            let value = i as f32;
+            w.add(format!("own_{i}").as_bytes(), DataType::FLOAT, &[1], Payload::Fixed(&value.to_le_bytes())).unwrap();
+            let slice = TensorSlice { extents: vec![Extent { start: i64::from(i), length: 1 }] };
+            w.add_slice(b"part", &[3], &slice, DataType::FLOAT, Payload::Fixed(&value.to_le_bytes())).unwrap();
+            w.finish().unwrap();
+        }
+        let object = |suffix: &str| Location::parse(&format!("{out}{suffix}")).unwrap();
+        assert!(!object(".index").exists().unwrap(), "no index before the merge");
+        merge_bundles(&parts, Path::new(out), true, false).unwrap();
+        let r = BundleReader::open(out, true).unwrap();
+        assert_eq!(r.header().num_shards, 3);
+        for i in 0..3 {
+            let got = r.tensor_owned(format!("own_{i}").as_bytes()).unwrap();
+            assert_eq!(got.data.bytes().unwrap(), (i as f32).to_le_bytes());
+            assert!(object(&naming::data_suffix(i, 3)).exists().unwrap());
+            assert!(!Location::parse(&format!("{dir}/part-{i}.index")).unwrap().exists().unwrap());
+        }
+        let whole = r.tensor_owned(b"part").unwrap();
+        assert_eq!(whole.data.bytes().unwrap(), [0f32, 1., 2.].map(f32::to_le_bytes).concat());
+    }
+
+    #[test]
+    fn object_store_parts_with_their_own_data_names_are_refused() {
+        let (part, out) = ("memory://merge-unit/own/part-0", "memory://merge-unit/own/ckpt");
+        let mut w = BundleWriter::create(part, 1).unwrap();
+        w.add(b"x", DataType::FLOAT, &[1], Payload::Fixed(&1f32.to_le_bytes())).unwrap();
+        w.finish().unwrap();
+        let err = merge_bundles(&[PathBuf::from(part)], Path::new(out), true, false).unwrap_err().to_string();
+        assert!(
+            err.contains("its data object memory://merge-unit/own/ckpt.data-00000-of-00001 does not exist"),
+            "{err}"
+        );
+        assert!(!Location::parse(&format!("{out}.index")).unwrap().exists().unwrap());
+        let err = merge_bundles(&[PathBuf::from("/tmp/local-part")], Path::new(out), true, false).unwrap_err();
+        assert!(err.to_string().contains("must all be local paths or all be on object storage"), "{err}");
+        let err = BundleWriter::create_part("/tmp/p", 1, "/tmp/q", 0, 1).unwrap_err();
+        assert!(err.to_string().contains("are for object storage"), "{err}");
+        let err = BundleWriter::create_part(part, 1, out, 2, 2).unwrap_err();
+        assert!(err.to_string().contains("shard 2 is not one of the 2 data files"), "{err}");
     }
 
     #[test]

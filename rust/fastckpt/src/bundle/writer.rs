@@ -11,6 +11,16 @@
 //! upload fed by the same staging buffers, and the index is PUT only after the data object is
 //! complete, so the index is the commit point. A writer dropped (or failing) before that aborts
 //! the upload and leaves no index.
+//!
+//! Object stores cannot rename, so a checkpoint with several data objects is written as parts
+//! that upload their data under its final names from the start ([`BundleWriter::create_part`]);
+//! [`merge_bundles`](super::merge_bundles) then only joins the parts' indexes:
+//!
+//! ```text
+//! part T/part-0  ─data─▶ P.data-00000-of-00002    T/part-0.index (entries of shard 0)
+//! part T/part-1  ─data─▶ P.data-00001-of-00002    T/part-1.index (entries of shard 1)
+//! merge                                           P.index = both, PUT last (the commit point)
+//! ```
 
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
@@ -50,6 +60,9 @@ pub struct BundleWriter {
     sync: bool,
     allow_partial_slices: bool,
     data: Option<DataSink>,
+    /// The data file this writer fills, as the index numbers it: 0 of 1 unless it writes a part.
+    shard_id: i32,
+    num_shards: i32,
     offset: u64,
     entries: BTreeMap<Vec<u8>, BundleEntry>,
 }
@@ -69,19 +82,7 @@ impl BundleWriter {
     /// Starts a checkpoint at `prefix`, creating its folder if needed. `alignment` (≥ 1) pads
     /// every tensor's start to a multiple of that many bytes; 1 writes what TensorFlow writes.
     pub fn create(prefix: impl AsRef<Path>, alignment: usize) -> Result<Self> {
-        let prefix = prefix.as_ref().to_path_buf();
-        if alignment == 0 {
-            return Err(Error::InvalidArgument("alignment must be at least 1".into()));
-        }
-        let raw = prefix.as_os_str().as_encoded_bytes();
-        let stem = raw.rsplit(|&b| std::path::is_separator(char::from(b))).next().unwrap_or_default();
-        if matches!(stem, b"" | b"." | b"..") {
-            return Err(Error::InvalidArgument(format!(
-                "checkpoint prefix {} names a folder; a prefix is a path plus a file name stem, such as {}",
-                prefix.display(),
-                prefix.join("ckpt").display()
-            )));
-        }
+        let prefix = checked_prefix(prefix.as_ref(), alignment)?;
         let data = match Location::of(&prefix)? {
             Location::Remote(remote) => Destination::Remote(remote.with_suffix(&naming::data_suffix(0, 1)).upload()),
             Location::Local(_) => {
@@ -91,15 +92,53 @@ impl BundleWriter {
                 Destination::Local(AtomicFile::create(&naming::data_path(&prefix, 0, 1))?)
             }
         };
-        Ok(BundleWriter {
+        Ok(Self::writing(prefix, alignment, data, 0, 1))
+    }
+
+    /// Starts part `shard` of `num_shards` of the checkpoint at `merged`, both on object storage:
+    /// the data goes straight to the object `merged.data-<shard>-of-<num_shards>` (there is no
+    /// rename to move it there later), and [`finish`](Self::finish) PUTs this part's index at
+    /// `prefix`, its entries pointing at that data object, for
+    /// [`merge_bundles`](super::merge_bundles) to join into `merged.index`.
+    pub fn create_part(
+        prefix: impl AsRef<Path>,
+        alignment: usize,
+        merged: impl AsRef<Path>,
+        shard: i32,
+        num_shards: i32,
+    ) -> Result<Self> {
+        let (prefix, merged) = (checked_prefix(prefix.as_ref(), alignment)?, merged.as_ref());
+        if !(0..num_shards).contains(&shard) {
+            return Err(Error::InvalidArgument(format!(
+                "{}: shard {shard} is not one of the {num_shards} data files of {}",
+                prefix.display(),
+                merged.display()
+            )));
+        }
+        let (Location::Remote(_), Location::Remote(merged)) = (Location::of(&prefix)?, Location::of(merged)?) else {
+            return Err(Error::InvalidArgument(format!(
+                "{}: parts that write under the merged checkpoint's data names ({}) are for object storage; \
+                 on a local path write each part under its own name and merge_bundles renames its data file",
+                prefix.display(),
+                merged.display()
+            )));
+        };
+        let data = Destination::Remote(merged.with_suffix(&naming::data_suffix(shard, num_shards)).upload());
+        Ok(Self::writing(prefix, alignment, data, shard, num_shards))
+    }
+
+    fn writing(prefix: PathBuf, alignment: usize, data: Destination, shard_id: i32, num_shards: i32) -> Self {
+        BundleWriter {
             prefix,
             alignment: alignment as u64,
             sync: false,
             allow_partial_slices: false,
             data: Some(DataSink::new(data)),
+            shard_id,
+            num_shards,
             offset: 0,
             entries: BTreeMap::new(),
-        })
+        }
     }
 
     /// With `sync`, [`finish`](Self::finish) flushes both files to the device before renaming them
@@ -243,7 +282,7 @@ impl BundleWriter {
         let entry = BundleEntry {
             dtype: dtype.0,
             shape,
-            shard_id: 0,
+            shard_id: self.shard_id,
             offset: self.offset as i64,
             size: bytes.len() as i64,
             crc32c,
@@ -270,21 +309,39 @@ impl BundleWriter {
         if !self.allow_partial_slices {
             self.check_partitions_complete()?;
         }
+        let header = BundleHeader::new(self.num_shards);
         match data.into_destination()? {
             Destination::Local(data) => {
-                let index = write_index(&naming::index_path(&self.prefix), &BundleHeader::new(1), &self.entries)?;
+                let index = write_index(&naming::index_path(&self.prefix), &header, &self.entries)?;
                 atomic_file::commit_all(vec![data, index], self.sync)
             }
             Destination::Remote(upload) => {
                 let index_location = Location::of(&self.prefix)?.with_suffix(naming::INDEX_SUFFIX);
                 let mut index = Vec::new();
-                encode_index(&mut index, &BundleHeader::new(1), &self.entries)
+                encode_index(&mut index, &header, &self.entries)
                     .map_err(|e| Error::io(naming::index_path(&self.prefix), e))?;
                 upload.finish()?;
                 index_location.write(&index, false)
             }
         }
     }
+}
+
+/// `prefix` as a writer's: a path plus a file name stem, and `alignment` at least 1.
+fn checked_prefix(prefix: &Path, alignment: usize) -> Result<PathBuf> {
+    if alignment == 0 {
+        return Err(Error::InvalidArgument("alignment must be at least 1".into()));
+    }
+    let raw = prefix.as_os_str().as_encoded_bytes();
+    let stem = raw.rsplit(|&b| std::path::is_separator(char::from(b))).next().unwrap_or_default();
+    if matches!(stem, b"" | b"." | b"..") {
+        return Err(Error::InvalidArgument(format!(
+            "checkpoint prefix {} names a folder; a prefix is a path plus a file name stem, such as {}",
+            prefix.display(),
+            prefix.join("ckpt").display()
+        )));
+    }
+    Ok(prefix.to_path_buf())
 }
 
 impl BundleWriter {
@@ -411,7 +468,7 @@ pub(super) fn write_index(
 }
 
 /// The index table (header first, then the entries in key order) written to `out`.
-fn encode_index(
+pub(super) fn encode_index(
     out: impl Write,
     header: &BundleHeader,
     entries: &BTreeMap<Vec<u8>, BundleEntry>,

@@ -403,7 +403,8 @@ fn safetensors_metadata(
 
 /// A TF checkpoint at `dst`: one data file, or with `max_shard_size` as many as the tensors need
 /// at that size each (consecutive tensors, a larger tensor alone), written as parts in a
-/// temporary folder beside `dst` and merged into one bundle, as TensorFlow's sharded Saver does.
+/// temporary folder beside `dst` and merged into one bundle, as TensorFlow's sharded Saver does
+/// (on object storage each part uploads its data under its final name; the merge PUTs the index).
 fn write_tf(
     dst: &Path,
     tensors: &[Planned],
@@ -417,33 +418,49 @@ fn write_tf(
         None => vec![tensors.iter().collect()],
     };
     if shards.len() <= 1 {
-        write_bundle(dst, tensors.iter(), alignment, load, progress)?;
+        write_bundle(BundleWriter::create(dst, alignment)?, tensors.iter(), load, progress)?;
         return Ok(vec![naming::index_path(dst), naming::data_path(dst, 0, 1)]);
-    }
-    if matches!(Location::of(dst)?, Location::Remote(_)) {
-        return Err(Error::Unsupported(format!(
-            "{}: a TF checkpoint in several data files (max_shard_size) is written to local paths only",
-            dst.display()
-        )));
     }
     let count = i32::try_from(shards.len())
         .map_err(|_| Error::InvalidArgument(format!("{}: too many data files ({})", dst.display(), shards.len())))?;
+    let remote = matches!(Location::of(dst)?, Location::Remote(_));
     let parent = dst.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    if !remote {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    }
     let mut temp_name = dst.file_name().unwrap_or_default().to_os_string();
     temp_name.push(format!("_temp_{}_{}", std::process::id(), unique_suffix()));
     let temp = parent.join(temp_name);
     let parts: Vec<PathBuf> =
         (0..shards.len()).map(|i| temp.join(format!("part-{i:05}-of-{:05}", shards.len()))).collect();
+    let mut shard_id = 0;
     let written = shards
         .iter()
         .zip(&parts)
-        .try_for_each(|(shard, part)| write_bundle(part, shard.iter().copied(), alignment, load, progress))
+        .try_for_each(|(shard, part)| {
+            let writer = if remote {
+                BundleWriter::create_part(part, alignment, dst, shard_id, count)?
+            } else {
+                BundleWriter::create(part, alignment)?
+            };
+            shard_id += 1;
+            write_bundle(writer, shard.iter().copied(), load, progress)
+        })
         .and_then(|()| crate::bundle::merge_bundles(&parts, dst, true, false));
-    let _ = std::fs::remove_dir_all(&temp);
-    written?;
     let mut files = vec![naming::index_path(dst)];
     files.extend((0..count).map(|i| naming::data_path(dst, i, count)));
+    if remote {
+        if written.is_err() {
+            // Nothing refers to the data objects already uploaded: no index was PUT.
+            let part_indexes = parts.iter().map(|part| naming::index_path(part));
+            for object in part_indexes.chain(files[1..].iter().cloned()) {
+                let _ = Location::of(&object).and_then(|object| object.delete());
+            }
+        }
+    } else {
+        let _ = std::fs::remove_dir_all(&temp);
+    }
+    written?;
     Ok(files)
 }
 
@@ -480,15 +497,13 @@ pub(crate) fn plan_shards(tensors: &[Planned], max: u64) -> Vec<Vec<&Planned>> {
     shards
 }
 
-/// One bundle holding `tensors`, read one at a time.
+/// `tensors`, read one at a time, into `writer`'s bundle.
 fn write_bundle<'a>(
-    prefix: &Path,
+    mut writer: BundleWriter,
     tensors: impl Iterator<Item = &'a Planned>,
-    alignment: usize,
     load: &(dyn Fn(&Planned) -> Result<Tensor> + Sync),
     progress: Progress<'_>,
 ) -> Result<()> {
-    let mut writer = BundleWriter::create(prefix, alignment)?;
     for planned in tensors {
         let tensor = load(planned)?;
         let shape: Vec<i64> = tensor.shape.iter().map(|&d| d as i64).collect();
