@@ -172,20 +172,21 @@ impl Reader {
             names.iter().zip(&is_fresh).filter(|(_, fresh)| !**fresh).map(|(n, _)| n.clone()).collect();
         let mut fills: Vec<(usize, &ReadPlan, &mut [u8])> =
             fresh.iter_mut().map(|(i, plan, array)| (*i, &*plan, array.bytes_mut())).collect();
-        let read = |(i, plan, buf): &mut (usize, &ReadPlan, &mut [u8])| inner.read_planned(&names[*i], plan, buf);
+        let mut batch: Vec<(&[u8], &ReadPlan, &mut [u8])> =
+            fills.iter_mut().map(|(i, plan, buf)| (names[*i].as_slice(), *plan, &mut **buf)).collect();
         let (filled, tensors) = py.detach(|| {
             if names.len() == 1 {
                 // One tensor: handing it to the thread pool would cost more than reading it.
                 let tensor = |k: &Vec<u8>| if copy { inner.tensor_owned(k) } else { inner.tensor(k) };
-                (fills.iter_mut().map(read).collect::<Vec<_>>(), rest.iter().map(tensor).collect())
+                let filled = batch.iter_mut().try_for_each(|(key, plan, buf)| inner.read_planned(key, plan, buf));
+                (filled, rest.iter().map(tensor).collect())
             } else {
-                pool::join(|| fills.par_iter_mut().map(read).collect::<Vec<_>>(), || inner.tensors(&rest, copy))
+                pool::join(|| inner.read_planned_many(&mut batch), || inner.tensors(&rest, copy))
             }
         });
+        drop(batch);
         drop(fills);
-        for result in filled {
-            result.py_err(py)?;
-        }
+        filled.py_err(py)?;
         let mut arrays: Vec<Option<Bound<'py, PyAny>>> = vec![None; names.len()];
         for (i, _, array) in fresh {
             arrays[i] = Some(array.into_array());

@@ -7,10 +7,20 @@
 //! writer deletes the temporary files. Between the two renames (microseconds) the folder holds the
 //! new data file beside the old index, as it does with TensorFlow's writer.
 //!
-//! A URL prefix writes to an object store ([`crate::storage`]): the data file is a multipart
-//! upload fed by the same staging buffers, and the index is PUT only after the data object is
-//! complete, so the index is the commit point. A writer dropped (or failing) before that aborts
-//! the upload and leaves no index.
+//! A URL prefix writes to an object store ([`crate::storage`]), where objects cannot be renamed:
+//! the data file is a multipart upload fed by the same staging buffers, and the index is the
+//! commit point. So that no reader ever finds an index beside data that is not its own, even when
+//! saving over an existing checkpoint, `finish` goes:
+//!
+//! ```text
+//! 1. stage the data object: every part sent, the object not yet visible   (old checkpoint whole)
+//! 2. DELETE P.index                                                       (no checkpoint)
+//! 3. complete the data object: it replaces the old one in one step        (no checkpoint)
+//! 4. PUT P.index                                                          (new checkpoint whole)
+//! ```
+//! A failure or a crash in 1 (or before) aborts the upload and leaves the earlier checkpoint as it
+//! was; one in 2–4 leaves no index at the prefix, never a mismatched one. Readers also check that
+//! the objects they read are still those of the index they opened ([`super::reader`]).
 
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
@@ -273,7 +283,9 @@ impl BundleWriter {
                 let mut index = Vec::new();
                 encode_index(&mut index, &BundleHeader::new(1), &self.entries)
                     .map_err(|e| Error::io(naming::index_path(&self.prefix), e))?;
-                upload.finish()?;
+                let staged = upload.stage()?;
+                index_location.delete()?;
+                staged.complete()?;
                 index_location.write(&index, false)
             }
         }
