@@ -178,6 +178,28 @@ def test_get_tensor_fetches_only_its_byte_range(s3: S3Server, bucket: str) -> No
     assert len(ranges) == 2 and all(r.startswith("bytes=") for r in ranges)
 
 
+def test_read_all_joins_neighbouring_tensors_into_few_ranged_gets(s3: S3Server, bucket: str) -> None:
+    rng = np.random.default_rng(3)
+    values = {f"t{i:03d}": rng.standard_normal((i % 7 + 1, 33)).astype(np.float32) for i in range(300)}
+    values["big"] = rng.standard_normal((5 << 20,), dtype=np.float32)  # 20 MiB: three requests
+    fastckpt.save(values, f"{bucket}/ckpt")
+    reader = fastckpt.load_checkpoint(f"{bucket}/ckpt")
+    s3.requests.clear()
+    got = reader.read_all()
+    for name, want in values.items():
+        assert_same(got[name], want)
+    data_gets = [r for r in s3.requests if r[0] == "GET" and ".data-" in r[1]]
+    # 301 tensors, ~0.3 MiB of small ones after each other: one request; the big one in 8 MiB ones.
+    assert len(data_gets) == 4, data_gets
+    # A corrupted byte is still caught, and named by its tensor.
+    key = bucket.split("/", 3)[3]
+    data = bytearray(s3.client().get_object(Bucket=BUCKET, Key=f"{key}/ckpt.data-00000-of-00001")["Body"].read())
+    data[100] ^= 1
+    s3.client().put_object(Bucket=BUCKET, Key=f"{key}/ckpt.data-00000-of-00001", Body=bytes(data))
+    with pytest.raises(fastckpt.CheckpointError, match="checksum mismatch .* tensor 't000'"):
+        fastckpt.load_checkpoint(f"{bucket}/ckpt").read_all()
+
+
 def test_tensorflow_reads_a_checkpoint_copied_down_and_we_read_its_own(
     s3: S3Server, bucket: str, tmp_path: Any
 ) -> None:

@@ -179,16 +179,12 @@ impl Reader {
         fresh.iter().for_each(|(i, _, _)| is_fresh[*i] = true);
         let rest: Vec<Vec<u8>> =
             names.iter().zip(&is_fresh).filter(|(_, fresh)| !**fresh).map(|(n, _)| n.clone()).collect();
-        let mut fills: Vec<(usize, &ReadPlan, &mut [u8])> =
-            fresh.iter_mut().map(|(i, plan, array)| (*i, &*plan, array.bytes_mut())).collect();
-        let read = |(i, plan, buf): &mut (usize, &ReadPlan, &mut [u8])| inner.read_planned(&names[*i], plan, buf);
-        let (filled, tensors) = py.detach(|| {
-            pool::join(|| fills.par_iter_mut().map(read).collect::<Vec<_>>(), || inner.tensors(&rest, copy))
-        });
-        drop(fills);
-        for result in filled {
-            result.py_err(py)?;
-        }
+        let mut batch: Vec<(&[u8], &ReadPlan, &mut [u8])> =
+            fresh.iter_mut().map(|(i, plan, array)| (names[*i].as_slice(), &*plan, array.bytes_mut())).collect();
+        let (filled, tensors) =
+            py.detach(|| pool::join(|| inner.read_planned_many(&mut batch), || inner.tensors(&rest, copy)));
+        drop(batch);
+        filled.py_err(py)?;
         let mut arrays: Vec<Option<Bound<'py, PyAny>>> = vec![None; names.len()];
         for (i, _, array) in fresh {
             arrays[i] = Some(array.into_array());

@@ -127,6 +127,15 @@ impl CheckpointReader {
         }
     }
 
+    /// [`Self::read_planned`] of many tensors, each `(name, plan, out)` (see
+    /// [`BundleReader::read_planned_many`]).
+    pub fn read_planned_many(&self, reads: &mut [(&[u8], &ReadPlan, &mut [u8])]) -> Result<()> {
+        match self {
+            CheckpointReader::V2(r) => r.read_planned_many(reads),
+            CheckpointReader::V1(r) => reads.iter_mut().try_for_each(|(name, _, out)| r.read_into(name, out)),
+        }
+    }
+
     /// A tensor, mapped where the format allows it.
     pub fn tensor(&self, name: &[u8]) -> Result<Tensor> {
         match self {

@@ -202,8 +202,9 @@ fn merge_in_place(prefixes: &[PathBuf], output: &Remote) -> Result<()> {
     let num_shards = num_shards.map_or(1, |(n, _)| n);
     let owners: Vec<(i32, usize, u64)> =
         owners.into_iter().map(|(shard, (input, needed))| (shard, input, needed)).collect();
-    let sizes =
-        concurrently(&owners, |&(shard, ..)| output.with_suffix(&naming::data_suffix(shard, num_shards)).size());
+    let sizes = concurrently(&owners, |&(shard, ..)| {
+        output.with_suffix(&naming::data_suffix(shard, num_shards)).head().map(|(size, _)| size)
+    });
     for (&(shard, input, needed), size) in owners.iter().zip(sizes) {
         let data = output.with_suffix(&naming::data_suffix(shard, num_shards));
         let size = match size {

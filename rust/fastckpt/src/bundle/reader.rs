@@ -5,6 +5,11 @@
 //! A checkpoint in an object store ([`BundleReader::open_remote`]) is read the same way, except
 //! that its data files are not mapped: every tensor is fetched by ranged GETs of exactly its bytes
 //! into memory of its own (so tensors are always owned there), checked as local reads are.
+//! A checkpoint saved over while a reader has it open must not hand out the new data under the
+//! old index, so the reader pins versions by entity tag: a data object is opened (HEAD, its tag
+//! kept), then the index is checked to still carry the tag it had when it was read — as writers
+//! delete the index before they replace data ([`super::writer`]), the data object is then the
+//! index's own — and every ranged GET asks for exactly that version (`If-Match`).
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -21,7 +26,7 @@ use super::strings::ElementsError;
 use super::{naming, slices, strings, variant};
 use crate::dtype::{DataType, Layout};
 use crate::error::{display_key, Error, Result};
-use crate::storage::{Location, Remote};
+use crate::storage::{Location, Piece, Remote};
 use crate::table::Table;
 use crate::{crc, pool};
 
@@ -43,8 +48,16 @@ pub struct DataFile {
 
 #[derive(Debug)]
 enum Source {
-    Local { file: File, map: Option<Mmap> },
-    Remote { object: Remote, len: usize },
+    Local {
+        file: File,
+        map: Option<Mmap>,
+    },
+    /// `tag`: the entity tag the object had when opened, which every read insists on.
+    Remote {
+        object: Remote,
+        len: usize,
+        tag: Option<String>,
+    },
 }
 
 impl DataFile {
@@ -63,12 +76,12 @@ impl DataFile {
         Ok(DataFile { path, source: Source::Local { file, map } })
     }
 
-    /// An object of a store, not read until tensors are asked for (its size is).
+    /// An object of a store, not read until tensors are asked for (its size and version are).
     pub fn open_remote(object: Remote) -> Result<Self> {
-        let size = object.size()?;
+        let (size, tag) = object.head()?;
         let path = object.display_path();
         let len = usize::try_from(size).map_err(|_| Error::corrupt(&path, format!("object of {size} bytes")))?;
-        Ok(DataFile { path, source: Source::Remote { object, len } })
+        Ok(DataFile { path, source: Source::Remote { object, len, tag } })
     }
 
     pub fn path(&self) -> &Path {
@@ -109,7 +122,21 @@ impl DataFile {
                 ),
                 _ => Error::io(&self.path, e),
             }),
-            Source::Remote { object, .. } => object.read_into(offset as u64, out),
+            Source::Remote { object, tag, .. } => object.read_into(offset as u64, out, tag.as_deref()),
+        }
+    }
+
+    /// Fills each piece with the bytes at its offset: preads of the file, or ranged GETs of the
+    /// object that join neighbouring pieces ([`Remote::read_scattered`]). On failure: the id of a
+    /// piece that was not read, and the error.
+    fn read_pieces(&self, pieces: Vec<Piece<'_>>) -> std::result::Result<(), (usize, Error)> {
+        match &self.source {
+            Source::Remote { object, tag, .. } => object.read_scattered(pieces, tag.as_deref()),
+            Source::Local { .. } => pieces.into_iter().try_for_each(|p| {
+                let offset =
+                    usize::try_from(p.offset).map_err(|_| (p.id, Error::corrupt(&self.path, "offset too large")))?;
+                self.read_at(p.out, offset).map_err(|e| (p.id, e))
+            }),
         }
     }
 
@@ -216,7 +243,35 @@ pub struct BundleReader {
     verified: Vec<AtomicBool>,
     shards: Mutex<HashMap<i32, Arc<DataFile>>>,
     /// The prefix in an object store, for a remote checkpoint.
-    remote: Option<Remote>,
+    remote: Option<RemoteBundle>,
+}
+
+/// Where a remote checkpoint lives, and the version of its index that was read.
+#[derive(Debug)]
+struct RemoteBundle {
+    prefix: Remote,
+    index_tag: Option<String>,
+}
+
+impl RemoteBundle {
+    /// Opens data file `id`, then makes sure the index is still the one read at open: the data
+    /// object's version seen now is then the index's own (see the module comment).
+    fn open_data(&self, id: i32, num_shards: i32) -> Result<DataFile> {
+        let file = DataFile::open_remote(self.prefix.with_suffix(&naming::data_suffix(id, num_shards)))?;
+        let index = self.prefix.with_suffix(naming::INDEX_SUFFIX);
+        let now = match index.head() {
+            Ok((_, tag)) => Some(tag),
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        if self.index_tag.is_some() && now.as_ref() != Some(&self.index_tag) {
+            return Err(Error::corrupt(
+                &index.display_path(),
+                "the checkpoint was saved over or deleted after it was opened; open it again",
+            ));
+        }
+        Ok(file)
+    }
 }
 
 impl BundleReader {
@@ -236,9 +291,10 @@ impl BundleReader {
     /// Opens the checkpoint at `prefix` in an object store: one GET of the `.index`; data is
     /// fetched by ranges when tensors are read.
     pub fn open_remote(prefix: Remote, verify: bool) -> Result<Self> {
-        let index = Location::Remote(prefix.with_suffix(naming::INDEX_SUFFIX)).read()?;
+        let (index, index_tag) = prefix.with_suffix(naming::INDEX_SUFFIX).get_tagged()?;
         let index_path = prefix.with_suffix(naming::INDEX_SUFFIX).display_path();
-        Self::from_index(prefix.display_path(), index_path, &index, verify, Some(prefix))
+        let remote = RemoteBundle { prefix: prefix.clone(), index_tag };
+        Self::from_index(prefix.display_path(), index_path, &index, verify, Some(remote))
     }
 
     fn from_index(
@@ -246,7 +302,7 @@ impl BundleReader {
         index_path: PathBuf,
         index: &[u8],
         verify: bool,
-        remote: Option<Remote>,
+        remote: Option<RemoteBundle>,
     ) -> Result<Self> {
         let table = Table::open(&index_path, index)?;
         let corrupt = |detail: String| Error::corrupt(&index_path, detail);
@@ -348,9 +404,7 @@ impl BundleReader {
             return Ok(file.clone());
         }
         let file = Arc::new(match &self.remote {
-            Some(remote) => {
-                DataFile::open_remote(remote.with_suffix(&naming::data_suffix(id, self.header.num_shards)))?
-            }
+            Some(remote) => remote.open_data(id, self.header.num_shards)?,
             None => DataFile::open(naming::data_path(&self.prefix, id, self.header.num_shards))?,
         });
         shards.insert(id, file.clone());
@@ -504,6 +558,46 @@ impl BundleReader {
         Ok(())
     }
 
+    /// [`BundleReader::read_planned`] of many tensors, each `(key, plan, out)`. Local tensors are
+    /// read in parallel one by one. The whole tensors of a remote checkpoint are fetched together,
+    /// shard by shard: neighbouring tensors share ranged GETs, several requests are in flight and
+    /// every response lands straight in the tensors' buffers; then each is checksummed.
+    pub fn read_planned_many(&self, reads: &mut [(&[u8], &ReadPlan, &mut [u8])]) -> Result<()> {
+        if self.remote.is_none() {
+            return pool::install(|| {
+                reads.par_iter_mut().try_for_each(|(key, plan, out)| self.read_planned(key, plan, out))
+            });
+        }
+        let keys: Vec<&[u8]> = reads.iter().map(|(key, _, _)| *key).collect();
+        let mut fetched: HashMap<i32, (Arc<DataFile>, Vec<Piece<'_>>)> = HashMap::new();
+        let mut whole = Vec::with_capacity(reads.len());
+        for (i, (key, plan, out)) in reads.iter_mut().enumerate() {
+            if !plan.parts.is_empty() || self.needs_swap(plan.swap) || out.len() != plan.byte_size {
+                self.read_planned(key, plan, out)?;
+                continue;
+            }
+            let entry = &self.entries[plan.index];
+            let (file, offset, _) = self.locate(key, entry)?;
+            let shard = fetched.entry(entry.shard_id).or_insert_with(|| (file, Vec::new()));
+            shard.1.push(Piece { id: i, offset: offset as u64, out: &mut out[..] });
+            whole.push(i);
+        }
+        for (file, pieces) in fetched.into_values() {
+            file.read_pieces(pieces).map_err(|(i, e)| in_tensor(e, keys[i]))?;
+        }
+        let reads = &*reads;
+        pool::install(|| {
+            whole.par_iter().try_for_each(|&i| {
+                let (key, plan, out) = &reads[i];
+                if !self.verify || self.verified[plan.index].load(Ordering::Acquire) {
+                    return Ok(());
+                }
+                let file = self.shard(self.entries[plan.index].shard_id)?;
+                self.check_crc(plan.index, &file, key, crc::value(out))
+            })
+        })
+    }
+
     /// Reads the box `region` of a fixed-size tensor (per dimension `(start, length)`) into `out`,
     /// row-major, verified and in the host's byte order, whatever slicing stored the tensor:
     /// how a process restores its own part of a partitioned variable. Only the stored pieces
@@ -632,12 +726,19 @@ impl BundleReader {
         }
         .map_err(|e| in_tensor(e, key))?;
         if check {
-            let entry = &self.entries[index];
-            if crc::mask(computed) != entry.crc32c {
-                return Err(self.checksum_error(file, key, entry, computed));
-            }
-            self.verified[index].store(true, Ordering::Release);
+            self.check_crc(index, file, key, computed)?;
         }
+        Ok(())
+    }
+
+    /// Compares the crc32c `computed` over tensor `index`'s bytes with its entry's, and remembers
+    /// a match.
+    fn check_crc(&self, index: usize, file: &DataFile, key: &[u8], computed: u32) -> Result<()> {
+        let entry = &self.entries[index];
+        if crc::mask(computed) != entry.crc32c {
+            return Err(self.checksum_error(file, key, entry, computed));
+        }
+        self.verified[index].store(true, Ordering::Release);
         Ok(())
     }
 

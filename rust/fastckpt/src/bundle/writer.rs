@@ -7,10 +7,20 @@
 //! writer deletes the temporary files. Between the two renames (microseconds) the folder holds the
 //! new data file beside the old index, as it does with TensorFlow's writer.
 //!
-//! A URL prefix writes to an object store ([`crate::storage`]): the data file is a multipart
-//! upload fed by the same staging buffers, and the index is PUT only after the data object is
-//! complete, so the index is the commit point. A writer dropped (or failing) before that aborts
-//! the upload and leaves no index.
+//! A URL prefix writes to an object store ([`crate::storage`]), where objects cannot be renamed:
+//! the data file is a multipart upload fed by the same staging buffers, and the index is the
+//! commit point. So that no reader ever finds an index beside data that is not its own, even when
+//! saving over an existing checkpoint, `finish` goes:
+//!
+//! ```text
+//! 1. stage the data object: every part sent, the object not yet visible   (old checkpoint whole)
+//! 2. DELETE P.index                                                       (no checkpoint)
+//! 3. complete the data object: it replaces the old one in one step        (no checkpoint)
+//! 4. PUT P.index                                                          (new checkpoint whole)
+//! ```
+//! A failure or a crash in 1 (or before) aborts the upload and leaves the earlier checkpoint as it
+//! was; one in 2–4 leaves no index at the prefix, never a mismatched one. Readers also check that
+//! the objects they read are still those of the index they opened ([`super::reader`]).
 //!
 //! Object stores cannot rename, so a checkpoint with several data objects is written as parts
 //! that upload their data under its final names from the start ([`BundleWriter::create_part`]);
@@ -21,6 +31,8 @@
 //! part T/part-1  ─data─▶ P.data-00001-of-00002    T/part-1.index (entries of shard 1)
 //! merge                                           P.index = both, PUT last (the commit point)
 //! ```
+//! Each part takes step 2 on `P.index` (not its own index), so saving several data objects over
+//! an existing checkpoint keeps the same guarantee.
 
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
@@ -84,7 +96,10 @@ impl BundleWriter {
     pub fn create(prefix: impl AsRef<Path>, alignment: usize) -> Result<Self> {
         let prefix = checked_prefix(prefix.as_ref(), alignment)?;
         let data = match Location::of(&prefix)? {
-            Location::Remote(remote) => Destination::Remote(remote.with_suffix(&naming::data_suffix(0, 1)).upload()),
+            Location::Remote(remote) => Destination::Remote {
+                upload: remote.with_suffix(&naming::data_suffix(0, 1)).upload(),
+                replaced_index: remote.with_suffix(naming::INDEX_SUFFIX),
+            },
             Location::Local(_) => {
                 if let Some(dir) = prefix.parent().filter(|d| !d.as_os_str().is_empty()) {
                     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
@@ -123,7 +138,10 @@ impl BundleWriter {
                 merged.display()
             )));
         };
-        let data = Destination::Remote(merged.with_suffix(&naming::data_suffix(shard, num_shards)).upload());
+        let data = Destination::Remote {
+            upload: merged.with_suffix(&naming::data_suffix(shard, num_shards)).upload(),
+            replaced_index: merged.with_suffix(naming::INDEX_SUFFIX),
+        };
         Ok(Self::writing(prefix, alignment, data, shard, num_shards))
     }
 
@@ -315,12 +333,14 @@ impl BundleWriter {
                 let index = write_index(&naming::index_path(&self.prefix), &header, &self.entries)?;
                 atomic_file::commit_all(vec![data, index], self.sync)
             }
-            Destination::Remote(upload) => {
+            Destination::Remote { upload, replaced_index } => {
                 let index_location = Location::of(&self.prefix)?.with_suffix(naming::INDEX_SUFFIX);
                 let mut index = Vec::new();
                 encode_index(&mut index, &header, &self.entries)
                     .map_err(|e| Error::io(naming::index_path(&self.prefix), e))?;
-                upload.finish()?;
+                let staged = upload.stage()?;
+                replaced_index.delete()?;
+                staged.complete()?;
                 index_location.write(&index, false)
             }
         }
@@ -389,7 +409,12 @@ struct DataSink {
 #[derive(Debug)]
 enum Destination {
     Local(AtomicFile),
-    Remote(Upload),
+    /// `replaced_index`: the index that points at the data object this upload would replace (the
+    /// checkpoint's own, or for a part the merged checkpoint's), deleted before the upload completes.
+    Remote {
+        upload: Upload,
+        replaced_index: crate::storage::Remote,
+    },
 }
 
 impl Destination {
@@ -399,7 +424,7 @@ impl Destination {
                 let written = bytes.chunks(WRITE_CALL).try_for_each(|call| file.file().write_all(call));
                 written.map_err(|e| Error::io(file.path(), e))
             }
-            Destination::Remote(upload) => upload.write(bytes),
+            Destination::Remote { upload, .. } => upload.write(bytes),
         }
     }
 }

@@ -24,9 +24,9 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::aws::AmazonS3Builder;
 use object_store::azure::MicrosoftAzureBuilder;
 use object_store::gcp::GoogleCloudStorageBuilder;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{GetOptions, ObjectStore, ObjectStoreExt, PutPayload};
 
-pub use upload::Upload;
+pub use upload::{Staged, Upload};
 
 use crate::atomic_file::AtomicFile;
 use crate::error::{Error, Result};
@@ -38,6 +38,9 @@ pub const SCHEMES: &[&str] = &["s3", "s3a", "gs", "az", "azure", "abfs", "abfss"
 const READ_CHUNK: usize = 8 << 20;
 /// Requests of one ranged read in flight at once.
 const READ_CONCURRENCY: usize = 8;
+/// Wanted ranges at most this far apart are read by one request (the bytes between are dropped):
+/// a checkpoint's tensors follow each other, a few bytes of alignment padding apart.
+const READ_GAP: u64 = 4 << 10;
 
 /// A local path or a remote object.
 #[derive(Debug, Clone)]
@@ -251,41 +254,70 @@ impl Remote {
 
     /// The whole object.
     pub fn get(&self) -> Result<Vec<u8>> {
+        self.get_tagged().map(|(bytes, _)| bytes)
+    }
+
+    /// The whole object and its entity tag (which changes whenever the object is replaced; `None`
+    /// from a store that gives none).
+    pub fn get_tagged(&self) -> Result<(Vec<u8>, Option<String>)> {
         runtime::block_on(async {
             let got = self.store.get(&self.path()).await?;
-            got.bytes().await
+            let tag = got.meta.e_tag.clone();
+            Ok((Vec::from(got.bytes().await?), tag))
         })
-        .map(Vec::from)
         .map_err(|e| self.error(e))
     }
 
-    /// The object's size in bytes.
-    pub fn size(&self) -> Result<u64> {
-        runtime::block_on(self.store.head(&self.path())).map(|meta| meta.size).map_err(|e| self.error(e))
+    /// The object's size in bytes and its entity tag.
+    pub fn head(&self) -> Result<(u64, Option<String>)> {
+        runtime::block_on(self.store.head(&self.path())).map(|meta| (meta.size, meta.e_tag)).map_err(|e| self.error(e))
     }
 
-    /// Fills `out` with the bytes at `offset`: ranged GETs of at most [`READ_CHUNK`] bytes,
-    /// [`READ_CONCURRENCY`] in flight, each copied into its place as it arrives.
-    pub fn read_into(&self, offset: u64, out: &mut [u8]) -> Result<()> {
-        let path = self.path();
-        let store = &self.store;
-        let requests = out.chunks_mut(READ_CHUNK).enumerate().map(|(i, dst)| {
-            let start = offset + (i * READ_CHUNK) as u64;
-            let path = &path;
-            async move {
-                let bytes = store.get_range(path, start..start + dst.len() as u64).await?;
-                if bytes.len() != dst.len() {
-                    return Err(object_store::Error::Generic {
-                        store: "fastckpt",
-                        source: format!("asked for {} bytes at offset {start}, got {}", dst.len(), bytes.len()).into(),
-                    });
-                }
-                dst.copy_from_slice(&bytes);
-                Ok(())
+    /// Fills `out` with the bytes at `offset` ([`Remote::read_scattered`] of one piece).
+    pub fn read_into(&self, offset: u64, out: &mut [u8], tag: Option<&str>) -> Result<()> {
+        self.read_scattered(vec![Piece { id: 0, offset, out }], tag).map_err(|(_, e)| e)
+    }
+
+    /// Fills every piece with the object's bytes at its offset, by ranged GETs landing straight
+    /// in the pieces: pieces are split into requests of at most [`READ_CHUNK`] bytes, and
+    /// neighbours (at most [`READ_GAP`] apart, the gap read and dropped) joined into one request
+    /// up to that size; [`READ_CONCURRENCY`] requests are in flight, and each response body is
+    /// copied into its pieces as it arrives. With `tag`, the object must still be the one that had
+    /// that entity tag (`If-Match`): when it was replaced since, the read fails rather than mixing
+    /// two versions. On failure: the `id` of a piece of the failed request, and the error.
+    pub fn read_scattered(&self, pieces: Vec<Piece<'_>>, tag: Option<&str>) -> std::result::Result<(), (usize, Error)> {
+        let mut split: Vec<Piece<'_>> = Vec::with_capacity(pieces.len());
+        for Piece { id, offset, out } in pieces {
+            for (i, chunk) in out.chunks_mut(READ_CHUNK).enumerate() {
+                split.push(Piece { id, offset: offset + (i * READ_CHUNK) as u64, out: chunk });
             }
-        });
-        runtime::block_on(futures::stream::iter(requests).buffer_unordered(READ_CONCURRENCY).try_collect::<()>())
-            .map_err(|e| self.error(e))
+        }
+        split.sort_by_key(|piece| piece.offset);
+        let mut requests: Vec<Vec<Piece<'_>>> = Vec::new();
+        for piece in split {
+            let joins = requests.last().is_some_and(|request| {
+                let (first, end) = (request[0].offset, request[request.len() - 1].end());
+                piece.offset >= end && piece.offset - end <= READ_GAP && piece.end() - first <= READ_CHUNK as u64
+            });
+            match requests.last_mut() {
+                Some(request) if joins => request.push(piece),
+                _ => requests.push(vec![piece]),
+            }
+        }
+        let path = self.path();
+        let fetches = requests.into_iter().map(|request| fetch(&self.store, &path, tag, request));
+        runtime::block_on(futures::stream::iter(fetches).buffer_unordered(READ_CONCURRENCY).try_collect::<()>())
+            .map_err(|(id, e)| match e {
+                object_store::Error::Precondition { .. } => (
+                    id,
+                    Error::corrupt(
+                        &self.display_path(),
+                        "the object was replaced after the checkpoint was opened (saved over while being \
+                         read?); open the checkpoint again",
+                    ),
+                ),
+                e => (id, self.error(e)),
+            })
     }
 
     /// Writes the object in one PUT.
@@ -330,6 +362,64 @@ impl Remote {
     pub fn upload(&self) -> Upload {
         Upload::new(self.clone())
     }
+}
+
+/// Where the bytes at `offset` of an object go, for [`Remote::read_scattered`]; `id` is the
+/// caller's name for it in errors.
+#[derive(Debug)]
+pub struct Piece<'a> {
+    pub id: usize,
+    pub offset: u64,
+    pub out: &'a mut [u8],
+}
+
+impl Piece<'_> {
+    fn end(&self) -> u64 {
+        self.offset + self.out.len() as u64
+    }
+}
+
+/// One ranged GET from the first piece's start to the last one's end (pieces sorted, apart),
+/// its body copied into the pieces as it streams in.
+async fn fetch(
+    store: &Arc<dyn ObjectStore>,
+    path: &object_store::path::Path,
+    tag: Option<&str>,
+    mut pieces: Vec<Piece<'_>>,
+) -> std::result::Result<(), (usize, object_store::Error)> {
+    let id = pieces[0].id;
+    let (start, end) = (pieces[0].offset, pieces[pieces.len() - 1].end());
+    let options =
+        GetOptions { range: Some((start..end).into()), if_match: tag.map(str::to_owned), ..GetOptions::default() };
+    let failed = |e| (id, e);
+    let mut body = store.get_opts(path, options).await.map_err(failed)?.into_stream();
+    let (mut at, mut next) = (start, 0);
+    while let Some(bytes) = body.try_next().await.map_err(failed)? {
+        let bytes_end = at + bytes.len() as u64;
+        if bytes_end > end {
+            break;
+        }
+        for piece in &mut pieces[next..] {
+            if piece.offset >= bytes_end {
+                break;
+            }
+            let (from, to) = (at.max(piece.offset), bytes_end.min(piece.end()));
+            if from < to {
+                #[allow(clippy::cast_possible_truncation, reason = "within one piece or one body chunk")]
+                let (dst, src, n) = ((from - piece.offset) as usize, (from - at) as usize, (to - from) as usize);
+                piece.out[dst..dst + n].copy_from_slice(&bytes[src..src + n]);
+            }
+            if piece.end() <= bytes_end {
+                next += 1;
+            }
+        }
+        at = bytes_end;
+    }
+    if at != end {
+        let detail = format!("asked for bytes {start}..{end} of the object, got a different amount");
+        return Err((id, object_store::Error::Generic { store: "fastckpt", source: detail.into() }));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -378,12 +468,45 @@ mod tests {
             ]
         );
         let data = prefix.with_suffix(".data-00000-of-00001");
-        assert_eq!(data.size().unwrap(), 20);
+        let (size, tag) = data.head().unwrap();
+        assert_eq!(size, 20);
         let mut out = [0u8; 5];
-        data.read_into(3, &mut out).unwrap();
+        data.read_into(3, &mut out, tag.as_deref()).unwrap();
         assert_eq!(out, [7; 5]);
+        data.put(&[8; 20]).unwrap();
+        let err = data.read_into(3, &mut out, tag.as_deref()).unwrap_err().to_string();
+        assert!(err.contains("replaced after the checkpoint was opened"), "{err}");
+        data.read_into(3, &mut out, None).unwrap();
+        assert_eq!(out, [8; 5]);
         a.delete().unwrap();
         a.delete().unwrap();
         assert!(!a.exists().unwrap());
+    }
+
+    #[test]
+    fn scattered_reads_land_every_piece_whatever_the_grouping() {
+        let object = remote("memory://storage-unit-test/scattered");
+        let bytes: Vec<u8> = (0..(READ_CHUNK * 2 + 1000)).map(|i| u8::try_from(i % 251).unwrap()).collect();
+        object.put(&bytes).unwrap();
+        // Neighbours a few bytes apart (one request), one far away, one larger than a request,
+        // two overlapping, one empty; in no particular order.
+        let spans = [(10, 100), (0, 7), (200, 50), (READ_CHUNK + 5, 3), (300, READ_CHUNK + 700), (205, 10), (60, 0)];
+        let mut outs: Vec<Vec<u8>> = spans.iter().map(|&(_, len)| vec![0; len]).collect();
+        let pieces = outs
+            .iter_mut()
+            .zip(spans)
+            .enumerate()
+            .map(|(id, (out, (offset, _)))| Piece { id, offset: offset as u64, out })
+            .collect();
+        object.read_scattered(pieces, None).unwrap();
+        for (out, (offset, len)) in outs.iter().zip(spans) {
+            assert!(out[..] == bytes[offset..offset + len], "piece at {offset}");
+        }
+        let mut past = [0u8; 4];
+        let (id, err) = object
+            .read_scattered(vec![Piece { id: 9, offset: bytes.len() as u64 - 2, out: &mut past }], None)
+            .unwrap_err();
+        assert_eq!(id, 9);
+        assert!(err.to_string().starts_with("memory://storage-unit-test/scattered:"), "{err}");
     }
 }
