@@ -134,3 +134,24 @@ def test_a_small_checkpoint_is_overwritten_the_same_way(s3: S3Server, bucket: st
     with pytest.raises(fastckpt.CheckpointError, match="saved over"):
         reader.get_tensor("x")
     assert_same(fastckpt.load_checkpoint(f"{bucket}/small").get_tensor("x"), np.arange(4.0) * 3)
+
+
+def test_several_data_objects_saved_over_a_checkpoint_never_pair_its_index_with_new_data(
+    s3: S3Server, bucket: str
+) -> None:
+    """Each part of a sharded save deletes the merged checkpoint's index before its data object
+    replaces the old one: a save that fails on its second data object leaves either the earlier
+    checkpoint exact or none at all, never the old index beside new data."""
+    old, new = numeric(1), numeric(2)
+    fastckpt.save(old, f"{bucket}/ckpt", num_shards=2)
+    s3.faults.append(Fault("PUT", r"ckpt\.data-00001-of-00002", 500, "InternalError"))
+    with pytest.raises(fastckpt.CheckpointIOError, match=re.escape(f"{bucket}/ckpt.data-00001-of-00002")):
+        fastckpt.save(new, f"{bucket}/ckpt", num_shards=2)
+    assert pending_uploads(s3) == []
+    if fastckpt.checkpoint_exists(f"{bucket}/ckpt"):
+        for name, got in fastckpt.load_checkpoint(f"{bucket}/ckpt").read_all().items():
+            assert_same(got, old[name])
+    s3.faults.clear()
+    fastckpt.save(new, f"{bucket}/ckpt", num_shards=2)
+    for name, got in fastckpt.load_checkpoint(f"{bucket}/ckpt").read_all().items():
+        assert_same(got, new[name])
