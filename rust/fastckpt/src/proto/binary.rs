@@ -14,6 +14,11 @@
 //! as read; negative int32, int64 and enum values as ten-byte varints; unknown records last, as
 //! read.
 //!
+//! Reading first checks the whole input, every nested message included, for everything below that
+//! refuses it; then it decodes the top message's own records and leaves each sub-message encoded
+//! (a slice of the input, decoded on first read, see [`message`](super::message)). Errors are
+//! thus found at parse, as protobuf finds them, and a failed [`merge`] changes nothing.
+//!
 //! Reading accepts what protobuf accepts: any field order, packed or unpacked numbers (several
 //! packed records concatenate), a singular message given twice merges, a scalar or oneof given
 //! twice keeps the last, map entries without key or value, a known field with an unexpected wire
@@ -28,7 +33,7 @@ use std::io::Write;
 
 use bytes::Bytes;
 
-use super::message::{Elem, List, Map, MapKey, Message, SlotPool, Value};
+use super::message::{Elem, List, Map, MapKey, Message, Value};
 use super::schema::{FieldDesc, Kind, Label, MessageDesc};
 use super::wire::{varint_to_i32, varint_to_u32, FIXED32, FIXED64, LEN, VARINT};
 use crate::varint::{get_varint, put_varint, varint_len};
@@ -76,7 +81,8 @@ impl std::error::Error for DecodeError {}
 
 type DecodeResult<T> = Result<T, DecodeError>;
 
-/// Decodes a message of type `desc`. Strings and bytes in the result share `data`'s buffer.
+/// Decodes a message of type `desc`. Strings and bytes in the result share `data`'s buffer;
+/// sub-messages stay encoded until first read (see [`message`](super::message)).
 pub fn decode(desc: &'static MessageDesc, data: Bytes) -> DecodeResult<Message> {
     let mut msg = Message::new(desc);
     merge(&mut msg, data)?;
@@ -84,11 +90,27 @@ pub fn decode(desc: &'static MessageDesc, data: Bytes) -> DecodeResult<Message> 
 }
 
 /// Decodes `data` into `msg` as protobuf merges: scalars replaced, lists appended, messages
-/// merged.
+/// merged. The whole input is checked first, so that an error leaves `msg` as it was and what
+/// stays encoded is known to decode.
 pub fn merge(msg: &mut Message, data: Bytes) -> DecodeResult<()> {
-    let mut reader = Reader { buf: &data, src: &data, pool: SlotPool::default() };
+    let reader = Reader { buf: &data, src: &data };
     let top = msg.desc().name;
-    reader.message(msg, 0, data.len(), 0).map_err(|e| DecodeError { message: top, ..e })
+    let at_top = |e: DecodeError| DecodeError { message: top, ..e };
+    reader.check(msg.desc(), 0, data.len(), 0).map_err(at_top)?;
+    reader.message(msg, 0, data.len()).map_err(at_top)
+}
+
+/// Decodes the fields of a message left encoded by [`merge`], which checked them.
+pub(crate) fn decode_checked(desc: &'static MessageDesc, data: &Bytes) -> Message {
+    let mut msg = Message::new(desc);
+    if let Err(e) = (Reader { buf: data, src: data }).message(&mut msg, 0, data.len()) {
+        // Cannot happen: `check` accepts only what decodes. Should it ever, the bytes are kept
+        // whole as unknown, so that nothing is lost.
+        debug_assert!(false, "checked bytes of a {} do not decode: {e}", desc.name);
+        msg = Message::new(desc);
+        msg.unknown_mut().push(data.clone());
+    }
+    msg
 }
 
 /// One record's payload, located in the input.
@@ -104,60 +126,115 @@ enum Raw {
 struct Reader<'a> {
     buf: &'a [u8],
     src: &'a Bytes,
-    pool: SlotPool,
 }
 
 impl Reader<'_> {
-    fn message(&mut self, msg: &mut Message, pos: usize, end: usize, depth: usize) -> DecodeResult<()> {
+    // --- checking: every error a message can hold, found without building anything ---------
+
+    /// Checks the records of a message of type `desc`, and of all the messages inside it.
+    fn check(&self, desc: &'static MessageDesc, mut pos: usize, end: usize, depth: usize) -> DecodeResult<()> {
         if depth > MAX_DEPTH {
             return Err(DecodeError::new(pos, "messages nested too deeply"));
         }
-        msg.begin_decode(&mut self.pool);
-        let fields = self.fields(msg, pos, end, depth);
-        msg.end_decode(&mut self.pool);
-        fields
+        while pos < end {
+            let (number, wire) = self.tag(&mut pos, end)?;
+            let raw = self.payload(&mut pos, end, number, wire, depth)?;
+            let Some(index) = desc.index_of_number(number) else { continue };
+            let field = &desc.fields[index];
+            let checked = match (field.label, field.kind, raw) {
+                (Label::Map(key_kind), _, Raw::Len(start, end)) => {
+                    self.check_entry(desc, field.kind, key_kind, start, end, depth + 1)
+                }
+                (Label::Map(_), _, _) => Ok(()),
+                (_, Kind::Message(inner), Raw::Len(start, end)) => self.check(inner, start, end, depth + 1),
+                (Label::Repeated, kind, Raw::Len(start, end)) if kind.is_packable() => {
+                    check_packed(kind, &self.buf[start..end], start)
+                }
+                (_, kind, raw) => self.check_utf8(desc, kind, raw),
+            };
+            checked.map_err(|e| e.within(field.name))?;
+        }
+        Ok(())
     }
 
-    fn fields(&mut self, msg: &mut Message, mut pos: usize, end: usize, depth: usize) -> DecodeResult<()> {
+    /// Checks a map entry `{key = 1; value = 2}` of a field of `desc`.
+    fn check_entry(
+        &self,
+        desc: &MessageDesc,
+        kind: Kind,
+        key_kind: Kind,
+        mut pos: usize,
+        end: usize,
+        depth: usize,
+    ) -> DecodeResult<()> {
+        if depth > MAX_DEPTH {
+            return Err(DecodeError::new(pos, "messages nested too deeply"));
+        }
+        while pos < end {
+            let (number, wire) = self.tag(&mut pos, end)?;
+            let raw = self.payload(&mut pos, end, number, wire, depth)?;
+            match (number, kind, raw) {
+                (1, _, raw) => self.check_utf8(desc, key_kind, raw)?,
+                (2, Kind::Message(inner), Raw::Len(start, end)) => self.check(inner, start, end, depth + 1)?,
+                (2, kind, raw) => self.check_utf8(desc, kind, raw)?,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// A `string` record of a proto3 message must be UTF-8, as protobuf requires when parsing.
+    fn check_utf8(&self, desc: &MessageDesc, kind: Kind, raw: Raw) -> DecodeResult<()> {
+        if let (Kind::String, Raw::Len(start, end)) = (kind, raw) {
+            let text = &self.buf[start..end];
+            if !text.is_ascii() && std::str::from_utf8(text).is_err() && desc.checks_utf8() {
+                return Err(DecodeError::new(start, "string field is not valid UTF-8"));
+            }
+        }
+        Ok(())
+    }
+
+    // --- decoding one level of checked bytes ------------------------------------------------
+
+    /// Decodes the records in `pos..end` into `msg`; sub-messages are left encoded, except one
+    /// given again for a singular field, which merges into the first.
+    fn message(&self, msg: &mut Message, mut pos: usize, end: usize) -> DecodeResult<()> {
         let desc = msg.desc();
+        msg.begin_decode();
         while pos < end {
             let start = pos;
             let (number, wire) = self.tag(&mut pos, end)?;
-            let raw = self.payload(&mut pos, end, number, wire, depth)?;
+            let raw = self.payload(&mut pos, end, number, wire, 0)?;
             let known = match desc.index_of_number(number) {
-                Some(index) => self.field(msg, index, raw, depth)?,
+                Some(index) => self.field(msg, index, raw)?,
                 None => false,
             };
             if !known {
                 msg.unknown_mut().push(self.src.slice(start..pos));
             }
         }
+        msg.end_decode();
         Ok(())
     }
 
+    /// A sub-message left encoded.
+    fn encoded(&self, desc: &'static MessageDesc, start: usize, end: usize) -> Message {
+        Message::encoded(desc, self.src.slice(start..end))
+    }
+
     /// Stores one record of a known field; `false` when its wire type does not fit the field.
-    fn field(&mut self, msg: &mut Message, index: usize, raw: Raw, depth: usize) -> DecodeResult<bool> {
+    fn field(&self, msg: &mut Message, index: usize, raw: Raw) -> DecodeResult<bool> {
         let field = msg.field_at(index);
-        let desc = msg.desc();
-        let within = |e: DecodeError| e.within(field.name);
         match field.label {
             Label::Singular => match (field.kind, raw) {
-                (Kind::Message(desc), Raw::Len(start, end)) => {
-                    let slot = msg.entry(index);
-                    if !matches!(slot, Value::Message(m) if m.desc() == desc) {
-                        *slot = Value::zero(field.kind);
-                    }
-                    if let Value::Message(m) = slot {
-                        self.message(m, start, end, depth + 1).map_err(within)?;
-                    }
-                }
-                (kind, raw) => {
-                    self.check_utf8(desc, kind, raw).map_err(within)?;
-                    match self.scalar(kind, raw) {
-                        Some(value) => *msg.entry(index) = value,
-                        None => return Ok(false),
-                    }
-                }
+                (Kind::Message(desc), Raw::Len(start, end)) => match msg.slot_mut(index) {
+                    Some(Value::Message(m)) if m.desc() == desc => self.message(m, start, end)?,
+                    _ => msg.put(index, Value::from(self.encoded(desc, start, end))),
+                },
+                (kind, raw) => match self.scalar(kind, raw) {
+                    Some(value) => msg.put(index, value),
+                    None => return Ok(false),
+                },
             },
             Label::Repeated => {
                 let slot = msg.entry(index);
@@ -165,19 +242,14 @@ impl Reader<'_> {
                     *slot = Value::default_for(field);
                 }
                 let Value::List(list) = slot else { return Ok(false) };
-                match (field.kind, raw) {
-                    (Kind::Message(desc), Raw::Len(start, end)) => {
-                        let mut m = Message::new(desc);
-                        self.message(&mut m, start, end, depth + 1).map_err(within)?;
-                        if list.push(Value::from(m)).is_err() {
-                            return Ok(false);
-                        }
+                match (field.kind, raw, list) {
+                    (Kind::Message(desc), Raw::Len(start, end), List::Message(list)) => {
+                        list.push(self.encoded(desc, start, end));
                     }
-                    (kind, Raw::Len(start, end)) if kind.is_packable() => {
-                        packed(list, kind, &self.buf[start..end], start).map_err(within)?
+                    (kind, Raw::Len(start, end), list) if kind.is_packable() => {
+                        packed(list, kind, &self.buf[start..end], start)?;
                     }
-                    (kind, raw) => {
-                        self.check_utf8(desc, kind, raw).map_err(within)?;
+                    (kind, raw, list) => {
                         let pushed = self.scalar(kind, raw).map(|value| list.push(value));
                         if !matches!(pushed, Some(Ok(()))) {
                             return Ok(false);
@@ -187,7 +259,7 @@ impl Reader<'_> {
             }
             Label::Map(key_kind) => {
                 let Raw::Len(start, end) = raw else { return Ok(false) };
-                let (key, value) = self.entry(desc, field, key_kind, start, end, depth + 1).map_err(within)?;
+                let (key, value) = self.entry(field, key_kind, start, end)?;
                 let slot = msg.entry(index);
                 if !matches!(slot, Value::Map(_)) {
                     *slot = Value::default_for(field);
@@ -201,56 +273,31 @@ impl Reader<'_> {
     }
 
     /// A map entry `{key = 1; value = 2}`; missing parts are defaults.
-    fn entry(
-        &mut self,
-        desc: &MessageDesc,
-        field: &FieldDesc,
-        key_kind: Kind,
-        mut pos: usize,
-        end: usize,
-        depth: usize,
-    ) -> DecodeResult<(MapKey, Value)> {
-        if depth > MAX_DEPTH {
-            return Err(DecodeError::new(pos, "messages nested too deeply"));
-        }
+    fn entry(&self, field: &FieldDesc, key_kind: Kind, mut pos: usize, end: usize) -> DecodeResult<(MapKey, Value)> {
         let mut key = MapKey::zero(key_kind);
-        let mut value = Value::zero(field.kind);
+        let mut value = None;
         while pos < end {
             let (number, wire) = self.tag(&mut pos, end)?;
-            let raw = self.payload(&mut pos, end, number, wire, depth)?;
+            let raw = self.payload(&mut pos, end, number, wire, 0)?;
             match (number, field.kind, raw) {
                 (1, _, raw) => {
-                    self.check_utf8(desc, key_kind, raw)?;
                     if let Some(k) = self.scalar(key_kind, raw).and_then(MapKey::from_value) {
                         key = k;
                     }
                 }
-                (2, Kind::Message(_), Raw::Len(start, end)) => {
-                    if let Value::Message(m) = &mut value {
-                        self.message(m, start, end, depth + 1)?;
-                    }
-                }
+                (2, Kind::Message(desc), Raw::Len(start, end)) => match &mut value {
+                    Some(Value::Message(m)) => self.message(m, start, end)?,
+                    _ => value = Some(Value::from(self.encoded(desc, start, end))),
+                },
                 (2, kind, raw) => {
-                    self.check_utf8(desc, kind, raw)?;
                     if let Some(v) = self.scalar(kind, raw) {
-                        value = v;
+                        value = Some(v);
                     }
                 }
                 _ => {}
             }
         }
-        Ok((key, value))
-    }
-
-    /// A `string` record of a proto3 message must be UTF-8, as protobuf requires when parsing.
-    fn check_utf8(&self, desc: &MessageDesc, kind: Kind, raw: Raw) -> DecodeResult<()> {
-        if let (Kind::String, Raw::Len(start, end)) = (kind, raw) {
-            let text = &self.buf[start..end];
-            if !text.is_ascii() && std::str::from_utf8(text).is_err() && desc.checks_utf8() {
-                return Err(DecodeError::new(start, "string field is not valid UTF-8"));
-            }
-        }
-        Ok(())
+        Ok((key, value.unwrap_or_else(|| Value::zero(field.kind))))
     }
 
     fn scalar(&self, kind: Kind, raw: Raw) -> Option<Value> {
@@ -350,14 +397,7 @@ fn zigzag(v: i64) -> u64 {
 
 /// Appends the values of one packed record (`offset` locates `data` for errors).
 fn packed(list: &mut List, kind: Kind, data: &[u8], offset: usize) -> DecodeResult<()> {
-    let width = match kind {
-        Kind::Float | Kind::Fixed32 => 4,
-        Kind::Double | Kind::Fixed64 => 8,
-        _ => 0,
-    };
-    if width > 0 && data.len() % width != 0 {
-        return Err(DecodeError::new(offset, "packed fixed-width values of a broken length"));
-    }
+    let width = packed_width(kind, data, offset)?;
     // Every varint ends with a byte below 0x80: counting them sizes the list exactly.
     let count = data.len().checked_div(width).unwrap_or_else(|| data.iter().filter(|&&b| b < 0x80).count());
     match (list, kind) {
@@ -385,6 +425,29 @@ fn packed(list: &mut List, kind: Kind, data: &[u8], offset: usize) -> DecodeResu
         }
         _ => Err(DecodeError::new(offset, "list holds values of another kind")),
     }
+}
+
+/// The width of one packed fixed-width value (0 for varints), after checking that `data` holds
+/// whole values.
+fn packed_width(kind: Kind, data: &[u8], offset: usize) -> DecodeResult<usize> {
+    let width = match kind {
+        Kind::Float | Kind::Fixed32 => 4,
+        Kind::Double | Kind::Fixed64 => 8,
+        _ => 0,
+    };
+    if width > 0 && data.len() % width != 0 {
+        return Err(DecodeError::new(offset, "packed fixed-width values of a broken length"));
+    }
+    Ok(width)
+}
+
+/// Checks one packed record as [`packed`] reads it.
+fn check_packed(kind: Kind, data: &[u8], offset: usize) -> DecodeResult<()> {
+    if packed_width(kind, data, offset)? == 0 {
+        // A list of `()` never allocates: this only walks the varints.
+        varints(data, offset, 0, &mut Vec::new(), |_| ())?;
+    }
+    Ok(())
 }
 
 /// Appends the `count` varints of `data`, converted.
@@ -775,6 +838,79 @@ mod tests {
         // bytes fields take anything; valid multi-byte UTF-8 is text
         assert!(parse(&ATTR_VALUE, b"\x12\x02\xff\xfe").is_ok());
         assert_eq!(parse(&NODE_DEF, "\x0a\x02é".as_bytes()).unwrap().bytes("name"), "é".as_bytes());
+    }
+
+    /// Two nodes `a` (op `Const`) and `b`, and `versions {producer: 5}` given in two records
+    /// (`producer`, then `min_consumer: 3`), which merge.
+    const TWO_NODES: &[u8] = b"\x0a\x0a\x0a\x01a\x12\x05Const\x0a\x03\x0a\x01b\x22\x02\x08\x05\x22\x02\x10\x03";
+
+    #[test]
+    fn sub_messages_stay_encoded_until_read() {
+        let graph = parse(&GRAPH_DEF, TWO_NODES).unwrap();
+        let nodes = graph.messages("node");
+        assert!(!nodes[0].is_decoded() && !nodes[1].is_decoded());
+        assert_eq!(nodes[1].str("name").unwrap(), "b");
+        assert!(!nodes[0].is_decoded() && nodes[1].is_decoded(), "only the node read is decoded");
+        let versions = graph.message("versions").unwrap();
+        assert_eq!((versions.int("producer"), versions.int("min_consumer")), (5, 3), "given twice, merged");
+        assert_eq!(
+            encode_with(&graph, MapOrder::Stored),
+            b"\x0a\x0a\x0a\x01a\x12\x05Const\x0a\x03\x0a\x01b\x22\x04\x08\x05\x10\x03"
+        );
+    }
+
+    #[test]
+    fn first_reads_from_many_threads_agree() {
+        let mut data = Vec::new();
+        for i in 0..200u8 {
+            data.extend_from_slice(&[
+                0x0a,
+                0x09,
+                0x0a,
+                0x03,
+                b'n',
+                b'0' + i / 100,
+                b'0' + i / 10 % 10,
+                0x1a,
+                0x02,
+                b'x',
+                i % 10 + b'0',
+            ]);
+        }
+        let graph = parse(&GRAPH_DEF, &data).unwrap();
+        let read = || {
+            graph
+                .messages("node")
+                .iter()
+                .map(|n| (n.str("name").unwrap().to_owned(), n.strings("input").to_vec()))
+                .collect::<Vec<_>>()
+        };
+        let all = std::thread::scope(|s| {
+            let threads: Vec<_> = (0..8).map(|_| s.spawn(read)).collect();
+            threads.into_iter().map(|t| t.join().unwrap()).collect::<Vec<_>>()
+        });
+        assert!(all.iter().all(|names| *names == all[0]));
+        assert_eq!(all[0][123], ("n12".to_owned(), vec![Bytes::from_static(b"x3")]));
+    }
+
+    #[test]
+    fn changing_an_encoded_sub_message_is_written_back() {
+        let mut graph = parse(&GRAPH_DEF, TWO_NODES).unwrap();
+        graph.messages_mut("node").unwrap()[1].set("op", "NoOp".into()).unwrap();
+        let again = parse(&GRAPH_DEF, &encode(&graph)).unwrap();
+        assert_eq!(again.messages("node")[1].str("op").unwrap(), "NoOp");
+        assert_eq!(again.messages("node")[0], graph.messages("node")[0]);
+        assert_eq!(again, graph);
+    }
+
+    #[test]
+    fn a_failed_merge_leaves_the_message_as_it_was() {
+        let mut graph = parse(&GRAPH_DEF, TWO_NODES).unwrap();
+        let before = graph.clone();
+        // a third node, then a node whose device is not UTF-8
+        let e = merge(&mut graph, Bytes::from_static(b"\x0a\x03\x0a\x01c\x0a\x03\x22\x01\xff")).unwrap_err();
+        assert_eq!(e.path, ["node", "device"]);
+        assert_eq!(graph, before);
     }
 
     #[test]

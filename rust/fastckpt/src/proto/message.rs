@@ -11,6 +11,18 @@
 //! writing and printing walk them front to back. Strings and bytes are [`Bytes`] slices of the
 //! buffer a message was decoded from: a 500 MB `tensor_content` in a mapped file is never copied.
 //!
+//! Sub-messages are decoded on first use. Parsing checks the whole input (structure, UTF-8,
+//! nesting) as protobuf does, decodes the top message's own fields, and leaves each sub-message
+//! as the slice of the input holding its fields; the first read decodes that slice (one level),
+//! the first change also forgets it. A 100,000-node graph is one list of 100,000 slices until
+//! its nodes are looked at.
+//!
+//! ```text
+//! GraphDef { slots: [(0 node, List::Message [Message { encoded: bytes 12..57, body: unset },
+//!                                            Message { encoded: bytes 59..101, body: unset }, …])] }
+//!                    gd.node[1].name ──▶ body of node 1 decoded from bytes 59..101, kept
+//! ```
+//!
 //! Proto3 semantics: a field without presence (a plain scalar) that holds its default, an empty
 //! list and an empty map all count as absent — [`Message::get`] returns `None`, nothing is
 //! written or printed, and equality ignores them. Message fields, oneof members and proto2
@@ -18,9 +30,11 @@
 //! member of a oneof clears the others.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use bytes::Bytes;
 
+use super::binary;
 use super::schema::{FieldDesc, Kind, Label, MessageDesc};
 use super::wire::{varint_to_i32, varint_to_u32};
 use crate::error::{Error, Result};
@@ -29,17 +43,23 @@ use crate::error::{Error, Result};
 #[derive(Clone)]
 pub struct Message {
     desc: &'static MessageDesc,
+    /// While `body` is unset: the message's encoded fields, already checked by the parse that
+    /// produced them (see the module notes). Empty once the body may have changed.
+    encoded: Bytes,
+    /// The decoded fields: set from the start for a message built in memory, on first read for
+    /// one left encoded. A `OnceLock`, so that readers on several threads share one decoding.
+    body: OnceLock<Body>,
+}
+
+/// The decoded fields of a message.
+#[derive(Clone, Default)]
+struct Body {
     slots: Vec<Slot>,
     /// Boxed, and absent until a message has some: TensorFlow's files rarely hold any, and a
     /// 100,000-node graph holds a few hundred thousand messages.
     #[allow(clippy::box_collection, reason = "8 bytes in every message instead of a 24-byte Vec")]
     unknown: Option<Box<Vec<Bytes>>>,
 }
-
-/// Empty slot buffers with capacity, one per nesting level being decoded: each decoded message
-/// gets a single allocation of exactly its size.
-#[derive(Debug, Default)]
-pub(crate) struct SlotPool(Vec<Vec<Slot>>);
 
 #[derive(Clone, Debug)]
 pub(crate) struct Slot {
@@ -149,27 +169,59 @@ pub enum Elem<'a> {
 
 impl Message {
     pub fn new(desc: &'static MessageDesc) -> Self {
-        Self { desc, slots: Vec::new(), unknown: None }
+        Self { desc, encoded: Bytes::new(), body: OnceLock::from(Body::default()) }
+    }
+
+    /// A message left encoded: `encoded` holds its fields and must have passed the parse's
+    /// checks ([`binary::decode_checked`] relies on them).
+    pub(crate) fn encoded(desc: &'static MessageDesc, encoded: Bytes) -> Self {
+        Self { desc, encoded, body: OnceLock::new() }
     }
 
     pub fn desc(&self) -> &'static MessageDesc {
         self.desc
     }
 
+    fn body(&self) -> &Body {
+        self.body.get_or_init(|| binary::decode_checked(self.desc, &self.encoded).into_body())
+    }
+
+    /// The body, decoded if still encoded; the encoded bytes are dropped since the caller may
+    /// change the body.
+    fn body_mut(&mut self) -> &mut Body {
+        self.body();
+        self.encoded = Bytes::new();
+        self.body.get_mut().expect("the body was decoded just above")
+    }
+
+    /// Whether the fields are decoded (see the module notes).
+    #[cfg(test)]
+    pub(crate) fn is_decoded(&self) -> bool {
+        self.body.get().is_some()
+    }
+
+    fn into_body(self) -> Body {
+        match self.body.into_inner() {
+            Some(body) => body,
+            None => binary::decode_checked(self.desc, &self.encoded).into_body(),
+        }
+    }
+
     /// The fields that are set, in field-number order.
     pub fn fields(&self) -> impl Iterator<Item = (&'static FieldDesc, &Value)> {
         let fields: &'static [FieldDesc] = self.desc.fields;
-        self.slots.iter().map(move |s| (&fields[usize::from(s.index)], &s.value)).filter(|(f, v)| !v.is_unset(f))
+        let slots = self.body().slots.iter();
+        slots.map(move |s| (&fields[usize::from(s.index)], &s.value)).filter(|(f, v)| !v.is_unset(f))
     }
 
     /// Fields this message's type does not know: each a raw record (tag and payload) as read,
     /// written back after the known fields.
     pub fn unknown(&self) -> &[Bytes] {
-        self.unknown.as_deref().map_or(&[], Vec::as_slice)
+        self.body().unknown.as_deref().map_or(&[], Vec::as_slice)
     }
 
     pub fn unknown_mut(&mut self) -> &mut Vec<Bytes> {
-        self.unknown.get_or_insert_default()
+        self.body_mut().unknown.get_or_insert_default()
     }
 
     // --- by name or number -------------------------------------------------------------------
@@ -398,7 +450,8 @@ impl Message {
     }
 
     fn get_at(&self, index: usize) -> Option<&Value> {
-        let slot = &self.slots[self.find(index).ok()?];
+        let slots = &self.body().slots;
+        let slot = &slots[find(slots, index).ok()?];
         (!slot.value.is_unset(self.field_at(index))).then_some(&slot.value)
     }
 
@@ -415,63 +468,76 @@ impl Message {
     /// The slot of a field, inserted with the field's default when absent. Inserting a oneof
     /// member drops the other members.
     pub(crate) fn entry(&mut self, index: usize) -> &mut Value {
-        let pos = match self.find(index) {
+        let field = self.field_at(index);
+        self.entry_or(index, || Value::default_for(field))
+    }
+
+    /// The slot of a field, inserted with `value()` when absent (see [`Message::entry`]).
+    pub(crate) fn entry_or(&mut self, index: usize, value: impl FnOnce() -> Value) -> &mut Value {
+        let field = self.field_at(index);
+        let fields = self.desc.fields;
+        let slots = &mut self.body_mut().slots;
+        let pos = match find(slots, index) {
             Ok(pos) => pos,
             Err(pos) => {
-                let field = self.field_at(index);
-                let value = Value::default_for(field);
                 #[allow(clippy::cast_possible_truncation, reason = "our schemas have a few dozen fields")]
-                let slot = Slot { index: index as u16, value };
+                let slot = Slot { index: index as u16, value: value() };
                 if field.oneof.is_none() {
-                    self.slots.insert(pos, slot);
+                    slots.insert(pos, slot);
                     pos
                 } else {
-                    let fields = self.desc.fields;
-                    self.slots.retain(|s| fields[usize::from(s.index)].oneof != field.oneof);
-                    let pos = self.find(index).unwrap_or_else(|p| p);
-                    self.slots.insert(pos, slot);
+                    slots.retain(|s| fields[usize::from(s.index)].oneof != field.oneof);
+                    let pos = find(slots, index).unwrap_or_else(|p| p);
+                    slots.insert(pos, slot);
                     pos
                 }
             }
         };
-        &mut self.slots[pos].value
+        &mut slots[pos].value
     }
 
-    /// Starts decoding into this message: its slots move into a buffer from `pool`, which has
-    /// room for many fields.
-    pub(crate) fn begin_decode(&mut self, pool: &mut SlotPool) {
-        if let Some(mut buf) = pool.0.pop() {
-            buf.append(&mut self.slots);
-            self.slots = buf;
-        }
+    /// The value of a field when it has a slot (set or not), for merging into it.
+    pub(crate) fn slot_mut(&mut self, index: usize) -> Option<&mut Value> {
+        let slots = &mut self.body_mut().slots;
+        let pos = find(slots, index).ok()?;
+        Some(&mut slots[pos].value)
     }
 
-    /// Ends decoding: the slots move to an allocation of exactly their size, the buffer goes back
-    /// to `pool`.
-    pub(crate) fn end_decode(&mut self, pool: &mut SlotPool) {
-        for slot in &mut self.slots {
+    /// Starts decoding into this message: room for every field, so that slots are not moved
+    /// while records come in.
+    pub(crate) fn begin_decode(&mut self) {
+        let fields = self.desc.fields.len();
+        self.body_mut().slots.reserve(fields);
+    }
+
+    /// Ends decoding: lists, maps and slots shrink to their size (in place, for the allocator).
+    pub(crate) fn end_decode(&mut self) {
+        let body = self.body_mut();
+        for slot in &mut body.slots {
             match &mut slot.value {
                 Value::List(list) => list.shrink_to_fit(),
                 Value::Map(map) => map.entries.shrink_to_fit(),
                 _ => {}
             }
         }
-        let exact: Vec<Slot> = self.slots.drain(..).collect();
-        pool.0.push(std::mem::replace(&mut self.slots, exact));
+        body.slots.shrink_to_fit();
     }
 
-    pub(crate) fn remove(&mut self, index: usize) {
-        if let Ok(pos) = self.find(index) {
-            self.slots.remove(pos);
+    /// Sets a field's value as decoded (of the field's kind by construction), clearing the
+    /// other members of its oneof.
+    pub(crate) fn put(&mut self, index: usize, value: Value) {
+        match self.slot_mut(index) {
+            Some(slot) => *slot = value,
+            None => {
+                self.entry_or(index, || value);
+            }
         }
     }
 
-    fn find(&self, index: usize) -> std::result::Result<usize, usize> {
-        // Decoding and building fill fields in order: the new one usually goes last.
-        match self.slots.last() {
-            None => Err(0),
-            Some(last) if usize::from(last.index) < index => Err(self.slots.len()),
-            _ => self.slots.binary_search_by_key(&index, |s| usize::from(s.index)),
+    pub(crate) fn remove(&mut self, index: usize) {
+        let slots = &mut self.body_mut().slots;
+        if let Ok(pos) = find(slots, index) {
+            slots.remove(pos);
         }
     }
 
@@ -485,6 +551,16 @@ impl Message {
         self.desc
             .index_of_number(number)
             .ok_or_else(|| Error::InvalidArgument(format!("{} has no field number {number}", self.desc.name)))
+    }
+}
+
+/// The position of a field's slot, or where it would go.
+fn find(slots: &[Slot], index: usize) -> std::result::Result<usize, usize> {
+    // Decoding and building fill fields in order: the new one usually goes last.
+    match slots.last() {
+        None => Err(0),
+        Some(last) if usize::from(last.index) < index => Err(slots.len()),
+        _ => slots.binary_search_by_key(&index, |s| usize::from(s.index)),
     }
 }
 
