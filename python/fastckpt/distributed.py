@@ -416,7 +416,10 @@ def save(
     try:
         _collective(coord, lambda: _write_part(parts[rank], tensors, alignment, sync, merged, rank, size))
     except Exception:
-        if rank == 0:  # every rank is past its write: the parts of the failed save can go
+        # Once the gather has answered, every rank is past its write and the parts of the failed
+        # save can go. If the gather itself failed (a rank died), others may still be writing:
+        # they fail as well, and the next save clears whatever they leave (see `describe`).
+        if rank == 0:
             _discard_parts(temp, prefix, size)
         raise
     outcome: Any = None

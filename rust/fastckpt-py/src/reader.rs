@@ -144,7 +144,8 @@ impl Reader {
         let inner = &*self.inner;
         let result = py.detach(|| {
             // SAFETY: the export `into` keeps the buffer alive and in place (numpy refuses to
-            // resize an exported array) until it drops after this call; it is writable,
+            // resize an exported array; `resize(refcheck=False)` is numpy's own unchecked escape,
+            // the caller's promise that nothing refers to it) until it drops after this call; it is writable,
             // C-contiguous and `len` bytes long. Python code running meanwhile may touch the same
             // bytes; whatever it does, they are plain bytes, so no invalid value can arise.
             let out = unsafe { std::slice::from_raw_parts_mut(ptr as *mut u8, len) };
