@@ -32,6 +32,7 @@ __all__ = [
     "make_tensor_proto",
     "merge_bundles",
     "parse_message",
+    "plan_shards",
     "read_message",
     "saver_meta_graph",
     "write_message",
@@ -179,6 +180,7 @@ class Writer:
 
 def parse_checkpoint_state(data: bytes) -> CheckpointState: ...
 def merge_bundles(prefixes: list[str], output: str, delete_dirs: bool, sync: bool) -> None: ...
+def plan_shards(sizes: list[int], max_shard_size: int) -> list[list[int]]: ...
 def saver_meta_graph(
     variables: list[tuple[str, int, list[int]]], max_to_keep: int, keep_checkpoint_every_n_hours: float
 ) -> MetaGraphDef: ...

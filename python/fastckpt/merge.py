@@ -53,21 +53,6 @@ def _balanced_groups(sizes: Sequence[int], n: int) -> list[list[int]]:
     return [sorted(g) for g in groups if g]
 
 
-def _consecutive_groups(sizes: Sequence[int], max_size: int) -> list[list[int]]:
-    """Indices in order, cut into groups of at most ``max_size`` bytes (a larger one alone), as
-    Hugging Face's shard planning and ``convert(max_shard_size=…)`` do."""
-    groups: list[list[int]] = []
-    load = 0
-    for i, size in enumerate(sizes):
-        if groups and load + size <= max_size:
-            groups[-1].append(i)
-            load += size
-        else:
-            groups.append([i])
-            load = size
-    return groups
-
-
 def _discard_parts(temp: str, prefix: str, num_shards: int) -> None:
     """Deletes what the parts of an unfinished save at ``prefix`` left: the folder ``temp`` (on
     object storage the part indexes in it) and, on object storage, the data objects they uploaded
@@ -111,7 +96,7 @@ def save_sharded(
     if max_shard_size is not None:
         from .conversion import parse_size
 
-        groups = _consecutive_groups(sizes, parse_size(max_shard_size))
+        groups = _fastckpt.plan_shards(sizes, parse_size(max_shard_size))
     else:
         groups = _balanced_groups(sizes, min(num_shards, max(len(arrays), 1)))
     if len(groups) <= 1:

@@ -39,6 +39,7 @@ fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(dtypes::dtype_table, m)?)?;
     m.add_function(wrap_pyfunction!(state::parse_checkpoint_state, m)?)?;
     m.add_function(wrap_pyfunction!(saver::merge_bundles, m)?)?;
+    m.add_function(wrap_pyfunction!(saver::plan_shards, m)?)?;
     m.add_function(wrap_pyfunction!(saver::saver_meta_graph, m)?)?;
     m.add_function(wrap_pyfunction!(state::write_checkpoint_state, m)?)?;
     m.add_function(wrap_pyfunction!(checkpoint::parse_object_graph, m)?)?;

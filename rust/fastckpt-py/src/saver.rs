@@ -27,6 +27,13 @@ pub fn saver_meta_graph<'py>(
     new_message(py, meta)
 }
 
+/// The data files a sharded save of tensors of these byte sizes writes at `max_shard_size`:
+/// consecutive tensors, a larger tensor alone; the indices of each file's tensors.
+#[pyfunction]
+pub fn plan_shards(sizes: Vec<u64>, max_shard_size: u64) -> Vec<Vec<usize>> {
+    fastckpt::convert::consecutive_shards(sizes, max_shard_size)
+}
+
 /// Merges the bundles at `prefixes` into one at `output` (TF's `MergeV2Checkpoints`).
 #[pyfunction]
 pub fn merge_bundles(

@@ -479,17 +479,23 @@ fn unique_suffix() -> u64 {
 /// Hugging Face's `split_torch_state_dict_into_shards` does: a tensor larger than `max` gets a
 /// shard of its own.
 pub(crate) fn plan_shards(tensors: &[Planned], max: u64) -> Vec<Vec<&Planned>> {
-    let mut shards: Vec<Vec<&Planned>> = Vec::new();
+    let sizes = tensors.iter().map(|planned| planned.byte_len as u64);
+    consecutive_shards(sizes, max).into_iter().map(|shard| shard.into_iter().map(|i| &tensors[i]).collect()).collect()
+}
+
+/// The rule of [`plan_shards`] on byte sizes alone: the indices of each shard, in order (also what
+/// `fastckpt.save(..., max_shard_size=…)` spreads its data files by).
+pub fn consecutive_shards(sizes: impl IntoIterator<Item = u64>, max: u64) -> Vec<Vec<usize>> {
+    let mut shards: Vec<Vec<usize>> = Vec::new();
     let mut current = 0u64;
-    for planned in tensors {
-        let size = planned.byte_len as u64;
+    for (i, size) in sizes.into_iter().enumerate() {
         match shards.last_mut() {
             Some(shard) if current + size <= max => {
-                shard.push(planned);
+                shard.push(i);
                 current += size;
             }
             _ => {
-                shards.push(vec![planned]);
+                shards.push(vec![i]);
                 current = size;
             }
         }
