@@ -107,17 +107,26 @@ def test_a_prefix_that_names_a_folder_is_refused(tmp_path: Path, suffix: str) ->
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
 
 
-def test_write_errors_name_the_checkpoint_file_not_the_temporary_one(tmp_path: Path) -> None:
-    """A file size limit makes the data file's write fail mid-save (as a full disk would)."""
+@pytest.mark.parametrize(
+    ("limit_mib", "sizes_mib"),
+    [(1, [4]), (1, [0.25] * 8), (21, [2, 64, 0.5])],
+    ids=["first-chunk", "small-tensors", "mid-pipeline"],
+)
+def test_write_errors_name_the_checkpoint_file_not_the_temporary_one(
+    tmp_path: Path, limit_mib: int, sizes_mib: list[float]
+) -> None:
+    """A file size limit makes the data file's write fail mid-save (as a full disk would): in the
+    first chunk, among small tensors, and deep into a large tensor written by the writer thread."""
     prefix = tmp_path / "ckpt"
     _first(prefix)
     script = textwrap.dedent(
         f"""
         import resource, signal, numpy as np, fastckpt
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, resource.RLIM_INFINITY))
+        resource.setrlimit(resource.RLIMIT_FSIZE, ({limit_mib} << 20, resource.RLIM_INFINITY))
+        arrays = {{f"t{{i}}": np.ones(int(mib * (1 << 18)), np.float32) for i, mib in enumerate({sizes_mib!r})}}
         try:
-            fastckpt.save({{"big": np.ones(1 << 20, np.float32)}}, {str(prefix)!r})
+            fastckpt.save(arrays, {str(prefix)!r})
         except OSError as e:
             print(type(e).__name__, "|", e)
         """

@@ -37,17 +37,18 @@
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 use super::entry::{checked_shape, BundleEntry};
 use super::header::BundleHeader;
 use super::{naming, slices, strings, variant};
 use crate::atomic_file::{self, AtomicFile};
+use crate::crc;
 use crate::dtype::{DataType, Layout};
 use crate::error::{display_key, Error, Result};
 use crate::proto::{Extent, TensorShape, TensorSlice};
 use crate::storage::{Location, Upload};
 use crate::table::TableBuilder;
-use crate::{crc, pool};
 
 /// The index file buffer.
 const WRITE_BUFFER: usize = 1 << 20;
@@ -391,19 +392,37 @@ impl BundleWriter {
     }
 }
 
-/// The data file, written through two staging buffers: while the kernel copies a full one into the
-/// page cache, the caller's next bytes are copied into the other and checksummed there.
+/// The data file, written through staging buffers: tensor bytes are copied into a buffer of
+/// [`STAGING`] bytes and checksummed there, and that same buffer is what reaches the file.
+///
+/// A large payload is written by two threads, so that the kernel's copy into the page cache (the
+/// slower half) runs all the time: this one copies and checksums chunk after chunk while a second
+/// thread writes the full ones, up to [`PIPELINE_DEPTH`] chunks behind.
 ///
 /// ```text
-/// caller's array ──copy──▶ staging ──crc32c──▶ (full) ──write──▶ file
-///                          writing ◀──swap──┘      (written while `staging` refills)
+/// caller's array ──copy──▶ chunk ──crc32c──▶ full ═══▶ writer thread ──write──▶ file
+///                           ▲                                 │
+///                           └────────── empty chunk ◀─────────┘
 /// ```
+/// The writer thread lives for one payload (a scoped thread, so nothing outlives the call and a
+/// `fork()`ed child inherits no half-used pipeline); it hands each chunk back once written, so
+/// the buffers are allocated once per sink and their pages touched once.
 #[derive(Debug)]
 struct DataSink {
     file: Destination,
+    /// The chunk being filled; what a payload leaves here is written with the next ones.
     staging: Vec<u8>,
-    writing: Vec<u8>,
+    /// Empty chunks for the pipeline, kept between payloads.
+    spare: Vec<Vec<u8>>,
 }
+
+/// A payload at least this large is written by two threads ([`DataSink`]); below it a second
+/// thread costs more to start than it saves.
+const PIPELINE_MIN: usize = 4 * STAGING;
+
+/// Full chunks waiting for the writer thread at most, which bounds a sink's memory to
+/// `(PIPELINE_DEPTH + 2) * STAGING` and lets either thread run ahead through a short stall of the other.
+const PIPELINE_DEPTH: usize = 4;
 
 /// Where the staged chunks of the data file go.
 #[derive(Debug)]
@@ -431,37 +450,74 @@ impl Destination {
 
 impl DataSink {
     fn new(file: Destination) -> Self {
-        DataSink { file, staging: Vec::with_capacity(STAGING), writing: Vec::with_capacity(STAGING) }
+        DataSink { file, staging: Vec::with_capacity(STAGING), spare: Vec::new() }
     }
 
     /// Appends `bytes` and returns the crc32c (unmasked) of the copy that will reach the file.
-    ///
-    /// A payload that fills more than one buffer runs its whole loop on the engine's pool: each
-    /// chunk's [`pool::join`] is then a cheap hand-off between the two workers, where from the
-    /// caller's thread every chunk would be a new job injected into the pool and waited for.
-    fn append(&mut self, bytes: &[u8]) -> Result<u32> {
-        if bytes.len() > STAGING {
-            pool::install(|| self.append_staged(bytes))
-        } else {
-            self.append_staged(bytes)
+    fn append(&mut self, mut bytes: &[u8]) -> Result<u32> {
+        let mut crc = 0;
+        if bytes.len() >= PIPELINE_MIN {
+            if let Some(result) = self.append_pipelined(&mut bytes, &mut crc) {
+                return result.map(|()| crc);
+            }
+        }
+        loop {
+            stage(&mut self.staging, &mut bytes, &mut crc);
+            if bytes.is_empty() {
+                return Ok(crc);
+            }
+            self.file.write_all(&self.staging)?;
+            self.staging.clear();
         }
     }
 
-    fn append_staged(&mut self, mut bytes: &[u8]) -> Result<u32> {
-        let mut crc = 0;
-        stage(&mut self.staging, &mut bytes, &mut crc);
-        while self.staging.len() == STAGING {
-            std::mem::swap(&mut self.staging, &mut self.writing);
-            let (file, full, next) = (&mut self.file, &self.writing, &mut self.staging);
-            let written = if bytes.is_empty() {
-                file.write_all(full)
-            } else {
-                pool::join(|| file.write_all(full), || stage(next, &mut bytes, &mut crc)).0
-            };
-            self.writing.clear();
-            written?;
+    /// Stages all of `bytes` on this thread while a scoped thread writes the full chunks. `None`
+    /// when that thread could not be started (nothing consumed then: the caller goes on alone).
+    fn append_pipelined(&mut self, bytes: &mut &[u8], crc: &mut u32) -> Option<Result<()>> {
+        self.spare.resize_with(PIPELINE_DEPTH + 1, || Vec::with_capacity(STAGING));
+        let (full_tx, full_rx) = mpsc::sync_channel::<Vec<u8>>(PIPELINE_DEPTH);
+        let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
+        let DataSink { file, staging, spare } = self;
+        let (written, mut chunk) = std::thread::scope(|scope| {
+            let writer = std::thread::Builder::new().name("fastckpt-write".into()).spawn_scoped(scope, move || {
+                for mut chunk in full_rx {
+                    file.write_all(&chunk)?; // returning drops `full_rx`: the stager stops
+                    chunk.clear();
+                    // Fails only once the stager is done and needs no more chunks.
+                    let _ = empty_tx.send(chunk);
+                }
+                Ok(())
+            });
+            let writer = writer.ok()?;
+            let mut chunk = std::mem::take(staging);
+            loop {
+                stage(&mut chunk, bytes, crc);
+                if bytes.is_empty() {
+                    break;
+                }
+                // Either failing means the writer stopped on an error, which its join returns.
+                if let Err(mpsc::SendError(unsent)) = full_tx.send(chunk) {
+                    chunk = unsent;
+                    break;
+                }
+                match spare.pop().or_else(|| empty_rx.recv().ok()) {
+                    Some(empty) => chunk = empty,
+                    None => {
+                        chunk = Vec::new();
+                        break;
+                    }
+                }
+            }
+            drop(full_tx);
+            let written = writer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            Some((written, chunk))
+        })?;
+        self.spare.extend(empty_rx.try_iter());
+        if written.is_err() {
+            chunk.clear(); // after a failed write the file is abandoned; what is left does not matter
         }
-        Ok(crc)
+        self.staging = chunk;
+        Some(written)
     }
 
     /// Writes what is staged and hands back the destination.
