@@ -18,7 +18,9 @@ Rows, per tensor (µs):
   ``crc32c_copy`` helper of the read benchmarks; the row is left out where it does not exist).
 - ``same prefix``: every save replaces the previous checkpoint at one prefix.
 - ``rotating prefixes``: ``ckpt-<step>``, the checkpoint three saves back deleted (a manager
-  keeping 3), so the files are new each time.
+  keeping 3), so the files are new each time. Each library deletes as its own managers do:
+  fastckpt with ``remove_checkpoint`` (unlinked at once, the space freed by a background thread),
+  TensorFlow's files with ``os.unlink`` (``tf.train.CheckpointManager`` deletes synchronously).
 - ``engine overhead``: fastckpt's same-prefix save − raw write() − crc32c + memcpy; target ≤ 2 µs.
 """
 
@@ -97,13 +99,13 @@ def _ops(scratch: Path, names: list[str], arrays: dict[str, Any]) -> dict[str, C
 
     steps = {"fc": 0, "tf": 0}
 
-    def rotating(library: str, save: Callable[[str], None]) -> Callable[[], str]:
+    def rotating(library: str, save: Callable[[str], None], remove: Callable[[str], None]) -> Callable[[], str]:
         def one() -> str:
             step = steps[library] = steps[library] + 1
             folder = scratch / f"{library}-rotating"
             save(str(folder / f"ckpt-{step}"))
             if step > KEEP:
-                _remove_prefix(str(folder / f"ckpt-{step - KEEP}"))
+                remove(str(folder / f"ckpt-{step - KEEP}"))
             return str(folder / f"ckpt-{step}")
 
         return one
@@ -112,7 +114,7 @@ def _ops(scratch: Path, names: list[str], arrays: dict[str, Any]) -> dict[str, C
         fastckpt.save(arrays, prefix)
 
     ops[FC_SAME] = fc_same
-    ops["fastckpt.save, rotating prefixes"] = rotating("fc", fc_save)
+    ops["fastckpt.save, rotating prefixes"] = rotating("fc", fc_save, fastckpt.remove_checkpoint)
 
     import tensorflow as tf
 
@@ -128,7 +130,7 @@ def _ops(scratch: Path, names: list[str], arrays: dict[str, Any]) -> dict[str, C
         return prefix
 
     ops[TF_SAME] = tf_same
-    ops["TF SaveV2, rotating prefixes"] = rotating("tf", tf_save)
+    ops["TF SaveV2, rotating prefixes"] = rotating("tf", tf_save, _remove_prefix)
     return ops
 
 

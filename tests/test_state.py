@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import fastckpt
+from fastckpt import _fastckpt
 
 
 @pytest.fixture
@@ -168,3 +169,18 @@ def test_checkpoint_exists_and_remove_checkpoint(cm: Any, tmp_path: Path) -> Non
 def test_meta_graph_filename(cm: Any, prefix: str) -> None:
     assert fastckpt.meta_graph_filename(prefix) == cm.meta_graph_filename(prefix)
     assert fastckpt.meta_graph_filename(prefix, "txt") == cm.meta_graph_filename(prefix, "txt")
+
+
+def test_removed_checkpoint_stays_readable_through_open_views(tmp_path: Path) -> None:
+    """remove_checkpoint unlinks at once and leaves freeing the space to a background thread: a
+    reader that has the files mapped keeps valid views, and nothing of the checkpoint is listed."""
+    prefix = str(tmp_path / "ckpt-1")
+    source = {f"t{i}": np.full(8192, i, np.float32) for i in range(64)}
+    fastckpt.save(source, prefix)
+    reader = fastckpt.load_checkpoint(prefix)
+    views = {name: reader.get_tensor(name) for name in source}
+    fastckpt.remove_checkpoint(prefix)
+    assert os.listdir(tmp_path) == []
+    assert all(np.array_equal(views[n], a) for n, a in source.items())
+    with pytest.raises(FileNotFoundError, match="ckpt-1.index"):
+        _fastckpt.remove_file(prefix + ".index")

@@ -89,7 +89,7 @@ def remove(path: str) -> None:
     """Deletes a file or object; a missing one is ignored."""
     if not is_url(path):
         try:
-            os.remove(path)
+            _fastckpt.remove_file(path)  # its space is freed in the background
         except FileNotFoundError:  # another process removed it first
             pass
         return

@@ -154,7 +154,7 @@ def remove_checkpoint(checkpoint_prefix: PathLike, checkpoint_format_version: in
                 if _storage.is_url(path):
                     _storage.remove(path)
                 else:
-                    os.remove(path)
+                    _fastckpt.remove_file(path)  # its space is freed in the background
             except FileNotFoundError:
                 _log.warning(
                     "Hit NotFoundError when deleting '%s', possibly because another "

@@ -52,6 +52,7 @@ fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(storage::storage_exists, m)?)?;
     m.add_function(wrap_pyfunction!(storage::storage_delete, m)?)?;
     m.add_function(wrap_pyfunction!(storage::storage_list, m)?)?;
+    m.add_function(wrap_pyfunction!(storage::remove_file, m)?)?;
     message::add_classes(m)?;
     m.add_class::<descriptor::Descriptor>()?;
     m.add_class::<descriptor::FieldDescriptor>()?;

@@ -46,6 +46,13 @@ pub fn storage_delete(py: Python<'_>, path: &str) -> PyResult<()> {
     py.detach(|| location.delete()).py_err(py)
 }
 
+/// Deletes the local file at `path` (a missing one raises `FileNotFoundError`); its space is
+/// freed by a background thread, not by the caller.
+#[pyfunction]
+pub fn remove_file(py: Python<'_>, path: std::path::PathBuf) -> PyResult<()> {
+    py.detach(|| fastckpt::atomic_file::remove(&path).map_err(|e| fastckpt::Error::io(&path, e))).py_err(py)
+}
+
 /// Paths or URLs of the files beside `prefix` whose names start with its name, sorted.
 #[pyfunction]
 pub fn storage_list(py: Python<'_>, prefix: &str) -> PyResult<Vec<String>> {
