@@ -358,17 +358,10 @@ impl BundleWriter {
         entry.size = bytes.len() as i64;
         let padding = self.advance(bytes.len());
         let data = self.data.as_mut().ok_or_else(|| Error::InvalidArgument("writer already finished".into()))?;
-        let staged = data.append(bytes)?;
+        let staged = data.append(bytes, padding)?;
         // Strings and variants were encoded into our own buffer, whose checksum (a different
         // formula over the same bytes) the encoder computed.
         entry.crc32c = if let Payload::Fixed(_) = payload { crc::mask(staged) } else { crc32c };
-        const ZEROS: [u8; 4096] = [0; 4096];
-        let mut left = padding;
-        while left > 0 {
-            let n = left.min(ZEROS.len());
-            data.append(&ZEROS[..n])?;
-            left -= n;
-        }
         Ok(entry)
     }
 
@@ -496,16 +489,17 @@ impl BundleWriter {
 /// The data file, written through staging buffers: tensor bytes are copied into a buffer of
 /// [`STAGING`] bytes and checksummed there, and that same buffer is what reaches the file.
 ///
-/// A large payload is written by two threads, so that the kernel's copy into the page cache (the
-/// slower half) runs all the time: this one copies and checksums chunk after chunk while a second
-/// thread writes the full ones, up to [`PIPELINE_DEPTH`] chunks behind.
+/// Payloads come in batches (one tensor, or the tensors of one `add_many`), each staged as one
+/// stream. A large batch is written by two threads, so that the kernel's copy into the page cache
+/// (the slower half) runs all the time: this one copies and checksums chunk after chunk while a
+/// second thread writes the full ones, up to [`PIPELINE_DEPTH`] chunks behind.
 ///
 /// ```text
 /// caller's array ──copy──▶ chunk ──crc32c──▶ full ═══▶ writer thread ──write──▶ file
 ///                           ▲                                 │
 ///                           └────────── empty chunk ◀─────────┘
 /// ```
-/// The writer thread lives for one payload (a scoped thread, so nothing outlives the call and a
+/// The writer thread lives for one batch (a scoped thread, so nothing outlives the call and a
 /// `fork()`ed child inherits no half-used pipeline); it hands each chunk back once written, so
 /// the buffers are allocated once per sink and their pages touched once.
 #[derive(Debug)]
@@ -517,7 +511,7 @@ struct DataSink {
     spare: Vec<Vec<u8>>,
 }
 
-/// A payload at least this large is written by two threads ([`DataSink`]); below it a second
+/// A batch at least this large is written by two threads ([`DataSink`]); below it a second
 /// thread costs more to start than it saves.
 const PIPELINE_MIN: usize = 4 * STAGING;
 
@@ -554,27 +548,35 @@ impl DataSink {
         DataSink { file, staging: Vec::with_capacity(STAGING), spare: Vec::new() }
     }
 
-    /// Appends `bytes` and returns the crc32c (unmasked) of the copy that will reach the file.
-    fn append(&mut self, mut bytes: &[u8]) -> Result<u32> {
-        let mut crc = 0;
-        if bytes.len() >= PIPELINE_MIN {
-            if let Some(result) = self.append_pipelined(&mut bytes, &mut crc) {
-                return result.map(|()| crc);
+    /// Appends `bytes` followed by `padding` zeros, and returns the crc32c (unmasked) of the
+    /// copy of `bytes` that will reach the file.
+    fn append(&mut self, bytes: &[u8], padding: usize) -> Result<u32> {
+        Ok(self.append_many(&[(bytes, padding)])?[0])
+    }
+
+    /// Appends each payload followed by its padding of zeros, as one stream, and returns the
+    /// crc32c (unmasked) of each payload's copy that will reach the file.
+    fn append_many(&mut self, payloads: &[(&[u8], usize)]) -> Result<Vec<u32>> {
+        let total = payloads.iter().map(|&(bytes, padding)| bytes.len() + padding).sum::<usize>();
+        let mut batch = Batch::new(payloads);
+        if total >= PIPELINE_MIN {
+            if let Some(written) = self.append_pipelined(&mut batch) {
+                return written.map(|()| batch.crcs);
             }
         }
         loop {
-            stage(&mut self.staging, &mut bytes, &mut crc);
-            if bytes.is_empty() {
-                return Ok(crc);
+            batch.stage(&mut self.staging);
+            if batch.is_done() {
+                return Ok(batch.crcs);
             }
             self.file.write_all(&self.staging)?;
             self.staging.clear();
         }
     }
 
-    /// Stages all of `bytes` on this thread while a scoped thread writes the full chunks. `None`
-    /// when that thread could not be started (nothing consumed then: the caller goes on alone).
-    fn append_pipelined(&mut self, bytes: &mut &[u8], crc: &mut u32) -> Option<Result<()>> {
+    /// Stages the whole batch on this thread while a scoped thread writes the full chunks. `None`
+    /// when that thread could not be started (nothing staged then: the caller goes on alone).
+    fn append_pipelined(&mut self, batch: &mut Batch<'_>) -> Option<Result<()>> {
         self.spare.resize_with(PIPELINE_DEPTH + 1, || Vec::with_capacity(STAGING));
         let (full_tx, full_rx) = mpsc::sync_channel::<Vec<u8>>(PIPELINE_DEPTH);
         let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
@@ -592,8 +594,8 @@ impl DataSink {
             let writer = writer.ok()?;
             let mut chunk = std::mem::take(staging);
             loop {
-                stage(&mut chunk, bytes, crc);
-                if bytes.is_empty() {
+                batch.stage(&mut chunk);
+                if batch.is_done() {
                     break;
                 }
                 // Either failing means the writer stopped on an error, which its join returns.
@@ -621,37 +623,6 @@ impl DataSink {
         Some(written)
     }
 
-    /// Appends each payload followed by its padding of zeros, and returns the crc32c (unmasked) of
-    /// each payload's copy that will reach the file. A batch that fills more than the buffer runs
-    /// its loop on the engine's pool, as [`append`](Self::append) does for a large payload.
-    fn append_many(&mut self, payloads: &[(&[u8], usize)]) -> Result<Vec<u32>> {
-        let total = payloads.iter().map(|&(bytes, padding)| bytes.len() + padding).sum::<usize>();
-        let mut batch = Batch::new(payloads);
-        if total > STAGING - self.staging.len() {
-            pool::install(|| self.append_batch(&mut batch))?;
-        } else {
-            self.append_batch(&mut batch)?;
-        }
-        Ok(batch.crcs)
-    }
-
-    /// The loop of [`append_staged`](Self::append_staged) over the payloads of a batch.
-    fn append_batch(&mut self, batch: &mut Batch<'_>) -> Result<()> {
-        batch.stage(&mut self.staging);
-        while self.staging.len() == STAGING {
-            std::mem::swap(&mut self.staging, &mut self.writing);
-            let (file, full, next) = (&mut self.file, &self.writing, &mut self.staging);
-            let written = if batch.is_done() {
-                file.write_all(full)
-            } else {
-                pool::join(|| file.write_all(full), || batch.stage(next)).0
-            };
-            self.writing.clear();
-            written?;
-        }
-        Ok(())
-    }
-
     /// Writes what is staged and hands back the destination.
     fn into_destination(mut self) -> Result<Destination> {
         let DataSink { file, staging, .. } = &mut self;
@@ -661,7 +632,7 @@ impl DataSink {
 }
 
 /// Moves as much of `bytes` as fits into `buffer` and extends `crc` over the copy.
-fn stage(buffer: &mut Vec<u8>, bytes: &mut &[u8], crc: &mut u32) {
+fn stage_bytes(buffer: &mut Vec<u8>, bytes: &mut &[u8], crc: &mut u32) {
     let n = (STAGING - buffer.len()).min(bytes.len());
     let start = buffer.len();
     buffer.extend_from_slice(&bytes[..n]);
@@ -693,7 +664,7 @@ impl<'a> Batch<'a> {
     /// Moves as much of the batch as fits into `buffer`.
     fn stage(&mut self, buffer: &mut Vec<u8>) {
         while let Some((bytes, crc, padding)) = &mut self.current {
-            stage(buffer, bytes, crc);
+            stage_bytes(buffer, bytes, crc);
             let zeros = (STAGING - buffer.len()).min(*padding);
             buffer.resize(buffer.len() + zeros, 0);
             *padding -= zeros;
