@@ -3,6 +3,7 @@ protocol, and messages about partitioned tensors."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import ItemsView, KeysView, Mapping, ValuesView
 from pathlib import Path
 from typing import Any, Callable
@@ -150,6 +151,40 @@ def test_partition_messages_name_variable_and_slice(tmp_path: Path) -> None:
     message = str(caught.value)
     assert "tensor 'embedding (slice 0,2:-)'" in message, message
     assert "\\x00" not in message, message
+
+
+def _evict(path: Path) -> None:
+    """Drops the file's clean pages from the page cache, so the next read goes to the disk (on
+    tmpfs the pages stay, and the reads below are warm: they must agree all the same)."""
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+        os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="needs posix_fadvise")
+def test_large_views_read_from_disk_are_verified(tmp_path: Path) -> None:
+    """A large tensor whose pages are not cached is checked by reading the file, not through
+    the mapping: the view shows the stored bytes, and a damaged byte names file and tensor."""
+    big = np.random.default_rng(8).random((3, 1 << 20), dtype=np.float32)  # 12 MiB
+    prefix = fastckpt.save({"big": big, "small": W}, str(tmp_path / "ckpt"))
+    data = tmp_path / "ckpt.data-00000-of-00001"
+    _evict(data)
+    view = fastckpt.load_checkpoint(prefix).get_tensor("big")
+    assert not view.flags.writeable
+    np.testing.assert_array_equal(view, big)
+    del view
+    with open(data, "r+b") as f:
+        f.seek(big.nbytes // 2)
+        byte = f.read(1)
+        f.seek(big.nbytes // 2)
+        f.write(bytes([byte[0] ^ 0x10]))
+    _evict(data)
+    reader = fastckpt.load_checkpoint(prefix)
+    with pytest.raises(fastckpt.ChecksumMismatchError) as caught:
+        reader.get_tensor("big")
+    message = str(caught.value)
+    assert "'big'" in message and str(data) in message, message
+    np.testing.assert_array_equal(reader.get_tensor("small"), W)
 
 
 def test_other_file_at_the_prefix_is_still_a_missing_index(tmp_path: Path) -> None:

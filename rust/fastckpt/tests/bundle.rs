@@ -353,3 +353,50 @@ fn add_many_adds_the_tensors_before_a_refused_one() {
     assert!(r.tensor(b"a").unwrap().data.bytes().unwrap() == big.as_slice());
     assert_eq!(r.tensor(b"c").unwrap().data.bytes().unwrap(), [1]);
 }
+
+/// Drops the clean cached pages of `path` (after writing them back): the next read goes to the
+/// disk. Where the kernel keeps them (tmpfs) the reads below are warm, and still must agree.
+fn evict(path: &Path) {
+    let file = std::fs::File::open(path).unwrap();
+    file.sync_all().unwrap();
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: posix_fadvise only reads its integer arguments; `file` is open.
+        unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    }
+}
+
+#[test]
+fn large_tensors_not_in_the_page_cache_are_verified_as_views() {
+    let dir = scratch("cold");
+    let prefix = dir.0.join("p");
+    let big = pattern(5, (9 << 20) + 17);
+    let mut w = BundleWriter::create(&prefix, 1).unwrap();
+    w.add(b"a", DataType::UINT8, &[3], Payload::Fixed(&[1, 2, 3])).unwrap();
+    w.add(b"big", DataType::UINT8, &[big.len() as i64], Payload::Fixed(&big)).unwrap();
+    w.finish().unwrap();
+    let data = naming::data_path(&prefix, 0, 1);
+    evict(&data);
+    let r = BundleReader::open(&prefix, true).unwrap();
+    let t = r.tensor(b"big").unwrap();
+    assert!(matches!(t.data, TensorData::Mapped { .. }));
+    assert!(t.data.bytes().unwrap() == big.as_slice());
+    drop((t, r));
+
+    // One byte changed on disk, far into the tensor: the streamed check names file and tensor.
+    let at = std::fs::metadata(&data).unwrap().len() - 1000;
+    let mut byte = [0u8];
+    std::os::unix::fs::FileExt::read_exact_at(&std::fs::File::open(&data).unwrap(), &mut byte, at).unwrap();
+    let file = std::fs::OpenOptions::new().write(true).open(&data).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&file, &[byte[0] ^ 0x40], at).unwrap();
+    drop(file);
+    evict(&data);
+    let r = BundleReader::open(&prefix, true).unwrap();
+    let err = r.tensor(b"big").unwrap_err();
+    assert!(matches!(err, Error::Checksum { .. }));
+    let msg = err.to_string();
+    assert!(msg.contains("'big'") && msg.contains("p.data-00000-of-00001"), "{msg}");
+    assert_eq!(r.tensor(b"a").unwrap().data.bytes().unwrap(), [1, 2, 3]);
+    assert!(BundleReader::open(&prefix, false).unwrap().tensor(b"big").is_ok());
+}

@@ -39,6 +39,13 @@ const COPY_CHUNK: usize = 4 << 20;
 /// the kernel to bring their whole range into the page cache (see [`DataFile::prefetch`]).
 const PREFETCH_MIN: usize = COPY_CHUNK;
 
+/// A large mapped tensor whose pages are not in the page cache is checksummed by reading its
+/// bytes in order, this many at a time, into one small buffer (see [`BundleReader::verify_mapped`]).
+const STREAM_CHUNK: usize = 1 << 20;
+
+/// Pages looked at to judge whether a range is in the page cache ([`DataFile::cached`]).
+const RESIDENCY_SAMPLES: usize = 16;
+
 /// One data file (`P.data-SSSSS-of-NNNNN`): mapped, or an object read by ranges.
 #[derive(Debug)]
 pub struct DataFile {
@@ -181,6 +188,33 @@ impl DataFile {
         }
         #[cfg(not(target_os = "linux"))]
         let _ = (offset, len);
+    }
+
+    /// Whether the pages of a mapped range are in the page cache, judged by `mincore` on
+    /// [`RESIDENCY_SAMPLES`] pages spread over it (nothing is read or faulted in). An object of a
+    /// store, a failed call or a page not cached: `false`.
+    pub(crate) fn cached(&self, offset: usize, len: usize) -> bool {
+        let Source::Local { map: Some(map), .. } = &self.source else { return false };
+        if len == 0 || offset.checked_add(len).is_none_or(|end| end > map.len()) {
+            return false;
+        }
+        #[cfg(target_os = "linux")]
+        {
+            // SAFETY: sysconf only reads its integer argument.
+            let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096).max(1);
+            (0..RESIDENCY_SAMPLES).all(|i| {
+                let at = offset + (len - 1) / (RESIDENCY_SAMPLES - 1) * i;
+                let mut state = 0u8;
+                // SAFETY: `at` lies inside the live mapping (checked above) and the mapping starts
+                // on a page boundary, so the page-aligned address names one page of it; mincore
+                // only looks the page up and writes one byte into `state`.
+                let done =
+                    unsafe { libc::mincore(map.as_ptr().add(at - at % page).cast_mut().cast(), 1, &raw mut state) };
+                done == 0 && state & 1 == 1
+            })
+        }
+        #[cfg(not(target_os = "linux"))]
+        true
     }
 
     /// Touching mapped pages past the end of a file kills the process (SIGBUS), so before pages
@@ -455,6 +489,29 @@ impl BundleReader {
         Ok(())
     }
 
+    /// Checks the crc32c of a mapped tensor once (when verification is on). A large tensor whose
+    /// pages are not in the page cache is read in order through a small buffer rather than
+    /// through the mapping: faults on a cold mapping wait for its pages a few at a time, while
+    /// `pread`s in file order let the kernel's readahead stream the file as the crc runs. The view
+    /// handed out afterwards maps the same pages, now cached (the file is never written in place).
+    fn verify_mapped(&self, index: usize, key: &[u8], file: &DataFile, offset: usize, len: usize) -> Result<()> {
+        if !self.verify || self.verified[index].load(Ordering::Acquire) {
+            return Ok(());
+        }
+        if len <= PREFETCH_MIN || file.cached(offset, len) {
+            return self.verify_once(index, file, &file.bytes()[offset..offset + len]);
+        }
+        file.prefetch(offset, len);
+        let mut buffer = vec![0u8; STREAM_CHUNK];
+        let mut computed = 0;
+        for start in (0..len).step_by(STREAM_CHUNK) {
+            let chunk = &mut buffer[..STREAM_CHUNK.min(len - start)];
+            file.read_at(chunk, offset + start).map_err(|e| in_tensor(e, key))?;
+            computed = crc::extend(computed, chunk);
+        }
+        self.check_crc(index, file, key, computed)
+    }
+
     /// A tensor, zero-copy where possible: `Mapped` for fixed-size types stored in the host's byte
     /// order, `Owned` for byte-swapped or assembled ones, `Elements` for strings and variants.
     pub fn tensor(&self, key: &[u8]) -> Result<Tensor> {
@@ -466,10 +523,7 @@ impl BundleReader {
             {
                 let (file, offset, len) = self.locate(key, entry)?;
                 file.check_still_holds(key, offset + len)?;
-                if len > PREFETCH_MIN && self.verify && !self.verified[index].load(Ordering::Acquire) {
-                    file.prefetch(offset, len);
-                }
-                self.verify_once(index, &file, &file.bytes()[offset..offset + len])?;
+                self.verify_mapped(index, key, &file, offset, len)?;
                 TensorData::Mapped { file, offset, len }
             }
             Some(Layout::Fixed { .. }) => TensorData::Owned(self.read_owned(key)?),
@@ -966,4 +1020,54 @@ fn validate_entry(entry: &BundleEntry, num_shards: i32) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// Drops the clean cached pages of `path` (after writing them back); `false` where the
+    /// kernel keeps them (tmpfs, whose pages are the file, or not Linux).
+    #[allow(clippy::useless_conversion, reason = "statfs.f_type is not i64 on every target")]
+    fn evict(path: &Path) -> bool {
+        let file = File::open(path).unwrap();
+        file.sync_all().unwrap();
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            const TMPFS_MAGIC: i64 = 0x0102_1994;
+            // SAFETY: statfs writes into the zeroed struct it is given; posix_fadvise only reads
+            // its integer arguments; `file` is open.
+            unsafe {
+                let mut fs: libc::statfs = std::mem::zeroed();
+                libc::fstatfs(file.as_raw_fd(), &raw mut fs) == 0
+                    && i64::from(fs.f_type) != TMPFS_MAGIC
+                    && libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) == 0
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        false
+    }
+
+    #[test]
+    fn residency_is_sampled_without_reading() {
+        let dir = std::env::temp_dir().join(format!("fastckpt-resident-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("data");
+        let len = 3 * PREFETCH_MIN + 123;
+        std::fs::write(&path, vec![7u8; len]).unwrap();
+        let evicted = evict(&path);
+        let file = DataFile::open(path.clone()).unwrap();
+        if evicted {
+            assert!(!file.cached(0, len), "evicted pages counted as cached");
+            assert!(!file.cached(0, len), "looking must not read them in");
+        }
+        let mut all = vec![0u8; len];
+        file.read_at(&mut all, 0).unwrap();
+        assert!(file.cached(0, len) && file.cached(len - 1, 1) && file.cached(PREFETCH_MIN, 5));
+        assert!(!file.cached(len - 1, 2) && !file.cached(0, 0) && !file.cached(usize::MAX, 2));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
