@@ -157,20 +157,19 @@ impl Reader {
 }
 
 impl Reader {
-    /// [`Reader::get_many`]. Owned arrays are numpy's own allocations, whose heap memory a steady
-    /// loop reuses (slabs would be mapped and zeroed afresh each time).
+    /// [`Reader::get_many`]. Owned small arrays are carved from slabs, as in [`Reader::get`]:
+    /// numpy's own allocations of a steady W2 loop faulted their pages in and zeroed them on
+    /// every pass (glibc gives the freed heap back), where slabs come back from the idle ones.
     fn read<'py>(&self, py: Python<'py>, names: Vec<Vec<u8>>, copy: bool) -> PyResult<Vec<Bound<'py, PyAny>>> {
         let inner = &*self.inner;
-        // Owned fixed-size tensors: new numpy arrays, filled by the engine below (each read
-        // resolved once, before the allocation it sizes).
+        // Owned fixed-size tensors: new arrays, filled by the engine below (each read resolved
+        // once, before the allocation it sizes).
         let mut fresh: Vec<(usize, ReadPlan, arrays::EmptyArray<'py>)> = Vec::new();
         if copy {
-            // One plan, then its array, tensor after tensor: planning every tensor first changes
-            // how the heap lies and made glibc give the arrays' pages back to the kernel after
-            // every pass (5.7 more page faults per 32 KiB tensor in a steady W2 loop).
-            for (i, name) in names.iter().enumerate() {
-                if let Some(plan) = py.detach(|| inner.plan(name)).py_err(py)? {
-                    let array = arrays::EmptyArray::new(py, plan.dtype(), plan.shape(), None)
+            let plans = py.detach(|| names.iter().map(|name| inner.plan(name)).collect::<fastckpt::Result<Vec<_>>>());
+            for (i, (name, plan)) in names.iter().zip(plans.py_err(py)?).enumerate() {
+                if let Some(plan) = plan {
+                    let array = arrays::EmptyArray::new(py, plan.dtype(), plan.shape(), Some(&self.slabs))
                         .map_err(|e| self.unrepresentable(py, name, e))?;
                     fresh.push((i, plan, array));
                 }
