@@ -26,8 +26,28 @@ use crate::dtypes::{self, numpy_dtype};
 #[pyclass(frozen, module = "fastckpt._fastckpt")]
 #[derive(Debug)]
 pub struct MappedFile {
-    #[allow(dead_code)] // held only to keep the mapping alive
     file: Arc<DataFile>,
+}
+
+/// The `MappedFile` a reader's views of one data file share as their `.base`, instead of a new
+/// Python object per view. Holds the last file's (a checkpoint mostly has one data file, and a
+/// reader that alternates between several only makes new objects, as it did before).
+#[derive(Debug, Default)]
+pub struct MappedBases {
+    // Only locked with the GIL held, so never contended or waited on.
+    last: Mutex<Option<Py<MappedFile>>>,
+}
+
+impl MappedBases {
+    fn base<'py>(&self, py: Python<'py>, file: Arc<DataFile>) -> PyResult<Bound<'py, MappedFile>> {
+        let mut last = self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(base) = last.as_ref().filter(|base| Arc::ptr_eq(&base.get().file, &file)) {
+            return Ok(base.bind(py).clone());
+        }
+        let base = Bound::new(py, MappedFile { file })?;
+        *last = Some(base.clone().unbind());
+        Ok(base)
+    }
 }
 
 /// Owns the bytes behind a writeable array over memory the engine allocated. The bytes are held
@@ -129,14 +149,14 @@ unsafe fn array_over<'py>(
     Ok(array)
 }
 
-/// A read-only view of `len` bytes at `offset` in a mapped file.
+/// A read-only view of `len` bytes at `offset` in a mapped file, whose `.base` comes from
+/// `bases` when given.
 pub fn mapped<'py>(
     py: Python<'py>,
     dtype: DataType,
     shape: &[usize],
-    file: Arc<DataFile>,
-    offset: usize,
-    len: usize,
+    (file, offset, len): (Arc<DataFile>, usize, usize),
+    bases: Option<&MappedBases>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let descr = numpy_dtype(py, dtype)?;
     let (dims, array_len) = dims_and_len(shape, descr.itemsize())?;
@@ -150,9 +170,13 @@ pub fn mapped<'py>(
         )));
     };
     let data = bytes.as_ptr();
-    let base = Bound::new(py, MappedFile { file })?.into_any();
-    // SAFETY: `data` starts `array_len` in-bounds bytes of the mapping (checked just above),
-    // which `base` keeps mapped as long as the array lives; the array is read-only.
+    let base = match bases {
+        Some(bases) => bases.base(py, file)?.into_any(),
+        None => Bound::new(py, MappedFile { file })?.into_any(),
+    };
+    // SAFETY: `data` starts `array_len` in-bounds bytes of the mapping of `file` (checked just
+    // above), which `base` holds and so keeps mapped as long as the array lives; the array is
+    // read-only.
     unsafe { array_over(py, descr, dims, data, base, false) }
 }
 

@@ -24,11 +24,20 @@ pub struct Reader {
     inner: Arc<CheckpointReader>,
     /// Where the owned arrays of small tensors come from.
     slabs: arrays::Slabs,
+    /// The `.base` its views share.
+    bases: arrays::MappedBases,
 }
 
-pub(crate) fn to_array<'py>(py: Python<'py>, tensor: Tensor) -> PyResult<Bound<'py, PyAny>> {
+/// The numpy array of `tensor`; views take their `.base` from `bases` when given.
+pub(crate) fn to_array<'py>(
+    py: Python<'py>,
+    tensor: Tensor,
+    bases: Option<&arrays::MappedBases>,
+) -> PyResult<Bound<'py, PyAny>> {
     match tensor.data {
-        TensorData::Mapped { file, offset, len } => arrays::mapped(py, tensor.dtype, &tensor.shape, file, offset, len),
+        TensorData::Mapped { file, offset, len } => {
+            arrays::mapped(py, tensor.dtype, &tensor.shape, (file, offset, len), bases)
+        }
         TensorData::Owned(bytes) => arrays::owned(py, tensor.dtype, &tensor.shape, bytes),
         TensorData::Elements(elements) => arrays::elements(py, &tensor.shape, elements),
     }
@@ -39,7 +48,7 @@ impl Reader {
     #[new]
     fn new(py: Python<'_>, prefix: PathBuf, verify: bool) -> PyResult<Self> {
         let inner = py.detach(|| CheckpointReader::open(&prefix, verify)).py_err(py)?;
-        Ok(Reader { inner: Arc::new(inner), slabs: arrays::Slabs::default() })
+        Ok(Reader { inner: Arc::new(inner), slabs: arrays::Slabs::default(), bases: arrays::MappedBases::default() })
     }
 
     #[getter]
@@ -65,19 +74,19 @@ impl Reader {
     /// One tensor: a read-only view into the mapping when possible, else (or with `copy`) an
     /// owned array. Owned small tensors are carved from slabs: a loop of such calls would
     /// otherwise fault its memory in page by page on every pass.
-    fn get<'py>(&self, py: Python<'py>, name: Vec<u8>, copy: bool) -> PyResult<Bound<'py, PyAny>> {
+    fn get<'py>(&self, py: Python<'py>, name: &[u8], copy: bool) -> PyResult<Bound<'py, PyAny>> {
         let inner = &*self.inner;
         if copy {
-            if let Some(plan) = py.detach(|| inner.plan(&name)).py_err(py)? {
+            if let Some(plan) = py.detach(|| inner.plan(name)).py_err(py)? {
                 let mut array = arrays::EmptyArray::new(py, plan.dtype(), plan.shape(), Some(&self.slabs))
-                    .map_err(|e| self.unrepresentable(py, &name, e))?;
+                    .map_err(|e| self.unrepresentable(py, name, e))?;
                 let bytes = array.bytes_mut();
-                py.detach(|| inner.read_planned(&name, &plan, bytes)).py_err(py)?;
+                py.detach(|| inner.read_planned(name, &plan, bytes)).py_err(py)?;
                 return Ok(array.into_array());
             }
         }
-        let tensor = py.detach(|| if copy { inner.tensor_owned(&name) } else { inner.tensor(&name) }).py_err(py)?;
-        to_array(py, tensor).map_err(|e| self.unrepresentable(py, &name, e))
+        let tensor = py.detach(|| if copy { inner.tensor_owned(name) } else { inner.tensor(name) }).py_err(py)?;
+        to_array(py, tensor, Some(&self.bases)).map_err(|e| self.unrepresentable(py, name, e))
     }
 
     /// Many tensors, read in parallel with the GIL released; the first error is raised. Owned
@@ -197,7 +206,7 @@ impl Reader {
                 Some(array) => Ok(array),
                 None => {
                     let tensor = tensors.next().expect("one tensor per unfilled slot").py_err(py)?;
-                    to_array(py, tensor).map_err(|e| self.unrepresentable(py, name, e))
+                    to_array(py, tensor, Some(&self.bases)).map_err(|e| self.unrepresentable(py, name, e))
                 }
             })
             .collect()
