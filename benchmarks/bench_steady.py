@@ -22,7 +22,7 @@ import platform
 import statistics
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +90,58 @@ def per_tensor_rows(group: str, times: dict[str, list[float]], count: int) -> di
             "runs": values,
         }
     return rows
+
+
+def summarise(
+    group: str,
+    times: dict[str, list[float]],
+    count: int,
+    wrong: set[str],
+    compared_with: Callable[[str], str],
+    overheads: Sequence[tuple[str, str, Sequence[str]]] = (),
+    ratio_target: float = 2.0,
+    overhead_target_us: float = 2.0,
+) -> list[dict[str, Any]]:
+    """Every operation's row (``per_tensor_rows``), then one row per ``overheads`` entry.
+
+    A ``fastckpt`` row gets ``ratio`` = median of the row ``compared_with(op)`` / its own median,
+    held to ``ratio_target`` unless its label ends in ``[info]``; a row in ``wrong`` (its data did
+    not match) is marked and fails. An overhead entry ``(label, op, minus)`` is ``op`` minus the
+    rows ``minus``, taken per round (the same round's passes paired, so that load hits both sides
+    of the difference alike) and held to ``overhead_target_us``; it is left out when a row it
+    needs was not run."""
+    per_op = per_tensor_rows(group, times, count)
+    out: list[dict[str, Any]] = []
+    for op, row in per_op.items():
+        if op.startswith("fastckpt"):
+            vs = compared_with(op)
+            row["ratio"] = per_op[vs]["median"] / row["median"]
+            row["vs"] = vs
+            if not op.endswith("[info]"):
+                row["target"] = f">= {ratio_target}x"
+                row["ok"] = op not in wrong and row["ratio"] >= ratio_target
+        if op in wrong:
+            row["note"] = "DATA MISMATCH"
+            row["ok"] = False
+        out.append(row)
+    for label, op, minus in overheads:
+        if any(name not in per_op for name in (op, *minus)):
+            continue
+        extra = [run - sum(parts) for run, *parts in zip(per_op[op]["runs"], *(per_op[m]["runs"] for m in minus))]
+        value = statistics.median(extra)
+        out.append({
+            "group": group,
+            "row": label,
+            "unit": "us/tensor",
+            "median": value,
+            "min": min(extra),
+            "max": max(extra),
+            "runs": extra,
+            "note": "minus " + ", ".join(f"'{m}'" for m in minus),
+            "target": f"<= {overhead_target_us} us",
+            "ok": value <= overhead_target_us,
+        })
+    return out
 
 
 def run_alone(

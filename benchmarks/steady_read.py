@@ -24,7 +24,6 @@ import argparse
 import gc
 import hashlib
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -36,7 +35,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import touch  # noqa: E402
-from bench_steady import add_common_arguments, per_tensor_rows, rotating_rounds, run_alone, w2_setup  # noqa: E402
+from bench_steady import add_common_arguments, rotating_rounds, run_alone, summarise, w2_setup  # noqa: E402
 
 GROUP = "steady read W2"
 
@@ -162,45 +161,13 @@ def rows(args: argparse.Namespace) -> list[dict[str, Any]]:
 TF_ROW = "TF load_checkpoint get_tensor"
 FLOOR_ROW = "crc32c + memcpy (floor)"
 TOUCH_ROW = "touch only"
-#: Restore rows held to >= 2x the TF loop, and the rows whose per-tensor cost beyond touch and
-#: the floor is held to <= 2 us.
-RATIO_TARGET = 2.0
-OVERHEAD_TARGET_US = 2.0
+#: The rows whose per-tensor cost beyond touch and the floor is held to <= 2 us.
 OVERHEAD_ROWS = ("fastckpt get_tensor(copy=True)", "fastckpt read_all(copy=True)")
 
 
 def _summarise(times: dict[str, list[float]], wrong: set[str], count: int) -> list[dict[str, Any]]:
-    per_op = per_tensor_rows(GROUP, times, count)
-    med = {op: row["median"] for op, row in per_op.items()}
-    out: list[dict[str, Any]] = []
-    for op, row in per_op.items():
-        if op.startswith("fastckpt"):
-            row["ratio"] = med[TF_ROW] / med[op]
-            row["vs"] = "TF get_tensor loop"
-            if not op.endswith("[info]"):
-                row["target"] = f">= {RATIO_TARGET}x"
-                row["ok"] = op not in wrong and row["ratio"] >= RATIO_TARGET
-        if op in wrong:
-            row["note"] = "DATA MISMATCH"
-            row["ok"] = False
-        out.append(row)
-    for op in OVERHEAD_ROWS:
-        # Per pass: the same rounds paired, so that load hits both sides of the difference alike.
-        extra = [a - t - f for a, t, f in zip(per_op[op]["runs"], per_op[TOUCH_ROW]["runs"], per_op[FLOOR_ROW]["runs"])]
-        value = statistics.median(extra)
-        out.append({
-            "group": GROUP,
-            "row": f"engine overhead of {op.removeprefix('fastckpt ')}",
-            "unit": "us/tensor",
-            "median": value,
-            "min": min(extra),
-            "max": max(extra),
-            "runs": extra,
-            "note": f"minus '{TOUCH_ROW}' and '{FLOOR_ROW}'",
-            "target": f"<= {OVERHEAD_TARGET_US} us",
-            "ok": value <= OVERHEAD_TARGET_US,
-        })
-    return out
+    overheads = [(f"engine overhead of {op.removeprefix('fastckpt ')}", op, (TOUCH_ROW, FLOOR_ROW)) for op in OVERHEAD_ROWS]
+    return summarise(GROUP, times, count, wrong, lambda op: TF_ROW, overheads)
 
 
 def main(argv: list[str] | None = None) -> int:

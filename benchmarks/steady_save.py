@@ -39,7 +39,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_steady import add_common_arguments, per_tensor_rows, rotating_rounds, run_alone, w2_setup  # noqa: E402
+from bench_steady import add_common_arguments, rotating_rounds, run_alone, summarise, w2_setup  # noqa: E402
 
 GROUP = "steady save W2"
 KEEP = 3
@@ -179,33 +179,8 @@ def rows(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def _summarise(times: dict[str, list[float]], wrong: set[str], count: int) -> list[dict[str, Any]]:
-    per_op = per_tensor_rows(GROUP, times, count)
-    med = {op: row["median"] for op, row in per_op.items()}
-    out: list[dict[str, Any]] = []
-    for op, row in per_op.items():
-        if op.startswith("fastckpt"):
-            tf_op = op.replace("fastckpt.save", "TF SaveV2")
-            row["ratio"] = med[tf_op] / med[op]
-            row["target"] = ">= 2x"
-            row["vs"] = tf_op
-            row["ok"] = op not in wrong and row["ratio"] >= 2.0
-        if op in wrong:
-            row["note"] = "DATA MISMATCH"
-        out.append(row)
-    if FLOOR in med:
-        overhead = med[FC_SAME] - med[RAW] - med[FLOOR]
-        out.append({
-            "group": GROUP,
-            "row": "engine overhead (same prefix - raw write - floor)",
-            "unit": "us/tensor",
-            "median": overhead,
-            "min": overhead,
-            "max": overhead,
-            "runs": [overhead],
-            "target": "<= 2.0 us",
-            "ok": overhead <= 2.0,
-        })
-    return out
+    overhead = ("engine overhead (same prefix - raw write - floor)", FC_SAME, (RAW, FLOOR))
+    return summarise(GROUP, times, count, wrong, lambda op: op.replace("fastckpt.save", "TF SaveV2"), [overhead])
 
 
 def main(argv: list[str] | None = None) -> int:

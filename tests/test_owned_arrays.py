@@ -1,7 +1,7 @@
-"""Owned arrays of small tensors read one call at a time (``get_tensor(copy=True)``) share blocks
-of memory with their neighbours: each must still behave as an array of its own (writeable,
-independent, alive as long as it is referenced), as ``read_all``'s do, start on a cache line,
-and a steady loop must not fault its memory in page by page on every pass."""
+"""Owned arrays of small tensors (``get_tensor(copy=True)``, ``read_all``) share blocks of memory
+with their neighbours, and blocks whose arrays are all gone are reused: each array must still
+behave as an array of its own (writeable, independent, alive as long as it is referenced), start
+on a cache line, and a steady loop must not fault its memory in on every pass."""
 
 from __future__ import annotations
 
@@ -38,8 +38,7 @@ def test_each_owned_array_is_its_own(prefix: str, read: str) -> None:
             arrays = reader.read_all(copy=True)
     for i, (name, array) in enumerate(sorted(arrays.items())):
         assert array.flags.writeable and array.flags.c_contiguous
-        if read == "get_tensor":  # carved out of a shared block (read_all keeps numpy's own)
-            assert array.ctypes.data % 64 == 0, f"{name} does not start on a cache line"
+        assert array.ctypes.data % 64 == 0, f"{name} does not start on a cache line"
         np.testing.assert_array_equal(array, np.full(SHAPE, i, dtype=np.float32))
     # Writing one array changes no other, and survives dropping every other one.
     arrays["t0001"][:] = -1.0
@@ -112,3 +111,34 @@ def test_steady_copy_loop_does_not_fault_every_page(tmp_path: Path) -> None:
         one_pass()
     faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 3
     assert faults < count, f"{faults:.0f} page faults per pass of {count} tensors"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts Linux page faults")
+@pytest.mark.parametrize("read", ["get_tensor", "read_all"])
+def test_steady_copy_loop_reuses_the_memory_of_the_last_pass(tmp_path: Path, read: str) -> None:
+    # Before idle slabs were kept, every pass mapped new slabs: a fault per huge page (one per
+    # 64 tensors) at best, one per 4 KiB page without huge pages. Each pass reads another
+    # checkpoint, so an array holding a byte of the memory's last owner would show.
+    count = 4096
+    sources = [{f"t{i:04d}": np.full(SHAPE, i * sign, dtype=np.float32) for i in range(count)} for sign in (1, -1)]
+    prefixes = [fastckpt.save(source, tmp_path / f"ckpt{k}") for k, source in enumerate(sources)]
+    names = list(sources[0])
+
+    def one_pass(k: int) -> None:
+        reader = fastckpt.load_checkpoint(prefixes[k % 2])
+        if read == "get_tensor":
+            arrays = [reader.get_tensor(name, copy=True) for name in names]
+        else:
+            arrays = list(reader.read_all(names).values())
+        sign = 1 if k % 2 == 0 else -1
+        assert all(float(a[0, 0]) == i * sign and float(a[-1, -1]) == i * sign for i, a in enumerate(arrays))
+
+    one_pass(0)
+    one_pass(1)
+    gc.collect()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for k in range(4):
+        one_pass(k)
+    faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 4
+    # What remains are Python's own objects (the arrays' headers, lists, dicts).
+    assert faults < count / 128, f"{faults:.0f} page faults per pass of {count} tensors"

@@ -114,3 +114,19 @@ def test_views_keep_the_mapping_alive(tmp_path: Path, copy: bool) -> None:
     gc.collect()
     np.testing.assert_array_equal(array, np.arange(1000, dtype=np.float32))
     assert array.flags.writeable == copy
+
+
+def test_views_of_one_data_file_share_the_object_keeping_it_mapped(tmp_path: Path) -> None:
+    """Every view of a reader's data file holds the same ``.base`` (one Python object per file,
+    not one per view), and that object alone keeps the mapping alive once the reader and the
+    other views are gone."""
+    source = {f"t{i}": np.full((64, 128), i, dtype=np.float32) for i in range(8)}
+    prefix = fastckpt.save(source, str(tmp_path / "ckpt"))
+    reader = fastckpt.load_checkpoint(prefix)
+    views = [reader.get_tensor(name) for name in source] + list(reader.read_all(copy=False).values())
+    bases = {id(view.base) for view in views}
+    assert len(bases) == 1, f"{len(bases)} base objects for {len(views)} views of one file"
+    kept = views[3]
+    del reader, views
+    gc.collect()
+    np.testing.assert_array_equal(kept, source["t3"])

@@ -133,7 +133,11 @@ class CheckpointReader(Mapping[str, "np.ndarray[Any, Any]"]):
         if out is not None:
             self.read_into({_encode(name): out})
             return out
-        return self._open().get(_encode(name), copy)
+        # The steady path of a restore loop, once per tensor: no helper calls in between.
+        reader = self._reader
+        if reader is None:
+            raise ValueError(f"the checkpoint reader of {self._prefix} is closed")
+        return reader.get(name.encode("utf-8", "surrogateescape") if type(name) is str else _encode(name), copy)
 
     def read_into(
         self, arrays: Mapping[str, np.ndarray[Any, Any]] | Mapping[bytes, np.ndarray[Any, Any]]
@@ -179,8 +183,8 @@ class CheckpointReader(Mapping[str, "np.ndarray[Any, Any]"]):
         """Reads many tensors (all by default) in parallel with the GIL released."""
         if isinstance(names, (str, bytes)):
             raise TypeError(f"names must be an iterable of tensor names, not one {type(names).__name__}")
-        keys = list(self._listing()) if names is None else [n if isinstance(n, str) else _decode(_encode(n)) for n in names]
-        arrays = self._open().get_many([_encode(k) for k in keys], copy)
+        keys = list(self._listing()) if names is None else [n if type(n) is str else _decode(_encode(n)) for n in names]
+        arrays = self._open().get_many([k.encode("utf-8", "surrogateescape") for k in keys], copy)
         return dict(zip(keys, arrays))
 
     def __getitem__(self, name: Name) -> np.ndarray[Any, Any]:

@@ -26,8 +26,28 @@ use crate::dtypes::{self, numpy_dtype};
 #[pyclass(frozen, module = "fastckpt._fastckpt")]
 #[derive(Debug)]
 pub struct MappedFile {
-    #[allow(dead_code)] // held only to keep the mapping alive
     file: Arc<DataFile>,
+}
+
+/// The `MappedFile` a reader's views of one data file share as their `.base`, instead of a new
+/// Python object per view. Holds the last file's (a checkpoint mostly has one data file, and a
+/// reader that alternates between several only makes new objects, as it did before).
+#[derive(Debug, Default)]
+pub struct MappedBases {
+    // Only locked with the GIL held, so never contended or waited on.
+    last: Mutex<Option<Py<MappedFile>>>,
+}
+
+impl MappedBases {
+    fn base<'py>(&self, py: Python<'py>, file: Arc<DataFile>) -> PyResult<Bound<'py, MappedFile>> {
+        let mut last = self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(base) = last.as_ref().filter(|base| Arc::ptr_eq(&base.get().file, &file)) {
+            return Ok(base.bind(py).clone());
+        }
+        let base = Bound::new(py, MappedFile { file })?;
+        *last = Some(base.clone().unbind());
+        Ok(base)
+    }
 }
 
 /// Owns the bytes behind a writeable array over memory the engine allocated. The bytes are held
@@ -129,14 +149,14 @@ unsafe fn array_over<'py>(
     Ok(array)
 }
 
-/// A read-only view of `len` bytes at `offset` in a mapped file.
+/// A read-only view of `len` bytes at `offset` in a mapped file, whose `.base` comes from
+/// `bases` when given.
 pub fn mapped<'py>(
     py: Python<'py>,
     dtype: DataType,
     shape: &[usize],
-    file: Arc<DataFile>,
-    offset: usize,
-    len: usize,
+    (file, offset, len): (Arc<DataFile>, usize, usize),
+    bases: Option<&MappedBases>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let descr = numpy_dtype(py, dtype)?;
     let (dims, array_len) = dims_and_len(shape, descr.itemsize())?;
@@ -150,9 +170,13 @@ pub fn mapped<'py>(
         )));
     };
     let data = bytes.as_ptr();
-    let base = Bound::new(py, MappedFile { file })?.into_any();
-    // SAFETY: `data` starts `array_len` in-bounds bytes of the mapping (checked just above),
-    // which `base` keeps mapped as long as the array lives; the array is read-only.
+    let base = match bases {
+        Some(bases) => bases.base(py, file)?.into_any(),
+        None => Bound::new(py, MappedFile { file })?.into_any(),
+    };
+    // SAFETY: `data` starts `array_len` in-bounds bytes of the mapping of `file` (checked just
+    // above), which `base` holds and so keeps mapped as long as the array lives; the array is
+    // read-only.
     unsafe { array_over(py, descr, dims, data, base, false) }
 }
 
@@ -168,9 +192,11 @@ pub fn owned<'py>(py: Python<'py>, dtype: DataType, shape: &[usize], bytes: Vec<
     unsafe { array_over(py, descr, dims, data, base.into_any(), true) }
 }
 
-/// A new C-ordered, writeable, zero-filled array for the engine to fill before any Python code
-/// sees it: carved out of a slab when small, else allocated by numpy (calloc: fresh pages cost
-/// nothing until touched; numpy asks for huge pages on large buffers).
+/// A new C-ordered, writeable array for the engine to fill before any Python code sees it:
+/// carved out of a slab when small (holding whatever an earlier array of the slab left), else
+/// allocated zero-filled by numpy (calloc: fresh pages cost nothing until touched; numpy asks
+/// for huge pages on large buffers). Whoever makes one writes all its bytes before
+/// [`EmptyArray::into_array`], or drops it.
 #[derive(Debug)]
 pub struct EmptyArray<'py> {
     array: Bound<'py, PyAny>,
@@ -188,7 +214,7 @@ impl<'py> EmptyArray<'py> {
             None => None,
         };
         let Some((slab, data)) = carved else { return Self::allocated(py, dtype, shape) };
-        // SAFETY: `carve` gave `len` zero-initialised bytes at `data`, handed out to no one else,
+        // SAFETY: `carve` gave `len` initialised bytes at `data`, handed out to no one else,
         // inside the mapping `slab` keeps alive; no Rust reference to them exists once
         // `bytes_mut`'s borrow ends, so numpy may write them.
         let array = unsafe { array_over(py, descr, dims, data, slab.into_any(), true)? };
@@ -215,8 +241,9 @@ impl<'py> EmptyArray<'py> {
         if self.len == 0 {
             return &mut [];
         }
-        // SAFETY: a fresh C-contiguous array owns `len` initialised (zeroed) bytes at its data
-        // pointer, alive while `self.array` is; `&mut self` makes this the only access to them.
+        // SAFETY: a fresh C-contiguous array owns `len` initialised bytes at its data pointer
+        // (zeroed, or left by an array of the slab that is gone), alive while `self.array` is;
+        // `&mut self` makes this the only access to them.
         unsafe { std::slice::from_raw_parts_mut(self.data, self.len) }
     }
 
@@ -232,20 +259,53 @@ const SLAB_LEN: usize = 2 << 20;
 /// Where each array starts inside a slab (a cache line, like the writer's default alignment).
 const SLAB_ALIGN: usize = 64;
 
-/// A block of anonymous memory shared by the owned arrays of many small tensors read one call
-/// at a time, freed when the last of them goes. Allocating 32 KiB arrays one by one from the C
-/// heap cost a page fault per 4 KiB on every pass of a steady `get_tensor(copy=True)` loop
-/// (glibc gives the heap back to the kernel when a pass's arrays are freed): most of its time.
-/// A slab costs one fault per huge page. The price: a small array kept alone keeps its slab's
-/// touched pages (at most [`SLAB_LEN`]) resident.
+/// A block of anonymous memory shared by the owned arrays of many small tensors, freed when the
+/// last of them goes. Allocating 32 KiB arrays one by one from the C heap cost a page fault per
+/// 4 KiB on every pass of a steady `get_tensor(copy=True)` loop (glibc gives the heap back to the
+/// kernel when a pass's arrays are freed): most of its time. A slab costs one fault per huge
+/// page, and none when it comes back from the idle slabs ([`IDLE`]). The price: a small array
+/// kept alone keeps its slab's touched pages (at most [`SLAB_LEN`]) resident.
 #[pyclass(frozen, module = "fastckpt._fastckpt")]
 #[derive(Debug)]
 pub struct Slab {
-    /// Address of the mapping's first byte. Rust never reads or writes the mapping after
-    /// creating it; numpy arrays do, each over its own disjoint range.
+    /// Address of the mapping's first byte. Rust never reads or writes the mapping while arrays
+    /// use it; numpy arrays do, each over its own disjoint range.
     start: usize,
-    #[allow(dead_code)] // held only to keep the memory mapped
-    map: MmapMut,
+    /// `None` only once [`Drop`] has handed the memory to [`IDLE`].
+    map: Option<MmapMut>,
+}
+
+/// Slabs none of whose arrays is alive any more, kept for the next ones (at most
+/// [`IDLE_MAX`]): a loop restoring the same checkpoint pass after pass then writes into memory
+/// that is already mapped, instead of faulting in and zeroing a fresh slab per 64 tensors (which
+/// the kernel's `clear_page` made a seventh of a steady 32 KiB `get_tensor(copy=True)`). Idle
+/// slabs are marked `MADV_FREE`: the kernel may take their pages back under memory pressure
+/// (they come back zeroed) and otherwise leaves them in place. Only ever `try_lock`ed, so no
+/// thread waits on it and a child forked while another thread held it just maps new slabs.
+static IDLE: Mutex<Vec<MmapMut>> = Mutex::new(Vec::new());
+/// At most this many idle slabs (256 MiB) are kept; more are unmapped.
+const IDLE_MAX: usize = 128;
+
+impl Slab {
+    fn new(mut map: MmapMut) -> Self {
+        Slab { start: map.as_mut_ptr() as usize, map: Some(map) }
+    }
+}
+
+impl Drop for Slab {
+    fn drop(&mut self) {
+        let Some(map) = self.map.take() else { return };
+        let Ok(mut idle) = IDLE.try_lock() else { return };
+        if idle.len() >= IDLE_MAX {
+            return;
+        }
+        #[cfg(target_os = "linux")]
+        // SAFETY: the last array over this slab is gone (each held a reference to it) and Rust
+        // holds none into it, so nothing reads the pages until the next owner has written every
+        // byte it hands out; MADV_FREE only lets the kernel replace their contents with zeros.
+        let _ = unsafe { map.unchecked_advise(memmap2::UncheckedAdvice::Free) };
+        idle.push(map);
+    }
 }
 
 /// The slab small owned arrays are currently carved from, and how much of it is taken.
@@ -256,8 +316,10 @@ pub struct Slabs {
 }
 
 impl Slabs {
-    /// `len` untouched, zero-initialised bytes of a slab (a new one when the current one is
-    /// full), with the slab that owns them; `None` for tensors too large or empty.
+    /// `len` bytes of a slab handed out to no one else (a new or idle slab when the current one
+    /// is full), with the slab that owns them; `None` for tensors too large or empty. The bytes
+    /// are initialised but hold whatever an earlier array left there: the caller overwrites
+    /// every one of them before any Python code sees the array.
     fn carve<'py>(&self, py: Python<'py>, len: usize) -> PyResult<Option<(Bound<'py, Slab>, *mut u8)>> {
         if len == 0 || len > SLAB_MAX_TENSOR {
             return Ok(None);
@@ -265,11 +327,17 @@ impl Slabs {
         let mut current = self.current.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let taken = current.as_ref().map_or(SLAB_LEN, |(_, used)| *used);
         if taken + len > SLAB_LEN {
-            let mut map = MmapMut::map_anon(SLAB_LEN).map_err(|e| PyMemoryError::new_err(e.to_string()))?;
-            // Only a hint: without transparent huge pages the slab is faulted in 4 KiB pages.
-            let _ = map.advise(Advice::HugePage);
-            let start = map.as_mut_ptr() as usize;
-            *current = Some((Py::new(py, Slab { start, map })?, 0));
+            let idle = IDLE.try_lock().ok().and_then(|mut idle| idle.pop());
+            let map = match idle {
+                Some(map) => map,
+                None => {
+                    let map = MmapMut::map_anon(SLAB_LEN).map_err(|e| PyMemoryError::new_err(e.to_string()))?;
+                    // Only a hint: without transparent huge pages the slab is faulted in 4 KiB pages.
+                    let _ = map.advise(Advice::HugePage);
+                    map
+                }
+            };
+            *current = Some((Py::new(py, Slab::new(map))?, 0));
         }
         let Some((slab, used)) = current.as_mut() else { return Ok(None) };
         let offset = *used;

@@ -130,7 +130,7 @@ impl Source {
             }
             _ => tensor,
         };
-        to_array(py, tensor)
+        to_array(py, tensor, None)
     }
 
     fn get_many<'py>(&self, py: Python<'py>, names: Vec<Vec<u8>>, copy: bool) -> PyResult<Vec<Bound<'py, PyAny>>> {

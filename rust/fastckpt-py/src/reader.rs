@@ -24,11 +24,20 @@ pub struct Reader {
     inner: Arc<CheckpointReader>,
     /// Where the owned arrays of small tensors come from.
     slabs: arrays::Slabs,
+    /// The `.base` its views share.
+    bases: arrays::MappedBases,
 }
 
-pub(crate) fn to_array<'py>(py: Python<'py>, tensor: Tensor) -> PyResult<Bound<'py, PyAny>> {
+/// The numpy array of `tensor`; views take their `.base` from `bases` when given.
+pub(crate) fn to_array<'py>(
+    py: Python<'py>,
+    tensor: Tensor,
+    bases: Option<&arrays::MappedBases>,
+) -> PyResult<Bound<'py, PyAny>> {
     match tensor.data {
-        TensorData::Mapped { file, offset, len } => arrays::mapped(py, tensor.dtype, &tensor.shape, file, offset, len),
+        TensorData::Mapped { file, offset, len } => {
+            arrays::mapped(py, tensor.dtype, &tensor.shape, (file, offset, len), bases)
+        }
         TensorData::Owned(bytes) => arrays::owned(py, tensor.dtype, &tensor.shape, bytes),
         TensorData::Elements(elements) => arrays::elements(py, &tensor.shape, elements),
     }
@@ -39,7 +48,7 @@ impl Reader {
     #[new]
     fn new(py: Python<'_>, prefix: PathBuf, verify: bool) -> PyResult<Self> {
         let inner = py.detach(|| CheckpointReader::open(&prefix, verify)).py_err(py)?;
-        Ok(Reader { inner: Arc::new(inner), slabs: arrays::Slabs::default() })
+        Ok(Reader { inner: Arc::new(inner), slabs: arrays::Slabs::default(), bases: arrays::MappedBases::default() })
     }
 
     #[getter]
@@ -65,19 +74,19 @@ impl Reader {
     /// One tensor: a read-only view into the mapping when possible, else (or with `copy`) an
     /// owned array. Owned small tensors are carved from slabs: a loop of such calls would
     /// otherwise fault its memory in page by page on every pass.
-    fn get<'py>(&self, py: Python<'py>, name: Vec<u8>, copy: bool) -> PyResult<Bound<'py, PyAny>> {
+    fn get<'py>(&self, py: Python<'py>, name: &[u8], copy: bool) -> PyResult<Bound<'py, PyAny>> {
         let inner = &*self.inner;
         if copy {
-            if let Some(plan) = py.detach(|| inner.plan(&name)).py_err(py)? {
+            if let Some(plan) = py.detach(|| inner.plan(name)).py_err(py)? {
                 let mut array = arrays::EmptyArray::new(py, plan.dtype(), plan.shape(), Some(&self.slabs))
-                    .map_err(|e| self.unrepresentable(py, &name, e))?;
+                    .map_err(|e| self.unrepresentable(py, name, e))?;
                 let bytes = array.bytes_mut();
-                py.detach(|| inner.read_planned(&name, &plan, bytes)).py_err(py)?;
+                py.detach(|| inner.read_planned(name, &plan, bytes)).py_err(py)?;
                 return Ok(array.into_array());
             }
         }
-        let tensor = py.detach(|| if copy { inner.tensor_owned(&name) } else { inner.tensor(&name) }).py_err(py)?;
-        to_array(py, tensor).map_err(|e| self.unrepresentable(py, &name, e))
+        let tensor = py.detach(|| if copy { inner.tensor_owned(name) } else { inner.tensor(name) }).py_err(py)?;
+        to_array(py, tensor, Some(&self.bases)).map_err(|e| self.unrepresentable(py, name, e))
     }
 
     /// Many tensors, read in parallel with the GIL released; the first error is raised. Owned
@@ -157,20 +166,19 @@ impl Reader {
 }
 
 impl Reader {
-    /// [`Reader::get_many`]. Owned arrays are numpy's own allocations, whose heap memory a steady
-    /// loop reuses (slabs would be mapped and zeroed afresh each time).
+    /// [`Reader::get_many`]. Owned small arrays are carved from slabs, as in [`Reader::get`]:
+    /// numpy's own allocations of a steady W2 loop faulted their pages in and zeroed them on
+    /// every pass (glibc gives the freed heap back), where slabs come back from the idle ones.
     fn read<'py>(&self, py: Python<'py>, names: Vec<Vec<u8>>, copy: bool) -> PyResult<Vec<Bound<'py, PyAny>>> {
         let inner = &*self.inner;
-        // Owned fixed-size tensors: new numpy arrays, filled by the engine below (each read
-        // resolved once, before the allocation it sizes).
+        // Owned fixed-size tensors: new arrays, filled by the engine below (each read resolved
+        // once, before the allocation it sizes).
         let mut fresh: Vec<(usize, ReadPlan, arrays::EmptyArray<'py>)> = Vec::new();
         if copy {
-            // One plan, then its array, tensor after tensor: planning every tensor first changes
-            // how the heap lies and made glibc give the arrays' pages back to the kernel after
-            // every pass (5.7 more page faults per 32 KiB tensor in a steady W2 loop).
-            for (i, name) in names.iter().enumerate() {
-                if let Some(plan) = py.detach(|| inner.plan(name)).py_err(py)? {
-                    let array = arrays::EmptyArray::new(py, plan.dtype(), plan.shape(), None)
+            let plans = py.detach(|| names.iter().map(|name| inner.plan(name)).collect::<fastckpt::Result<Vec<_>>>());
+            for (i, (name, plan)) in names.iter().zip(plans.py_err(py)?).enumerate() {
+                if let Some(plan) = plan {
+                    let array = arrays::EmptyArray::new(py, plan.dtype(), plan.shape(), Some(&self.slabs))
                         .map_err(|e| self.unrepresentable(py, name, e))?;
                     fresh.push((i, plan, array));
                 }
@@ -198,7 +206,7 @@ impl Reader {
                 Some(array) => Ok(array),
                 None => {
                     let tensor = tensors.next().expect("one tensor per unfilled slot").py_err(py)?;
-                    to_array(py, tensor).map_err(|e| self.unrepresentable(py, name, e))
+                    to_array(py, tensor, Some(&self.bases)).map_err(|e| self.unrepresentable(py, name, e))
                 }
             })
             .collect()
