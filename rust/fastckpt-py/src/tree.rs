@@ -111,20 +111,25 @@ impl Loc {
         Arc::new(Loc { place: Mutex::new(Place { root: Root::new(msg), path: Arc::from([]) }) })
     }
 
-    fn place(&self) -> Place {
-        lock(&self.place).clone()
+    fn root(&self) -> Arc<Root> {
+        lock(&self.place).root.clone()
+    }
+
+    /// The path, if this location is still in the tree of `root`.
+    fn path_in(&self, root: &Arc<Root>) -> Option<Arc<[Step]>> {
+        let place = lock(&self.place);
+        Arc::ptr_eq(&place.root, root).then(|| place.path.clone())
     }
 
     /// Runs `f` on the top-level message and this location's path, with the tree read-locked.
     pub fn read<R>(&self, py: Python<'_>, f: impl FnOnce(&Message, &Arc<Root>, &[Step]) -> R) -> R {
         loop {
-            let root = self.place().root;
+            let root = self.root();
             let guard = root.read(py);
             // Edits move locations only while holding their root's write lock: once the read
             // lock is held, the place is stable if it is still in this tree.
-            let place = self.place();
-            if Arc::ptr_eq(&place.root, &root) {
-                return f(&guard, &root, &place.path);
+            if let Some(path) = self.path_in(&root) {
+                return f(&guard, &root, &path);
             }
         }
     }
@@ -137,11 +142,10 @@ impl Loc {
     /// Runs `f` with the tree write-locked.
     pub fn write<R>(&self, py: Python<'_>, f: impl FnOnce(&mut Edit<'_>) -> R) -> R {
         loop {
-            let root = self.place().root;
+            let root = self.root();
             let mut guard = root.write(py);
-            let place = self.place();
-            if Arc::ptr_eq(&place.root, &root) {
-                let mut edit = Edit { root: &root, msg: &mut guard, path: &place.path };
+            if let Some(path) = self.path_in(&root) {
+                let mut edit = Edit { root: &root, msg: &mut guard, path: &path };
                 return f(&mut edit);
             }
         }
@@ -164,10 +168,9 @@ impl Loc {
 }
 
 fn new_loc(root: &Arc<Root>, path: &[Step], step: Step) -> Arc<Loc> {
-    let mut steps = Vec::with_capacity(path.len() + 1);
-    steps.extend_from_slice(path);
-    steps.push(step);
-    let loc = Arc::new(Loc { place: Mutex::new(Place { root: root.clone(), path: steps.into() }) });
+    // One allocation: the iterator knows its length.
+    let steps: Arc<[Step]> = path.iter().cloned().chain([step]).collect();
+    let loc = Arc::new(Loc { place: Mutex::new(Place { root: root.clone(), path: steps }) });
     root.register(&loc);
     loc
 }

@@ -56,17 +56,6 @@ pub struct DecodeError {
     pub offset: usize,
 }
 
-impl DecodeError {
-    fn new(offset: usize, what: &'static str) -> Self {
-        Self { message: "", path: Vec::new(), what, offset }
-    }
-
-    fn within(mut self, field: &'static str) -> Self {
-        self.path.insert(0, field);
-        self
-    }
-}
-
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "invalid {}", self.message)?;
@@ -81,6 +70,28 @@ impl std::error::Error for DecodeError {}
 
 type DecodeResult<T> = Result<T, DecodeError>;
 
+/// What a step of reading found wrong, and where: kept this small because every step returns
+/// it; the [`DecodeError`] (message type, field path) is built only once reading has failed.
+#[derive(Debug, Clone, Copy)]
+struct Fail {
+    at: usize,
+    what: &'static str,
+}
+
+impl Fail {
+    fn new(at: usize, what: &'static str) -> Self {
+        Self { at, what }
+    }
+
+    /// The error for a message of type `top`, `path` its fields down to where reading failed.
+    #[cold]
+    fn into_error(self, top: &MessageDesc, path: Vec<&'static str>) -> DecodeError {
+        DecodeError { message: top.name, path, what: self.what, offset: self.at }
+    }
+}
+
+type ReadResult<T> = Result<T, Fail>;
+
 /// Decodes a message of type `desc`. Strings and bytes in the result share `data`'s buffer;
 /// sub-messages stay encoded until first read (see [`message`](super::message)).
 pub fn decode(desc: &'static MessageDesc, data: Bytes) -> DecodeResult<Message> {
@@ -94,10 +105,8 @@ pub fn decode(desc: &'static MessageDesc, data: Bytes) -> DecodeResult<Message> 
 /// stays encoded is known to decode.
 pub fn merge(msg: &mut Message, data: Bytes) -> DecodeResult<()> {
     let reader = Reader { buf: &data, src: &data };
-    let top = msg.desc().name;
-    let at_top = |e: DecodeError| DecodeError { message: top, ..e };
-    reader.check(msg.desc(), 0, data.len(), 0).map_err(at_top)?;
-    reader.message(msg, 0, data.len()).map_err(at_top)
+    reader.check(msg.desc())?;
+    reader.message(msg, 0, data.len()).map_err(|e| e.into_error(msg.desc(), Vec::new()))
 }
 
 /// Decodes the fields of a message left encoded by [`merge`], which checked them.
@@ -106,7 +115,7 @@ pub(crate) fn decode_checked(desc: &'static MessageDesc, data: &Bytes) -> Messag
     if let Err(e) = (Reader { buf: data, src: data }).message(&mut msg, 0, data.len()) {
         // Cannot happen: `check` accepts only what decodes. Should it ever, the bytes are kept
         // whole as unknown, so that nothing is lost.
-        debug_assert!(false, "checked bytes of a {} do not decode: {e}", desc.name);
+        debug_assert!(false, "checked bytes of a {} do not decode: {e:?}", desc.name);
         msg = Message::new(desc);
         msg.unknown_mut().push(data.clone());
     }
@@ -123,6 +132,49 @@ enum Raw {
     Group,
 }
 
+/// A message the check pass is inside.
+struct Frame {
+    scope: Scope,
+    /// Where its records end.
+    end: usize,
+    /// The field holding it, for error paths (none for the top and a map entry's value).
+    field: Option<&'static FieldDesc>,
+}
+
+/// What the records of a message the check pass is inside are.
+#[derive(Clone, Copy)]
+enum Scope {
+    /// The fields of a message of this type.
+    Message(&'static MessageDesc),
+    /// An entry `{key = 1; value = 2}` of this map field (of the message one frame out).
+    Entry(&'static FieldDesc),
+}
+
+impl Scope {
+    /// The kind of field `number`, and the field unless it is a map entry's key or value.
+    #[inline]
+    fn field(self, number: u32) -> Option<(Kind, Option<&'static FieldDesc>)> {
+        match self {
+            Scope::Message(desc) => desc.field_by_number(number).map(|f| (f.kind, Some(f))),
+            Scope::Entry(map) => match (number, map.label) {
+                (1, Label::Map(key)) => Some((key, None)),
+                (2, _) => Some((map.kind, None)),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// Whether the `string` records of `here` must be UTF-8: those of a proto3 message, and of a
+/// map entry of one (the message one frame out).
+#[cold]
+fn checks_utf8(outer: &[Frame], here: &Frame) -> bool {
+    match (here.scope, outer.last().map(|f| f.scope)) {
+        (Scope::Message(desc), _) | (Scope::Entry(_), Some(Scope::Message(desc))) => desc.checks_utf8(),
+        (Scope::Entry(_), _) => true,
+    }
+}
+
 struct Reader<'a> {
     buf: &'a [u8],
     src: &'a Bytes,
@@ -130,75 +182,71 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     // --- checking: every error a message can hold, found without building anything ---------
+    //
+    // One loop over every record of the input, nested messages included. Instead of recursing
+    // it keeps a stack of the messages it is inside; the field names on that stack are the path
+    // of an error, built only on failure.
 
-    /// Checks the records of a message of type `desc`, and of all the messages inside it.
-    fn check(&self, desc: &'static MessageDesc, mut pos: usize, end: usize, depth: usize) -> DecodeResult<()> {
-        if depth > MAX_DEPTH {
-            return Err(DecodeError::new(pos, "messages nested too deeply"));
-        }
-        while pos < end {
-            let (number, wire) = self.tag(&mut pos, end)?;
-            let raw = self.payload(&mut pos, end, number, wire, depth)?;
-            let Some(index) = desc.index_of_number(number) else { continue };
-            let field = &desc.fields[index];
-            let checked = match (field.label, field.kind, raw) {
-                (Label::Map(key_kind), _, Raw::Len(start, end)) => {
-                    self.check_entry(desc, field.kind, key_kind, start, end, depth + 1)
+    /// Checks the whole buffer as a message of type `desc`, and every message inside it.
+    fn check(&self, desc: &'static MessageDesc) -> DecodeResult<()> {
+        let mut outer: Vec<Frame> = Vec::with_capacity(8);
+        let mut here = Frame { scope: Scope::Message(desc), end: self.buf.len(), field: None };
+        let mut pos = 0;
+        // The error for a failure in the current message (`field`: inside that field's record).
+        let fail = |outer: &[Frame], here: &Frame, field: Option<&'static FieldDesc>, fail: Fail| {
+            let path = outer.iter().chain([here]).filter_map(|f| f.field).chain(field).map(|f| f.name).collect();
+            fail.into_error(desc, path)
+        };
+        loop {
+            while pos >= here.end {
+                match outer.pop() {
+                    Some(frame) => here = frame,
+                    None => return Ok(()),
                 }
-                (Label::Map(_), _, _) => Ok(()),
-                (_, Kind::Message(inner), Raw::Len(start, end)) => self.check(inner, start, end, depth + 1),
-                (Label::Repeated, kind, Raw::Len(start, end)) if kind.is_packable() => {
-                    check_packed(kind, &self.buf[start..end], start)
+            }
+            let (number, wire) = self.tag(&mut pos, here.end).map_err(|e| fail(&outer, &here, None, e))?;
+            if wire == VARINT {
+                varint(self.buf, &mut pos, here.end).map_err(|e| fail(&outer, &here, None, e))?;
+                continue;
+            }
+            if wire != LEN {
+                // Fixed-width numbers and groups: nothing in them to check beyond reading them.
+                self.payload(&mut pos, here.end, number, wire, outer.len())
+                    .map_err(|e| fail(&outer, &here, None, e))?;
+                continue;
+            }
+            let (start, end) = self.len_payload(&mut pos, here.end).map_err(|e| fail(&outer, &here, None, e))?;
+            let Some((kind, field)) = here.scope.field(number) else { continue };
+            let scope = match (field, kind) {
+                (Some(map @ FieldDesc { label: Label::Map(_), .. }), _) => Scope::Entry(map),
+                (_, Kind::Message(inner)) => Scope::Message(inner),
+                (Some(FieldDesc { label: Label::Repeated, .. }), kind) if kind.is_packable() => {
+                    check_packed(kind, &self.buf[start..end], start).map_err(|e| fail(&outer, &here, field, e))?;
+                    continue;
                 }
-                (_, kind, raw) => self.check_utf8(desc, kind, raw),
+                (_, Kind::String) => {
+                    let text = &self.buf[start..end];
+                    if !is_ascii(text) && std::str::from_utf8(text).is_err() && checks_utf8(&outer, &here) {
+                        let e = Fail::new(start, "string field is not valid UTF-8");
+                        return Err(fail(&outer, &here, field, e));
+                    }
+                    continue;
+                }
+                _ => continue,
             };
-            checked.map_err(|e| e.within(field.name))?;
-        }
-        Ok(())
-    }
-
-    /// Checks a map entry `{key = 1; value = 2}` of a field of `desc`.
-    fn check_entry(
-        &self,
-        desc: &MessageDesc,
-        kind: Kind,
-        key_kind: Kind,
-        mut pos: usize,
-        end: usize,
-        depth: usize,
-    ) -> DecodeResult<()> {
-        if depth > MAX_DEPTH {
-            return Err(DecodeError::new(pos, "messages nested too deeply"));
-        }
-        while pos < end {
-            let (number, wire) = self.tag(&mut pos, end)?;
-            let raw = self.payload(&mut pos, end, number, wire, depth)?;
-            match (number, kind, raw) {
-                (1, _, raw) => self.check_utf8(desc, key_kind, raw)?,
-                (2, Kind::Message(inner), Raw::Len(start, end)) => self.check(inner, start, end, depth + 1)?,
-                (2, kind, raw) => self.check_utf8(desc, kind, raw)?,
-                _ => {}
+            if outer.len() >= MAX_DEPTH {
+                return Err(fail(&outer, &here, field, Fail::new(start, "messages nested too deeply")));
             }
+            outer.push(std::mem::replace(&mut here, Frame { scope, end, field }));
+            pos = start;
         }
-        Ok(())
-    }
-
-    /// A `string` record of a proto3 message must be UTF-8, as protobuf requires when parsing.
-    fn check_utf8(&self, desc: &MessageDesc, kind: Kind, raw: Raw) -> DecodeResult<()> {
-        if let (Kind::String, Raw::Len(start, end)) = (kind, raw) {
-            let text = &self.buf[start..end];
-            if !text.is_ascii() && std::str::from_utf8(text).is_err() && desc.checks_utf8() {
-                return Err(DecodeError::new(start, "string field is not valid UTF-8"));
-            }
-        }
-        Ok(())
     }
 
     // --- decoding one level of checked bytes ------------------------------------------------
 
     /// Decodes the records in `pos..end` into `msg`; sub-messages are left encoded, except one
     /// given again for a singular field, which merges into the first.
-    fn message(&self, msg: &mut Message, mut pos: usize, end: usize) -> DecodeResult<()> {
+    fn message(&self, msg: &mut Message, mut pos: usize, end: usize) -> ReadResult<()> {
         let desc = msg.desc();
         msg.begin_decode();
         while pos < end {
@@ -223,7 +271,7 @@ impl Reader<'_> {
     }
 
     /// Stores one record of a known field; `false` when its wire type does not fit the field.
-    fn field(&self, msg: &mut Message, index: usize, raw: Raw) -> DecodeResult<bool> {
+    fn field(&self, msg: &mut Message, index: usize, raw: Raw) -> ReadResult<bool> {
         let field = msg.field_at(index);
         match field.label {
             Label::Singular => match (field.kind, raw) {
@@ -273,7 +321,7 @@ impl Reader<'_> {
     }
 
     /// A map entry `{key = 1; value = 2}`; missing parts are defaults.
-    fn entry(&self, field: &FieldDesc, key_kind: Kind, mut pos: usize, end: usize) -> DecodeResult<(MapKey, Value)> {
+    fn entry(&self, field: &FieldDesc, key_kind: Kind, mut pos: usize, end: usize) -> ReadResult<(MapKey, Value)> {
         let mut key = MapKey::zero(key_kind);
         let mut value = None;
         while pos < end {
@@ -319,54 +367,63 @@ impl Reader<'_> {
         })
     }
 
-    fn tag(&self, pos: &mut usize, end: usize) -> DecodeResult<(u32, u8)> {
+    #[inline]
+    fn tag(&self, pos: &mut usize, end: usize) -> ReadResult<(u32, u8)> {
         let at = *pos;
         let tag = varint(self.buf, pos, end)?;
         let number = u32::try_from(tag >> 3).ok().filter(|&n| n != 0 && n < 1 << 29);
-        let number = number.ok_or(DecodeError::new(at, "invalid field number"))?;
+        let number = number.ok_or(Fail::new(at, "invalid field number"))?;
         Ok((number, (tag & 7) as u8))
     }
 
     /// Reads a record's payload; groups (wire types 3/4, unused by TensorFlow) are skipped whole.
-    fn payload(&self, pos: &mut usize, end: usize, number: u32, wire: u8, depth: usize) -> DecodeResult<Raw> {
+    fn payload(&self, pos: &mut usize, end: usize, number: u32, wire: u8, depth: usize) -> ReadResult<Raw> {
         let at = *pos;
         Ok(match wire {
             VARINT => Raw::Varint(varint(self.buf, pos, end)?),
             FIXED64 => Raw::Fixed64(u64::from_le_bytes(self.take::<8>(pos, end)?)),
             FIXED32 => Raw::Fixed32(u32::from_le_bytes(self.take::<4>(pos, end)?)),
             LEN => {
-                let len = varint(self.buf, pos, end)?;
-                let len = usize::try_from(len).ok().filter(|&n| n <= end - *pos);
-                let len = len.ok_or(DecodeError::new(at, "length runs past the end of the message"))?;
-                *pos += len;
-                Raw::Len(*pos - len, *pos)
+                let (start, stop) = self.len_payload(pos, end)?;
+                Raw::Len(start, stop)
             }
             START_GROUP => {
                 if depth >= MAX_DEPTH {
-                    return Err(DecodeError::new(at, "groups nested too deeply"));
+                    return Err(Fail::new(at, "groups nested too deeply"));
                 }
                 loop {
                     if *pos >= end {
-                        return Err(DecodeError::new(at, "group without end"));
+                        return Err(Fail::new(at, "group without end"));
                     }
                     let (inner, inner_wire) = self.tag(pos, end)?;
                     if inner_wire == END_GROUP {
                         if inner != number {
-                            return Err(DecodeError::new(at, "group ends with another field's number"));
+                            return Err(Fail::new(at, "group ends with another field's number"));
                         }
                         break Raw::Group;
                     }
                     self.payload(pos, end, inner, inner_wire, depth + 1)?;
                 }
             }
-            END_GROUP => return Err(DecodeError::new(at, "end of a group that was not started")),
-            _ => return Err(DecodeError::new(at, "invalid wire type")),
+            END_GROUP => return Err(Fail::new(at, "end of a group that was not started")),
+            _ => return Err(Fail::new(at, "invalid wire type")),
         })
     }
 
-    fn take<const N: usize>(&self, pos: &mut usize, end: usize) -> DecodeResult<[u8; N]> {
+    /// Reads the length of a length-delimited record and steps over its bytes: their range.
+    #[inline]
+    fn len_payload(&self, pos: &mut usize, end: usize) -> ReadResult<(usize, usize)> {
+        let at = *pos;
+        let len = varint(self.buf, pos, end)?;
+        let len = usize::try_from(len).ok().filter(|&n| n <= end - *pos);
+        let len = len.ok_or(Fail::new(at, "length runs past the end of the message"))?;
+        *pos += len;
+        Ok((*pos - len, *pos))
+    }
+
+    fn take<const N: usize>(&self, pos: &mut usize, end: usize) -> ReadResult<[u8; N]> {
         let bytes = self.buf.get(*pos..*pos + N).filter(|_| *pos + N <= end);
-        let bytes = bytes.ok_or(DecodeError::new(*pos, "truncated fixed-width value"))?;
+        let bytes = bytes.ok_or(Fail::new(*pos, "truncated fixed-width value"))?;
         *pos += N;
         let mut out = [0u8; N];
         out.copy_from_slice(bytes);
@@ -375,16 +432,40 @@ impl Reader<'_> {
 }
 
 #[inline]
-fn varint(buf: &[u8], pos: &mut usize, end: usize) -> DecodeResult<u64> {
+fn varint(buf: &[u8], pos: &mut usize, end: usize) -> ReadResult<u64> {
     if let Some(&b) = buf[..end].get(*pos) {
         if b < 0x80 {
             *pos += 1;
             return Ok(u64::from(b));
         }
     }
-    let (v, n) = get_varint(&buf[*pos..end]).map_err(|e| DecodeError::new(*pos, e.0))?;
+    let (v, n) = get_varint(&buf[*pos..end]).map_err(|e| Fail::new(*pos, e.0))?;
     *pos += n;
     Ok(v)
+}
+
+/// Whether `text` is ASCII: a word at a time, short strings (most names) in two loads.
+#[inline]
+fn is_ascii(text: &[u8]) -> bool {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let n = text.len();
+    let word = |at: usize| text.get(at..at + 8).map_or(0, |w| u64::from_le_bytes(eight(w)));
+    let half = |at: usize| text.get(at..at + 4).map_or(0, |w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]));
+    match n {
+        0 => true,
+        1..=3 => text.iter().fold(0, |high, &b| high | b) < 0x80,
+        // The first and the last four bytes, overlapping when fewer than eight.
+        4..=8 => (half(0) | half(n - 4)) & 0x8080_8080 == 0,
+        _ => {
+            let mut high = word(n - 8);
+            let mut at = 0;
+            while at + 8 <= n {
+                high |= word(at);
+                at += 8;
+            }
+            high & HIGH == 0
+        }
+    }
 }
 
 fn unzigzag(v: u64) -> i64 {
@@ -396,7 +477,7 @@ fn zigzag(v: i64) -> u64 {
 }
 
 /// Appends the values of one packed record (`offset` locates `data` for errors).
-fn packed(list: &mut List, kind: Kind, data: &[u8], offset: usize) -> DecodeResult<()> {
+fn packed(list: &mut List, kind: Kind, data: &[u8], offset: usize) -> ReadResult<()> {
     let width = packed_width(kind, data, offset)?;
     // Every varint ends with a byte below 0x80: counting them sizes the list exactly.
     let count = data.len().checked_div(width).unwrap_or_else(|| data.iter().filter(|&&b| b < 0x80).count());
@@ -423,26 +504,26 @@ fn packed(list: &mut List, kind: Kind, data: &[u8], offset: usize) -> DecodeResu
             v.extend(data.chunks_exact(8).map(|c| f64::from_le_bytes(eight(c))));
             Ok(())
         }
-        _ => Err(DecodeError::new(offset, "list holds values of another kind")),
+        _ => Err(Fail::new(offset, "list holds values of another kind")),
     }
 }
 
 /// The width of one packed fixed-width value (0 for varints), after checking that `data` holds
 /// whole values.
-fn packed_width(kind: Kind, data: &[u8], offset: usize) -> DecodeResult<usize> {
+fn packed_width(kind: Kind, data: &[u8], offset: usize) -> ReadResult<usize> {
     let width = match kind {
         Kind::Float | Kind::Fixed32 => 4,
         Kind::Double | Kind::Fixed64 => 8,
         _ => 0,
     };
     if width > 0 && data.len() % width != 0 {
-        return Err(DecodeError::new(offset, "packed fixed-width values of a broken length"));
+        return Err(Fail::new(offset, "packed fixed-width values of a broken length"));
     }
     Ok(width)
 }
 
 /// Checks one packed record as [`packed`] reads it.
-fn check_packed(kind: Kind, data: &[u8], offset: usize) -> DecodeResult<()> {
+fn check_packed(kind: Kind, data: &[u8], offset: usize) -> ReadResult<()> {
     if packed_width(kind, data, offset)? == 0 {
         // A list of `()` never allocates: this only walks the varints.
         varints(data, offset, 0, &mut Vec::new(), |_| ())?;
@@ -457,11 +538,11 @@ fn varints<T>(
     count: usize,
     out: &mut Vec<T>,
     convert: impl Fn(u64) -> T,
-) -> DecodeResult<()> {
+) -> ReadResult<()> {
     out.reserve(count);
     let mut pos = 0;
     while pos < data.len() {
-        let (v, n) = get_varint(&data[pos..]).map_err(|e| DecodeError::new(offset + pos, e.0))?;
+        let (v, n) = get_varint(&data[pos..]).map_err(|e| Fail::new(offset + pos, e.0))?;
         out.push(convert(v));
         pos += n;
     }
@@ -817,7 +898,9 @@ fn write_packed(kind: Kind, list: &List, buf: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::schema::{ATTR_VALUE, GRAPH_DEBUG_INFO, GRAPH_DEBUG_INFO_FILE_LINE_COL, GRAPH_DEF, NODE_DEF};
+    use crate::proto::schema::{
+        ATTR_VALUE, GRAPH_DEBUG_INFO, GRAPH_DEBUG_INFO_FILE_LINE_COL, GRAPH_DEF, NODE_DEF, TENSOR_PROTO,
+    };
 
     fn parse(desc: &'static MessageDesc, data: &[u8]) -> DecodeResult<Message> {
         decode(desc, Bytes::copy_from_slice(data))
@@ -911,6 +994,45 @@ mod tests {
         let e = merge(&mut graph, Bytes::from_static(b"\x0a\x03\x0a\x01c\x0a\x03\x22\x01\xff")).unwrap_err();
         assert_eq!(e.path, ["node", "device"]);
         assert_eq!(graph, before);
+    }
+
+    #[test]
+    fn ascii_test_agrees_with_std() {
+        for len in 0..40 {
+            let text = vec![b'a'; len];
+            assert!(is_ascii(&text));
+            for at in 0..len {
+                let mut bad = text.clone();
+                bad[at] = 0x80;
+                assert!(!is_ascii(&bad), "len {len}, non-ASCII byte at {at}");
+            }
+        }
+    }
+
+    /// `levels` TensorProtos, each but the innermost holding the next as the only tensor of
+    /// its only variant value: a message at depth `2 * (levels - 1)`.
+    fn nested_tensors(levels: usize) -> Vec<u8> {
+        let record = |tag: u8, payload: &[u8]| {
+            let mut out = vec![tag];
+            put_varint(&mut out, payload.len() as u64);
+            out.extend_from_slice(payload);
+            out
+        };
+        // TensorProto.variant_val (15) holds a VariantTensorDataProto, its tensors (3) TensorProtos.
+        (1..levels).fold(Vec::new(), |inner, _| record(0x7a, &record(0x1a, &inner)))
+    }
+
+    #[test]
+    fn nesting_is_capped_and_errors_name_the_path() {
+        // The top message is at depth 0; a message at depth MAX_DEPTH is the deepest allowed.
+        assert!(parse(&TENSOR_PROTO, &nested_tensors(MAX_DEPTH / 2 + 1)).is_ok());
+        let e = parse(&TENSOR_PROTO, &nested_tensors(MAX_DEPTH / 2 + 2)).unwrap_err();
+        assert_eq!(e.what, "messages nested too deeply");
+        assert_eq!(e.path.len(), MAX_DEPTH + 1);
+        assert_eq!(e.path[..3], ["variant_val", "tensors", "variant_val"]);
+        // An error deep down names every field on the way; a map entry adds only the map's name.
+        let e = parse(&NODE_DEF, b"\x2a\x0a\x0a\x01a\x12\x05\x52\x03\x0a\x01\xff").unwrap_err();
+        assert_eq!((e.path.join("."), e.offset), ("attr.func.name".to_owned(), 11));
     }
 
     #[test]
