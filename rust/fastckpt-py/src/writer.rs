@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use fastckpt::bundle::writer::{NewTensor, Payload};
+use fastckpt::bundle::writer::Payload;
 use fastckpt::proto::{Extent, TensorSlice};
 use fastckpt::{BundleWriter, DataType};
 use pyo3::buffer::PyBuffer;
@@ -132,18 +132,16 @@ impl Writer {
     /// Appends a batch, with the GIL released once for all of it.
     fn write(&mut self, py: Python<'_>, batch: &[Staged<'_>]) -> PyResult<()> {
         let views: Vec<View<'_>> = batch.iter().map(|staged| staged.data.view()).collect();
-        let tensors: Vec<NewTensor<'_>> = batch
-            .iter()
-            .zip(&views)
-            .map(|(staged, view)| NewTensor {
-                key: &staged.name,
-                dtype: staged.dtype,
-                shape: &staged.shape,
-                payload: view.payload(staged.dtype),
-            })
-            .collect();
+        let headers: Vec<(&[u8], DataType, &[i64])> =
+            batch.iter().map(|staged| (staged.name.as_slice(), staged.dtype, staged.shape.as_slice())).collect();
         let writer = self.writer()?;
-        py.detach(|| writer.add_many(&tensors)).py_err(py)
+        py.detach(|| {
+            headers
+                .iter()
+                .zip(&views)
+                .try_for_each(|(&(name, dtype, shape), view)| writer.add(name, dtype, shape, view.payload(dtype)))
+        })
+        .py_err(py)
     }
 
     fn writer(&mut self) -> PyResult<&mut BundleWriter> {

@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // test helpers, not data paths
 
-use fastckpt::bundle::writer::{NewTensor, Payload};
+use fastckpt::bundle::writer::Payload;
 use fastckpt::bundle::{naming, BundleEntry, BundleHeader, Endianness, TensorData};
 use fastckpt::proto::{Extent, TensorShape, TensorSlice};
 use fastckpt::table::TableBuilder;
@@ -275,81 +275,4 @@ fn tensors_across_staging_buffer_boundaries_are_written_in_order() {
     for (name, data) in &tensors {
         assert!(r.tensor(name).unwrap().data.bytes().unwrap() == data.as_slice());
     }
-}
-
-/// Tensors of sizes around the 1 MiB staging buffer and the 64-byte alignment, a string tensor
-/// among them.
-fn mixed_batch() -> Vec<(Vec<u8>, DataType, Vec<u8>)> {
-    let sizes = [0, 1, 63, 64, 65, 4096, 32 << 10, (1 << 20) - 7, 1 << 20, (2 << 20) + 3, 5, 32 << 10];
-    let mut tensors: Vec<(Vec<u8>, DataType, Vec<u8>)> = (0..300usize)
-        .map(|i| (format!("t{i:03}").into_bytes(), DataType::UINT8, pattern(i as u64, sizes[i % sizes.len()])))
-        .collect();
-    tensors.insert(150, (b"s".to_vec(), DataType::STRING, Vec::new()));
-    tensors
-}
-
-fn add_of<'a>(name: &'a [u8], dtype: DataType, shape: &'a [i64], data: &'a [u8]) -> NewTensor<'a> {
-    const STRINGS: &[&[u8]] = &[b"ab", b"", b"cde"];
-    let payload = if dtype == DataType::STRING { Payload::Strings(STRINGS) } else { Payload::Fixed(data) };
-    NewTensor { key: name, dtype, shape, payload }
-}
-
-#[test]
-fn add_many_writes_what_add_writes() {
-    let dir = scratch("add-many");
-    let tensors = mixed_batch();
-    let shapes: Vec<Vec<i64>> = tensors
-        .iter()
-        .map(|(_, dtype, data)| vec![if *dtype == DataType::STRING { 3 } else { data.len() as i64 }])
-        .collect();
-    let batch: Vec<NewTensor<'_>> =
-        tensors.iter().zip(&shapes).map(|((name, dtype, data), shape)| add_of(name, *dtype, shape, data)).collect();
-    let (one_by_one, many) = (dir.0.join("one"), dir.0.join("many"));
-    let mut w = BundleWriter::create(&one_by_one, 64).unwrap();
-    for t in &batch {
-        w.add(t.key, t.dtype, t.shape, t.payload).unwrap();
-    }
-    w.finish().unwrap();
-    let mut w = BundleWriter::create(&many, 64).unwrap();
-    w.add_many(&batch[..7]).unwrap(); // the staging buffer's tail is left partly filled between calls
-    w.add_many(&batch[7..]).unwrap();
-    w.finish().unwrap();
-    for (a, b) in [(naming::data_path(&one_by_one, 0, 1), naming::data_path(&many, 0, 1))]
-        .into_iter()
-        .chain([(naming::index_path(&one_by_one), naming::index_path(&many))])
-    {
-        assert!(std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(), "{} differs", b.display());
-    }
-    let r = BundleReader::open(&many, true).unwrap();
-    for (name, dtype, data) in &tensors {
-        if *dtype != DataType::STRING {
-            assert!(r.tensor(name).unwrap().data.bytes().unwrap() == data.as_slice());
-        }
-    }
-}
-
-#[test]
-fn add_many_adds_the_tensors_before_a_refused_one() {
-    let dir = scratch("add-many-refused");
-    let prefix = dir.0.join("p");
-    let big = pattern(1, 3 << 20);
-    let one = [1u8];
-    let batch = [
-        NewTensor { key: b"a", dtype: DataType::UINT8, shape: &[3 << 20], payload: Payload::Fixed(&big) },
-        NewTensor { key: b"b", dtype: DataType::UINT8, shape: &[1], payload: Payload::Fixed(&one) },
-        NewTensor { key: b"a", dtype: DataType::UINT8, shape: &[1], payload: Payload::Fixed(&one) },
-        NewTensor { key: b"c", dtype: DataType::UINT8, shape: &[1], payload: Payload::Fixed(&one) },
-    ];
-    let mut w = BundleWriter::create(&prefix, 1).unwrap();
-    let refused = w.add_many(&batch).unwrap_err().to_string();
-    assert!(refused.contains("cannot add tensor 'a'") && refused.contains("already added"), "{refused}");
-    let short = NewTensor { key: b"d", dtype: DataType::FLOAT, shape: &[2], payload: Payload::Fixed(&one) };
-    let refused = w.add_many(&[batch[3], short]).unwrap_err().to_string();
-    assert!(refused.contains("'d'") && refused.contains("1 bytes given for 2 elements"), "{refused}");
-    w.finish().unwrap();
-    let r = BundleReader::open(&prefix, true).unwrap();
-    let names: Vec<&[u8]> = r.names().collect();
-    assert_eq!(names, [b"a", b"b", b"c"]);
-    assert!(r.tensor(b"a").unwrap().data.bytes().unwrap() == big.as_slice());
-    assert_eq!(r.tensor(b"c").unwrap().data.bytes().unwrap(), [1]);
 }

@@ -90,15 +90,6 @@ pub enum Payload<'a> {
     Variants(&'a [&'a [u8]]),
 }
 
-/// One whole tensor for [`BundleWriter::add_many`]: the arguments of [`BundleWriter::add`].
-#[derive(Debug, Clone, Copy)]
-pub struct NewTensor<'a> {
-    pub key: &'a [u8],
-    pub dtype: DataType,
-    pub shape: &'a [i64],
-    pub payload: Payload<'a>,
-}
-
 impl BundleWriter {
     /// Starts a checkpoint at `prefix`, creating its folder if needed. `alignment` (≥ 1) pads
     /// every tensor's start to a multiple of that many bytes; 1 writes what TensorFlow writes.
@@ -193,80 +184,14 @@ impl BundleWriter {
 
     /// Adds a whole tensor.
     pub fn add(&mut self, key: &[u8], dtype: DataType, shape: &[i64], payload: Payload<'_>) -> Result<()> {
-        self.check_new_key(key)?;
-        let entry = self.append(key, dtype, shape, payload)?;
-        self.entries.insert(key.to_vec(), entry);
-        Ok(())
-    }
-
-    /// Adds whole tensors in order, as [`add`](Self::add) of each would (with the same errors,
-    /// the tensors before a refused one added), but consecutive fixed-size tensors are staged as
-    /// one stream: while one full staging buffer is written, the next tensors are copied into the
-    /// other and checksummed, where `add` would wait for every write of a small tensor.
-    pub fn add_many(&mut self, tensors: &[NewTensor<'_>]) -> Result<()> {
-        let mut rest = tensors;
-        while let Some(first) = rest.first() {
-            let fixed = rest.iter().take_while(|t| matches!(t.payload, Payload::Fixed(_))).count();
-            if fixed == 0 {
-                self.add(first.key, first.dtype, first.shape, first.payload)?;
-                rest = &rest[1..];
-            } else {
-                self.add_fixed(&rest[..fixed])?;
-                rest = &rest[fixed..];
-            }
-        }
-        Ok(())
-    }
-
-    /// [`add_many`](Self::add_many) of tensors with [`Payload::Fixed`] bytes: each is checked and
-    /// given its place in the file, then all their bytes go through the staging buffers at once,
-    /// then each entry gets the checksum of its staged copy.
-    fn add_fixed(&mut self, tensors: &[NewTensor<'_>]) -> Result<()> {
-        let mut placed: Vec<(&[u8], usize)> = Vec::with_capacity(tensors.len());
-        let mut refused = Ok(());
-        for t in tensors {
-            let Payload::Fixed(bytes) = t.payload else { break };
-            match self.check_new_key(t.key).and_then(|()| self.fixed_entry(t.key, t.dtype, t.shape, bytes)) {
-                Ok(entry) => {
-                    self.entries.insert(t.key.to_vec(), entry);
-                    placed.push((bytes, self.advance(bytes.len())));
-                }
-                Err(e) => {
-                    refused = Err(e);
-                    break;
-                }
-            }
-        }
-        let added = &tensors[..placed.len()];
-        let staged = match self.data.as_mut() {
-            Some(data) => data.append_many(&placed),
-            None => Err(Error::InvalidArgument("writer already finished".into())),
-        };
-        match staged {
-            Ok(crcs) => {
-                for (t, crc32c) in added.iter().zip(crcs) {
-                    if let Some(entry) = self.entries.get_mut(t.key) {
-                        entry.crc32c = crc::mask(crc32c);
-                    }
-                }
-                refused
-            }
-            Err(e) => {
-                for t in added {
-                    self.entries.remove(t.key);
-                }
-                Err(e)
-            }
-        }
-    }
-
-    fn check_new_key(&self, key: &[u8]) -> Result<()> {
         if key.is_empty() {
             return Err(self.invalid(key, "the empty name is reserved for the header".into()));
         }
         if self.entries.contains_key(key) {
             return Err(self.invalid(key, "a tensor with this name was already added".into()));
         }
+        let entry = self.append(key, dtype, shape, payload)?;
+        self.entries.insert(key.to_vec(), entry);
         Ok(())
     }
 
@@ -336,89 +261,63 @@ impl BundleWriter {
     /// Writes the payload to the data file and returns its entry, whose checksum covers the bytes
     /// as they were staged for the file.
     fn append(&mut self, key: &[u8], dtype: DataType, shape: &[i64], payload: Payload<'_>) -> Result<BundleEntry> {
+        let shape = TensorShape::new(shape.to_vec());
+        let (_, count) = checked_shape(&shape).map_err(|e| self.invalid(key, e))?;
         let encoded;
-        let (mut entry, bytes, crc32c): (BundleEntry, &[u8], u32) = match payload {
-            Payload::Fixed(bytes) => (self.fixed_entry(key, dtype, shape, bytes)?, bytes, 0), // computed while staging
-            Payload::Strings(elements) | Payload::Variants(elements) => {
-                let (entry, count) = self.entry(key, dtype, shape)?;
-                encoded = match (dtype.layout(), payload) {
-                    (Some(Layout::String), Payload::Strings(_)) if elements.len() == count => {
-                        strings::encode(elements.iter().copied())
-                    }
-                    (Some(Layout::Variant), Payload::Variants(_)) if elements.len() == count => {
-                        variant::check(elements).map_err(|e| self.invalid(key, e))?;
-                        variant::encode(elements)
-                    }
-                    (layout, _) => return Err(self.mismatch(key, dtype, count, layout)),
-                };
-                (entry, &encoded.0, encoded.1)
+        let (bytes, crc32c): (&[u8], u32) = match (dtype.layout(), payload) {
+            (Some(Layout::Fixed { size, .. }), Payload::Fixed(bytes)) => {
+                if Some(bytes.len()) != count.checked_mul(size) {
+                    return Err(self.invalid(
+                        key,
+                        format!("{} bytes given for {count} elements of {}", bytes.len(), dtype.describe()),
+                    ));
+                }
+                (bytes, 0) // computed while staging
+            }
+            (Some(Layout::String), Payload::Strings(elements)) if elements.len() == count => {
+                encoded = strings::encode(elements.iter().copied());
+                (&encoded.0, encoded.1)
+            }
+            (Some(Layout::Variant), Payload::Variants(elements)) if elements.len() == count => {
+                variant::check(elements).map_err(|e| self.invalid(key, e))?;
+                encoded = variant::encode(elements);
+                (&encoded.0, encoded.1)
+            }
+            (None, _) => {
+                return Err(self.invalid(key, format!("{} cannot be stored in a checkpoint", dtype.describe())))
+            }
+            _ => {
+                return Err(
+                    self.invalid(key, format!("the data does not match {} with {count} elements", dtype.describe()))
+                )
             }
         };
-        entry.size = bytes.len() as i64;
-        let padding = self.advance(bytes.len());
         let data = self.data.as_mut().ok_or_else(|| Error::InvalidArgument("writer already finished".into()))?;
         let staged = data.append(bytes)?;
         // Strings and variants were encoded into our own buffer, whose checksum (a different
         // formula over the same bytes) the encoder computed.
-        entry.crc32c = if let Payload::Fixed(_) = payload { crc::mask(staged) } else { crc32c };
-        const ZEROS: [u8; 4096] = [0; 4096];
-        let mut left = padding;
-        while left > 0 {
-            let n = left.min(ZEROS.len());
-            data.append(&ZEROS[..n])?;
-            left -= n;
-        }
-        Ok(entry)
-    }
-
-    /// The entry of a tensor of `shape` about to be appended at the end of the data file (size and
-    /// checksum still 0), and its element count.
-    fn entry(&self, key: &[u8], dtype: DataType, shape: &[i64]) -> Result<(BundleEntry, usize)> {
-        let shape = TensorShape::new(shape.to_vec());
-        let (_, count) = checked_shape(&shape).map_err(|e| self.invalid(key, e))?;
+        let crc32c = if let Payload::Fixed(_) = payload { crc::mask(staged) } else { crc32c };
         let entry = BundleEntry {
             dtype: dtype.0,
             shape,
             shard_id: self.shard_id,
             offset: self.offset as i64,
-            ..BundleEntry::default()
+            size: bytes.len() as i64,
+            crc32c,
+            slices: Vec::new(),
         };
-        Ok((entry, count))
-    }
-
-    /// The entry of a fixed-size tensor whose `bytes` are about to be appended (checksum still 0),
-    /// once they are checked to be its elements.
-    fn fixed_entry(&self, key: &[u8], dtype: DataType, shape: &[i64], bytes: &[u8]) -> Result<BundleEntry> {
-        let (mut entry, count) = self.entry(key, dtype, shape)?;
-        match dtype.layout() {
-            Some(Layout::Fixed { size, .. }) if Some(bytes.len()) == count.checked_mul(size) => {}
-            Some(Layout::Fixed { .. }) => {
-                return Err(self
-                    .invalid(key, format!("{} bytes given for {count} elements of {}", bytes.len(), dtype.describe())))
-            }
-            layout => return Err(self.mismatch(key, dtype, count, layout)),
-        }
-        entry.size = bytes.len() as i64;
-        Ok(entry)
-    }
-
-    /// The error for a payload that is not of `dtype`'s kind, or a dtype no checkpoint holds.
-    fn mismatch(&self, key: &[u8], dtype: DataType, count: usize, layout: Option<Layout>) -> Error {
-        match layout {
-            None => self.invalid(key, format!("{} cannot be stored in a checkpoint", dtype.describe())),
-            Some(_) => self.invalid(key, format!("the data does not match {} with {count} elements", dtype.describe())),
-        }
-    }
-
-    /// Moves the end of the data file past `size` bytes just placed and returns the zeros that
-    /// must follow them so that the next tensor starts aligned.
-    fn advance(&mut self, size: usize) -> usize {
-        self.offset += size as u64;
+        self.offset += bytes.len() as u64;
         let padding = (self.alignment - self.offset % self.alignment) % self.alignment;
-        self.offset += padding;
+        const ZEROS: [u8; 4096] = [0; 4096];
         #[allow(clippy::cast_possible_truncation, reason = "padding < alignment, which was a usize")]
-        let padding = padding as usize;
-        padding
+        let mut left = padding as usize;
+        while left > 0 {
+            let n = left.min(ZEROS.len());
+            data.append(&ZEROS[..n])?;
+            left -= n;
+        }
+        self.offset += padding;
+        Ok(entry)
     }
 
     /// Writes the index and renames both files into place. On failure both temporary files are
@@ -565,37 +464,6 @@ impl DataSink {
         Ok(crc)
     }
 
-    /// Appends each payload followed by its padding of zeros, and returns the crc32c (unmasked) of
-    /// each payload's copy that will reach the file. A batch that fills more than the buffer runs
-    /// its loop on the engine's pool, as [`append`](Self::append) does for a large payload.
-    fn append_many(&mut self, payloads: &[(&[u8], usize)]) -> Result<Vec<u32>> {
-        let total = payloads.iter().map(|&(bytes, padding)| bytes.len() + padding).sum::<usize>();
-        let mut batch = Batch::new(payloads);
-        if total > STAGING - self.staging.len() {
-            pool::install(|| self.append_batch(&mut batch))?;
-        } else {
-            self.append_batch(&mut batch)?;
-        }
-        Ok(batch.crcs)
-    }
-
-    /// The loop of [`append_staged`](Self::append_staged) over the payloads of a batch.
-    fn append_batch(&mut self, batch: &mut Batch<'_>) -> Result<()> {
-        batch.stage(&mut self.staging);
-        while self.staging.len() == STAGING {
-            std::mem::swap(&mut self.staging, &mut self.writing);
-            let (file, full, next) = (&mut self.file, &self.writing, &mut self.staging);
-            let written = if batch.is_done() {
-                file.write_all(full)
-            } else {
-                pool::join(|| file.write_all(full), || batch.stage(next)).0
-            };
-            self.writing.clear();
-            written?;
-        }
-        Ok(())
-    }
-
     /// Writes what is staged and hands back the destination.
     fn into_destination(mut self) -> Result<Destination> {
         let DataSink { file, staging, .. } = &mut self;
@@ -611,43 +479,6 @@ fn stage(buffer: &mut Vec<u8>, bytes: &mut &[u8], crc: &mut u32) {
     buffer.extend_from_slice(&bytes[..n]);
     *crc = crc::extend(*crc, &buffer[start..]);
     *bytes = &bytes[n..];
-}
-
-/// The payloads of an [`DataSink::append_many`] batch on their way into the staging buffers:
-/// each payload's bytes (checksummed as they are copied), then its padding of zeros.
-struct Batch<'a> {
-    waiting: std::slice::Iter<'a, (&'a [u8], usize)>,
-    /// The payload being staged: bytes not yet copied, the crc32c of those copied, zeros to follow.
-    current: Option<(&'a [u8], u32, usize)>,
-    /// The crc32c of each payload staged whole.
-    crcs: Vec<u32>,
-}
-
-impl<'a> Batch<'a> {
-    fn new(payloads: &'a [(&'a [u8], usize)]) -> Self {
-        let mut waiting = payloads.iter();
-        let current = waiting.next().map(|&(bytes, padding)| (bytes, 0, padding));
-        Batch { waiting, current, crcs: Vec::with_capacity(payloads.len()) }
-    }
-
-    fn is_done(&self) -> bool {
-        self.current.is_none()
-    }
-
-    /// Moves as much of the batch as fits into `buffer`.
-    fn stage(&mut self, buffer: &mut Vec<u8>) {
-        while let Some((bytes, crc, padding)) = &mut self.current {
-            stage(buffer, bytes, crc);
-            let zeros = (STAGING - buffer.len()).min(*padding);
-            buffer.resize(buffer.len() + zeros, 0);
-            *padding -= zeros;
-            if !bytes.is_empty() || *padding > 0 {
-                return; // the buffer is full
-            }
-            self.crcs.push(*crc);
-            self.current = self.waiting.next().map(|&(bytes, padding)| (bytes, 0, padding));
-        }
-    }
 }
 
 pub(super) fn write_index(
