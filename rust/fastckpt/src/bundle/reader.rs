@@ -488,20 +488,6 @@ impl BundleReader {
         }
     }
 
-    /// Checks the crc32c of a fixed-size entry once (when verification is on).
-    fn verify_once(&self, index: usize, file: &DataFile, bytes: &[u8]) -> Result<()> {
-        if !self.verify || self.verified[index].load(Ordering::Acquire) {
-            return Ok(());
-        }
-        let computed = crc::value_parallel(bytes);
-        let entry = &self.entries[index];
-        if crc::mask(computed) != entry.crc32c {
-            return Err(self.checksum_error(file, &self.keys[index], entry, computed));
-        }
-        self.verified[index].store(true, Ordering::Release);
-        Ok(())
-    }
-
     /// Checks the crc32c of a mapped tensor once (when verification is on). A large tensor whose
     /// pages are not in the page cache is read in order through a small buffer rather than
     /// through the mapping: faults on a cold mapping wait for its pages a few at a time, while
@@ -512,7 +498,12 @@ impl BundleReader {
             return Ok(());
         }
         if len <= PREFETCH_MIN || file.cached(offset, len) {
-            return self.verify_once(index, file, &file.bytes()[offset..offset + len]);
+            // The crc32c reads the pages: make sure they are still there first. A view of bytes
+            // already verified (or not verified) is handed out unread, and the caller's touching
+            // it is the hazard of any mapped file (see `DataFile::check_still_holds`), so it
+            // costs no system call.
+            file.check_still_holds(key, offset + len)?;
+            return self.check_crc(index, file, key, crc::value_parallel(&file.bytes()[offset..offset + len]));
         }
         file.prefetch(offset, len);
         let mut buffer = vec![0u8; STREAM_CHUNK];
@@ -535,13 +526,6 @@ impl BundleReader {
                 if entry.slices.is_empty() && !self.needs_swap(swap) && self.remote.is_none() =>
             {
                 let (file, offset, len) = self.locate(key, entry)?;
-                if self.verify && !self.verified[index].load(Ordering::Acquire) {
-                    // The crc32c reads the pages: make sure they are still there first. A view
-                    // of bytes already verified (or not verified) is handed out unread, and the
-                    // caller's touching it is the hazard of any mapped file (see
-                    // `DataFile::check_still_holds`), so it costs no system call.
-                    file.check_still_holds(key, offset + len)?;
-                }
                 self.verify_mapped(index, key, &file, offset, len)?;
                 TensorData::Mapped { file, offset, len }
             }
