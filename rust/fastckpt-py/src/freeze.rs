@@ -9,6 +9,7 @@ use fastckpt::CheckpointReader;
 use pyo3::prelude::*;
 
 use crate::errors::IntoPy;
+use crate::forks;
 use crate::message::{new_message, with_message};
 
 /// The `GraphDef` (ours or TensorFlow's) with its variables replaced by constants read from the
@@ -20,6 +21,7 @@ pub fn freeze_graph<'py>(
     prefix: PathBuf,
     output_nodes: Vec<String>,
 ) -> PyResult<Bound<'py, PyAny>> {
+    let section = forks::enter(py);
     let frozen = with_message(py, graph_def, &GRAPH_DEF, |graph| {
         py.detach(|| {
             let reader = CheckpointReader::open(&prefix, true)?;
@@ -27,5 +29,6 @@ pub fn freeze_graph<'py>(
         })
     })?
     .py_err(py)?;
+    drop(section);
     new_message(py, frozen)
 }

@@ -22,6 +22,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 
 use crate::convert;
 use crate::errors::IntoPy;
+use crate::forks;
 use crate::locks;
 use crate::message::{message_from_py, new_message, with_message};
 
@@ -154,6 +155,7 @@ impl Graph {
     /// The graph as a `GraphDef`: nodes in creation order, the library, the versions.
     fn as_graph_def<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         // Converting a large graph takes a while: done without the GIL, like the import.
+        let _section = forks::enter(py);
         let def = py.detach(|| self.inner.read().unwrap_or_else(PoisonError::into_inner).to_graph_def());
         new_message(py, def)
     }
@@ -473,12 +475,14 @@ pub fn import_graph_def<'py>(
     }
     let options = ImportOptions { name, input_map: map, return_elements, producer_op_list, host, ..Default::default() };
     let core = graph.get();
+    let section = forks::enter(py);
     let elements = with_message(py, graph_def, &GRAPH_DEF, |def| {
         py.detach(|| {
             graph::import_graph_def(&mut core.inner.write().unwrap_or_else(PoisonError::into_inner), def, &options)
         })
     })?
     .py_err(py)?;
+    drop(section);
     elements
         .map(|elements| {
             elements

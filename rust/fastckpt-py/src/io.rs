@@ -17,6 +17,7 @@ use pyo3::types::{PyBytes, PyString};
 use crate::arrays;
 use crate::convert;
 use crate::errors::IntoPy;
+use crate::forks;
 use crate::message::{any_message_from_py, message_from_py, new_message, PyMessage};
 
 fn message_type(name: &str) -> PyResult<&'static MessageDesc> {
@@ -84,6 +85,7 @@ pub fn write_message(py: Python<'_>, message: &Bound<'_, PyAny>, path: PathBuf, 
     if let Ok(ours) = message.cast::<PyMessage>() {
         let ours = ours.get();
         let empty = Message::new(ours.desc);
+        let _section = forks::enter(py);
         return ours.loc.with(py, |m| py.detach(|| io::write(&path, m.unwrap_or(&empty), format))).py_err(py);
     }
     let msg = any_message_from_py(py, message)?;
@@ -104,6 +106,7 @@ pub fn make_ndarray<'py>(
     let value = match tensor.cast::<PyMessage>() {
         Ok(ours) if ours.get().desc == &TENSOR_PROTO => {
             let empty = Message::new(&TENSOR_PROTO);
+            let _section = forks::enter(py);
             ours.get().loc.with(py, |m| py.detach(|| tensor_value(m.unwrap_or(&empty), cap)))
         }
         _ => {

@@ -10,6 +10,7 @@ mod convert;
 mod descriptor;
 mod dtypes;
 mod errors;
+mod forks;
 mod freeze;
 mod graph;
 mod io;
@@ -30,6 +31,7 @@ use pyo3::prelude::*;
 #[pymodule(gil_used = true)]
 fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::import_all(m.py());
+    forks::register(m)?;
     // The workspace version in Cargo.toml is the one source: maturin copies it into the package
     // metadata, and `fastckpt.__version__` is this.
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

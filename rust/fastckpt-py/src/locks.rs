@@ -7,13 +7,18 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
 
 use pyo3::Python;
 
+use crate::forks;
+
 /// `lock.read()`, waiting (if it must) with the GIL released.
 pub fn read<'a, T: Send + Sync>(py: Python<'_>, lock: &'a RwLock<T>) -> RwLockReadGuard<'a, T> {
     loop {
         match lock.try_read() {
             Ok(guard) => return guard,
             Err(TryLockError::Poisoned(poisoned)) => return poisoned.into_inner(),
-            Err(TryLockError::WouldBlock) => py.detach(|| drop(lock.read())),
+            Err(TryLockError::WouldBlock) => {
+                let _section = forks::enter(py);
+                py.detach(|| drop(lock.read()))
+            }
         }
     }
 }
@@ -24,7 +29,10 @@ pub fn write<'a, T: Send + Sync>(py: Python<'_>, lock: &'a RwLock<T>) -> RwLockW
         match lock.try_write() {
             Ok(guard) => return guard,
             Err(TryLockError::Poisoned(poisoned)) => return poisoned.into_inner(),
-            Err(TryLockError::WouldBlock) => py.detach(|| drop(lock.write())),
+            Err(TryLockError::WouldBlock) => {
+                let _section = forks::enter(py);
+                py.detach(|| drop(lock.write()))
+            }
         }
     }
 }

@@ -30,6 +30,7 @@ use crate::containers::{MessageMap, RepeatedComposite, RepeatedScalar, ScalarMap
 use crate::convert::{self, py_to_key, py_to_scalar, value_to_py};
 use crate::descriptor::{Descriptor, FieldDescriptor};
 use crate::errors::IntoPy;
+use crate::forks;
 use crate::tree::{merge_from, Loc, Step};
 
 /// The base class of every message object.
@@ -243,6 +244,7 @@ impl PyMessage {
 
     fn serialize<'py>(&self, py: Python<'py>, deterministic: Option<bool>) -> PyResult<Bound<'py, PyBytes>> {
         let order = if deterministic == Some(true) { MapOrder::TensorFlow } else { MapOrder::Stored };
+        let _section = forks::enter(py);
         let bytes = self.loc.with(py, |m| py.detach(|| m.map(|m| binary::encode_with(m, order)).unwrap_or_default()));
         Ok(PyBytes::new(py, &bytes))
     }
@@ -307,6 +309,7 @@ impl PyMessage {
 
     /// The text format, as `text_format.MessageToString` prints it.
     fn __str__(&self, py: Python<'_>) -> String {
+        let _section = forks::enter(py);
         self.loc.with(py, |m| py.detach(|| m.map(text::print).unwrap_or_default()))
     }
 
