@@ -8,7 +8,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -56,9 +58,9 @@ def parent_checkpoint(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _wait(pid: int) -> int | None:
+def _wait(pid: int, deadline_s: float = DEADLINE_S) -> int | None:
     """The child's exit code, or None (child killed) when it has not finished by the deadline."""
-    deadline = time.monotonic() + DEADLINE_S
+    deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
@@ -112,3 +114,86 @@ def test_fork_twice_nested(parent_checkpoint: Path) -> None:
             os._exit(code)
     assert _wait(pid) == 0
 
+
+
+# --- forks while another thread works without the GIL ---------------------------------------------
+# A thread encoding a message, importing a graph or reading a checkpoint holds locks and decodes
+# lazily with the GIL released. fork() copies only the forking thread: had the fork not waited for
+# that work, the child would find the locks taken for good and hang on first use.
+
+FORKS = 20
+CHILD_DEADLINE_S = 20.0
+
+
+def _fork_during(work: Callable[[], None], in_child: Callable[[], None]) -> list[int | None]:
+    """Forks FORKS times while a thread repeats ``work``; each child runs ``in_child``. The exit
+    codes (None: hung, killed at the deadline; no more forks after that)."""
+    stop = threading.Event()
+
+    def churn() -> None:
+        while not stop.is_set():
+            work()
+
+    worker = threading.Thread(target=churn, daemon=True)
+    worker.start()
+    codes: list[int | None] = []
+    try:
+        for _ in range(FORKS):
+            time.sleep(0.005)
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    in_child()
+                    code = 0
+                finally:
+                    os._exit(code)
+            codes.append(_wait(pid, CHILD_DEADLINE_S))
+            if codes[-1] is None:
+                break  # one hung child is enough
+    finally:
+        stop.set()
+        worker.join()
+    return codes
+
+
+def _const_graph(nodes: int) -> fastckpt.GraphDef:
+    graph_def = fastckpt.GraphDef()
+    for i in range(nodes):
+        node = graph_def.node.add(name=f"c{i}", op="Const")
+        node.attr["dtype"].type = 1
+        value = node.attr["value"].tensor
+        value.dtype = 1
+        value.float_val.extend([float(i)] * 4)
+    return graph_def
+
+
+def test_fork_while_another_thread_encodes_a_lazily_parsed_message() -> None:
+    data = _const_graph(20_000).SerializeToString()
+    latest = [fastckpt.GraphDef.FromString(data)]
+
+    def encode_fresh() -> None:
+        latest[0] = fastckpt.GraphDef.FromString(data)  # nodes decoded lazily by the encode below
+        latest[0].SerializeToString()
+
+    def in_child() -> None:
+        assert latest[0].SerializeToString() == data
+        assert len(latest[0].node) == 20_000
+
+    assert _fork_during(encode_fresh, in_child) == [0] * FORKS
+
+
+def test_fork_while_another_thread_imports_a_graph() -> None:
+    graph_def = _const_graph(5_000)
+    latest = [fastckpt.Graph()]
+
+    def import_fresh() -> None:
+        latest[0] = fastckpt.Graph()
+        fastckpt.import_graph_def(graph_def, name="", graph=latest[0])
+
+    def in_child() -> None:
+        operations = len(latest[0].get_operations())
+        assert operations in (0, 5_000)
+        assert len(latest[0].as_graph_def().node) == operations
+
+    assert _fork_during(import_fresh, in_child) == [0] * FORKS
