@@ -244,6 +244,48 @@ def test_errors_of_types_other_ranks_may_not_know_travel_as_checkpoint_errors(tm
     }
 
 
+class _BrokenGroup(distributed.LocalCoordinator):
+    """One process whose launcher fails at its ``calls``-th collective call, as a process group
+    does when another rank has died."""
+
+    def __init__(self, calls: int) -> None:
+        self.calls = calls
+
+    def _call(self) -> None:
+        self.calls -= 1
+        if self.calls == 0:
+            raise ConnectionError("Connection closed by peer [10.0.0.3]:31337")
+
+    def broadcast(self, obj: T, root: int = 0) -> T:
+        self._call()
+        return super().broadcast(obj, root)
+
+    def all_gather(self, obj: Any) -> list[Any]:
+        self._call()
+        return super().all_gather(obj)
+
+    def gather(self, obj: Any, root: int = 0) -> list[Any] | None:
+        self._call()
+        return super().gather(obj, root)
+
+
+@pytest.mark.parametrize("failing_call", [1, 2, 3, 4])
+def test_a_broken_process_group_names_the_checkpoint_being_saved(tmp_path: Path, failing_call: int) -> None:
+    """Every collective step of a save (gather, verdict, write outcome, commit) can meet a dead
+    rank; the error says which checkpoint, and nothing is committed."""
+    prefix = str(tmp_path / "ckpt")
+    with pytest.raises(fastckpt.CheckpointError, match=f"saving checkpoint {prefix} .*ConnectionError: Connection closed") as info:
+        distributed.save({"w": np.ones(3)}, prefix, coordinator=_BrokenGroup(failing_call))
+    assert isinstance(info.value.__cause__, ConnectionError)
+    assert not (tmp_path / "checkpoint").exists()
+
+
+def test_a_broken_process_group_names_the_checkpoint_being_restored(tmp_path: Path) -> None:
+    prefix = distributed.save({"w": np.ones(3)}, str(tmp_path / "ckpt"))
+    with pytest.raises(fastckpt.CheckpointError, match=f"restoring checkpoint {prefix} .*ConnectionError"):
+        distributed.restore(prefix, {"w": None}, coordinator=_BrokenGroup(2))
+
+
 def test_leftovers_of_a_dead_save_are_cleared(tmp_path: Path) -> None:
     temp = tmp_path / "c-3_temp"
     temp.mkdir()
@@ -326,8 +368,8 @@ dist.destroy_process_group()
 def test_torch_ranks_left_by_a_dead_rank_fail_instead_of_waiting(tmp_path: Path) -> None:
     """4 gloo processes started without a launcher that would end the others (as ``srun`` or a
     hand-made ``mp.spawn`` may): rank 3 is SIGKILLed after writing its part; ranks 0–2 raise
-    gloo's "connection closed" error from the gathering step instead of waiting for it, and no
-    checkpoint is committed."""
+    a CheckpointError naming the checkpoint, caused by gloo's "connection closed" error from the
+    gathering step, instead of waiting for it, and no checkpoint is committed."""
     pytest.importorskip("torch", reason="torch is not installed (PyPI's wheel is very large; not in the 'test' extra)")
     import subprocess
     import sys
@@ -355,4 +397,5 @@ finally:
     assert [p.returncode for p in children] == [1, 1, 1, -9]
     for rank in range(3):
         assert "RuntimeError" in errors[rank] and "Connection" in errors[rank], errors[rank]
+        assert f"CheckpointError: saving checkpoint {tmp_path / 'ckpt'} (rank {rank} of 4)" in errors[rank], errors[rank]
     assert not (tmp_path / "ckpt.index").exists() and not (tmp_path / "checkpoint").exists()

@@ -227,20 +227,32 @@ class _Failure:
         return CheckpointError(f"{self.kind_name} on {message}")
 
 
-def _collective(coordinator: Coordinator, work: Callable[[], T]) -> list[T]:
+def _exchanged(what: str, call: Callable[[], T]) -> T:
+    """A collective call of the coordinator. When the call itself fails (a rank died, the process
+    group broke), the error says which checkpoint was being saved or restored; the launcher's own
+    error is its cause."""
+    try:
+        return call()
+    except Exception as e:
+        raise CheckpointError(
+            f"{what}: the processes could not exchange results ({type(e).__name__}: {e}); did another rank stop?"
+        ) from e
+
+
+def _collective(coordinator: Coordinator, what: str, work: Callable[[], T]) -> list[T]:
     """Runs ``work`` on every rank and gathers the results (a barrier); raises the first failing
-    rank's error on every rank."""
+    rank's error on every rank. ``what``: the operation, for errors of the gathering itself."""
     try:
         outcome: Any = work()
         error: Exception | None = None
     except Exception as e:
         outcome, error = _Failure(coordinator.rank, e), e
-    outcomes = coordinator.all_gather(outcome)
+    outcomes = _exchanged(what, lambda: coordinator.all_gather(outcome))
     _raise_first(outcomes, error)
     return outcomes
 
 
-def _judged(coordinator: Coordinator, work: Callable[[], T], judge: Callable[[list[T]], None]) -> None:
+def _judged(coordinator: Coordinator, what: str, work: Callable[[], T], judge: Callable[[list[T]], None]) -> None:
     """Runs ``work`` on every rank; rank 0 alone receives the results and hands them to ``judge``.
     Its verdict (the first failure: of a rank's work or of the judgement) is broadcast and raised
     on every rank. Memory and traffic grow with the number of ranks on rank 0 only."""
@@ -249,7 +261,7 @@ def _judged(coordinator: Coordinator, work: Callable[[], T], judge: Callable[[li
         error: Exception | None = None
     except Exception as e:
         outcome, error = _Failure(coordinator.rank, e), e
-    outcomes = coordinator.gather(outcome, root=0)
+    outcomes = _exchanged(what, lambda: coordinator.gather(outcome, root=0))
     verdict: _Failure | None = None
     if outcomes is not None:
         verdict = next((o for o in outcomes if isinstance(o, _Failure)), None)
@@ -258,7 +270,7 @@ def _judged(coordinator: Coordinator, work: Callable[[], T], judge: Callable[[li
                 judge(outcomes)
             except Exception as e:
                 verdict, error = _Failure(None, e), e
-    _raise_first([coordinator.broadcast(verdict, root=0)], error)
+    _raise_first([_exchanged(what, lambda: coordinator.broadcast(verdict, root=0))], error)
 
 
 def _raise_first(outcomes: Sequence[Any], own: Exception | None) -> None:
@@ -406,15 +418,16 @@ def save(
     temp = f"{prefix}_temp"
     parts = [_storage.join(temp, f"part-{i:05d}-of-{size:05d}") for i in range(size)]
     merged = prefix if _storage.is_url(prefix) else None
+    what = f"saving checkpoint {prefix} (rank {rank} of {size})"
 
     def describe() -> dict[str, Any]:
         if rank == 0:  # nobody writes before this step ends
             _clear_leftovers(temp, prefix)
         return _manifest(tensors)
 
-    _judged(coord, describe, _check_names)
+    _judged(coord, what, describe, _check_names)
     try:
-        _collective(coord, lambda: _write_part(parts[rank], tensors, alignment, sync, merged, rank, size))
+        _collective(coord, what, lambda: _write_part(parts[rank], tensors, alignment, sync, merged, rank, size))
     except Exception:
         # Once the gather has answered, every rank is past its write and the parts of the failed
         # save can go. If the gather itself failed (a rank died), others may still be writing:
@@ -429,7 +442,7 @@ def save(
             outcome = _commit(parts, prefix, temp, sync, max_to_keep)
         except Exception as e:
             outcome, error = _Failure(rank, e), e
-    outcome = coord.broadcast(outcome, root=0)
+    outcome = _exchanged(what, lambda: coord.broadcast(outcome, root=0))
     _raise_first([outcome], error)
     result: str = outcome
     return result
@@ -488,7 +501,8 @@ def restore(
     missing name (``KeyError``) or a shape or dtype that does not fit (``ValueError``) on any rank
     is raised on every rank; every rank must call it."""
     coord = LocalCoordinator() if coordinator is None else coordinator
-    path = _collective(coord, lambda: _resolve_prefix(prefix) if coord.rank == 0 else "")[0]
+    what = f"restoring checkpoint {os.fspath(prefix)} (rank {coord.rank} of {coord.size})"
+    path = _collective(coord, what, lambda: _resolve_prefix(prefix) if coord.rank == 0 else "")[0]
 
     def read() -> dict[str, np.ndarray[Any, Any]]:
         if not isinstance(wanted, Mapping):
@@ -503,5 +517,5 @@ def restore(
     def read_and_keep() -> None:
         restored.update(read())
 
-    _collective(coord, read_and_keep)  # arrays stay local; only the outcome travels
+    _collective(coord, what, read_and_keep)  # arrays stay local; only the outcome travels
     return restored
