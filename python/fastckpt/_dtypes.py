@@ -2,14 +2,16 @@
 table (``_fastckpt.dtype_table()``, the one place that knows names and element sizes).
 
 Quantized types use the structured dtypes TensorFlow itself uses (``[("qint8", int8)]`` …) so they
-survive a round trip; bfloat16, float8, int4/int2 and float4 come from ``ml_dtypes``.
+survive a round trip; bfloat16, float8, int4/int2 and float4 come from ``ml_dtypes``, imported
+when first needed.
 """
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-import ml_dtypes
 import numpy as np
 
 from . import _fastckpt
@@ -27,6 +29,18 @@ VARIANT = next(value for value, (_, layout, _) in _TABLE.items() if layout == "v
 
 _QUANTIZED = {"qint8": np.int8, "quint8": np.uint8, "qint16": np.int16, "quint16": np.uint16, "qint32": np.int32}
 
+#: enum values of the quantized types, whose arrays have a structured dtype of one field.
+QUANTIZED = frozenset(value for value, name in NAMES.items() if name in _QUANTIZED)
+
+#: enum values of the types numpy lacks (bfloat16, float8, int4 …): their dtypes come from
+#: ``ml_dtypes``, imported only once one of them is needed, as importing it takes longer than
+#: importing numpy (0.6–0.9 s here).
+_FROM_ML_DTYPES = frozenset(
+    value
+    for value, (name, layout, _) in _TABLE.items()
+    if layout == "fixed" and name not in _QUANTIZED and not hasattr(np, name)
+)
+
 
 def _numpy(name: str, layout: str, size: int | None) -> np.dtype[Any]:
     if layout != "fixed":
@@ -34,28 +48,78 @@ def _numpy(name: str, layout: str, size: int | None) -> np.dtype[Any]:
     dtype: np.dtype[Any]
     if name in _QUANTIZED:
         dtype = np.dtype([(name, _QUANTIZED[name])])
+    elif hasattr(np, name):
+        dtype = np.dtype(getattr(np, name))
     else:
-        dtype = np.dtype(getattr(ml_dtypes, name)) if hasattr(ml_dtypes, name) else np.dtype(name)
+        import ml_dtypes
+
+        dtype = np.dtype(getattr(ml_dtypes, name))
     if dtype.itemsize != size:  # the engine's table and numpy disagree: a bug here, not in the data
         raise ImportError(f"numpy dtype {dtype} has {dtype.itemsize} bytes, TensorFlow's {name} has {size}")
     return dtype
 
 
-#: enum value → numpy dtype of the arrays fastckpt returns.
-NUMPY_DTYPES: dict[int, np.dtype[Any]] = {value: _numpy(*row) for value, row in _TABLE.items()}
+class _NumpyDtypes(Mapping[int, "np.dtype[Any]"]):
+    """enum value → numpy dtype of the arrays fastckpt returns. numpy's own are made at import;
+    the first lookup of an ml_dtypes type imports ``ml_dtypes`` and adds all of them."""
+
+    def __init__(self) -> None:
+        self._known = {value: _numpy(*row) for value, row in _TABLE.items() if value not in _FROM_ML_DTYPES}
+
+    def __getitem__(self, value: int) -> np.dtype[Any]:
+        known = self._known.get(value)
+        if known is None and value in _FROM_ML_DTYPES:
+            self.add_ml_dtypes()
+            known = self._known.get(value)
+        if known is None:
+            raise KeyError(value)
+        return known
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(_TABLE)
+
+    def __len__(self) -> int:
+        return len(_TABLE)
+
+    def loaded(self, with_ml_dtypes: bool) -> dict[int, np.dtype[Any]]:
+        """The dtypes made so far (with ml_dtypes' types added first if asked): what the engine
+        checks and keeps."""
+        if with_ml_dtypes:
+            self.add_ml_dtypes()
+        return dict(self._known)
+
+    def add_ml_dtypes(self) -> None:
+        """Imports ``ml_dtypes`` (if not yet) and adds its types."""
+        for value in _FROM_ML_DTYPES - self._known.keys():
+            dtype = _numpy(*_TABLE[value])
+            self._known[value] = dtype
+            _BY_NUMPY[dtype] = value
+
+
+NUMPY_DTYPES = _NumpyDtypes()
 
 _BY_NAME: dict[str, int] = {name: value for value, name in NAMES.items()}
 _BY_NAME.update({"float": 1, "double": 2, "half": 19})
 _BY_NUMPY: dict[np.dtype[Any], int] = {
-    dtype: value for value, dtype in NUMPY_DTYPES.items() if value not in (STRING, VARIANT)
+    dtype: value for value, dtype in NUMPY_DTYPES._known.items() if value not in (STRING, VARIANT)
 }
+
+
+def _lookup_numpy(dtype: np.dtype[Any]) -> int | None:
+    """The enum value of a numpy dtype of the table. An array can only have an ml_dtypes type
+    once ``ml_dtypes`` is imported: then its types join the table."""
+    known = _BY_NUMPY.get(dtype)
+    if known is None and "ml_dtypes" in sys.modules:
+        NUMPY_DTYPES.add_ml_dtypes()
+        known = _BY_NUMPY.get(dtype)
+    return known
 
 
 def enum_of(dtype: Any) -> int:
     """The DataType enum value for a numpy dtype, an enum value, or a name ("float32", "DT_HALF",
     "qint8", a ``tf.DType``'s ``.name``)."""
     if isinstance(dtype, np.dtype):  # the common case, first
-        known = _BY_NUMPY.get(dtype)
+        known = _lookup_numpy(dtype)
         if known is not None:
             return known
     if isinstance(dtype, int) and not isinstance(dtype, bool):
@@ -75,7 +139,7 @@ def enum_of(dtype: Any) -> int:
         raise TypeError(f"cannot store dtype {dtype!r} in a checkpoint") from None
     if np_dtype.kind in "OSU":
         return STRING
-    try:
-        return _BY_NUMPY[np_dtype.newbyteorder("=")]
-    except KeyError:
-        raise TypeError(f"cannot store numpy dtype {np_dtype} in a checkpoint") from None
+    known = _lookup_numpy(np_dtype.newbyteorder("="))
+    if known is None:
+        raise TypeError(f"cannot store numpy dtype {np_dtype} in a checkpoint")
+    return known

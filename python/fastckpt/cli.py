@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from . import __version__, _fastckpt, _storage
-from ._dtypes import NAMES, NUMPY_DTYPES
+from ._dtypes import NAMES, enum_of
 from .errors import CheckpointError
 from .conversion import open as open_any
 from .reader import CheckpointReader, load_checkpoint
@@ -212,10 +212,10 @@ def _print_tree(tree: dict[str, Any], indent: str) -> None:
 
 def _dtype_name(dtype: np.dtype[Any]) -> str:
     """TensorFlow's name of a numpy dtype fastckpt returns (``string`` for object arrays)."""
-    for value, known in NUMPY_DTYPES.items():
-        if known == dtype:
-            return NAMES[value]
-    return str(dtype)
+    try:
+        return NAMES[enum_of(dtype)]
+    except TypeError:
+        return str(dtype)
 
 
 # --- show -------------------------------------------------------------------------------------

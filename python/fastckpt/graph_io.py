@@ -10,7 +10,7 @@ from typing import Any, Union
 import numpy as np
 
 from . import _fastckpt, _storage
-from ._dtypes import NUMPY_DTYPES, STRING, enum_of
+from ._dtypes import NUMPY_DTYPES, QUANTIZED, STRING, enum_of
 from ._fastckpt import GraphDef, Message, MetaGraphDef, TensorProto
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -63,12 +63,9 @@ def make_ndarray(tensor: Any, *, max_fill_bytes: int | None = None) -> np.ndarra
     return array
 
 
-#: quantized types: numpy arrays of their structured dtype, converted through its one field's type.
-_QUANTIZED = frozenset(value for value, dtype in NUMPY_DTYPES.items() if dtype.names)
-
-
 def _array(values: Any, dtype: int | None) -> np.ndarray[Any, Any]:
-    np_dtype = None if dtype is None or dtype in _QUANTIZED else NUMPY_DTYPES[dtype]
+    # Quantized types: numpy arrays of their structured dtype, converted through its one field's type.
+    np_dtype = None if dtype is None or dtype in QUANTIZED else NUMPY_DTYPES[dtype]
     if isinstance(values, (np.ndarray, np.generic)):
         return values.astype(np_dtype) if np_dtype is not None else np.asarray(values)
     if dtype == STRING:
@@ -96,7 +93,7 @@ def make_tensor_proto(values: Any, dtype: Any = None, shape: Any = None) -> Tens
     array = _array(values, enum)
     if enum is None:
         enum = STRING if array.dtype.kind in "OSU" else enum_of(array.dtype)
-    if enum in _QUANTIZED:
+    if enum in QUANTIZED:
         array = np.asarray(array).astype(NUMPY_DTYPES[enum][0])
     dims = list(array.shape) if shape is None else [int(d) for d in shape]
     flat = array.ravel()

@@ -14,7 +14,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Union
 
-import ml_dtypes
 import numpy as np
 
 from . import _fastckpt
@@ -40,6 +39,7 @@ def _as_array(value: Any) -> np.ndarray[Any, Any]:
         name = str(value.dtype).removeprefix("torch.")
         if name == "bfloat16" or name.startswith("float8_"):
             # numpy has no such type and torch gives no array of it: its bits, seen as ml_dtypes'.
+            import ml_dtypes
             import torch
 
             bits = value.view(torch.int16 if name == "bfloat16" else torch.uint8)

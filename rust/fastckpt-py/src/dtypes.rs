@@ -1,7 +1,8 @@
 //! The engine's dtype table (`fastckpt::dtype`) for Python, and the numpy dtype of each
 //! TensorFlow dtype. `fastckpt._dtypes` builds its numpy mapping from [`dtype_table`]; the glue
-//! takes that mapping once and checks every fixed-size entry against the engine's element size,
-//! so no later change to a Python dict can make an array claim more bytes than the engine gave it.
+//! copies that mapping (at first use, and once more with `ml_dtypes`' types when one is first
+//! needed) and checks every fixed-size entry against the engine's element size, so no later change
+//! to a Python dict can make an array claim more bytes than the engine gave it.
 
 use fastckpt::dtype::Layout;
 use fastckpt::DataType;
@@ -32,11 +33,17 @@ pub fn dtype_table() -> Vec<Row> {
         .collect()
 }
 
-/// numpy dtypes by enum value, taken once from `fastckpt._dtypes.NUMPY_DTYPES` and checked.
-static NUMPY: PyOnceLock<Vec<Option<Py<PyArrayDescr>>>> = PyOnceLock::new();
+/// numpy dtypes by enum value, taken from `fastckpt._dtypes.NUMPY_DTYPES` and checked: the ones
+/// it has made at first use (numpy's own), and once a type of `ml_dtypes` is first needed, all of
+/// them (`fastckpt._dtypes` imports `ml_dtypes` only then: importing it is slow).
+static LOADED: PyOnceLock<Table> = PyOnceLock::new();
+static WITH_ML_DTYPES: PyOnceLock<Table> = PyOnceLock::new();
 
-fn snapshot(py: Python<'_>) -> PyResult<Vec<Option<Py<PyArrayDescr>>>> {
-    let mapping = py.import("fastckpt._dtypes")?.getattr("NUMPY_DTYPES")?.cast_into::<PyDict>()?;
+type Table = Vec<Option<Py<PyArrayDescr>>>;
+
+fn snapshot(py: Python<'_>, with_ml_dtypes: bool) -> PyResult<Table> {
+    let dtypes = py.import("fastckpt._dtypes")?.getattr("NUMPY_DTYPES")?;
+    let mapping = dtypes.call_method1("loaded", (with_ml_dtypes,))?.cast_into::<PyDict>()?;
     DataType::ALL
         .iter()
         .map(|&t| {
@@ -56,11 +63,18 @@ fn snapshot(py: Python<'_>) -> PyResult<Vec<Option<Py<PyArrayDescr>>>> {
         .collect()
 }
 
+fn entry(table: &Table, dtype: DataType) -> Option<&Py<PyArrayDescr>> {
+    usize::try_from(dtype.0).ok().and_then(|i| table.get(i)).and_then(Option::as_ref)
+}
+
 /// The numpy dtype of the arrays fastckpt returns for `dtype`.
 pub fn numpy_dtype<'py>(py: Python<'py>, dtype: DataType) -> PyResult<Bound<'py, PyArrayDescr>> {
-    let table = NUMPY.get_or_try_init(py, || snapshot(py))?;
-    let index = usize::try_from(dtype.0).ok();
-    match index.and_then(|i| table.get(i)).and_then(Option::as_ref) {
+    let loaded = LOADED.get_or_try_init(py, || snapshot(py, false))?;
+    let descr = match entry(loaded, dtype) {
+        Some(descr) => Some(descr),
+        None => entry(WITH_ML_DTYPES.get_or_try_init(py, || snapshot(py, true))?, dtype),
+    };
+    match descr {
         Some(descr) => Ok(descr.bind(py).clone()),
         None => Err(PyTypeError::new_err(format!("{} has no numpy equivalent", dtype.describe()))),
     }
@@ -70,9 +84,23 @@ pub fn numpy_dtype<'py>(py: Python<'py>, dtype: DataType) -> PyResult<Bound<'py,
 /// numpy's builtin and ml_dtypes' dtypes are singletons that arrays share, so a float32 array
 /// carries the table's own float32 object; a dtype merely equal to one in the table (another
 /// byte order, a structured copy) gives `None`, and the caller converts it the general way.
+/// An array can have a type of `ml_dtypes` only once `ml_dtypes` is imported: the full table is
+/// searched then.
 pub fn fixed_of_descr(py: Python<'_>, descr: *const PyArray_Descr) -> PyResult<Option<DataType>> {
-    let table = NUMPY.get_or_try_init(py, || snapshot(py))?;
-    let same =
-        |entry: &Option<Py<PyArrayDescr>>| entry.as_ref().is_some_and(|d| std::ptr::eq(d.as_ptr().cast(), descr));
-    Ok(DataType::ALL.iter().zip(table).find(|(t, entry)| t.element_size().is_some() && same(entry)).map(|(&t, _)| t))
+    let find = |table: &Table| {
+        let same =
+            |entry: &Option<Py<PyArrayDescr>>| entry.as_ref().is_some_and(|d| std::ptr::eq(d.as_ptr().cast(), descr));
+        DataType::ALL.iter().zip(table).find(|(t, entry)| t.element_size().is_some() && same(entry)).map(|(&t, _)| t)
+    };
+    if let Some(found) = find(LOADED.get_or_try_init(py, || snapshot(py, false))?) {
+        return Ok(Some(found));
+    }
+    let full = match WITH_ML_DTYPES.get(py) {
+        Some(full) => full,
+        None if py.import("sys")?.getattr("modules")?.contains("ml_dtypes")? => {
+            WITH_ML_DTYPES.get_or_try_init(py, || snapshot(py, true))?
+        }
+        None => return Ok(None),
+    };
+    Ok(find(full))
 }
