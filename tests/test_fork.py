@@ -121,7 +121,7 @@ def test_fork_twice_nested(parent_checkpoint: Path) -> None:
 # lazily with the GIL released. fork() copies only the forking thread: had the fork not waited for
 # that work, the child would find the locks taken for good and hang on first use.
 
-FORKS = 20
+FORKS = int(os.environ.get("FORKS", "20"))
 CHILD_DEADLINE_S = 20.0
 
 
@@ -197,3 +197,21 @@ def test_fork_while_another_thread_imports_a_graph() -> None:
         assert len(latest[0].as_graph_def().node) == operations
 
     assert _fork_during(import_fresh, in_child) == [0] * FORKS
+
+
+def test_fork_while_another_thread_reads_the_same_checkpoint(tmp_path: Path) -> None:
+    tensors = {f"t{i}": np.full(2048, i, dtype=np.float32) for i in range(2000)}
+    prefix = fastckpt.save(tensors, str(tmp_path / "many"))
+    reader = fastckpt.load_checkpoint(prefix)
+
+    def read_all() -> None:
+        reader.read_all(copy=True)
+        for name in ("t0", "t999", "t1999"):
+            reader.get_tensor(name)
+
+    def in_child() -> None:
+        got = reader.read_all(copy=True)
+        assert all(np.array_equal(got[name], value) for name, value in tensors.items())
+        assert reader.get_tensor("t7")[0] == 7
+
+    assert _fork_during(read_all, in_child) == [0] * FORKS

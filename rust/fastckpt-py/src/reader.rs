@@ -14,6 +14,7 @@ use rayon::prelude::*;
 
 use crate::arrays;
 use crate::errors::{self, IntoPy};
+use crate::forks;
 
 /// Memory a tensor is read into: address and length.
 type Span = (usize, usize);
@@ -75,6 +76,7 @@ impl Reader {
     /// owned array. Owned small tensors are carved from slabs: a loop of such calls would
     /// otherwise fault its memory in page by page on every pass.
     fn get<'py>(&self, py: Python<'py>, name: &[u8], copy: bool) -> PyResult<Bound<'py, PyAny>> {
+        let _section = forks::enter(py);
         let inner = &*self.inner;
         if copy {
             if let Some(plan) = py.detach(|| inner.plan(name)).py_err(py)? {
@@ -151,6 +153,7 @@ impl Reader {
         }
         let (ptr, len) = (into.buf_ptr() as usize, into.len_bytes());
         let inner = &*self.inner;
+        let _section = forks::enter(py);
         let result = py.detach(|| {
             // SAFETY: the export `into` keeps the buffer alive and in place (numpy refuses to
             // resize an exported array; `resize(refcheck=False)` is numpy's own unchecked escape,
@@ -170,6 +173,7 @@ impl Reader {
     /// numpy's own allocations of a steady W2 loop faulted their pages in and zeroed them on
     /// every pass (glibc gives the freed heap back), where slabs come back from the idle ones.
     fn read<'py>(&self, py: Python<'py>, names: Vec<Vec<u8>>, copy: bool) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        let _section = forks::enter(py);
         let inner = &*self.inner;
         // Owned fixed-size tensors: new arrays, filled by the engine below (each read resolved
         // once, before the allocation it sizes).
@@ -254,6 +258,7 @@ impl Reader {
             let out = unsafe { std::slice::from_raw_parts_mut(ptr as *mut u8, len) };
             inner.read_into(name, out)
         };
+        let _section = forks::enter(py);
         let results: Vec<fastckpt::Result<()>> = py.detach(|| {
             if names.len() == 1 {
                 // One tensor: handing it to the thread pool would cost more than reading it.
