@@ -92,6 +92,15 @@ fn ends_in_table_footer(path: &Path) -> bool {
     read_footer().is_some()
 }
 
+/// The elements of one stored slice, as [`V1Reader::with_slice`] hands them over.
+enum Slice<'a> {
+    /// Fixed-size elements in the host's order: borrowed from the table's block when stored as
+    /// packed floating-point values.
+    Fixed(&'a [u8]),
+    /// DT_STRING elements.
+    Strings(Vec<Bytes>),
+}
+
 /// One tensor as the metadata of all files describe it.
 #[derive(Debug)]
 struct V1Tensor {
@@ -238,25 +247,39 @@ impl V1Reader {
         Error::corrupt(self.path(), format!("tensor '{}': {detail}", display_key(name)))
     }
 
-    /// The elements of one stored slice, decoded from its record.
-    fn read_slice(&self, name: &[u8], tensor: &V1Tensor, stored: &StoredSlice) -> Result<Elements> {
+    /// `f` of the elements of one stored slice: packed floating-point values as the bytes they
+    /// are in the table's block (no copy), anything else decoded from its record.
+    fn with_slice<R>(
+        &self,
+        name: &[u8],
+        tensor: &V1Tensor,
+        stored: &StoredSlice,
+        f: impl FnOnce(Slice<'_>) -> Result<R>,
+    ) -> Result<R> {
         let file = &self.files[stored.file];
         let key = slices::slice_key(name, &stored.slice);
         let corrupt = |detail: String| Error::corrupt(file.path(), format!("tensor '{}': {detail}", display_key(&key)));
         let table = Table::open(file.path(), file.bytes())?;
-        let record =
-            table.get(&key)?.ok_or_else(|| corrupt("the slice listed in the metadata has no record".into()))?;
-        let record = Bytes::from(record);
-        let saved = decode_saved_slice(&record).map_err(|e| corrupt(format!("unable to parse the record: {}", e.0)))?;
-        if saved.name != name || slices::resolve(&saved.slice, &tensor.dims).ok().as_ref() != Some(&stored.region) {
-            return Err(corrupt("the record holds another tensor or slice".into()));
-        }
-        if let Some(bytes) = packed_floats(saved.data, tensor.dtype, stored.count()) {
-            return Ok(Elements::Owned(bytes.to_vec()));
-        }
-        let proto = binary::decode(&TENSOR_PROTO, record.slice_ref(saved.data))
-            .map_err(|e| corrupt(format!("unable to parse the slice's TensorProto: {e}")))?;
-        exact_typed_values(&proto, tensor.dtype, stored.count()).map_err(corrupt)
+        let read = |record: &[u8]| -> Result<R> {
+            let saved =
+                decode_saved_slice(record).map_err(|e| corrupt(format!("unable to parse the record: {}", e.0)))?;
+            if saved.name != name || slices::resolve(&saved.slice, &tensor.dims).ok().as_ref() != Some(&stored.region) {
+                return Err(corrupt("the record holds another tensor or slice".into()));
+            }
+            if let Some(bytes) = packed_floats(saved.data, tensor.dtype, stored.count()) {
+                return f(Slice::Fixed(bytes));
+            }
+            let proto = binary::decode(&TENSOR_PROTO, Bytes::copy_from_slice(saved.data))
+                .map_err(|e| corrupt(format!("unable to parse the slice's TensorProto: {e}")))?;
+            match exact_typed_values(&proto, tensor.dtype, stored.count()).map_err(corrupt)? {
+                Elements::Owned(bytes) => f(Slice::Fixed(&bytes)),
+                Elements::Shared(bytes) => f(Slice::Fixed(&bytes)),
+                Elements::Strings { values, .. } => f(Slice::Strings(values)),
+            }
+        };
+        table
+            .get_in(&key, read)?
+            .unwrap_or_else(|| Err(corrupt("the slice listed in the metadata has no record".into())))
     }
 
     /// Reads a fixed-size tensor into `out`, which must have exactly its size, assembling slices.
@@ -278,12 +301,15 @@ impl V1Reader {
         }
         self.check_coverage(name, tensor)?;
         for stored in &tensor.slices {
-            let Elements::Owned(src) = self.read_slice(name, tensor, stored)? else {
-                return Err(self.tensor_error(name, "a slice holds no fixed-size elements"));
-            };
-            slices::for_each_row(&tensor.dims, &stored.region, |s, d, n| {
-                out[d * size..(d + n) * size].copy_from_slice(&src[s * size..(s + n) * size]);
-            });
+            self.with_slice(name, tensor, stored, |slice| {
+                let Slice::Fixed(src) = slice else {
+                    return Err(self.tensor_error(name, "a slice holds no fixed-size elements"));
+                };
+                slices::for_each_row(&tensor.dims, &stored.region, |s, d, n| {
+                    out[d * size..(d + n) * size].copy_from_slice(&src[s * size..(s + n) * size]);
+                });
+                Ok(())
+            })?;
         }
         Ok(())
     }
@@ -299,14 +325,17 @@ impl V1Reader {
             self.check_coverage(name, tensor)?;
             let mut out = vec![Vec::new(); tensor.count];
             for stored in &tensor.slices {
-                let Elements::Strings { values, .. } = self.read_slice(name, tensor, stored)? else {
-                    return Err(self.tensor_error(name, "a slice holds no strings"));
-                };
-                slices::for_each_row(&tensor.dims, &stored.region, |s, d, n| {
-                    for i in 0..n {
-                        out[d + i] = values[s + i].to_vec();
-                    }
-                });
+                self.with_slice(name, tensor, stored, |slice| {
+                    let Slice::Strings(values) = slice else {
+                        return Err(self.tensor_error(name, "a slice holds no strings"));
+                    };
+                    slices::for_each_row(&tensor.dims, &stored.region, |s, d, n| {
+                        for i in 0..n {
+                            out[d + i] = values[s + i].to_vec();
+                        }
+                    });
+                    Ok(())
+                })?;
             }
             TensorData::Elements(out)
         };

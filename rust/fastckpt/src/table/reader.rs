@@ -159,6 +159,12 @@ impl<'a> Table<'a> {
     /// The value stored under exactly `key`, found by binary search in the index block and then in
     /// one data block.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.get_in(key, <[u8]>::to_vec)
+    }
+
+    /// `f` of the value stored under exactly `key`, without copying it out of its block (which
+    /// lies in the file's mapping, unless the block was compressed).
+    pub fn get_in<R>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
         let index = self.index_block()?;
         let Some((_, handle)) = index.seek(key).map_err(|e| self.corrupt(format!("index block: {e}")))? else {
             return Ok(None);
@@ -167,7 +173,7 @@ impl<'a> Table<'a> {
         let contents = self.read_block(handle, "data")?;
         let block = Block::new(&contents).map_err(|e| self.corrupt(format!("data block: {e}")))?;
         match block.seek(key).map_err(|e| self.corrupt(format!("data block: {e}")))? {
-            Some((found, value)) if found == key => Ok(Some(value.to_vec())),
+            Some((found, value)) if found == key => Ok(Some(f(value))),
             _ => Ok(None),
         }
     }
