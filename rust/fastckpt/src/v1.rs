@@ -125,11 +125,34 @@ impl StoredSlice {
     }
 }
 
+/// One file of a V1 checkpoint, mapped, with its table's index block checked at open.
+#[derive(Debug)]
+struct V1File {
+    data: DataFile,
+    index: Vec<u8>,
+}
+
+impl V1File {
+    fn table(&self) -> Table<'_> {
+        Table::with_index(self.data.path(), self.data.bytes(), &self.index)
+    }
+
+    /// Takes the pages of `bytes`, read and copied, out of this process's resident set, when
+    /// they lie in the mapping (a value of an uncompressed block): reading a checkpoint then
+    /// holds the tensors' copies, not the file's pages as well.
+    fn release(&self, bytes: &[u8]) {
+        let mapping = self.data.bytes().as_ptr_range();
+        if mapping.contains(&bytes.as_ptr()) {
+            self.data.release(bytes.as_ptr() as usize - mapping.start as usize, bytes.len());
+        }
+    }
+}
+
 /// An open V1 checkpoint.
 #[derive(Debug)]
 pub struct V1Reader {
     prefix: PathBuf,
-    files: Vec<DataFile>,
+    files: Vec<V1File>,
     tensors: BTreeMap<Vec<u8>, V1Tensor>,
 }
 
@@ -146,11 +169,12 @@ impl V1Reader {
                 table.get(b"")?.ok_or_else(|| corrupt("no SavedTensorSlices metadata under the empty key".into()))?;
             let meta = decode_meta(&meta).map_err(|e| corrupt(format!("unable to parse the metadata: {}", e.0)))?;
             meta.versions.check("Checkpoint", CHECKPOINT_VERSION, CHECKPOINT_MIN_PRODUCER).map_err(corrupt)?;
-            let index = reader.files.len();
+            let index = table.index().to_vec();
+            let at = reader.files.len();
             for tensor in meta.tensors {
-                reader.register(index, tensor).map_err(corrupt)?;
+                reader.register(at, tensor).map_err(corrupt)?;
             }
-            reader.files.push(file);
+            reader.files.push(V1File { data: file, index });
         }
         Ok(reader)
     }
@@ -195,7 +219,7 @@ impl V1Reader {
 
     /// The first file, named in errors that concern the checkpoint as a whole.
     pub fn path(&self) -> &Path {
-        self.files.first().map_or(&self.prefix, DataFile::path)
+        self.files.first().map_or(&self.prefix, |file| file.data.path())
     }
 
     /// Tensor names, sorted.
@@ -236,7 +260,7 @@ impl V1Reader {
         let mut files: Vec<usize> = tensor.slices.iter().map(|s| s.file).collect();
         files.sort_unstable();
         files.dedup();
-        let bytes: usize = files.iter().map(|&f| self.files[f].bytes().len()).sum();
+        let bytes: usize = files.iter().map(|&f| self.files[f].data.bytes().len()).sum();
         if tensor.count > bytes {
             return Err(self.tensor_error(name, format!("{} elements cannot come from {bytes} bytes", tensor.count)));
         }
@@ -258,8 +282,9 @@ impl V1Reader {
     ) -> Result<R> {
         let file = &self.files[stored.file];
         let key = slices::slice_key(name, &stored.slice);
-        let corrupt = |detail: String| Error::corrupt(file.path(), format!("tensor '{}': {detail}", display_key(&key)));
-        let table = Table::open(file.path(), file.bytes())?;
+        let corrupt =
+            |detail: String| Error::corrupt(file.data.path(), format!("tensor '{}': {detail}", display_key(&key)));
+        let table = file.table();
         let read = |record: &[u8]| -> Result<R> {
             let saved =
                 decode_saved_slice(record).map_err(|e| corrupt(format!("unable to parse the record: {}", e.0)))?;
@@ -267,7 +292,9 @@ impl V1Reader {
                 return Err(corrupt("the record holds another tensor or slice".into()));
             }
             if let Some(bytes) = packed_floats(saved.data, tensor.dtype, stored.count()) {
-                return f(Slice::Fixed(bytes));
+                let result = f(Slice::Fixed(bytes));
+                file.release(bytes);
+                return result;
             }
             let proto = binary::decode(&TENSOR_PROTO, Bytes::copy_from_slice(saved.data))
                 .map_err(|e| corrupt(format!("unable to parse the slice's TensorProto: {e}")))?;

@@ -43,6 +43,18 @@ impl<'a> Table<'a> {
         Ok(table)
     }
 
+    /// A table of `file` whose index block `index` was taken from [`Table::index`] of an earlier
+    /// [`Table::open`] of the same bytes, and so is not checked again: a reader that looks up
+    /// many keys opens the table once and keeps its index.
+    pub fn with_index(path: &Path, file: &'a [u8], index: &'a [u8]) -> Self {
+        Table { path: path.to_path_buf(), file, index: Cow::Borrowed(index) }
+    }
+
+    /// The index block's contents, checked (crc, key order).
+    pub fn index(&self) -> &[u8] {
+        &self.index
+    }
+
     fn corrupt(&self, detail: String) -> Error {
         Error::corrupt(&self.path, detail)
     }
