@@ -5,7 +5,7 @@ TensorFlow, either copied from the test fixtures or made here with TensorFlow 2.
     python3 fuzz/make_seeds.py
 
 Seeds take the form the target reads (see ``fuzz/fuzz_targets/``): ``bundle`` seeds are
-``u32 LE len(index) | index | data``; ``meta_graph`` seeds start with 0 (MetaGraphDef) or 1
+``u32 LE len(index) | index | data``; ``v1`` seeds are the single file of a V1 checkpoint; ``meta_graph`` seeds start with 0 (MetaGraphDef) or 1
 (SavedModel).
 """
 
@@ -97,6 +97,36 @@ def bundles(work: Path) -> None:
     put_bundle("sliced", Path(prefix))
 
 
+def v1_checkpoints(work: Path) -> None:
+    """Legacy V1 (TensorSlice) files, written by TensorFlow's ``Save``/``SaveSlices`` ops: the
+    test fixture, every dtype V1 stores, and a partitioned tensor in two slices."""
+    put("v1", "tf1_saver_v1", (PY_DATA / "tf1_saver_v1" / "model.ckpt-3").read_bytes())
+    ts = {
+        "f32": tf.constant([[1.5, -2.0], [0.0, 3.0]]),
+        "f64": tf.constant([2.5], tf.float64),
+        "f16": tf.constant([1.5, -2.0], tf.float16),
+        "c64": tf.constant([1 + 2j], tf.complex64),
+        "c128": tf.constant([3 - 1j], tf.complex128),
+        "i8": tf.constant([-1, 2, 3], tf.int8),
+        "i16": tf.constant([-300], tf.int16),
+        "i32": tf.constant([7, -7], tf.int32),
+        "i64": tf.constant([2**40], tf.int64),
+        "u8": tf.constant([255], tf.uint8),
+        "u16": tf.constant([65535], tf.uint16),
+        "flag": tf.constant([True, False]),
+        "empty": tf.zeros([0, 3], tf.float32),
+        "words": tf.constant([b"", b"x" * 200, "\u00e9".encode()]),
+    }
+    path = str(work / "v1_dtypes")
+    tf.raw_ops.Save(filename=path, tensor_names=list(ts), data=list(ts.values()))
+    put("v1", "dtypes", Path(path).read_bytes())
+    path = str(work / "v1_sliced")
+    tf.raw_ops.SaveSlices(filename=path, tensor_names=["w", "w", "s"],
+                          shapes_and_slices=["4 2 0,2:-", "4 2 2,2:-", "3 -"],
+                          data=[tf.ones([2, 2]), tf.zeros([2, 2]), tf.constant([b"a", b"b", b"c"])])
+    put("v1", "sliced", Path(path).read_bytes())
+
+
 def graphs_and_protos(work: Path) -> None:
     for name, value in tensors().items():
         put("tensor_proto", f"{name}.pb", tf.make_tensor_proto(value).SerializeToString())
@@ -132,6 +162,7 @@ def main() -> None:
     fixtures()
     with tempfile.TemporaryDirectory() as tmp:
         bundles(Path(tmp))
+        v1_checkpoints(Path(tmp))
         graphs_and_protos(Path(tmp))
     for folder in sorted(SEEDS.iterdir()):
         files = list(folder.iterdir())

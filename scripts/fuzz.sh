@@ -34,7 +34,7 @@ while (($#)); do
     shift
 done
 if ((${#targets[@]} == 0)); then
-    targets=(index_table bundle graph_def graph_text state_file meta_graph tensor_proto)
+    targets=(index_table bundle graph_def graph_text state_file meta_graph tensor_proto v1)
 fi
 
 host=$(rustc -vV | sed -n 's/^host: //p')

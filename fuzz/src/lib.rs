@@ -20,7 +20,7 @@ use fastckpt::proto::schema::{GRAPH_DEF, META_GRAPH_DEF, SAVED_MODEL, TENSOR_PRO
 use fastckpt::proto::{text, List, Message, Value};
 use fastckpt::state::{CheckpointState, STATE_FILE};
 use fastckpt::table::Table;
-use fastckpt::{BundleReader, TensorData};
+use fastckpt::{BundleReader, CheckpointReader, TensorData};
 
 /// A target's body: the input, and a folder for the files it writes (for those that read files).
 pub type Target = fn(&[u8], &Path);
@@ -34,6 +34,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("state_file", state_file),
     ("meta_graph", |data, _| meta_graph(data)),
     ("tensor_proto", |data, _| tensor_proto(data)),
+    ("v1", v1),
 ];
 
 /// The `.index` file: the table read and walked, every key looked up, every value decoded as the
@@ -67,6 +68,28 @@ pub fn bundle(data: &[u8], dir: &Path) {
     std::fs::write(dir.join("b.index"), index).expect("write the index");
     std::fs::write(dir.join("b.data-00000-of-00001"), shard).expect("write the data file");
     read_every_tensor(&dir.join("b"));
+}
+
+/// A legacy V1 (TensorSlice) checkpoint: the input is the one file at the prefix, opened by the
+/// reader that tells V1 from V2, with verification, and every tensor read in every way.
+pub fn v1(data: &[u8], dir: &Path) {
+    let prefix = dir.join("model.ckpt");
+    std::fs::write(&prefix, data).expect("write the checkpoint");
+    let Ok(reader) = CheckpointReader::open(&prefix, true) else { return };
+    let names: Vec<Vec<u8>> = reader.names().map(<[u8]>::to_vec).collect();
+    for name in &names {
+        let _ = reader.dtype_and_shape(name);
+        if let Ok(tensor) = reader.tensor(name) {
+            touch(&tensor.data);
+        }
+        if let Ok(Some(size)) = reader.byte_size(name) {
+            let mut out = vec![0u8; size];
+            let _ = reader.read_into(name, &mut out);
+        }
+    }
+    for tensor in reader.tensors(&names, true).into_iter().flatten() {
+        touch(&tensor.data);
+    }
 }
 
 /// A binary GraphDef (`.pb`): decoded, written back in both formats, its constants decoded,
