@@ -34,7 +34,7 @@ def test_patched_numpy_mapping_cannot_widen_a_view(tmp_path: Path) -> None:
         import numpy as np
         import fastckpt
         from fastckpt import _dtypes
-        _dtypes.NUMPY_DTYPES[1] = np.dtype(np.float64)
+        _dtypes.NUMPY_DTYPES._known[1] = np.dtype(np.float64)  # what the glue takes its table from
         reader = fastckpt.load_checkpoint(sys.argv[1])
         for copy in (False, True):
             try:
@@ -53,19 +53,51 @@ def test_patched_numpy_mapping_cannot_widen_a_view(tmp_path: Path) -> None:
         assert line.startswith("refused:") and "DT_FLOAT" in line and "4" in line, line
 
 
+def test_patched_ml_dtypes_entry_cannot_widen_a_view(tmp_path: Path) -> None:
+    """The same for the types of ml_dtypes, whose table the glue takes only when one is first
+    needed: a bfloat16 entry patched to a 4-byte dtype before that is refused."""
+    import ml_dtypes
+
+    prefix = fastckpt.save({"x": np.arange(4, dtype=ml_dtypes.bfloat16)}, str(tmp_path / "ckpt"))
+    result = _run(
+        """
+        import sys
+        import numpy as np
+        import fastckpt
+        from fastckpt import _dtypes
+        _dtypes.NUMPY_DTYPES.add_ml_dtypes()
+        _dtypes.NUMPY_DTYPES._known[14] = np.dtype(np.float32)
+        reader = fastckpt.load_checkpoint(sys.argv[1])
+        for copy in (False, True):
+            try:
+                array = reader.get_tensor("x", copy=copy)
+            except TypeError as e:
+                print("refused:", e)
+            else:
+                print("array of", array.nbytes, "bytes")
+        """,
+        prefix,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2, result.stdout
+    for line in lines:
+        assert line.startswith("refused:") and "DT_BFLOAT16" in line and "2" in line, line
+
+
 def test_patching_the_mapping_later_changes_nothing(tmp_path: Path) -> None:
     prefix = fastckpt.save({"x": np.arange(4, dtype=np.float32)}, str(tmp_path / "ckpt"))
     reader = fastckpt.load_checkpoint(prefix)
     reader.get_tensor("x")  # the glue has taken its dtypes
     saved = _dtypes.NUMPY_DTYPES[1]
     try:
-        _dtypes.NUMPY_DTYPES[1] = np.dtype(np.float64)
+        _dtypes.NUMPY_DTYPES._known[1] = np.dtype(np.float64)
         for copy in (False, True):
             array = reader.get_tensor("x", copy=copy)
             assert array.dtype == np.float32 and array.nbytes == 16
             np.testing.assert_array_equal(array, [0, 1, 2, 3])
     finally:
-        _dtypes.NUMPY_DTYPES[1] = saved
+        _dtypes.NUMPY_DTYPES._known[1] = saved
 
 
 def test_python_mapping_is_derived_from_the_engine_table() -> None:
