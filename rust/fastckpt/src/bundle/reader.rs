@@ -780,6 +780,10 @@ impl BundleReader {
             .flat_map(|(file, pieces)| runs(pieces).into_iter().map(move |run| (file.clone(), run)))
             .collect();
         self.read_runs(runs, &asked)?;
+        if alone.is_empty() {
+            // The usual batch of small tensors (or a single one): no trip to the pool.
+            return Ok(());
+        }
         pool::install(|| alone.par_iter_mut().try_for_each(|(key, plan, out)| self.read_planned(key, plan, out)))
     }
 
