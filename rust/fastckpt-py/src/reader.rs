@@ -10,7 +10,6 @@ use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
-use rayon::prelude::*;
 
 use crate::arrays;
 use crate::errors::{self, IntoPy};
@@ -238,9 +237,10 @@ impl Reader {
         Ok(Some((key, (plain.data as usize, plain.len))))
     }
 
-    /// Reads tensors `names[i]` into the memory spans `targets[i]` (address, length), in
-    /// parallel with the GIL released. The caller keeps every span alive, in place and writable
-    /// for the call, with no Rust reference to it; no two may overlap (checked here).
+    /// Reads tensors `names[i]` into the memory spans `targets[i]` (address, length), together
+    /// ([`CheckpointReader::read_into_many`]) with the GIL released. The caller keeps every span
+    /// alive, in place and writable for the call, with no Rust reference to it; no two may
+    /// overlap (checked here).
     fn fill(&self, py: Python<'_>, names: &[Vec<u8>], targets: Vec<Span>) -> PyResult<()> {
         let mut ranges: Vec<(usize, usize)> = targets.iter().map(|&(ptr, len)| (ptr, ptr + len)).collect();
         ranges.sort_unstable();
@@ -248,26 +248,24 @@ impl Reader {
             return Err(PyValueError::new_err("read_into needs buffers that do not overlap each other"));
         }
         let inner = &*self.inner;
-        let read = |(name, (ptr, len)): (&Vec<u8>, Span)| {
-            // SAFETY: each span is a writable, C-contiguous buffer of `len` bytes that the
-            // caller's references (arrays or buffer exports) keep alive and in place (numpy
-            // refuses to resize an array something else refers to) until after this call, and no
-            // two of them overlap (checked above). Python code running meanwhile may touch the
-            // same bytes, as with any numpy operation that releases the GIL; whatever it does,
-            // the buffer is plain bytes, so no invalid value can arise.
-            let out = unsafe { std::slice::from_raw_parts_mut(ptr as *mut u8, len) };
-            inner.read_into(name, out)
-        };
         let _section = forks::enter(py);
-        let results: Vec<fastckpt::Result<()>> = py.detach(|| {
-            if names.len() == 1 {
-                // One tensor: handing it to the thread pool would cost more than reading it.
-                names.iter().zip(targets).map(read).collect()
-            } else {
-                pool::install(|| names.par_iter().zip(targets).map(read).collect())
-            }
-        });
-        results.into_iter().try_for_each(|r| r.py_err(py))
+        py.detach(|| {
+            let mut reads: Vec<(&[u8], &mut [u8])> = names
+                .iter()
+                .zip(targets)
+                .map(|(name, (ptr, len))| {
+                    // SAFETY: each span is a writable, C-contiguous buffer of `len` bytes that the
+                    // caller's references (arrays or buffer exports) keep alive and in place (numpy
+                    // refuses to resize an array something else refers to) until after this call,
+                    // and no two of them overlap (checked above). Python code running meanwhile may
+                    // touch the same bytes, as with any numpy operation that releases the GIL;
+                    // whatever it does, the buffer is plain bytes, so no invalid value can arise.
+                    (name.as_slice(), unsafe { std::slice::from_raw_parts_mut(ptr as *mut u8, len) })
+                })
+                .collect();
+            inner.read_into_many(&mut reads)
+        })
+        .py_err(py)
     }
 
     /// numpy refuses shapes TensorFlow allows (more than 64 dimensions, sizes beyond `isize`): say

@@ -4,9 +4,12 @@
 
 use std::path::Path;
 
+use rayon::prelude::*;
+
 use crate::bundle::{naming, BundleReader, ReadPlan, Tensor};
 use crate::dtype::DataType;
 use crate::error::{display_key, Error, Result};
+use crate::pool;
 use crate::storage::Location;
 use crate::v1::{self, V1Reader};
 
@@ -133,6 +136,19 @@ impl CheckpointReader {
         match self {
             CheckpointReader::V2(r) => r.read_planned_many(reads),
             CheckpointReader::V1(r) => reads.iter_mut().try_for_each(|(name, _, out)| r.read_into(name, out)),
+        }
+    }
+
+    /// [`Self::read_into`] of many tensors, each `(name, out)`, with the first error (see
+    /// [`BundleReader::read_into_many`]); V1 tensors are decoded in parallel.
+    pub fn read_into_many(&self, reads: &mut [(&[u8], &mut [u8])]) -> Result<()> {
+        match self {
+            CheckpointReader::V2(r) => r.read_into_many(reads),
+            CheckpointReader::V1(r) => {
+                let results: Vec<Result<()>> =
+                    pool::install(|| reads.par_iter_mut().map(|(name, out)| r.read_into(name, out)).collect());
+                results.into_iter().collect()
+            }
         }
     }
 

@@ -374,7 +374,7 @@ pub struct Piece<'a> {
 }
 
 impl Piece<'_> {
-    fn end(&self) -> u64 {
+    pub(crate) fn end(&self) -> u64 {
         self.offset + self.out.len() as u64
     }
 }
