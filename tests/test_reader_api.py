@@ -202,7 +202,8 @@ def test_glue_get_takes_str_and_bytes_names(tmp_path: Path, kind: str) -> None:
     raw = np.arange(3, dtype=np.int16)
     glue: Any
     if kind == "Reader":
-        glue = _fastckpt.Reader(str(fastckpt.save({"w": W, b"raw\xff": raw}, tmp_path / "ckpt")), True)
+        tensors: dict[Any, Any] = {"w": W, b"raw\xff": raw}
+        glue = _fastckpt.Reader(str(fastckpt.save(tensors, tmp_path / "ckpt")), True)
     else:
         np.savez(tmp_path / "t.npz", w=W)
         glue = _fastckpt.Source(str(tmp_path / "t.npz"))
