@@ -191,3 +191,26 @@ def test_other_file_at_the_prefix_is_still_a_missing_index(tmp_path: Path) -> No
     (tmp_path / "model").write_bytes(b"not a table" * 10)
     with pytest.raises(fastckpt.CheckpointNotFoundError, match="model.index"):
         fastckpt.load_checkpoint(tmp_path / "model")
+
+
+@pytest.mark.parametrize("kind", ["Reader", "Source"])
+def test_glue_get_takes_str_and_bytes_names(tmp_path: Path, kind: str) -> None:
+    # The front hands get_tensor's name to the glue as it came (no bytes object per call): the
+    # glue encodes a str as the front's _encode does, lone surrogates included.
+    from fastckpt import _fastckpt
+
+    raw = np.arange(3, dtype=np.int16)
+    glue: Any
+    if kind == "Reader":
+        tensors: dict[Any, Any] = {"w": W, b"raw\xff": raw}
+        glue = _fastckpt.Reader(str(fastckpt.save(tensors, tmp_path / "ckpt")), True)
+    else:
+        np.savez(tmp_path / "t.npz", w=W)
+        glue = _fastckpt.Source(str(tmp_path / "t.npz"))
+    for copy in (False, True):
+        np.testing.assert_array_equal(glue.get("w", copy), W)
+        np.testing.assert_array_equal(glue.get(b"w", copy), W)
+        if kind == "Reader":
+            np.testing.assert_array_equal(glue.get("raw\udcff", copy), raw)
+        with pytest.raises(TypeError, match="a tensor name must be str or bytes, not int"):
+            glue.get(5, copy)

@@ -133,11 +133,12 @@ class CheckpointReader(Mapping[str, "np.ndarray[Any, Any]"]):
         if out is not None:
             self.read_into({_encode(name): out})
             return out
-        # The steady path of a restore loop, once per tensor: no helper calls in between.
+        # The steady path of a restore loop, once per tensor: no helper calls in between (the glue
+        # takes the name as str or bytes and encodes it as _encode does).
         reader = self._reader
         if reader is None:
             raise ValueError(f"the checkpoint reader of {self._prefix} is closed")
-        return reader.get(name.encode("utf-8", "surrogateescape") if type(name) is str else _encode(name), copy)
+        return reader.get(name, copy)
 
     def read_into(
         self, arrays: Mapping[str, np.ndarray[Any, Any]] | Mapping[bytes, np.ndarray[Any, Any]]

@@ -14,7 +14,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 
 use crate::errors::IntoPy;
-use crate::reader::to_array;
+use crate::reader::{tensor_key, to_array};
 
 fn dtype_named(py: Python<'_>, name: &str) -> PyResult<DataType> {
     DataType::ALL
@@ -121,8 +121,19 @@ impl Source {
         self.inner.contains(name)
     }
 
-    fn get<'py>(&self, py: Python<'py>, name: Vec<u8>, copy: bool) -> PyResult<Bound<'py, PyAny>> {
-        let tensor = py.detach(|| self.inner.tensor(&name)).py_err(py)?;
+    fn get<'py>(&self, py: Python<'py>, name: &Bound<'py, PyAny>, copy: bool) -> PyResult<Bound<'py, PyAny>> {
+        self.read(py, &tensor_key(name)?, copy)
+    }
+
+    fn get_many<'py>(&self, py: Python<'py>, names: Vec<Vec<u8>>, copy: bool) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        names.iter().map(|name| self.read(py, name, copy)).collect()
+    }
+}
+
+impl Source {
+    /// One tensor ([`Source::get`]): a view, or with `copy` an array of its own.
+    fn read<'py>(&self, py: Python<'py>, name: &[u8], copy: bool) -> PyResult<Bound<'py, PyAny>> {
+        let tensor = py.detach(|| self.inner.tensor(name)).py_err(py)?;
         let tensor = match tensor.data {
             TensorData::Mapped { .. } if copy => {
                 let bytes = tensor.data.bytes().unwrap_or_default().to_vec();
@@ -131,9 +142,5 @@ impl Source {
             _ => tensor,
         };
         to_array(py, tensor, None)
-    }
-
-    fn get_many<'py>(&self, py: Python<'py>, names: Vec<Vec<u8>>, copy: bool) -> PyResult<Vec<Bound<'py, PyAny>>> {
-        names.into_iter().map(|name| self.get(py, name, copy)).collect()
     }
 }

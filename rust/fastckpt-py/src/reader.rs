@@ -1,15 +1,16 @@
 //! `_fastckpt.Reader`: an open checkpoint. Names cross the boundary as `bytes` (tensor names are
 //! byte strings in the format); the Python layer decodes them.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use fastckpt::bundle::{ReadPlan, TensorData};
 use fastckpt::{pool, CheckpointReader, Tensor};
 use pyo3::buffer::PyBuffer;
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyTuple};
+use pyo3::types::{PyBytes, PyString, PyTuple};
 
 use crate::arrays;
 use crate::errors::{self, IntoPy};
@@ -26,6 +27,23 @@ pub struct Reader {
     slabs: arrays::Slabs,
     /// The `.base` its views share.
     bases: arrays::MappedBases,
+}
+
+/// A tensor name as the engine takes it: a `bytes` as it is, a `str` as its UTF-8 (lone surrogates
+/// as the bytes `surrogateescape` decoded them from), as the Python layer spells names. Taking the
+/// `str` here spares a steady `get_tensor` loop a `bytes` object per call.
+pub(crate) fn tensor_key<'a>(name: &'a Bound<'_, PyAny>) -> PyResult<Cow<'a, [u8]>> {
+    if let Ok(bytes) = name.cast::<PyBytes>() {
+        return Ok(Cow::Borrowed(bytes.as_bytes()));
+    }
+    let Ok(text) = name.cast::<PyString>() else {
+        let kind = name.get_type().name()?;
+        return Err(PyTypeError::new_err(format!("a tensor name must be str or bytes, not {kind}")));
+    };
+    match text.to_str() {
+        Ok(utf8) => Ok(Cow::Borrowed(utf8.as_bytes())),
+        Err(_) => Ok(Cow::Owned(text.call_method1("encode", ("utf-8", "surrogateescape"))?.extract()?)),
+    }
 }
 
 /// The numpy array of `tensor`; views take their `.base` from `bases` when given.
@@ -74,7 +92,8 @@ impl Reader {
     /// One tensor: a read-only view into the mapping when possible, else (or with `copy`) an
     /// owned array. Owned small tensors are carved from slabs: a loop of such calls would
     /// otherwise fault its memory in page by page on every pass.
-    fn get<'py>(&self, py: Python<'py>, name: &[u8], copy: bool) -> PyResult<Bound<'py, PyAny>> {
+    fn get<'py>(&self, py: Python<'py>, name: &Bound<'py, PyAny>, copy: bool) -> PyResult<Bound<'py, PyAny>> {
+        let name = &*tensor_key(name)?;
         let _section = forks::enter(py);
         let inner = &*self.inner;
         if copy {
