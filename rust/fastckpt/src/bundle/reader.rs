@@ -734,8 +734,9 @@ impl BundleReader {
     /// arrives ([`BundleReader::read_runs`]); then the others (large ones in parallel chunks,
     /// partitioned, byte-swapped) in parallel one by one.
     ///
-    /// The whole tensors of a remote checkpoint are fetched together, shard by shard: neighbouring tensors share ranged GETs, several requests are in flight and
-    /// every response lands straight in the tensors' buffers; then each is checksummed.
+    /// The whole tensors of a remote checkpoint are fetched together, shard by shard: neighbouring
+    /// tensors share ranged GETs, several requests are in flight and every response lands
+    /// straight in the tensors' buffers; then each is checksummed.
     pub fn read_planned_many(&self, reads: &mut [(&[u8], &ReadPlan, &mut [u8])]) -> Result<()> {
         if self.remote.is_none() {
             return self.read_local_many(reads);
