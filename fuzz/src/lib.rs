@@ -20,7 +20,7 @@ use fastckpt::proto::schema::{GRAPH_DEF, META_GRAPH_DEF, SAVED_MODEL, TENSOR_PRO
 use fastckpt::proto::{text, List, Message, Value};
 use fastckpt::state::{CheckpointState, STATE_FILE};
 use fastckpt::table::Table;
-use fastckpt::{BundleReader, CheckpointReader, TensorData};
+use fastckpt::{CheckpointReader, TensorData};
 
 /// A target's body: the input, and a folder for the files it writes (for those that read files).
 pub type Target = fn(&[u8], &Path);
@@ -75,21 +75,7 @@ pub fn bundle(data: &[u8], dir: &Path) {
 pub fn v1(data: &[u8], dir: &Path) {
     let prefix = dir.join("model.ckpt");
     std::fs::write(&prefix, data).expect("write the checkpoint");
-    let Ok(reader) = CheckpointReader::open(&prefix, true) else { return };
-    let names: Vec<Vec<u8>> = reader.names().map(<[u8]>::to_vec).collect();
-    for name in &names {
-        let _ = reader.dtype_and_shape(name);
-        if let Ok(tensor) = reader.tensor(name) {
-            touch(&tensor.data);
-        }
-        if let Ok(Some(size)) = reader.byte_size(name) {
-            let mut out = vec![0u8; size];
-            let _ = reader.read_into(name, &mut out);
-        }
-    }
-    for tensor in reader.tensors(&names, true).into_iter().flatten() {
-        touch(&tensor.data);
-    }
+    read_every_tensor(&prefix);
 }
 
 /// A binary GraphDef (`.pb`): decoded, written back in both formats, its constants decoded,
@@ -163,10 +149,11 @@ fn split(data: &[u8]) -> (&[u8], &[u8]) {
     rest.split_at(at)
 }
 
-/// Opens the bundle at `prefix` with verification and reads every tensor the ways the Python API
-/// does: listed, shape and size asked, viewed, copied, read into a buffer of its size.
+/// Opens the checkpoint at `prefix` (V2 bundle or V1 file) with verification and reads every
+/// tensor the ways the Python API does: listed, shape and size asked, viewed, copied, read into a
+/// buffer of its size, one by one and all at once.
 fn read_every_tensor(prefix: &Path) {
-    let Ok(reader) = BundleReader::open(prefix, true) else { return };
+    let Ok(reader) = CheckpointReader::open(prefix, true) else { return };
     let names: Vec<Vec<u8>> = reader.names().map(<[u8]>::to_vec).collect();
     for name in &names {
         let _ = reader.dtype_and_shape(name);
@@ -184,9 +171,17 @@ fn read_every_tensor(prefix: &Path) {
     for tensor in reader.tensors(&names, false).into_iter().flatten() {
         touch(&tensor.data);
     }
-    let raw: Vec<Vec<u8>> = reader.raw_entries().map(|(k, _)| k.to_vec()).collect();
-    for key in &raw {
-        let _ = reader.tensor(key);
+    let sized: Vec<(&[u8], usize)> =
+        names.iter().filter_map(|n| Some((n.as_slice(), reader.byte_size(n).ok()??))).collect();
+    let mut buffers: Vec<Vec<u8>> = sized.iter().map(|&(_, size)| vec![0u8; size]).collect();
+    let mut reads: Vec<(&[u8], &mut [u8])> =
+        sized.iter().zip(&mut buffers).map(|(&(n, _), b)| (n, &mut b[..])).collect();
+    let _ = reader.read_into_many(&mut reads);
+    if let CheckpointReader::V2(bundle) = &reader {
+        let raw: Vec<Vec<u8>> = bundle.raw_entries().map(|(k, _)| k.to_vec()).collect();
+        for key in &raw {
+            let _ = bundle.tensor(key);
+        }
     }
 }
 
