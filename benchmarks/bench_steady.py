@@ -3,9 +3,15 @@ saving or restoring every N steps does (``bench_bundle.py`` runs each operation 
 process instead). Runs the modules ``steady_read`` and, when it exists, ``steady_save``; each
 exposes ``rows(args) -> list[dict]`` and this prints every row with its target.
 
-    python benchmarks/bench_steady.py                     # both, full size
+    python benchmarks/bench_steady.py                     # both, full size, on disk and on tmpfs
     python benchmarks/bench_steady.py --only read --scale 0.25 --repeats 3
-    python benchmarks/bench_steady.py --json steady.json
+    python benchmarks/bench_steady.py --dir /dev/shm --json steady.json
+
+Each module runs once per scratch folder parent: by default the system temp dir (where a training
+loop's checkpoints go: a disk) and ``/dev/shm`` (tmpfs, no writeback) when that is another file
+system. The file system changes what the kernel does per page: on this project's reference VM ext4
+keeps large folios in the page cache while tmpfs (``huge=never``) works 4 KiB at a time, so the
+two are reported apart, each group named with its file system.
 
 A row is a dict with ``row`` (its label), ``median``/``min``/``max`` in ``unit`` over the timed
 rounds, and optionally ``group``, ``ratio`` + ``vs`` (what it is compared with), ``target``,
@@ -31,9 +37,33 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 MODULES = ("steady_read", "steady_save")
 
 
-def default_dir() -> str:
-    """tmpfs when there is one, so that no disk writeback disturbs the passes."""
-    return "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
+def filesystem(path: str) -> str:
+    """The type of the file system holding ``path`` (``ext4``, ``tmpfs``, ...), from ``/proc/mounts``."""
+    real = os.path.realpath(path)
+    best, kind = "", "?"
+    try:
+        mounts = Path("/proc/mounts").read_text().splitlines()
+    except OSError:
+        return kind
+    for line in mounts:
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = fields[1].replace("\\040", " ")
+        inside = real == point or real.startswith(point.rstrip("/") + "/")
+        if inside and len(point) > len(best):
+            best, kind = point, fields[2]
+    return kind
+
+
+def default_dirs() -> list[str]:
+    """The system temp dir (a disk, normally), then ``/dev/shm`` when it is a writable tmpfs of
+    its own."""
+    dirs = [tempfile.gettempdir()]
+    shm = "/dev/shm"
+    if os.path.isdir(shm) and os.access(shm, os.W_OK) and filesystem(shm) != filesystem(dirs[0]):
+        dirs.append(shm)
+    return dirs
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,7 +74,11 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     if "--repeats" not in known:
         parser.add_argument("--repeats", type=int, default=7, help="timed rounds (7)")
     if "--dir" not in known:
-        parser.add_argument("--dir", default=None, help="scratch folder parent (default: /dev/shm)")
+        parser.add_argument(
+            "--dir",
+            default=None,
+            help="scratch folder parent(s), comma-separated (default: the system temp dir, then /dev/shm)",
+        )
 
 
 W2_SHAPE = (64, 128)  # 32 KiB of float32
@@ -59,7 +93,7 @@ def w2_setup(args: argparse.Namespace, seed: int) -> tuple[dict[str, Any], int, 
     count = max(1, round(W2_COUNT * float(getattr(args, "scale", 1.0))))
     names = [f"layer_{i:05d}/kernel" for i in range(count)]
     arrays = {n: np.random.default_rng([seed, i]).random(W2_SHAPE, dtype=np.float32) for i, n in enumerate(names)}
-    return arrays, int(getattr(args, "repeats", 7)), getattr(args, "dir", None) or default_dir()
+    return arrays, int(getattr(args, "repeats", 7)), getattr(args, "dir", None) or default_dirs()[0]
 
 
 def rotating_rounds(ops: list[str], repeats: int, one_pass: Callable[[str], float]) -> dict[str, list[float]]:
@@ -155,11 +189,25 @@ def run_alone(
     add_arguments(parser)
     parser.add_argument("--json", default=None, help="also write the rows as JSON here")
     args = parser.parse_args(argv)
-    result = rows(args)
+    result = rows_per_dir(rows, args)
     print_rows(result)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
     return 0
+
+
+def rows_per_dir(rows: Callable[[argparse.Namespace], list[dict[str, Any]]], args: argparse.Namespace) -> list[dict[str, Any]]:
+    """A module's rows once per scratch folder parent of ``--dir`` (default ``default_dirs()``),
+    each row's group named with the folder's file system."""
+    dirs = args.dir.split(",") if args.dir else default_dirs()
+    out: list[dict[str, Any]] = []
+    for parent in dirs:
+        got = rows(argparse.Namespace(**{**vars(args), "dir": parent}))
+        for row in got:
+            row["group"] = f"{row.get('group', '')} on {filesystem(parent)} ({parent})"
+            row["dir"] = parent
+        out += got
+    return out
 
 
 def _load(name: str) -> Any:
@@ -215,12 +263,12 @@ def main(argv: list[str] | None = None) -> int:
         if module is None:
             print(f"\n== {name}: not present in this tree, skipped")
             continue
-        got = module.rows(args)
+        got = rows_per_dir(module.rows, args)
         print_rows(got)
         rows += got
     if args.json:
         Path(args.json).write_text(json.dumps({"load": load, "rows": rows}, indent=1))
-    missed = [r["row"] for r in rows if r.get("ok") is False]
+    missed = [f"{r['row']} ({filesystem(r['dir'])})" for r in rows if r.get("ok") is False]
     print(f"\n{len(missed)} target(s) missed" + (f": {', '.join(missed)}" if missed else ""))
     return 0
 

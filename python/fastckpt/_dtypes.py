@@ -35,11 +35,13 @@ QUANTIZED = frozenset(value for value, name in NAMES.items() if name in _QUANTIZ
 #: enum values of the types numpy lacks (bfloat16, float8, int4 …): their dtypes come from
 #: ``ml_dtypes``, imported only once one of them is needed, as importing it takes longer than
 #: importing numpy (0.6–0.9 s here).
-_FROM_ML_DTYPES = frozenset(
-    value
-    for value, (name, layout, _) in _TABLE.items()
-    if layout == "fixed" and name not in _QUANTIZED and not hasattr(np, name)
-)
+def _numpy_lacks(name: str, layout: str) -> bool:
+    """Whether the arrays of type ``name`` need ``ml_dtypes``: fixed-size, not quantized, and no
+    type of that name in numpy."""
+    return layout == "fixed" and name not in _QUANTIZED and not hasattr(np, name)
+
+
+_FROM_ML_DTYPES = frozenset(value for value, (name, layout, _) in _TABLE.items() if _numpy_lacks(name, layout))
 
 
 def _numpy(name: str, layout: str, size: int | None) -> np.dtype[Any]:
@@ -48,12 +50,12 @@ def _numpy(name: str, layout: str, size: int | None) -> np.dtype[Any]:
     dtype: np.dtype[Any]
     if name in _QUANTIZED:
         dtype = np.dtype([(name, _QUANTIZED[name])])
-    elif hasattr(np, name):
-        dtype = np.dtype(getattr(np, name))
-    else:
+    elif _numpy_lacks(name, layout):
         import ml_dtypes
 
         dtype = np.dtype(getattr(ml_dtypes, name))
+    else:
+        dtype = np.dtype(getattr(np, name))
     if dtype.itemsize != size:  # the engine's table and numpy disagree: a bug here, not in the data
         raise ImportError(f"numpy dtype {dtype} has {dtype.itemsize} bytes, TensorFlow's {name} has {size}")
     return dtype
