@@ -214,3 +214,19 @@ def test_glue_get_takes_str_and_bytes_names(tmp_path: Path, kind: str) -> None:
             np.testing.assert_array_equal(glue.get("raw\udcff", copy), raw)
         with pytest.raises(TypeError, match="a tensor name must be str or bytes, not int"):
             glue.get(5, copy)
+
+
+def test_encode_is_the_glue_rule() -> None:
+    # One rule for a name's key bytes: the front's _encode is the glue's, which Reader.get applies.
+    from fastckpt import _fastckpt
+    from fastckpt.reader import _encode
+
+    assert _encode is _fastckpt.tensor_key_bytes
+    name = b"raw\xff"
+    assert _encode(name) is name
+    assert _encode("w/é") == "w/é".encode()
+    assert _encode("raw\udcff") == b"raw\xff"
+    with pytest.raises(UnicodeEncodeError):
+        _encode("lone \ud800")
+    with pytest.raises(TypeError, match="^a tensor name must be str or bytes, not int$"):
+        _encode(3)  # type: ignore[arg-type]

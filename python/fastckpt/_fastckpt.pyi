@@ -42,6 +42,7 @@ __all__ = [
     "object_graph_friendly_names",
     "copy_into",
     "crc32c_copy",
+    "tensor_key_bytes",
     "remove_file",
     "storage_delete",
     "storage_exists",
@@ -157,6 +158,7 @@ class Reader:
     def read_region(self, name: bytes, region: list[tuple[int, int]], into: _Any) -> None: ...
 
 def crc32c_copy(src: _Any, dst: _Any, chunk: int) -> int: ...
+def tensor_key_bytes(name: str | bytes) -> bytes: ...
 @final
 class Writer:
     def __new__(

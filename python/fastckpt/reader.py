@@ -18,12 +18,10 @@ PathLike = Union[str, "os.PathLike[str]"]
 Name = Union[str, bytes]
 
 
-def _encode(name: Name) -> bytes:
-    if isinstance(name, bytes):
-        return name
-    if isinstance(name, str):
-        return name.encode("utf-8", "surrogateescape")
-    raise TypeError(f"a tensor name must be str or bytes, not {type(name).__name__}")
+#: A tensor name's key bytes: a ``str``'s UTF-8 (lone surrogates as ``surrogateescape`` gives
+#: them back), a ``bytes`` as it is; ``TypeError`` for anything else. The glue's rule, which
+#: ``Reader.get`` applies itself.
+_encode = _fastckpt.tensor_key_bytes
 
 
 def _decode(name: bytes) -> str:
@@ -134,7 +132,7 @@ class CheckpointReader(Mapping[str, "np.ndarray[Any, Any]"]):
             self.read_into({_encode(name): out})
             return out
         # The steady path of a restore loop, once per tensor: no helper calls in between (the glue
-        # takes the name as str or bytes and encodes it as _encode does).
+        # takes the name as str or bytes and encodes it itself, the rule _encode calls).
         reader = self._reader
         if reader is None:
             raise ValueError(f"the checkpoint reader of {self._prefix} is closed")

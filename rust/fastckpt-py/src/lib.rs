@@ -37,6 +37,7 @@ fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<reader::Reader>()?;
     m.add_function(wrap_pyfunction!(reader::crc32c_copy, m)?)?;
+    m.add_function(wrap_pyfunction!(reader::tensor_key_bytes, m)?)?;
     m.add_class::<writer::Writer>()?;
     m.add_function(wrap_pyfunction!(dtypes::dtype_table, m)?)?;
     m.add_function(wrap_pyfunction!(state::parse_checkpoint_state, m)?)?;

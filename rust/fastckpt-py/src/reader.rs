@@ -30,8 +30,9 @@ pub struct Reader {
 }
 
 /// A tensor name as the engine takes it: a `bytes` as it is, a `str` as its UTF-8 (lone surrogates
-/// as the bytes `surrogateescape` decoded them from), as the Python layer spells names. Taking the
-/// `str` here spares a steady `get_tensor` loop a `bytes` object per call.
+/// as the bytes `surrogateescape` decoded them from); the Python layer calls it through
+/// [`tensor_key_bytes`]. Taking the `str` here spares a steady `get_tensor` loop a `bytes` object
+/// per call.
 pub(crate) fn tensor_key<'a>(name: &'a Bound<'_, PyAny>) -> PyResult<Cow<'a, [u8]>> {
     if let Ok(bytes) = name.cast::<PyBytes>() {
         return Ok(Cow::Borrowed(bytes.as_bytes()));
@@ -44,6 +45,16 @@ pub(crate) fn tensor_key<'a>(name: &'a Bound<'_, PyAny>) -> PyResult<Cow<'a, [u8
         Ok(utf8) => Ok(Cow::Borrowed(utf8.as_bytes())),
         Err(_) => Ok(Cow::Owned(text.call_method1("encode", ("utf-8", "surrogateescape"))?.extract()?)),
     }
+}
+
+/// [`tensor_key`] for the Python layer (`reader._encode`), so that the rule lives here only: a
+/// `bytes` comes back as it is, a `str` as new `bytes`.
+#[pyfunction]
+pub fn tensor_key_bytes<'py>(py: Python<'py>, name: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    if name.cast::<PyBytes>().is_ok() {
+        return Ok(name.clone());
+    }
+    Ok(PyBytes::new(py, &tensor_key(name)?).into_any())
 }
 
 /// The numpy array of `tensor`; views take their `.base` from `bases` when given.

@@ -48,7 +48,7 @@ const RESIDENCY_SAMPLES: usize = 16;
 
 /// Whole tensors of at most [`COPY_CHUNK`] bytes that a batch reads from one local file are read
 /// in runs: neighbours in file order, at most [`RUN_GAP`] apart, joined up to this many bytes and
-/// read by one `preadv` straight into their buffers (see [`DataFile::read_run`]).
+/// read by one `preadv` straight into their buffers (see [`LocalFile::read_run`]).
 const RUN_BYTES: usize = 2 << 20;
 
 /// The largest gap between neighbours (alignment padding, a tensor not asked for) that a run
@@ -151,73 +151,19 @@ impl DataFile {
     fn read_pieces(&self, pieces: Vec<Piece<'_>>) -> std::result::Result<(), (usize, Error)> {
         match &self.source {
             Source::Remote { object, tag, .. } => object.read_scattered(pieces, tag.as_deref()),
-            Source::Local { .. } => runs(pieces).iter_mut().try_for_each(|run| self.read_run(run)),
+            Source::Local { file, .. } => {
+                let local = LocalFile { data: self, file };
+                runs(pieces).iter_mut().try_for_each(|run| local.read_run(run))
+            }
         }
     }
 
-    /// Fills the pieces of one run (from [`runs`]: sorted, apart, at most [`RUN_GAP`] between
-    /// neighbours) by `preadv`s from the first piece's offset to the last one's end, the gaps
-    /// read into a scratch buffer: one call, more only when the kernel returns fewer bytes.
-    ///
-    /// ```text
-    /// file   ..| piece a |gap| piece b | piece c |..
-    /// iovecs     a.out    scr  b.out     c.out
-    /// ```
-    fn read_run(&self, run: &mut [Piece<'_>]) -> std::result::Result<(), (usize, Error)> {
-        use std::io::IoSliceMut;
-        use std::os::fd::AsRawFd;
-        let Some(first) = run.first() else { return Ok(()) };
-        let (start, first_id) = (first.offset, first.id);
-        let too_large = |id| (id, Error::corrupt(&self.path, "offset too large"));
-        let Source::Local { file, .. } = &self.source else {
-            return Err((first_id, Error::corrupt(&self.path, "runs are read from local files only")));
-        };
-        let gaps = run
-            .windows(2)
-            .map(|w| usize::try_from(w[1].offset - w[0].end()).map_err(|_| too_large(w[1].id)))
-            .collect::<std::result::Result<Vec<usize>, _>>()?;
-        // Where each piece ends, for naming the one a failed read stopped in.
-        let ends: Vec<(u64, usize)> = run.iter().map(|p| (p.end(), p.id)).collect();
-        let piece_at = |at: u64| ends.iter().find(|&&(end, _)| end > at).map_or(first_id, |&(_, id)| id);
-        let mut scratch = vec![0u8; gaps.iter().sum()];
-        let mut rest = &mut scratch[..];
-        let mut iovecs: Vec<IoSliceMut<'_>> = Vec::with_capacity(run.len() + gaps.len());
-        for (i, piece) in run.iter_mut().enumerate() {
-            if let Some(&gap) = i.checked_sub(1).and_then(|g| gaps.get(g)).filter(|&&g| g > 0) {
-                let (dropped, tail) = std::mem::take(&mut rest).split_at_mut(gap);
-                rest = tail;
-                iovecs.push(IoSliceMut::new(dropped));
-            }
-            iovecs.push(IoSliceMut::new(&mut *piece.out));
+    /// The open file of a data file on local disk (`None` for an object of a store).
+    fn local(&self) -> Option<LocalFile<'_>> {
+        match &self.source {
+            Source::Local { file, .. } => Some(LocalFile { data: self, file }),
+            Source::Remote { .. } => None,
         }
-        let (mut left, mut at) = (&mut iovecs[..], start);
-        while left.iter().any(|buf| !buf.is_empty()) {
-            let offset = libc::off_t::try_from(at).map_err(|_| too_large(piece_at(at)))?;
-            // Fewer buffers than asked for is still a correct read (1 only if 1024 did not fit).
-            let count = libc::c_int::try_from(left.len().min(RUN_IOVECS)).unwrap_or(1);
-            // SAFETY: `IoSliceMut` has the layout of `iovec` on Unix (std guarantees it) and
-            // `count` is at most `left.len()`; each buffer is a distinct `&mut [u8]` borrowed for
-            // this call, so the kernel writes only into memory this function may write. The
-            // descriptor is open for as long as `self` is.
-            let n = unsafe { libc::preadv(file.as_raw_fd(), left.as_ptr().cast(), count, offset) };
-            match usize::try_from(n) {
-                Ok(0) => {
-                    let detail = "the data file ends before the tensor (truncated while open?)";
-                    return Err((piece_at(at), Error::corrupt(&self.path, detail)));
-                }
-                Ok(n) => {
-                    at += n as u64;
-                    IoSliceMut::advance_slices(&mut left, n);
-                }
-                Err(_) => {
-                    let error = std::io::Error::last_os_error();
-                    if error.kind() != std::io::ErrorKind::Interrupted {
-                        return Err((piece_at(at), Error::io(&self.path, error)));
-                    }
-                }
-            }
-        }
-        Ok(())
     }
 
     /// `len` bytes at `offset`: borrowed from the mapping, or fetched.
@@ -305,6 +251,78 @@ impl DataFile {
                 &self.path,
                 format!("tensor '{}': the file was truncated to {len} bytes after it was opened", display_key(key)),
             ));
+        }
+        Ok(())
+    }
+}
+
+/// A data file on local disk with its open descriptor: what runs of tensors are read from.
+#[derive(Clone, Copy)]
+struct LocalFile<'a> {
+    data: &'a DataFile,
+    file: &'a File,
+}
+
+impl LocalFile<'_> {
+    /// Fills the pieces of one run (from [`runs`]: sorted, apart, at most [`RUN_GAP`] between
+    /// neighbours) by `preadv`s from the first piece's offset to the last one's end, the gaps
+    /// read into a scratch buffer: one call, more only when the kernel returns fewer bytes.
+    ///
+    /// ```text
+    /// file   ..| piece a |gap| piece b | piece c |..
+    /// iovecs     a.out    scr  b.out     c.out
+    /// ```
+    fn read_run(self, run: &mut [Piece<'_>]) -> std::result::Result<(), (usize, Error)> {
+        use std::io::IoSliceMut;
+        use std::os::fd::AsRawFd;
+        let Some(first) = run.first() else { return Ok(()) };
+        let (start, first_id) = (first.offset, first.id);
+        let path = self.data.path();
+        let too_large = |id| (id, Error::corrupt(path, "offset too large"));
+        let gaps = run
+            .windows(2)
+            .map(|w| usize::try_from(w[1].offset - w[0].end()).map_err(|_| too_large(w[1].id)))
+            .collect::<std::result::Result<Vec<usize>, _>>()?;
+        // Where each piece ends, for naming the one a failed read stopped in.
+        let ends: Vec<(u64, usize)> = run.iter().map(|p| (p.end(), p.id)).collect();
+        let piece_at = |at: u64| ends.iter().find(|&&(end, _)| end > at).map_or(first_id, |&(_, id)| id);
+        let mut scratch = vec![0u8; gaps.iter().sum()];
+        let mut rest = &mut scratch[..];
+        let mut iovecs: Vec<IoSliceMut<'_>> = Vec::with_capacity(run.len() + gaps.len());
+        for (i, piece) in run.iter_mut().enumerate() {
+            if let Some(&gap) = i.checked_sub(1).and_then(|g| gaps.get(g)).filter(|&&g| g > 0) {
+                let (dropped, tail) = std::mem::take(&mut rest).split_at_mut(gap);
+                rest = tail;
+                iovecs.push(IoSliceMut::new(dropped));
+            }
+            iovecs.push(IoSliceMut::new(&mut *piece.out));
+        }
+        let (mut left, mut at) = (&mut iovecs[..], start);
+        while left.iter().any(|buf| !buf.is_empty()) {
+            let offset = libc::off_t::try_from(at).map_err(|_| too_large(piece_at(at)))?;
+            // Fewer buffers than asked for is still a correct read (1 only if 1024 did not fit).
+            let count = libc::c_int::try_from(left.len().min(RUN_IOVECS)).unwrap_or(1);
+            // SAFETY: `IoSliceMut` has the layout of `iovec` on Unix (std guarantees it) and
+            // `count` is at most `left.len()`; each buffer is a distinct `&mut [u8]` borrowed for
+            // this call, so the kernel writes only into memory this function may write. The
+            // descriptor is open for as long as `self` is.
+            let n = unsafe { libc::preadv(self.file.as_raw_fd(), left.as_ptr().cast(), count, offset) };
+            match usize::try_from(n) {
+                Ok(0) => {
+                    let detail = "the data file ends before the tensor (truncated while open?)";
+                    return Err((piece_at(at), Error::corrupt(path, detail)));
+                }
+                Ok(n) => {
+                    at += n as u64;
+                    IoSliceMut::advance_slices(&mut left, n);
+                }
+                Err(_) => {
+                    let error = std::io::Error::last_os_error();
+                    if error.kind() != std::io::ErrorKind::Interrupted {
+                        return Err((piece_at(at), Error::io(path, error)));
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -780,21 +798,34 @@ impl BundleReader {
     /// [`BundleReader::read_planned_many`] of a local checkpoint.
     fn read_local_many(&self, reads: &mut [(&[u8], &ReadPlan, &mut [u8])]) -> Result<()> {
         let asked: Vec<(&[u8], &ReadPlan)> = reads.iter().map(|(key, plan, _)| (*key, *plan)).collect();
-        let mut by_shard: std::collections::BTreeMap<i32, (Arc<DataFile>, Vec<Piece<'_>>)> = Default::default();
-        let mut alone = Vec::new();
-        for (i, (key, plan, out)) in reads.iter_mut().enumerate() {
+        // Whole tensors up to COPY_CHUNK go in runs: their files are opened (and held here) first,
+        // so that the runs can borrow them.
+        let mut files: std::collections::BTreeMap<i32, Arc<DataFile>> = Default::default();
+        let mut located = Vec::with_capacity(reads.len());
+        for (key, plan, out) in reads.iter() {
             if out.len() > COPY_CHUNK || !self.is_whole(plan, out) {
-                alone.push((*key, *plan, &mut **out));
+                located.push(None);
                 continue;
             }
             let entry = &self.entries[plan.index];
             let (file, offset, _) = self.locate(key, entry)?;
-            let shard = by_shard.entry(entry.shard_id).or_insert_with(|| (file, Vec::new()));
+            files.entry(entry.shard_id).or_insert(file);
+            located.push(Some((entry.shard_id, offset)));
+        }
+        let mut by_shard: std::collections::BTreeMap<i32, (LocalFile<'_>, Vec<Piece<'_>>)> = Default::default();
+        let mut alone = Vec::new();
+        for (i, ((key, plan, out), at)) in reads.iter_mut().zip(located).enumerate() {
+            let local = at.and_then(|(id, offset)| Some((id, offset, files.get(&id)?.local()?)));
+            let Some((id, offset, file)) = local else {
+                alone.push((*key, *plan, &mut **out));
+                continue;
+            };
+            let shard = by_shard.entry(id).or_insert_with(|| (file, Vec::new()));
             shard.1.push(Piece { id: i, offset: offset as u64, out });
         }
-        let runs: Vec<(Arc<DataFile>, Vec<Piece<'_>>)> = by_shard
+        let runs: Vec<(LocalFile<'_>, Vec<Piece<'_>>)> = by_shard
             .into_values()
-            .flat_map(|(file, pieces)| runs(pieces).into_iter().map(move |run| (file.clone(), run)))
+            .flat_map(|(file, pieces)| runs(pieces).into_iter().map(move |run| (file, run)))
             .collect();
         self.read_runs(runs, &asked)?;
         if alone.is_empty() {
@@ -811,15 +842,15 @@ impl BundleReader {
     /// serves in large requests (1–3 MiB on this VM's disk). Tried and not kept: the threads
     /// taking runs one by one in file order (no faster), and `POSIX_FADV_WILLNEED` a few runs
     /// ahead (0.5 MiB requests, slower).
-    fn read_runs(&self, runs: Vec<(Arc<DataFile>, Vec<Piece<'_>>)>, asked: &[(&[u8], &ReadPlan)]) -> Result<()> {
-        let read = |(file, mut run): (Arc<DataFile>, Vec<Piece<'_>>)| -> Result<()> {
+    fn read_runs(&self, runs: Vec<(LocalFile<'_>, Vec<Piece<'_>>)>, asked: &[(&[u8], &ReadPlan)]) -> Result<()> {
+        let read = |(file, mut run): (LocalFile<'_>, Vec<Piece<'_>>)| -> Result<()> {
             file.read_run(&mut run).map_err(|(i, e)| in_tensor(e, asked[i].0))?;
             run.iter().try_for_each(|piece| {
                 let (key, plan) = asked[piece.id];
                 if !self.verify || self.verified[plan.index].load(Ordering::Acquire) {
                     return Ok(());
                 }
-                self.check_crc(plan.index, &file, key, crc::value(piece.out))
+                self.check_crc(plan.index, file.data, key, crc::value(piece.out))
             })
         };
         if runs.len() == 1 {
@@ -1154,7 +1185,7 @@ impl Coverage {
     }
 }
 
-/// Groups pieces of one local file into runs for [`DataFile::read_run`], in file order: a piece
+/// Groups pieces of one local file into runs for [`LocalFile::read_run`], in file order: a piece
 /// joins the run before it when it starts at most [`RUN_GAP`] bytes after the run's end and the
 /// run stays within [`RUN_BYTES`] (a larger piece is a run of its own) and [`RUN_IOVECS`]
 /// buffers; a piece overlapping the run before it (tensors sharing bytes) starts a new one.
