@@ -13,7 +13,10 @@ once at the end (fastckpt's with verified checksums, both against the source arr
 Rows, per tensor (µs):
 
 - ``raw write()``: the payload, already in one buffer, written with ``os.write`` to a new file
-  (``raw-<pass>.bin``): the kernel's copy into fresh page cache, which no save avoids. The
+  (``raw-<pass>.bin``) in the engine's 256 KiB calls: the kernel's copy into fresh page cache,
+  which no save avoids. (One call of the whole payload lets the page cache take large folios,
+  which on the VM of ``README.md`` often come from memory handed back to the host: 67-88
+  µs/tensor in a run's first rounds, 7 later, in one run at ``--scale 0.25`` on ext4.) The
   previous pass's file is deleted after the timer stops, as a save's replaced or dropped files
   are freed off the caller's thread. (Until session 7 the row rewrote one file with
   ``O_TRUNC``: on ext4 that timed the freeing of the last pass's file at the open and a
@@ -52,6 +55,7 @@ TF_SAME = "TF SaveV2, same prefix"
 FC_SAME = "fastckpt.save, same prefix"
 RAW = "raw write() of the same bytes"
 FLOOR = "crc32c + memcpy (floor)"
+WRITE_CALL = 256 << 10  # what one write() of the engine hands the kernel (bundle/writer.rs)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -84,7 +88,7 @@ def _ops(scratch: Path, names: list[str], arrays: dict[str, Any]) -> dict[str, C
         try:
             view = memoryview(payload)
             while view:
-                view = view[os.write(fd, view) :]
+                view = view[os.write(fd, view[:WRITE_CALL]) :]
         finally:
             os.close(fd)
         return path
