@@ -12,8 +12,16 @@ once at the end (fastckpt's with verified checksums, both against the source arr
 
 Rows, per tensor (µs):
 
-- ``raw write()``: the payload, already in one buffer, written to one file with ``os.write``:
-  the kernel's copy into the page cache, which no save avoids.
+- ``raw write()``: the payload, already in one buffer, written with ``os.write`` to a new file
+  (``raw-<pass>.bin``) in the engine's 256 KiB calls: the kernel's copy into fresh page cache,
+  which no save avoids. (One call of the whole payload lets the page cache take large folios,
+  which on the VM of ``README.md`` often come from memory handed back to the host: 67-88
+  µs/tensor in a run's first rounds, 7 later, in one run at ``--scale 0.25`` on ext4.) The
+  previous pass's file is deleted after the timer stops, as a save's replaced or dropped files
+  are freed off the caller's thread. (Until session 7 the row rewrote one file with
+  ``O_TRUNC``: on ext4 that timed the freeing of the last pass's file at the open and a
+  writeback of the new data started at the close (ext4's ``auto_da_alloc`` for files truncated
+  and rewritten), 14 ms and 4 ms of each 64 MiB pass on ``/tmp`` here, more than the write.)
 - ``crc32c + memcpy``: the engine's crc32c and a copy of every tensor's bytes, in one call (the
   ``crc32c_copy`` helper of the read benchmarks; the row is left out where it does not exist).
 - ``same prefix``: every save replaces the previous checkpoint at one prefix.
@@ -47,6 +55,7 @@ TF_SAME = "TF SaveV2, same prefix"
 FC_SAME = "fastckpt.save, same prefix"
 RAW = "raw write() of the same bytes"
 FLOOR = "crc32c + memcpy (floor)"
+WRITE_CALL = 256 << 10  # what one write() of the engine hands the kernel (bundle/writer.rs)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,14 +79,16 @@ def _ops(scratch: Path, names: list[str], arrays: dict[str, Any]) -> dict[str, C
 
     payload = np.concatenate([arrays[n].reshape(-1) for n in names]).view(np.uint8)
     ops: dict[str, Callable[[], str]] = {}
+    raw_passes = [0]
 
     def raw_write() -> str:
-        path = str(scratch / "raw.bin")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        raw_passes[0] += 1
+        path = str(scratch / f"raw-{raw_passes[0]}.bin")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             view = memoryview(payload)
             while view:
-                view = view[os.write(fd, view) :]
+                view = view[os.write(fd, view[:WRITE_CALL]) :]
         finally:
             os.close(fd)
         return path
@@ -167,10 +178,14 @@ def rows(args: argparse.Namespace) -> list[dict[str, Any]]:
             gc.disable()
             try:
                 t0 = time.perf_counter()
-                written[op] = ops[op]()
-                return time.perf_counter() - t0
+                path = ops[op]()
+                elapsed = time.perf_counter() - t0
             finally:
                 gc.enable()
+            if op == RAW and op in written:
+                os.unlink(written[op])  # untimed: the row is the write into fresh pages alone
+            written[op] = path
+            return elapsed
 
         times = rotating_rounds(list(ops), repeats, one_pass)
         return _summarise(times, _check(written, arrays), count)
