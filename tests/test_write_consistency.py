@@ -5,6 +5,7 @@ reads."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -17,6 +18,8 @@ import fastckpt
 from fastckpt.cli import main as cli_main
 
 TRIALS = 12
+#: Saves at most, waiting for the arrays to change often enough.
+MAX_TRIALS = 10 * TRIALS
 
 
 def _arrays() -> dict[str, np.ndarray[Any, Any]]:
@@ -45,6 +48,8 @@ class _Mutator:
 
     def __enter__(self) -> _Mutator:
         self._thread.start()
+        while self.rounds == 0:  # changing the arrays already when the first save starts
+            time.sleep(0.001)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -60,8 +65,13 @@ def _verify_all(prefix: Path, capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
 
 
-def _saves(tmp_path: Path, how: str, arrays: dict[str, np.ndarray[Any, Any]]) -> Iterator[Path]:
-    for trial in range(TRIALS):
+def _saves(tmp_path: Path, how: str, arrays: dict[str, np.ndarray[Any, Any]], mutator: _Mutator) -> Iterator[Path]:
+    """At least ``TRIALS`` saves, more until the arrays have changed more than ``TRIALS`` times
+    during them (a fast save on a busy machine may otherwise outrun the other thread)."""
+    start = mutator.rounds
+    for trial in range(MAX_TRIALS):
+        if trial >= TRIALS and mutator.rounds - start > TRIALS:
+            return
         prefix = tmp_path / f"{how}{trial}" / "ckpt"
         if how == "save":
             fastckpt.save(arrays, prefix)
@@ -78,8 +88,10 @@ def test_arrays_changed_during_save_give_self_consistent_checkpoints(
 ) -> None:
     arrays = _arrays()
     with _Mutator(arrays) as mutator:
-        prefixes = list(_saves(tmp_path, how, arrays))
-    assert mutator.rounds > TRIALS, "the arrays must really change during the saves"
+        start = mutator.rounds
+        prefixes = list(_saves(tmp_path, how, arrays, mutator))
+        changes = mutator.rounds - start
+    assert changes > TRIALS, f"the arrays must really change during the saves ({changes} rounds in {len(prefixes)})"
     for prefix in prefixes:
         _verify_all(prefix, capsys)
     # TensorFlow checks every crc32c it reads, too.
