@@ -1,15 +1,21 @@
 """Owned arrays of small tensors (``get_tensor(copy=True)``, ``read_all``) share blocks of memory
 with their neighbours, and blocks whose arrays are all gone are reused: each array must still
 behave as an array of its own (writeable, independent, alive as long as it is referenced), start
-on a cache line, and a steady loop must not fault its memory in on every pass."""
+on a cache line, and a steady loop must not fault its memory in on every pass. New blocks are
+faulted in small pages, blocks a loop reuses become huge pages, and the blocks kept for reuse are
+bounded."""
 
 from __future__ import annotations
 
 import gc
+import json
 import os
 import resource
+import subprocess
 import sys
+import textwrap
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -142,3 +148,141 @@ def test_steady_copy_loop_reuses_the_memory_of_the_last_pass(tmp_path: Path, rea
     faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 4
     # What remains are Python's own objects (the arrays' headers, lists, dicts).
     assert faults < count / 128, f"{faults:.0f} page faults per pass of {count} tensors"
+
+
+def _huge_pages_of_slab_size() -> bool:
+    """Whether the kernel gives 2 MiB huge pages to anonymous memory that asks for them."""
+    folder = Path("/sys/kernel/mm/transparent_hugepage")
+    try:
+        mode = (folder / "enabled").read_text()
+        pmd_size = int((folder / "hpage_pmd_size").read_text())
+    except (OSError, ValueError):
+        return False
+    return "[never]" not in mode and pmd_size == 2 << 20
+
+
+# Run in a new process, so that no block kept by an earlier test is reused: restores `count`
+# tensors of 32 KiB one by one, drops them, restores them again, and reports for each pass
+# whether the arrays' mappings asked for huge pages (the `hg` flag of /proc/self/smaps) and
+# the resident anonymous memory before, with the arrays alive and after they were dropped.
+_PASSES = """
+    import gc, json, sys
+    import fastckpt
+
+    prefix, count = sys.argv[1], int(sys.argv[2])
+
+    def vm_flags(addresses):
+        flags, inside = [], False
+        with open("/proc/self/smaps") as smaps:
+            for line in smaps:
+                head = line.split()[0]
+                if "-" in head and ":" not in head:
+                    start, end = (int(x, 16) for x in head.split("-"))
+                    inside = any(start <= a < end for a in addresses)
+                elif inside and head == "VmFlags:":
+                    flags.append(line.split()[1:])
+        return flags
+
+    def rss_anon_kib():
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("RssAnon:"))
+
+    report = []
+    for _ in range(2):
+        gc.collect()
+        before = rss_anon_kib()
+        reader = fastckpt.load_checkpoint(prefix)
+        arrays = [reader.get_tensor(name, copy=True) for name in reader]
+        assert all(float(a[0, 0]) == i for i, a in enumerate(arrays))
+        flags = vm_flags([a.ctypes.data for a in arrays])
+        alive = rss_anon_kib()
+        del reader, arrays
+        gc.collect()
+        report.append({"huge_hint": ["hg" in f for f in flags], "before": before, "alive": alive,
+                       "after": rss_anon_kib()})
+    print(json.dumps(report))
+"""
+
+
+@pytest.fixture(scope="module")
+def two_passes(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    count = 2048  # 64 MiB: 32 full blocks
+    prefix = fastckpt.save(_source(count), tmp_path_factory.mktemp("passes") / "ckpt")
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_PASSES), prefix, str(count)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    report: list[dict[str, Any]] = json.loads(done.stdout)
+    return report
+
+
+needs_huge_pages = pytest.mark.skipif(
+    not sys.platform.startswith("linux") or not _huge_pages_of_slab_size(), reason="needs Linux 2 MiB huge pages"
+)
+
+
+@needs_huge_pages
+def test_new_blocks_do_not_ask_for_huge_pages(two_passes: list[dict[str, Any]]) -> None:
+    # A huge page's first touch costs more than its 512 small pages where the free 2 MiB blocks
+    # it needs are the ones a VM handed back to its host: one restore into new memory ran 2-4x
+    # slower with the hint (cold 32 KiB tensors).
+    first = two_passes[0]
+    assert first["huge_hint"] and not any(first["huge_hint"])
+
+
+@needs_huge_pages
+def test_blocks_a_loop_reuses_ask_for_huge_pages(two_passes: list[dict[str, Any]]) -> None:
+    # Written again pass after pass, small pages cost a TLB miss and a dirty-bit update each,
+    # and marking them free when a pass's arrays go costs per page too.
+    second = two_passes[1]
+    assert second["huge_hint"] and all(second["huge_hint"])
+
+
+@needs_huge_pages
+def test_memory_of_a_restore_is_given_back_when_its_arrays_go(two_passes: list[dict[str, Any]]) -> None:
+    # The full blocks of a first restore are emptied when they come back, not kept resident
+    # (the kernel would only take them back under memory pressure).
+    first = two_passes[0]
+    restored = first["alive"] - first["before"]
+    assert restored >= 60 << 10, first
+    assert first["after"] - first["before"] < 8 << 10, first
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+def test_blocks_kept_for_reuse_are_bounded(tmp_path: Path) -> None:
+    # Each reader carves its first small array out of a block of its own: 300 readers hold 300
+    # blocks (600 MiB of address space, a page of each touched). Once they are gone at most 128
+    # blocks (256 MiB) stay mapped for reuse, and 100 new readers reuse them.
+    prefix = fastckpt.save({"t": np.arange(16, dtype=np.float32)}, tmp_path / "ckpt")
+    code = """
+        import gc, json, sys
+        import fastckpt
+
+        def mapped_mib():
+            with open("/proc/self/status") as status:
+                return next(int(line.split()[1]) for line in status if line.startswith("VmSize:")) >> 10
+
+        sizes = [mapped_mib()]
+        readers = [fastckpt.load_checkpoint(sys.argv[1]) for _ in range(300)]
+        arrays = [reader.get_tensor("t", copy=True) for reader in readers]
+        sizes.append(mapped_mib())
+        del readers, arrays
+        gc.collect()
+        sizes.append(mapped_mib())
+        readers = [fastckpt.load_checkpoint(sys.argv[1]) for _ in range(100)]
+        arrays = [reader.get_tensor("t", copy=True) for reader in readers]
+        assert all(float(a[3]) == 3.0 for a in arrays)
+        sizes.append(mapped_mib())
+        print(json.dumps(sizes))
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), prefix], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    start, alive, kept, again = json.loads(done.stdout)
+    assert alive - start >= 600, (start, alive)
+    assert kept - start <= 256 + 16, (start, kept)
+    assert again - kept <= 16, (kept, again)

@@ -7,10 +7,11 @@
 
 use std::ffi::c_void;
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use memmap2::{Advice, MmapMut};
+use memmap2::MmapMut;
 
 use fastckpt::bundle::DataFile;
 use fastckpt::DataType;
@@ -254,7 +255,8 @@ impl<'py> EmptyArray<'py> {
 
 /// Tensors up to this size share slabs; larger ones get an allocation of their own.
 pub const SLAB_MAX_TENSOR: usize = 256 << 10;
-/// One slab: a huge page where the kernel has them (anonymous mappings of 2 MiB are aligned to one).
+/// One slab: the size of a huge page (x86-64, and arm64 with 4 KiB pages). Anonymous mappings of
+/// this size are aligned to one, so a slab can be backed by one.
 const SLAB_LEN: usize = 2 << 20;
 /// Where each array starts inside a slab (a cache line, like the writer's default alignment).
 const SLAB_ALIGN: usize = 64;
@@ -262,9 +264,10 @@ const SLAB_ALIGN: usize = 64;
 /// A block of anonymous memory shared by the owned arrays of many small tensors, freed when the
 /// last of them goes. Allocating 32 KiB arrays one by one from the C heap cost a page fault per
 /// 4 KiB on every pass of a steady `get_tensor(copy=True)` loop (glibc gives the heap back to the
-/// kernel when a pass's arrays are freed): most of its time. A slab costs one fault per huge
-/// page, and none when it comes back from the idle slabs ([`IDLE`]). The price: a small array
-/// kept alone keeps its slab's touched pages (at most [`SLAB_LEN`]) resident.
+/// kernel when a pass's arrays are freed): most of its time. A slab's memory comes back from the
+/// idle slabs ([`IDLE`]) without a fault, and a slab that is reused becomes a huge page
+/// ([`SlabMemory`]). The price: a small array kept alone keeps its slab's touched pages (at most
+/// [`SLAB_LEN`]) resident.
 #[pyclass(frozen, module = "fastckpt._fastckpt")]
 #[derive(Debug)]
 pub struct Slab {
@@ -272,7 +275,27 @@ pub struct Slab {
     /// use it; numpy arrays do, each over its own disjoint range.
     start: usize,
     /// `None` only once [`Drop`] has handed the memory to [`IDLE`].
-    map: Option<MmapMut>,
+    memory: Option<SlabMemory>,
+    /// Bytes handed out from the start; grows while the slab is the one arrays are carved from
+    /// ([`Slabs`], with the GIL held).
+    used: AtomicUsize,
+}
+
+/// A slab's mapping, and whether it has been marked `MADV_HUGEPAGE`.
+///
+/// A new slab is faulted in 4 KiB pages. As one huge page its first touch would need a free
+/// 2 MiB block, and a VM that hands free memory back to its host (free page reporting, as on
+/// Firecracker) has handed back exactly those: zeroing the huge page then faults on the host
+/// 512 times, where small pages mostly come from memory the host still backs. A restore into
+/// new memory (cold W2, `get_tensor(copy=True)`) ran 2-4x slower with huge pages. A slab that
+/// comes back mostly used ([`HUGE_MIN_USED`]) is one a loop reuses, and there a huge page pays:
+/// in 4 KiB pages every pass costs a TLB miss and a dirty-bit update per page written, and
+/// marking 512 pages `MADV_FREE` when the pass's arrays go. So such a slab is emptied
+/// (`MADV_DONTNEED`) and marked `MADV_HUGEPAGE`, and its next user faults it in as one huge page.
+#[derive(Debug)]
+struct SlabMemory {
+    map: MmapMut,
+    hinted: bool,
 }
 
 /// Slabs none of whose arrays is alive any more, kept for the next ones (at most
@@ -282,37 +305,99 @@ pub struct Slab {
 /// slabs are marked `MADV_FREE`: the kernel may take their pages back under memory pressure
 /// (they come back zeroed) and otherwise leaves them in place. Only ever `try_lock`ed, so no
 /// thread waits on it and a child forked while another thread held it just maps new slabs.
-static IDLE: Mutex<Vec<MmapMut>> = Mutex::new(Vec::new());
+static IDLE: Mutex<Vec<SlabMemory>> = Mutex::new(Vec::new());
 /// At most this many idle slabs (256 MiB) are kept; more are unmapped.
 const IDLE_MAX: usize = 128;
+/// A slab that comes back with at least this much handed out becomes a huge page: at most
+/// twice the memory its arrays had touched.
+const HUGE_MIN_USED: usize = SLAB_LEN / 2;
 
 impl Slab {
-    fn new(mut map: MmapMut) -> Self {
-        Slab { start: map.as_mut_ptr() as usize, map: Some(map) }
+    fn new(mut memory: SlabMemory) -> Self {
+        Slab { start: memory.map.as_mut_ptr() as usize, memory: Some(memory), used: AtomicUsize::new(0) }
     }
 }
 
 impl Drop for Slab {
     fn drop(&mut self) {
-        let Some(map) = self.map.take() else { return };
+        let Some(memory) = self.memory.take() else { return };
         let Ok(mut idle) = IDLE.try_lock() else { return };
-        if idle.len() >= IDLE_MAX {
-            return;
+        if idle.len() < IDLE_MAX {
+            idle.push(memory.idle(*self.used.get_mut()));
         }
-        #[cfg(target_os = "linux")]
-        // SAFETY: the last array over this slab is gone (each held a reference to it) and Rust
-        // holds none into it, so nothing reads the pages until the next owner has written every
-        // byte it hands out; MADV_FREE only lets the kernel replace their contents with zeros.
-        let _ = unsafe { map.unchecked_advise(memmap2::UncheckedAdvice::Free) };
-        idle.push(map);
     }
 }
 
-/// The slab small owned arrays are currently carved from, and how much of it is taken.
+impl SlabMemory {
+    fn new() -> PyResult<Self> {
+        let map = MmapMut::map_anon(SLAB_LEN).map_err(|e| PyMemoryError::new_err(e.to_string()))?;
+        Ok(SlabMemory { map, hinted: false })
+    }
+
+    /// The memory of a slab none of whose arrays is alive, `used` bytes of it handed out, ready to
+    /// wait in [`IDLE`]: a mostly used slab still in small pages is emptied and asks for a huge
+    /// page (see [`SlabMemory`]), any other is marked `MADV_FREE`.
+    #[cfg_attr(not(target_os = "linux"), allow(unused_mut, unused_variables))]
+    fn idle(mut self, used: usize) -> Self {
+        #[cfg(target_os = "linux")]
+        {
+            use memmap2::{Advice, UncheckedAdvice};
+            let to_huge =
+                used >= HUGE_MIN_USED && !self.hinted && huge_pages_on() && self.map.advise(Advice::HugePage).is_ok();
+            self.hinted |= to_huge;
+            let advice = if to_huge { UncheckedAdvice::DontNeed } else { UncheckedAdvice::Free };
+            // SAFETY: the last array over this slab is gone (each held a reference to it) and
+            // Rust holds none into it, so nothing reads the pages until the next owner has
+            // written every byte it hands out; either advice at most replaces their contents
+            // with zeros.
+            let _ = unsafe { self.map.unchecked_advise(advice) };
+        }
+        self
+    }
+}
+
+/// Whether the kernel backs a mapping marked `MADV_HUGEPAGE` with huge pages of [`SLAB_LEN`]
+/// (transparent huge pages `always` or `madvise`). Read from sysfs once, without a lock (a
+/// child forked in the middle of it just reads again).
+#[cfg(target_os = "linux")]
+fn huge_pages_on() -> bool {
+    // 0: not read yet, 1: on, 2: off.
+    static ON: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+    match ON.load(Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => {
+            let on = huge_pages_configured(std::path::Path::new("/sys/kernel/mm/transparent_hugepage"));
+            ON.store(if on { 1 } else { 2 }, Ordering::Relaxed);
+            on
+        }
+    }
+}
+
+/// [`huge_pages_on`] from the files of `dir`: the huge page is [`SLAB_LEN`], and the choice in
+/// effect (the bracketed word of `always [madvise] never`) for that size is not `never`; a
+/// kernel with huge pages of several sizes lets each size keep the global choice (`inherit`)
+/// or set its own.
+#[cfg(target_os = "linux")]
+fn huge_pages_configured(dir: &std::path::Path) -> bool {
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+    let chosen = |text: String| {
+        text.split_whitespace().find_map(|word| Some(word.strip_prefix('[')?.strip_suffix(']')?.to_owned()))
+    };
+    let global = chosen(read("enabled"));
+    let chosen_for_size = match chosen(read(&format!("hugepages-{}kB/enabled", SLAB_LEN >> 10))) {
+        Some(own) if own != "inherit" => Some(own),
+        _ => global,
+    };
+    read("hpage_pmd_size").trim().parse() == Ok(SLAB_LEN)
+        && matches!(chosen_for_size.as_deref(), Some("always" | "madvise"))
+}
+
+/// The slab small owned arrays are currently carved from.
 #[derive(Debug, Default)]
 pub struct Slabs {
     // Only locked with the GIL held, so never contended or waited on.
-    current: Mutex<Option<(Py<Slab>, usize)>>,
+    current: Mutex<Option<Py<Slab>>>,
 }
 
 impl Slabs {
@@ -325,24 +410,19 @@ impl Slabs {
             return Ok(None);
         }
         let mut current = self.current.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let taken = current.as_ref().map_or(SLAB_LEN, |(_, used)| *used);
-        if taken + len > SLAB_LEN {
+        let fits = current.as_ref().is_some_and(|slab| slab.get().used.load(Ordering::Relaxed) + len <= SLAB_LEN);
+        if !fits {
             let idle = IDLE.try_lock().ok().and_then(|mut idle| idle.pop());
-            let map = match idle {
-                Some(map) => map,
-                None => {
-                    let map = MmapMut::map_anon(SLAB_LEN).map_err(|e| PyMemoryError::new_err(e.to_string()))?;
-                    // Only a hint: without transparent huge pages the slab is faulted in 4 KiB pages.
-                    let _ = map.advise(Advice::HugePage);
-                    map
-                }
+            let memory = match idle {
+                Some(memory) => memory,
+                None => SlabMemory::new()?,
             };
-            *current = Some((Py::new(py, Slab::new(map))?, 0));
+            *current = Some(Py::new(py, Slab::new(memory))?);
         }
-        let Some((slab, used)) = current.as_mut() else { return Ok(None) };
-        let offset = *used;
-        *used = (offset + len).next_multiple_of(SLAB_ALIGN).min(SLAB_LEN);
+        let Some(slab) = current.as_ref() else { return Ok(None) };
         let slab = slab.bind(py).clone();
+        let offset = slab.get().used.load(Ordering::Relaxed);
+        slab.get().used.store((offset + len).next_multiple_of(SLAB_ALIGN).min(SLAB_LEN), Ordering::Relaxed);
         let data = (slab.get().start + offset) as *mut u8;
         Ok(Some((slab, data)))
     }
