@@ -479,3 +479,29 @@ fn batches_of_small_tensors_read_in_runs_land_every_tensor() {
     let err = read_many(&r, &names[1990..=2000]).unwrap_err().to_string();
     assert!(err.contains("ends before the tensor") && err.contains("'t02000'"), "{err}");
 }
+
+#[test]
+fn files_open_once_every_shard_was_read() {
+    let dir = scratch("shards");
+    let prefix = dir.0.join("p");
+    let data = f32_bytes(&[1.0, 2.0]);
+    let entry = |shard_id: i32| BundleEntry {
+        dtype: DataType::FLOAT.0,
+        shape: TensorShape::new(vec![2]),
+        shard_id,
+        size: 8,
+        crc32c: crc::mask(crc::value(&data)),
+        ..Default::default()
+    };
+    handmade(&prefix, BundleHeader::new(2), &[(b"a", entry(0)), (b"b", entry(1))], &data);
+    std::fs::write(naming::data_path(&prefix, 1, 2), &data).unwrap();
+    let r = BundleReader::open(&prefix, true).unwrap();
+    // A plan opens the data file it needs: until every one is open, planning may wait on a file.
+    assert!(!r.files_open());
+    assert!(r.plan(b"a").unwrap().is_some());
+    assert!(!r.files_open());
+    let mut out = vec![0u8; 8];
+    r.read_into(b"b", &mut out).unwrap();
+    assert_eq!(out, data);
+    assert!(r.files_open());
+}

@@ -378,6 +378,8 @@ pub struct BundleReader {
     /// A read of a file already open takes no lock (the mutex and hash lookup it took were a
     /// tenth of the engine's instructions per steady `get_tensor`).
     shards: Vec<(i32, OnceLock<Arc<DataFile>>)>,
+    /// Set once every slot of `shards` is filled: from then on no read waits to open a file.
+    all_open: AtomicBool,
     /// Held while a data file is opened, so that threads asking for it at once open it once.
     opening: Mutex<()>,
     /// The prefix in an object store, for a remote checkpoint.
@@ -493,6 +495,7 @@ impl BundleReader {
             verify,
             verified,
             shards: shard_ids.into_iter().map(|id| (id, OnceLock::new())).collect(),
+            all_open: AtomicBool::new(false),
             opening: Mutex::new(()),
             remote,
         })
@@ -561,8 +564,18 @@ impl BundleReader {
         if let Some(slot) = slot {
             // Cannot fail: only a thread holding `opening` fills a slot, and this one was empty.
             let _ = slot.set(file.clone());
+            if self.shards.iter().all(|(_, slot)| slot.get().is_some()) {
+                self.all_open.store(true, Ordering::Release);
+            }
         }
         Ok(file)
+    }
+
+    /// Whether every data file is open, so that [`BundleReader::plan`] opens none, takes no lock
+    /// and reads nothing: it is then a lookup in memory (the glue makes it without releasing the
+    /// GIL).
+    pub fn files_open(&self) -> bool {
+        self.all_open.load(Ordering::Acquire)
     }
 
     /// The mapped file and range holding an unpartitioned entry's bytes, bounds-checked.
