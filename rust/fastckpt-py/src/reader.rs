@@ -119,7 +119,11 @@ impl Reader {
                 return Ok(array.into_array());
             }
         }
-        let tensor = py.detach(|| if copy { inner.tensor_owned(name) } else { inner.tensor(name) }).py_err(py)?;
+        // A view already verified, of a file already open, is made without releasing the GIL.
+        let tensor = match if copy { None } else { inner.view_in_memory(name) } {
+            Some(view) => view,
+            None => py.detach(|| if copy { inner.tensor_owned(name) } else { inner.tensor(name) }).py_err(py)?,
+        };
         to_array(py, tensor, Some(&self.bases)).map_err(|e| self.unrepresentable(py, name, e))
     }
 

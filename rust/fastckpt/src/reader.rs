@@ -169,6 +169,15 @@ impl CheckpointReader {
         }
     }
 
+    /// [`Self::tensor`] when it is a view made without reading anything (see
+    /// [`BundleReader::view_in_memory`]); `None` otherwise, and for every V1 tensor.
+    pub fn view_in_memory(&self, name: &[u8]) -> Option<Tensor> {
+        match self {
+            CheckpointReader::V2(r) => r.view_in_memory(name),
+            CheckpointReader::V1(_) => None,
+        }
+    }
+
     /// A tensor in memory of its own.
     pub fn tensor_owned(&self, name: &[u8]) -> Result<Tensor> {
         match self {

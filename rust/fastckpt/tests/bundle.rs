@@ -505,3 +505,26 @@ fn files_open_once_every_shard_was_read() {
     assert_eq!(out, data);
     assert!(r.files_open());
 }
+
+#[test]
+fn views_in_memory_once_verified_and_open() {
+    let dir = scratch("in-memory");
+    let prefix = dir.0.join("p");
+    let mut w = BundleWriter::create(&prefix, 1).unwrap();
+    w.add(b"x", DataType::FLOAT, &[2], Payload::Fixed(&f32_bytes(&[1.0, 2.0]))).unwrap();
+    w.add(b"y", DataType::FLOAT, &[2], Payload::Fixed(&f32_bytes(&[3.0, 4.0]))).unwrap();
+    w.finish().unwrap();
+    let r = BundleReader::open(&prefix, true).unwrap();
+    // Neither the file opened nor the crc checked yet: only `tensor` may do that.
+    assert!(r.view_in_memory(b"x").is_none());
+    assert!(matches!(r.tensor(b"x").unwrap().data, TensorData::Mapped { .. }));
+    let view = r.view_in_memory(b"x").unwrap();
+    assert_eq!(view.data.bytes().unwrap(), f32_bytes(&[1.0, 2.0]));
+    assert!(r.view_in_memory(b"y").is_none(), "not verified yet");
+    assert!(r.view_in_memory(b"missing").is_none());
+    // Unverified reads need only the open file.
+    let r = BundleReader::open(&prefix, false).unwrap();
+    assert!(r.view_in_memory(b"y").is_none());
+    r.tensor(b"x").unwrap();
+    assert_eq!(r.view_in_memory(b"y").unwrap().data.bytes().unwrap(), f32_bytes(&[3.0, 4.0]));
+}
