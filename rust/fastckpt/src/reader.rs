@@ -122,6 +122,15 @@ impl CheckpointReader {
         }
     }
 
+    /// Whether [`Self::plan`] is a lookup in memory: no file to open, no lock, no I/O (see
+    /// [`BundleReader::files_open`]; a V1 reader plans nothing).
+    pub fn plans_in_memory(&self) -> bool {
+        match self {
+            CheckpointReader::V2(r) => r.files_open(),
+            CheckpointReader::V1(_) => true,
+        }
+    }
+
     /// [`Self::read_into`] with the plan of `name` already made.
     pub fn read_planned(&self, name: &[u8], plan: &ReadPlan, out: &mut [u8]) -> Result<()> {
         match self {
@@ -157,6 +166,15 @@ impl CheckpointReader {
         match self {
             CheckpointReader::V2(r) => r.tensor(name),
             CheckpointReader::V1(r) => r.tensor(name),
+        }
+    }
+
+    /// [`Self::tensor`] when it is a view made without reading anything (see
+    /// [`BundleReader::view_in_memory`]); `None` otherwise, and for every V1 tensor.
+    pub fn view_in_memory(&self, name: &[u8]) -> Option<Tensor> {
+        match self {
+            CheckpointReader::V2(r) => r.view_in_memory(name),
+            CheckpointReader::V1(_) => None,
         }
     }
 

@@ -479,3 +479,52 @@ fn batches_of_small_tensors_read_in_runs_land_every_tensor() {
     let err = read_many(&r, &names[1990..=2000]).unwrap_err().to_string();
     assert!(err.contains("ends before the tensor") && err.contains("'t02000'"), "{err}");
 }
+
+#[test]
+fn files_open_once_every_shard_was_read() {
+    let dir = scratch("shards");
+    let prefix = dir.0.join("p");
+    let data = f32_bytes(&[1.0, 2.0]);
+    let entry = |shard_id: i32| BundleEntry {
+        dtype: DataType::FLOAT.0,
+        shape: TensorShape::new(vec![2]),
+        shard_id,
+        size: 8,
+        crc32c: crc::mask(crc::value(&data)),
+        ..Default::default()
+    };
+    handmade(&prefix, BundleHeader::new(2), &[(b"a", entry(0)), (b"b", entry(1))], &data);
+    std::fs::write(naming::data_path(&prefix, 1, 2), &data).unwrap();
+    let r = BundleReader::open(&prefix, true).unwrap();
+    // A plan opens the data file it needs: until every one is open, planning may wait on a file.
+    assert!(!r.files_open());
+    assert!(r.plan(b"a").unwrap().is_some());
+    assert!(!r.files_open());
+    let mut out = vec![0u8; 8];
+    r.read_into(b"b", &mut out).unwrap();
+    assert_eq!(out, data);
+    assert!(r.files_open());
+}
+
+#[test]
+fn views_in_memory_once_verified_and_open() {
+    let dir = scratch("in-memory");
+    let prefix = dir.0.join("p");
+    let mut w = BundleWriter::create(&prefix, 1).unwrap();
+    w.add(b"x", DataType::FLOAT, &[2], Payload::Fixed(&f32_bytes(&[1.0, 2.0]))).unwrap();
+    w.add(b"y", DataType::FLOAT, &[2], Payload::Fixed(&f32_bytes(&[3.0, 4.0]))).unwrap();
+    w.finish().unwrap();
+    let r = BundleReader::open(&prefix, true).unwrap();
+    // Neither the file opened nor the crc checked yet: only `tensor` may do that.
+    assert!(r.view_in_memory(b"x").is_none());
+    assert!(matches!(r.tensor(b"x").unwrap().data, TensorData::Mapped { .. }));
+    let view = r.view_in_memory(b"x").unwrap();
+    assert_eq!(view.data.bytes().unwrap(), f32_bytes(&[1.0, 2.0]));
+    assert!(r.view_in_memory(b"y").is_none(), "not verified yet");
+    assert!(r.view_in_memory(b"missing").is_none());
+    // Unverified reads need only the open file.
+    let r = BundleReader::open(&prefix, false).unwrap();
+    assert!(r.view_in_memory(b"y").is_none());
+    r.tensor(b"x").unwrap();
+    assert_eq!(r.view_in_memory(b"y").unwrap().data.bytes().unwrap(), f32_bytes(&[3.0, 4.0]));
+}

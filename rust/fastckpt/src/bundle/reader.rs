@@ -378,6 +378,8 @@ pub struct BundleReader {
     /// A read of a file already open takes no lock (the mutex and hash lookup it took were a
     /// tenth of the engine's instructions per steady `get_tensor`).
     shards: Vec<(i32, OnceLock<Arc<DataFile>>)>,
+    /// Set once every slot of `shards` is filled: from then on no read waits to open a file.
+    all_open: AtomicBool,
     /// Held while a data file is opened, so that threads asking for it at once open it once.
     opening: Mutex<()>,
     /// The prefix in an object store, for a remote checkpoint.
@@ -493,6 +495,7 @@ impl BundleReader {
             verify,
             verified,
             shards: shard_ids.into_iter().map(|id| (id, OnceLock::new())).collect(),
+            all_open: AtomicBool::new(false),
             opening: Mutex::new(()),
             remote,
         })
@@ -561,8 +564,18 @@ impl BundleReader {
         if let Some(slot) = slot {
             // Cannot fail: only a thread holding `opening` fills a slot, and this one was empty.
             let _ = slot.set(file.clone());
+            if self.shards.iter().all(|(_, slot)| slot.get().is_some()) {
+                self.all_open.store(true, Ordering::Release);
+            }
         }
         Ok(file)
+    }
+
+    /// Whether every data file is open, so that [`BundleReader::plan`] opens none, takes no lock
+    /// and reads nothing: it is then a lookup in memory (the glue makes it without releasing the
+    /// GIL).
+    pub fn files_open(&self) -> bool {
+        self.all_open.load(Ordering::Acquire)
     }
 
     /// The mapped file and range holding an unpartitioned entry's bytes, bounds-checked.
@@ -629,9 +642,7 @@ impl BundleReader {
         let (index, dtype, shape, count) = self.lookup(key)?;
         let entry = &self.entries[index];
         let data = match dtype.layout() {
-            Some(Layout::Fixed { swap, .. })
-                if entry.slices.is_empty() && !self.needs_swap(swap) && self.remote.is_none() =>
-            {
+            Some(Layout::Fixed { swap, .. }) if self.is_mapped(entry, swap) => {
                 let (file, offset, len) = self.locate(key, entry)?;
                 self.verify_mapped(index, key, &file, offset, len)?;
                 TensorData::Mapped { file, offset, len }
@@ -641,6 +652,27 @@ impl BundleReader {
             _ => TensorData::Elements(self.assemble_elements(key, entry, &shape, count)?),
         };
         Ok(Tensor { dtype, shape, data })
+    }
+
+    /// The view [`BundleReader::tensor`] gives of `key` when making it reads nothing and takes no
+    /// lock: a tensor handed out as `Mapped`, already verified (or not to be), in a data file
+    /// already open. `None` otherwise and on any error, which `tensor` then reports.
+    pub fn view_in_memory(&self, key: &[u8]) -> Option<Tensor> {
+        let (index, dtype, shape, _) = self.lookup(key).ok()?;
+        let entry = &self.entries[index];
+        let Some(Layout::Fixed { swap, .. }) = dtype.layout() else { return None };
+        let checked = !self.verify || self.verified[index].load(Ordering::Acquire);
+        if !checked || !self.is_mapped(entry, swap) || !self.files_open() {
+            return None;
+        }
+        let (file, offset, len) = self.locate(key, entry).ok()?;
+        Some(Tensor { dtype, shape, data: TensorData::Mapped { file, offset, len } })
+    }
+
+    /// Whether a fixed-size entry (elements of `swap` bytes) is handed out as a view of its data
+    /// file: whole, in the host's byte order, in a local file.
+    fn is_mapped(&self, entry: &BundleEntry, swap: usize) -> bool {
+        entry.slices.is_empty() && !self.needs_swap(swap) && self.remote.is_none()
     }
 
     /// A tensor in memory of its own: fixed-size types are read (not mapped) into a new buffer.
