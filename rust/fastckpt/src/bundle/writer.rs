@@ -224,6 +224,7 @@ impl BundleWriter {
     /// then each entry gets the checksum of its staged copy.
     fn add_fixed(&mut self, tensors: &[NewTensor<'_>]) -> Result<()> {
         let mut placed: Vec<(&[u8], usize)> = Vec::with_capacity(tensors.len());
+        let start = self.offset;
         let mut refused = Ok(());
         for t in tensors {
             let Payload::Fixed(bytes) = t.payload else { break };
@@ -240,7 +241,7 @@ impl BundleWriter {
         }
         let added = &tensors[..placed.len()];
         let staged = match self.data.as_mut() {
-            Some(data) => data.append_many(&placed),
+            Some(data) => data.append_many(start, &placed),
             None => Err(Error::InvalidArgument("writer already finished".into())),
         };
         match staged {
@@ -356,9 +357,10 @@ impl BundleWriter {
             }
         };
         entry.size = bytes.len() as i64;
+        let start = self.offset;
         let padding = self.advance(bytes.len());
         let data = self.data.as_mut().ok_or_else(|| Error::InvalidArgument("writer already finished".into()))?;
-        let staged = data.append(bytes, padding)?;
+        let staged = data.append(start, bytes, padding)?;
         // Strings and variants were encoded into our own buffer, whose checksum (a different
         // formula over the same bytes) the encoder computed.
         entry.crc32c = if let Payload::Fixed(_) = payload { crc::mask(staged) } else { crc32c };
@@ -505,8 +507,6 @@ impl BundleWriter {
 #[derive(Debug)]
 struct DataSink {
     file: Destination,
-    /// Bytes appended so far, written or still staged: where the next payload starts in the file.
-    end: u64,
     /// The chunk being filled; what a payload leaves here is written with the next ones.
     staging: Vec<u8>,
     /// Empty chunks for the pipeline, kept between payloads.
@@ -559,23 +559,23 @@ impl Destination {
 
 impl DataSink {
     fn new(file: Destination) -> Self {
-        DataSink { file, end: 0, staging: Vec::with_capacity(STAGING), spare: Vec::new() }
+        DataSink { file, staging: Vec::with_capacity(STAGING), spare: Vec::new() }
     }
 
-    /// Appends `bytes` followed by `padding` zeros, and returns the crc32c (unmasked) of the
-    /// copy of `bytes` that will reach the file.
-    fn append(&mut self, bytes: &[u8], padding: usize) -> Result<u32> {
-        Ok(self.append_many(&[(bytes, padding)])?[0])
+    /// Appends `bytes` followed by `padding` zeros at `start` (the end of what was appended
+    /// before), and returns the crc32c (unmasked) of the copy of `bytes` that will reach the file.
+    fn append(&mut self, start: u64, bytes: &[u8], padding: usize) -> Result<u32> {
+        Ok(self.append_many(start, &[(bytes, padding)])?[0])
     }
 
-    /// Appends each payload followed by its padding of zeros, as one stream, and returns the
-    /// crc32c (unmasked) of each payload's copy that will reach the file.
-    fn append_many(&mut self, payloads: &[(&[u8], usize)]) -> Result<Vec<u32>> {
+    /// Appends each payload followed by its padding of zeros, as one stream from `start` (the
+    /// writer's offset before them: the end of what was appended before), and returns the crc32c
+    /// (unmasked) of each payload's copy that will reach the file.
+    fn append_many(&mut self, start: u64, payloads: &[(&[u8], usize)]) -> Result<Vec<u32>> {
         let total = payloads.iter().map(|&(bytes, padding)| bytes.len() + padding).sum::<usize>();
         if total >= PREALLOCATE_MIN {
-            self.file.preallocate(self.end, total as u64);
+            self.file.preallocate(start, total as u64);
         }
-        self.end += total as u64;
         let mut batch = Batch::new(payloads);
         if total >= PIPELINE_MIN {
             if let Some(written) = self.append_pipelined(&mut batch) {
@@ -598,7 +598,7 @@ impl DataSink {
         self.spare.resize_with(PIPELINE_DEPTH + 1, || Vec::with_capacity(STAGING));
         let (full_tx, full_rx) = mpsc::sync_channel::<Vec<u8>>(PIPELINE_DEPTH);
         let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
-        let DataSink { file, staging, spare, .. } = self;
+        let DataSink { file, staging, spare } = self;
         let (written, mut chunk) = std::thread::scope(|scope| {
             let writer = std::thread::Builder::new().name("fastckpt-write".into()).spawn_scoped(scope, move || {
                 for mut chunk in full_rx {
