@@ -120,7 +120,8 @@ impl Reader {
             }
         }
         // A view already verified, of a file already open, is made without releasing the GIL.
-        let tensor = match if copy { None } else { inner.view_in_memory(name) } {
+        let in_memory = if copy { None } else { inner.view_in_memory(name) };
+        let tensor = match in_memory {
             Some(view) => view,
             None => py.detach(|| if copy { inner.tensor_owned(name) } else { inner.tensor(name) }).py_err(py)?,
         };
