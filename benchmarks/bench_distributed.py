@@ -67,7 +67,7 @@ def child(args: argparse.Namespace) -> None:
 
     # Phase timers around the module's own steps (measurement only).
     phases: dict[str, float] = {}
-    write_part, merge = distributed._write_part, distributed.merge_bundles
+    write_part, merge = distributed._write_part, distributed.merge_bundles  # type: ignore[attr-defined]
 
     def timed_write(*a: Any, **k: Any) -> None:
         t = time.perf_counter()
@@ -80,7 +80,7 @@ def child(args: argparse.Namespace) -> None:
         phases["merge"] = time.perf_counter() - t
         return result
 
-    distributed._write_part, distributed.merge_bundles = timed_write, timed_merge  # type: ignore[assignment]
+    distributed._write_part, distributed.merge_bundles = timed_write, timed_merge  # type: ignore[attr-defined]
     folder = os.path.join(args.dir, f"p{size}")
     runs = []
     for step in range(args.repeats + 1):  # step 0: a warm-up (first-touch page faults), not counted

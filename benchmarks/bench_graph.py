@@ -174,23 +174,23 @@ def _write_saved_model(path: Path) -> None:
 
     spec = tf.TensorSpec([None, 16], tf.float32)
 
-    class Model(tf.Module):
+    class Model(tf.Module):  # type: ignore[misc]  # TensorFlow has no type information
         def __init__(self) -> None:
             super().__init__()
             self.ws = [tf.Variable(tf.random.normal([16, 16], seed=i), name=f"w{i}") for i in range(15)]
             self.bs = [tf.Variable(tf.zeros([16]), name=f"b{i}") for i in range(15)]
 
-        @tf.function(input_signature=[spec])
+        @tf.function(input_signature=[spec])  # type: ignore[untyped-decorator]
         def __call__(self, x: Any) -> Any:
             for w, b in zip(self.ws, self.bs):
                 x = tf.nn.relu(tf.matmul(x, w) + b)
             return x
 
-        @tf.function(input_signature=[spec])
+        @tf.function(input_signature=[spec])  # type: ignore[untyped-decorator]
         def score(self, x: Any) -> Any:
             return tf.reduce_sum(self.__call__(x) * 2.0, axis=1)
 
-        @tf.function(input_signature=[spec])
+        @tf.function(input_signature=[spec])  # type: ignore[untyped-decorator]
         def normalized(self, x: Any) -> Any:
             y = self.__call__(x)
             return y / (tf.norm(y, axis=1, keepdims=True) + 1e-6)

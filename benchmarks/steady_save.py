@@ -86,7 +86,7 @@ def _ops(scratch: Path, names: list[str], arrays: dict[str, Any]) -> dict[str, C
         path = str(scratch / f"raw-{raw_passes[0]}.bin")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
-            view = memoryview(payload)
+            view = payload.data
             while view:
                 view = view[os.write(fd, view[:WRITE_CALL]) :]
         finally:
