@@ -47,6 +47,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_bundle  # noqa: E402
+from _common import touch  # noqa: E402
 
 OPS = ("fastckpt", "fastckpt-1thread", "raw-writev", "raw-fallocate")
 ONE_THREAD_GROUP = 3 << 20  # bytes per add_many below the engine's two-thread minimum (4 MiB)
@@ -111,7 +112,7 @@ def child(args: argparse.Namespace) -> None:
     spec = bench_bundle.Spec(args.workload, args.scale)
     arrays = bench_bundle.make_arrays(spec)
     for array in arrays.values():
-        bench_bundle.touch(array)
+        touch(array)
     path = Path(args.dir) / args.child / "ckpt"
     path.parent.mkdir(parents=True, exist_ok=True)
     if args.child.startswith("raw") and path.exists():
