@@ -367,9 +367,11 @@ pub struct BundleReader {
     keys: Vec<Vec<u8>>,
     entries: Vec<BundleEntry>,
     /// Where each key is in `keys`: a read looks its name up here (a binary search over long
-    /// shared prefixes was a twentieth of a steady 32 KiB `get_tensor(copy=True)`). Keyed by
-    /// the std hasher, so crafted names cannot make the map slow.
-    positions: HashMap<Box<[u8]>, usize>,
+    /// shared prefixes was a twentieth of a steady 32 KiB `get_tensor(copy=True)`). Hashed by
+    /// foldhash seeded per process: whoever wrote the file cannot know the seed, so crafted
+    /// names cannot make the map slow, and a name costs a few dozen instructions where the std
+    /// hasher (SipHash) took ~290, on every read and for every entry at open.
+    positions: HashMap<Box<[u8]>, usize, foldhash::fast::RandomState>,
     /// Keys of the per-slice entries of partitioned tensors, hidden from listings.
     slice_keys: HashSet<Vec<u8>>,
     verify: bool,
@@ -476,7 +478,7 @@ impl BundleReader {
                 slice_keys.insert(slices::slice_key(key, slice));
             }
         }
-        let mut positions = HashMap::with_capacity(keys.len());
+        let mut positions = HashMap::with_capacity_and_hasher(keys.len(), foldhash::fast::RandomState::default());
         for (i, key) in keys.iter().enumerate() {
             positions.entry(key.clone().into_boxed_slice()).or_insert(i);
         }
