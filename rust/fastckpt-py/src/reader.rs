@@ -115,7 +115,11 @@ impl Reader {
                 let mut array = arrays::EmptyArray::new(py, plan.dtype(), plan.shape(), Some(&self.slabs))
                     .map_err(|e| self.unrepresentable(py, name, e))?;
                 let bytes = array.bytes_mut();
-                py.detach(|| inner.read_planned(name, &plan, bytes)).py_err(py)?;
+                // A small tensor in the page cache is read with the GIL held (no disk wait; one
+                // GIL release and reacquire fewer); any other read lets the GIL go.
+                if !inner.read_planned_cached(name, &plan, bytes).py_err(py)? {
+                    py.detach(|| inner.read_planned(name, &plan, bytes)).py_err(py)?;
+                }
                 return Ok(array.into_array());
             }
         }

@@ -131,6 +131,15 @@ impl CheckpointReader {
         }
     }
 
+    /// [`Self::read_planned`] if it cannot wait for a disk, else nothing and `Ok(false)` (see
+    /// [`BundleReader::read_planned_cached`]; V1 tensors have no plan).
+    pub fn read_planned_cached(&self, name: &[u8], plan: &ReadPlan, out: &mut [u8]) -> Result<bool> {
+        match self {
+            CheckpointReader::V2(r) => r.read_planned_cached(name, plan, out),
+            CheckpointReader::V1(_) => Ok(false),
+        }
+    }
+
     /// [`Self::read_into`] with the plan of `name` already made.
     pub fn read_planned(&self, name: &[u8], plan: &ReadPlan, out: &mut [u8]) -> Result<()> {
         match self {

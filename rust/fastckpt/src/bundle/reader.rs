@@ -58,6 +58,11 @@ const RUN_GAP: usize = 4 << 10;
 /// Buffers one `preadv` takes at most (Linux's `IOV_MAX`); a run needs one per tensor and gap.
 const RUN_IOVECS: usize = 1024;
 
+/// Tensors up to this size may be read and checksummed by a caller that holds a lock other
+/// threads wait for (Python's GIL), when their bytes are in the page cache: tens of µs at most
+/// (see [`BundleReader::read_planned_cached`]).
+const CACHED_READ_MAX: usize = 256 << 10;
+
 /// One data file (`P.data-SSSSS-of-NNNNN`): mapped, or an object read by ranges.
 #[derive(Debug)]
 pub struct DataFile {
@@ -70,13 +75,12 @@ enum Source {
     Local {
         file: File,
         map: Option<Mmap>,
+        /// Whether the file system may still answer reads that must not wait
+        /// ([`DataFile::read_cached`]); cleared the first time it says it cannot.
+        nowait: AtomicBool,
     },
     /// `tag`: the entity tag the object had when opened, which every read insists on.
-    Remote {
-        object: Remote,
-        len: usize,
-        tag: Option<String>,
-    },
+    Remote { object: Remote, len: usize, tag: Option<String> },
 }
 
 impl DataFile {
@@ -92,7 +96,7 @@ impl DataFile {
             // for as long as the mapping lives.
             Some(unsafe { Mmap::map(&file) }.map_err(|e| Error::io(&path, e))?)
         };
-        Ok(DataFile { path, source: Source::Local { file, map } })
+        Ok(DataFile { path, source: Source::Local { file, map, nowait: AtomicBool::new(true) } })
     }
 
     /// An object of a store, not read until tensors are asked for (its size and version are).
@@ -142,6 +146,36 @@ impl DataFile {
                 _ => Error::io(&self.path, e),
             }),
             Source::Remote { object, tag, .. } => object.read_into(offset as u64, out, tag.as_deref()),
+        }
+    }
+
+    /// Fills `out` with the bytes at `offset` if the page cache holds every one of them, without
+    /// ever waiting for a disk (`preadv2` with `RWF_NOWAIT`). `false` when it did not fill `out`
+    /// whole: the bytes are not all cached, the file system cannot tell (tmpfs: then the file is
+    /// not asked again), the file is an object of a store, or any error, which the ordinary read
+    /// ([`DataFile::read_at`]) then reports.
+    pub(crate) fn read_cached(&self, out: &mut [u8], offset: usize) -> bool {
+        let Source::Local { file, nowait, .. } = &self.source else { return false };
+        if out.is_empty() || !nowait.load(Ordering::Relaxed) {
+            return false;
+        }
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            let Ok(at) = libc::off_t::try_from(offset) else { return false };
+            let iovec = libc::iovec { iov_base: out.as_mut_ptr().cast(), iov_len: out.len() };
+            // SAFETY: the one buffer is `out`, borrowed mutably for this call, so the kernel writes
+            // only memory this function may write; the descriptor is open as long as `self` is.
+            let n = unsafe { libc::preadv2(file.as_raw_fd(), &raw const iovec, 1, at, libc::RWF_NOWAIT) };
+            if n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EOPNOTSUPP) {
+                nowait.store(false, Ordering::Relaxed);
+            }
+            usize::try_from(n).is_ok_and(|n| n == out.len())
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = (file, offset);
+            false
         }
     }
 
@@ -367,9 +401,11 @@ pub struct BundleReader {
     keys: Vec<Vec<u8>>,
     entries: Vec<BundleEntry>,
     /// Where each key is in `keys`: a read looks its name up here (a binary search over long
-    /// shared prefixes was a twentieth of a steady 32 KiB `get_tensor(copy=True)`). Keyed by
-    /// the std hasher, so crafted names cannot make the map slow.
-    positions: HashMap<Box<[u8]>, usize>,
+    /// shared prefixes was a twentieth of a steady 32 KiB `get_tensor(copy=True)`). Hashed by
+    /// foldhash seeded per process: whoever wrote the file cannot know the seed, so crafted
+    /// names cannot make the map slow, and a name costs a few dozen instructions where the std
+    /// hasher (SipHash) took ~290, on every read and for every entry at open.
+    positions: HashMap<Box<[u8]>, usize, foldhash::fast::RandomState>,
     /// Keys of the per-slice entries of partitioned tensors, hidden from listings.
     slice_keys: HashSet<Vec<u8>>,
     verify: bool,
@@ -476,7 +512,7 @@ impl BundleReader {
                 slice_keys.insert(slices::slice_key(key, slice));
             }
         }
-        let mut positions = HashMap::with_capacity(keys.len());
+        let mut positions = HashMap::with_capacity_and_hasher(keys.len(), foldhash::fast::RandomState::default());
         for (i, key) in keys.iter().enumerate() {
             positions.entry(key.clone().into_boxed_slice()).or_insert(i);
         }
@@ -775,6 +811,26 @@ impl BundleReader {
             });
         }
         Ok(())
+    }
+
+    /// [`BundleReader::read_planned`] of a tensor when that cannot wait for a disk: a whole one
+    /// of at most [`CACHED_READ_MAX`] bytes, in the host's byte order, of a local file, whose
+    /// bytes the page cache holds ([`DataFile::read_cached`]), is read into `out` and checked;
+    /// `Ok(true)` then. `Ok(false)`: `out` holds nothing of use and the caller reads the tensor
+    /// with `read_planned`. A caller holding a lock others wait on (the glue, Python's GIL) reads
+    /// this way first, and lets the lock go only for reads that may wait.
+    pub fn read_planned_cached(&self, key: &[u8], plan: &ReadPlan, out: &mut [u8]) -> Result<bool> {
+        if out.len() > CACHED_READ_MAX || !self.is_whole(plan, out) {
+            return Ok(false);
+        }
+        let (file, offset, _) = self.locate(key, &self.entries[plan.index])?;
+        if !file.read_cached(out, offset) {
+            return Ok(false);
+        }
+        if self.verify && !self.verified[plan.index].load(Ordering::Acquire) {
+            self.check_crc(plan.index, &file, key, crc::value(out))?;
+        }
+        Ok(true)
     }
 
     /// [`BundleReader::read_planned`] of many tensors, each `(key, plan, out)`.
@@ -1312,6 +1368,37 @@ mod tests {
         }
         #[cfg(not(target_os = "linux"))]
         false
+    }
+
+    #[test]
+    fn cached_reads_never_wait() {
+        let dir = std::env::temp_dir().join(format!("fastckpt-cached-read-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("data");
+        let data: Vec<u8> = (0..3 * 4096 + 5).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let evicted = evict(&path);
+        let file = DataFile::open(path.clone()).unwrap();
+        let mut out = vec![0u8; 5000];
+        if evicted {
+            assert!(!file.read_cached(&mut out, 100), "a read of evicted pages would wait for the disk");
+        }
+        let mut all = vec![0u8; data.len()];
+        file.read_at(&mut all, 0).unwrap();
+        let done = file.read_cached(&mut out, 100);
+        let Source::Local { nowait, .. } = &file.source else { unreachable!() };
+        // A file system that cannot tell (tmpfs) makes every later call give up at once.
+        assert_eq!(done, nowait.load(Ordering::Relaxed));
+        if done {
+            assert_eq!(out, &data[100..5100]);
+            assert!(!file.read_cached(&mut out, data.len() - 10), "past the end is a short read");
+            assert!(file.read_cached(&mut out[..10], data.len() - 10));
+            assert_eq!(&out[..10], &data[data.len() - 10..]);
+        } else {
+            assert!(!file.read_cached(&mut out, 100));
+        }
+        assert!(!file.read_cached(&mut [], 0));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
