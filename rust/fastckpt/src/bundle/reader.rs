@@ -46,8 +46,9 @@ const PREFETCH_MIN: usize = COPY_CHUNK;
 /// much as the second thread saves.
 const SPLIT_MIN: usize = 512 << 10;
 
-/// The pieces a split read is cut into are multiples of this (whole pages of the destination
-/// for every thread).
+/// The pieces a split read is cut into are multiples of this: whole pages, so that neighbouring
+/// threads share at most the one destination page their pieces meet in (numpy's buffers do not
+/// start on a page boundary).
 const SPLIT_ALIGN: usize = 64 << 10;
 
 /// A large mapped tensor whose pages are not in the page cache is checksummed by reading its
@@ -1005,7 +1006,8 @@ impl BundleReader {
 
     /// Reads `out.len()` bytes at `offset` into `out`, checking the crc32c on the way when it has
     /// not been yet. Reading (rather than copying from the mapping) keeps the file's pages out of
-    /// this process's resident set, so an owned restore needs memory for the copy only.
+    /// this process's resident set, so an owned restore needs memory for the copy only. Above
+    /// [`SPLIT_MIN`] the pool's threads each read and checksum equal shares ([`split_piece`]).
     fn pread_verified(&self, index: usize, file: &DataFile, key: &[u8], offset: usize, out: &mut [u8]) -> Result<()> {
         let check = self.verify && !self.verified[index].load(Ordering::Acquire);
         if out.len() > PREFETCH_MIN {
