@@ -480,6 +480,50 @@ fn batches_of_small_tensors_read_in_runs_land_every_tensor() {
     assert!(err.contains("ends before the tensor") && err.contains("'t02000'"), "{err}");
 }
 
+/// Single owned reads of mid-size and large tensors are split over the pool's threads: every
+/// size around the split points lands whole, and a changed byte in the last piece or a file
+/// cut short is still caught and named.
+#[test]
+fn single_reads_split_over_threads_land_every_byte() {
+    let dir = scratch("split");
+    let prefix = dir.0.join("p");
+    let sizes = [(512 << 10) - 1, 512 << 10, (512 << 10) + 1, (1 << 20) + 7, 4 << 20, (4 << 20) + 4097, (9 << 20) + 13];
+    let tensors: Vec<(Vec<u8>, Vec<u8>)> =
+        sizes.iter().enumerate().map(|(i, &n)| (format!("t{i}").into_bytes(), pattern(i as u64 + 7, n))).collect();
+    let mut w = BundleWriter::create(&prefix, 1).unwrap();
+    for (key, bytes) in &tensors {
+        w.add(key, DataType::UINT8, &[i64::try_from(bytes.len()).unwrap()], Payload::Fixed(bytes)).unwrap();
+    }
+    w.finish().unwrap();
+    let read = |r: &BundleReader, key: &[u8], len: usize| {
+        let mut out = vec![0xAAu8; len];
+        r.read_into(key, &mut out).map(|()| out)
+    };
+    let r = BundleReader::open(&prefix, true).unwrap();
+    for (key, bytes) in &tensors {
+        assert!(read(&r, key, bytes.len()).unwrap() == *bytes, "tensor {}", String::from_utf8_lossy(key));
+    }
+
+    let data = naming::data_path(&prefix, 0, 1);
+    let victim = r.entry(b"t3").unwrap();
+    let at = victim.offset as u64 + victim.size as u64 - 3;
+    let file = std::fs::OpenOptions::new().read(true).write(true).open(&data).unwrap();
+    let mut byte = [0u8];
+    std::os::unix::fs::FileExt::read_exact_at(&file, &mut byte, at).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&file, &[byte[0] ^ 1], at).unwrap();
+    let r = BundleReader::open(&prefix, true).unwrap();
+    let err = read(&r, b"t3", sizes[3]).unwrap_err();
+    assert!(matches!(err, Error::Checksum { .. }) && err.to_string().contains("'t3'"), "{err}");
+
+    // The file cut short inside the last tensor after the reader opened it.
+    let r = BundleReader::open(&prefix, false).unwrap();
+    assert!(read(&r, b"t0", sizes[0]).unwrap() == tensors[0].1);
+    let last = r.entry(b"t6").unwrap();
+    file.set_len(last.offset as u64 + last.size as u64 - 5).unwrap();
+    let err = read(&r, b"t6", sizes[6]).unwrap_err().to_string();
+    assert!(err.contains("ends before the tensor") && err.contains("'t6'"), "{err}");
+}
+
 #[test]
 fn files_open_once_every_shard_was_read() {
     let dir = scratch("shards");

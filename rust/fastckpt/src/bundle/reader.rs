@@ -39,6 +39,18 @@ const COPY_CHUNK: usize = 4 << 20;
 /// the kernel to bring their whole range into the page cache (see [`DataFile::prefetch`]).
 const PREFETCH_MIN: usize = COPY_CHUNK;
 
+/// A single tensor read into new memory ([`BundleReader::pread_verified`]) above this size is
+/// split over the pool's threads even below [`COPY_CHUNK`]: most of such a read is the kernel
+/// faulting in and zeroing the destination's pages (about 2 µs a 4 KiB page on this VM), which
+/// each thread then does for its share. Below it, handing the read to the pool costs about as
+/// much as the second thread saves.
+const SPLIT_MIN: usize = 512 << 10;
+
+/// The pieces a split read is cut into are multiples of this: whole pages, so that neighbouring
+/// threads share at most the one destination page their pieces meet in (numpy's buffers do not
+/// start on a page boundary).
+const SPLIT_ALIGN: usize = 64 << 10;
+
 /// A large mapped tensor whose pages are not in the page cache is checksummed by reading its
 /// bytes in order, this many at a time, into one small buffer (see [`BundleReader::verify_mapped`]).
 const STREAM_CHUNK: usize = 1 << 20;
@@ -1050,26 +1062,27 @@ impl BundleReader {
 
     /// Reads `out.len()` bytes at `offset` into `out`, checking the crc32c on the way when it has
     /// not been yet. Reading (rather than copying from the mapping) keeps the file's pages out of
-    /// this process's resident set, so an owned restore needs memory for the copy only.
+    /// this process's resident set, so an owned restore needs memory for the copy only. Above
+    /// [`SPLIT_MIN`] the pool's threads each read and checksum equal shares ([`split_piece`]).
     fn pread_verified(&self, index: usize, file: &DataFile, key: &[u8], offset: usize, out: &mut [u8]) -> Result<()> {
         let check = self.verify && !self.verified[index].load(Ordering::Acquire);
-        let read_chunk = |i: usize, dst: &mut [u8]| -> Result<(u32, usize)> {
-            file.read_at(dst, offset + i * COPY_CHUNK)?;
-            Ok((if check { crc::value(dst) } else { 0 }, dst.len()))
-        };
         if out.len() > PREFETCH_MIN {
             file.prefetch(offset, out.len());
         }
         let computed = if file.is_remote() {
             // The object's ranges are fetched concurrently by the store client.
             file.read_at(out, offset).map(|()| if check { crc::value_parallel(out) } else { 0 })
-        } else if out.len() <= COPY_CHUNK {
-            read_chunk(0, out).map(|(crc, _)| crc)
+        } else if out.len() <= SPLIT_MIN {
+            file.read_at(out, offset).map(|()| if check { crc::value(out) } else { 0 })
         } else {
             pool::install(|| {
-                out.par_chunks_mut(COPY_CHUNK)
+                let piece = split_piece(out.len(), rayon::current_num_threads());
+                out.par_chunks_mut(piece)
                     .enumerate()
-                    .map(|(i, dst)| read_chunk(i, dst))
+                    .map(|(i, dst)| {
+                        file.read_at(dst, offset + i * piece)?;
+                        Ok((if check { crc::value(dst) } else { 0 }, dst.len()))
+                    })
                     .collect::<Result<Vec<_>>>()
             })
             .map(|crcs| crcs.into_iter().fold(0, |acc, (c, len)| crc32c::crc32c_combine(acc, c, len)))
@@ -1301,6 +1314,15 @@ fn region_spec(region: &[(usize, usize)]) -> String {
     region.iter().map(|(start, len)| format!("{start},{len}")).collect::<Vec<_>>().join(":")
 }
 
+/// The size of the pieces a read of `len` bytes is split into for `threads` threads: as many
+/// pieces as threads (a multiple of that when pieces would exceed [`COPY_CHUNK`]), so that each
+/// thread gets an equal share, cut at multiples of [`SPLIT_ALIGN`] (what is left over makes one
+/// more, smaller piece).
+fn split_piece(len: usize, threads: usize) -> usize {
+    let pieces = len.div_ceil(COPY_CHUNK).next_multiple_of(threads.max(1));
+    (len / pieces / SPLIT_ALIGN * SPLIT_ALIGN).max(SPLIT_ALIGN)
+}
+
 /// Names the tensor in an error about reading its bytes.
 fn in_tensor(error: Error, key: &[u8]) -> Error {
     match error {
@@ -1399,6 +1421,24 @@ mod tests {
         }
         assert!(!file.read_cached(&mut [], 0));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn split_reads_give_every_thread_an_equal_share_of_whole_pages() {
+        for threads in [1, 2, 3, 8] {
+            for len in [SPLIT_MIN + 1, 1 << 20, (4 << 20) - 1, 4 << 20, (9 << 20) + 13, 60 << 20] {
+                let piece = split_piece(len, threads);
+                let pieces = len.div_ceil(piece);
+                assert_eq!(piece % SPLIT_ALIGN, 0);
+                assert!(piece <= COPY_CHUNK, "{len} bytes for {threads} threads: pieces of {piece}");
+                // Work for every thread.
+                assert!(pieces >= threads.min(len / SPLIT_ALIGN), "{len} bytes for {threads} threads: {pieces}");
+            }
+        }
+        assert_eq!(split_piece(1 << 20, 2), 512 << 10);
+        assert_eq!(split_piece(9 << 20, 2), (9 << 20) / 4);
+        assert_eq!(split_piece((9 << 20) + 13, 2), (9 << 20) / 4, "13 bytes left for a fifth piece");
+        assert_eq!(split_piece(60 << 20, 2), 15 << 18);
     }
 
     #[test]
