@@ -325,15 +325,21 @@ def c_raw_write(spec: Spec, paths: dict[str, Path], m: Measure) -> None:
     with m:
         fd = os.open(str(paths["raw"]), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
-            for start in range(0, len(views), 1024):
-                group = views[start:start + 1024]
-                written = os.writev(fd, group)
-                for view in group:  # what a short write left
-                    rest, written = view[min(written, len(view)):], max(0, written - len(view))
-                    while rest:
-                        rest = rest[os.write(fd, rest):]
+            writev_all(fd, views)
         finally:
             os.close(fd)
+
+
+def writev_all(fd: int, views: list[memoryview]) -> None:
+    """Writes ``views`` in order with one ``os.writev`` per 1,024 of them (the most one call
+    takes), finishing what a short write left."""
+    for start in range(0, len(views), 1024):
+        group = views[start:start + 1024]
+        written = os.writev(fd, group)
+        for view in group:
+            rest, written = view[min(written, len(view)):], max(0, written - len(view))
+            while rest:
+                rest = rest[os.write(fd, rest):]
 
 
 # --- restores: each opens the file, gets every tensor, touches every byte, all timed ---

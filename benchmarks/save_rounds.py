@@ -82,13 +82,7 @@ def save(op: str, arrays: dict[str, Any], path: Path, payload: int) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         if op == "raw-writev":
-            for start in range(0, len(views), 1024):
-                group_views = views[start:start + 1024]
-                written = os.writev(fd, group_views)
-                for view in group_views:  # what a short write left
-                    rest, written = view[min(written, len(view)):], max(0, written - len(view))
-                    while rest:
-                        rest = rest[os.write(fd, rest):]
+            bench_bundle.writev_all(fd, views)
         else:
             libc = ctypes.CDLL(None, use_errno=True)
             libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
