@@ -662,7 +662,7 @@ impl BundleReader {
     /// `pread`s in file order let the kernel's readahead stream the file as the crc runs. The view
     /// handed out afterwards maps the same pages, now cached (the file is never written in place).
     fn verify_mapped(&self, index: usize, key: &[u8], file: &DataFile, offset: usize, len: usize) -> Result<()> {
-        if !self.verify || self.verified[index].load(Ordering::Acquire) {
+        if !self.needs_check(index) {
             return Ok(());
         }
         if len <= PREFETCH_MIN || file.cached(offset, len) {
@@ -709,8 +709,7 @@ impl BundleReader {
         let (index, dtype, shape, _) = self.lookup(key).ok()?;
         let entry = &self.entries[index];
         let Some(Layout::Fixed { swap, .. }) = dtype.layout() else { return None };
-        let checked = !self.verify || self.verified[index].load(Ordering::Acquire);
-        if !checked || !self.is_mapped(entry, swap) || !self.files_open() {
+        if self.needs_check(index) || !self.is_mapped(entry, swap) || !self.files_open() {
             return None;
         }
         let (file, offset, len) = self.locate(key, entry).ok()?;
@@ -839,7 +838,7 @@ impl BundleReader {
         if !file.read_cached(out, offset) {
             return Ok(false);
         }
-        if self.verify && !self.verified[plan.index].load(Ordering::Acquire) {
+        if self.needs_check(plan.index) {
             self.check_crc(plan.index, &file, key, crc::value(out))?;
         }
         Ok(true)
@@ -880,7 +879,7 @@ impl BundleReader {
         pool::install(|| {
             whole.par_iter().try_for_each(|&i| {
                 let (key, plan, out) = &reads[i];
-                if !self.verify || self.verified[plan.index].load(Ordering::Acquire) {
+                if !self.needs_check(plan.index) {
                     return Ok(());
                 }
                 let file = self.shard(self.entries[plan.index].shard_id)?;
@@ -947,7 +946,7 @@ impl BundleReader {
             file.read_run(&mut run).map_err(|(i, e)| in_tensor(e, asked[i].0))?;
             run.iter().try_for_each(|piece| {
                 let (key, plan) = asked[piece.id];
-                if !self.verify || self.verified[plan.index].load(Ordering::Acquire) {
+                if !self.needs_check(plan.index) {
                     return Ok(());
                 }
                 self.check_crc(plan.index, file.data, key, crc::value(piece.out))
@@ -1065,7 +1064,7 @@ impl BundleReader {
     /// this process's resident set, so an owned restore needs memory for the copy only. Above
     /// [`SPLIT_MIN`] the pool's threads each read and checksum equal shares ([`split_piece`]).
     fn pread_verified(&self, index: usize, file: &DataFile, key: &[u8], offset: usize, out: &mut [u8]) -> Result<()> {
-        let check = self.verify && !self.verified[index].load(Ordering::Acquire);
+        let check = self.needs_check(index);
         if out.len() > PREFETCH_MIN {
             file.prefetch(offset, out.len());
         }
@@ -1092,6 +1091,12 @@ impl BundleReader {
             self.check_crc(index, file, key, computed)?;
         }
         Ok(())
+    }
+
+    /// Whether tensor `index`'s crc32c is still to be checked: verification is on and no read
+    /// has matched it yet ([`BundleReader::check_crc`] remembers a match).
+    fn needs_check(&self, index: usize) -> bool {
+        self.verify && !self.verified[index].load(Ordering::Acquire)
     }
 
     /// Compares the crc32c `computed` over tensor `index`'s bytes with its entry's, and remembers
