@@ -61,9 +61,14 @@ pub fn value_parallel(data: &[u8]) -> u32 {
     if data.len() <= PARALLEL_CHUNK {
         return value(data);
     }
-    pool::install(|| data.par_chunks(PARALLEL_CHUNK).map(|chunk| (value(chunk), chunk.len())).collect::<Vec<_>>())
-        .into_iter()
-        .fold(0, |acc, (crc, len)| crc32c::crc32c_combine(acc, crc, len))
+    joined(pool::install(|| {
+        data.par_chunks(PARALLEL_CHUNK).map(|chunk| (value(chunk), chunk.len())).collect::<Vec<_>>()
+    }))
+}
+
+/// crc32c of consecutive pieces from each piece's crc32c and length, in order.
+pub fn joined(pieces: impl IntoIterator<Item = (u32, usize)>) -> u32 {
+    pieces.into_iter().fold(0, |acc, (crc, len)| crc32c::crc32c_combine(acc, crc, len))
 }
 
 #[cfg(test)]

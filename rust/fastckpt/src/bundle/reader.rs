@@ -1084,7 +1084,7 @@ impl BundleReader {
                     })
                     .collect::<Result<Vec<_>>>()
             })
-            .map(|crcs| crcs.into_iter().fold(0, |acc, (c, len)| crc32c::crc32c_combine(acc, c, len)))
+            .map(crc::joined)
         }
         .map_err(|e| in_tensor(e, key))?;
         if check {
