@@ -47,11 +47,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_bundle  # noqa: E402
-from _common import touch  # noqa: E402
+from _common import ENGINE_WRITE_CALL, touch  # noqa: E402
 
 OPS = ("fastckpt", "fastckpt-1thread", "raw-writev", "raw-fallocate")
 ONE_THREAD_GROUP = 3 << 20  # bytes per add_many below the engine's two-thread minimum (4 MiB)
-WRITE_CALL = 256 << 10  # what one write() of the engine hands the kernel (bundle/writer.rs)
 FALLOC_FL_KEEP_SIZE = 1
 
 
@@ -88,8 +87,8 @@ def save(op: str, arrays: dict[str, Any], path: Path, payload: int) -> None:
             libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
             libc.fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, payload)
             for view in views:
-                for start in range(0, len(view), WRITE_CALL):
-                    call = view[start:start + WRITE_CALL]
+                for start in range(0, len(view), ENGINE_WRITE_CALL):
+                    call = view[start:start + ENGINE_WRITE_CALL]
                     while call:
                         call = call[os.write(fd, call):]
     finally:

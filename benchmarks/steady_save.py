@@ -47,6 +47,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _common import ENGINE_WRITE_CALL  # noqa: E402
 from bench_steady import add_common_arguments, rotating_rounds, run_alone, summarise, w2_setup  # noqa: E402
 
 GROUP = "steady save W2"
@@ -55,7 +56,6 @@ TF_SAME = "TF SaveV2, same prefix"
 FC_SAME = "fastckpt.save, same prefix"
 RAW = "raw write() of the same bytes"
 FLOOR = "crc32c + memcpy (floor)"
-WRITE_CALL = 256 << 10  # what one write() of the engine hands the kernel (bundle/writer.rs)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -88,7 +88,7 @@ def _ops(scratch: Path, names: list[str], arrays: dict[str, Any]) -> dict[str, C
         try:
             view = payload.data
             while view:
-                view = view[os.write(fd, view[:WRITE_CALL]) :]
+                view = view[os.write(fd, view[:ENGINE_WRITE_CALL]) :]
         finally:
             os.close(fd)
         return path
