@@ -5,7 +5,7 @@
 //! byte length (shape × itemsize, checked) must equal the bytes behind it, else an error is
 //! raised: no array ever reaches past its memory.
 
-use std::ffi::c_void;
+use std::ffi::{c_int, c_void};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -86,16 +86,27 @@ impl Drop for OwnedBytes {
     }
 }
 
-/// `shape` as numpy's dimensions and the array's byte length, both checked: `ValueError` when
-/// a dimension or the product does not fit.
-fn dims_and_len(shape: &[usize], itemsize: usize) -> PyResult<(Vec<npy_intp>, usize)> {
+/// The byte length of an array of `shape` and `itemsize`, checked: `ValueError` when a dimension
+/// or the product does not fit numpy's `npy_intp`. A checked shape is what numpy's constructors are
+/// handed as their dimensions, as it is ([`npy_dims`]).
+fn array_len(shape: &[usize], itemsize: usize) -> PyResult<usize> {
     let too_large = || PyValueError::new_err(format!("shape {shape:?} of {itemsize}-byte elements is too large"));
-    let dims = shape.iter().map(|&d| npy_intp::try_from(d).map_err(|_| too_large())).collect::<PyResult<Vec<_>>>()?;
+    if shape.iter().any(|&d| npy_intp::try_from(d).is_err()) {
+        return Err(too_large());
+    }
     let len = shape.iter().try_fold(itemsize, |acc, &d| acc.checked_mul(d)).ok_or_else(too_large)?;
     if isize::try_from(len).is_err() {
         return Err(too_large());
     }
-    Ok((dims, len))
+    Ok(len)
+}
+
+/// A shape checked by [`array_len`] as numpy's rank and dimensions: the dims are handed over in
+/// place, no copy or allocation per array (`usize` and `npy_intp` have one size and alignment,
+/// and every dim fits both). numpy refuses too many dimensions itself (`ValueError`).
+fn npy_dims(shape: &[usize]) -> PyResult<(c_int, *const npy_intp)> {
+    let ndim = c_int::try_from(shape.len()).map_err(|_| PyValueError::new_err("too many dimensions"))?;
+    Ok((ndim, shape.as_ptr().cast()))
 }
 
 /// Refuses to make an array of `len` bytes over `available` bytes.
@@ -109,31 +120,33 @@ fn check_len(dtype: DataType, shape: &[usize], len: usize, available: usize) -> 
     )))
 }
 
-/// An ndarray of `descr` and `dims` over `data`, whose memory `base` keeps alive.
+/// An ndarray of `descr` and `shape` (checked by [`array_len`]) over `data`, whose memory `base`
+/// keeps alive.
 ///
 /// # Safety
-/// `data` must point to `len` readable bytes, `len` being `dims`' product times the itemsize,
+/// `data` must point to `len` readable bytes, `len` being `shape`'s product times the itemsize,
 /// that live as long as `base`, and must be writeable (by numpy, with no Rust reference to them)
 /// when `writeable` is set.
 unsafe fn array_over<'py>(
     py: Python<'py>,
     descr: Bound<'py, PyArrayDescr>,
-    mut dims: Vec<npy_intp>,
+    shape: &[usize],
     data: *const u8,
     base: Bound<'py, PyAny>,
     writeable: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let flags = npyffi::NPY_ARRAY_C_CONTIGUOUS | if writeable { npyffi::NPY_ARRAY_WRITEABLE } else { 0 };
-    let ndim = i32::try_from(dims.len()).map_err(|_| PyValueError::new_err("too many dimensions"))?;
-    // SAFETY: NewFromDescr steals the descriptor reference (hence into_dtype_ptr); `dims` has
-    // `ndim` entries; the data pointer is the caller's guarantee.
+    let (ndim, dims) = npy_dims(shape)?;
+    // SAFETY: NewFromDescr steals the descriptor reference (hence into_dtype_ptr); `dims` points
+    // to `ndim` sizes, which numpy only reads (`npy_intp const *` in its C API) and copies into
+    // the array; the data pointer is the caller's guarantee.
     let array = unsafe {
         PY_ARRAY_API.PyArray_NewFromDescr(
             py,
             npyffi::get_type_object(py, npyffi::NpyTypes::PyArray_Type),
             descr.into_dtype_ptr(),
             ndim,
-            dims.as_mut_ptr(),
+            dims.cast_mut(),
             std::ptr::null_mut(),
             data as *mut c_void,
             flags,
@@ -160,8 +173,8 @@ pub fn mapped<'py>(
     bases: Option<&MappedBases>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let descr = numpy_dtype(py, dtype)?;
-    let (dims, array_len) = dims_and_len(shape, descr.itemsize())?;
-    check_len(dtype, shape, array_len, len)?;
+    let needed = array_len(shape, descr.itemsize())?;
+    check_len(dtype, shape, needed, len)?;
     let bytes = offset.checked_add(len).and_then(|end| file.bytes().get(offset..end));
     let Some(bytes) = bytes else {
         return Err(PyValueError::new_err(format!(
@@ -175,22 +188,22 @@ pub fn mapped<'py>(
         Some(bases) => bases.base(py, file)?.into_any(),
         None => Bound::new(py, MappedFile { file })?.into_any(),
     };
-    // SAFETY: `data` starts `array_len` in-bounds bytes of the mapping of `file` (checked just
+    // SAFETY: `data` starts `needed` in-bounds bytes of the mapping of `file` (checked just
     // above), which `base` holds and so keeps mapped as long as the array lives; the array is
     // read-only.
-    unsafe { array_over(py, descr, dims, data, base, false) }
+    unsafe { array_over(py, descr, shape, data, base, false) }
 }
 
 /// A writeable array owning `bytes`.
 pub fn owned<'py>(py: Python<'py>, dtype: DataType, shape: &[usize], bytes: Vec<u8>) -> PyResult<Bound<'py, PyAny>> {
     let descr = numpy_dtype(py, dtype)?;
-    let (dims, len) = dims_and_len(shape, descr.itemsize())?;
+    let len = array_len(shape, descr.itemsize())?;
     check_len(dtype, shape, len, bytes.len())?;
     let base = Bound::new(py, OwnedBytes::new(bytes))?;
     let data = base.get().data.as_ptr();
     // SAFETY: `base` owns exactly `len` bytes at `data` (checked above) and lives as long as the
     // array; no Rust reference to them exists, so numpy may write them.
-    unsafe { array_over(py, descr, dims, data, base.into_any(), true) }
+    unsafe { array_over(py, descr, shape, data, base.into_any(), true) }
 }
 
 /// A new C-ordered, writeable array for the engine to fill before any Python code sees it:
@@ -209,7 +222,7 @@ impl<'py> EmptyArray<'py> {
     /// Small tensors are carved out of `slabs` when given, others allocated by numpy.
     pub fn new(py: Python<'py>, dtype: DataType, shape: &[usize], slabs: Option<&Slabs>) -> PyResult<Self> {
         let descr = numpy_dtype(py, dtype)?;
-        let (dims, len) = dims_and_len(shape, descr.itemsize())?;
+        let len = array_len(shape, descr.itemsize())?;
         let carved = match slabs {
             Some(slabs) => slabs.carve(py, len)?,
             None => None,
@@ -218,17 +231,18 @@ impl<'py> EmptyArray<'py> {
         // SAFETY: `carve` gave `len` initialised bytes at `data`, handed out to no one else,
         // inside the mapping `slab` keeps alive; no Rust reference to them exists once
         // `bytes_mut`'s borrow ends, so numpy may write them.
-        let array = unsafe { array_over(py, descr, dims, data, slab.into_any(), true)? };
+        let array = unsafe { array_over(py, descr, shape, data, slab.into_any(), true)? };
         Ok(EmptyArray { array, data, len })
     }
 
     /// A tensor of its own, allocated by numpy.
     fn allocated(py: Python<'py>, dtype: DataType, shape: &[usize]) -> PyResult<Self> {
         let descr = numpy_dtype(py, dtype)?;
-        let (mut dims, len) = dims_and_len(shape, descr.itemsize())?;
-        let ndim = i32::try_from(dims.len()).map_err(|_| PyValueError::new_err("too many dimensions"))?;
-        // SAFETY: PyArray_Zeros steals the descriptor reference and reads `ndim` dims.
-        let array = unsafe { PY_ARRAY_API.PyArray_Zeros(py, ndim, dims.as_mut_ptr(), descr.into_dtype_ptr(), 0) };
+        let len = array_len(shape, descr.itemsize())?;
+        let (ndim, dims) = npy_dims(shape)?;
+        // SAFETY: PyArray_Zeros steals the descriptor reference and only reads the `ndim` sizes at
+        // `dims` (`npy_intp const *` in numpy's C API).
+        let array = unsafe { PY_ARRAY_API.PyArray_Zeros(py, ndim, dims.cast_mut(), descr.into_dtype_ptr(), 0) };
         // SAFETY: a null result means numpy set an exception (e.g. MemoryError), fetched here.
         let array = unsafe { Bound::from_owned_ptr_or_err(py, array)? };
         // SAFETY: `array` is an ndarray (PyArray_Zeros made it), so it has the ndarray layout.
@@ -454,13 +468,13 @@ pub struct SharedBytes {
 /// marks such an array unaligned and reads it correctly.
 pub fn shared<'py>(py: Python<'py>, dtype: DataType, shape: &[usize], bytes: Bytes) -> PyResult<Bound<'py, PyAny>> {
     let descr = numpy_dtype(py, dtype)?;
-    let (dims, len) = dims_and_len(shape, descr.itemsize())?;
+    let len = array_len(shape, descr.itemsize())?;
     check_len(dtype, shape, len, bytes.len())?;
     let data = bytes.as_ptr();
     let base = Bound::new(py, SharedBytes { bytes })?.into_any();
     // SAFETY: `base` holds the `len` bytes at `data` (checked above), which never change, for
     // as long as the array lives; the array is read-only.
-    unsafe { array_over(py, descr, dims, data, base, false) }
+    unsafe { array_over(py, descr, shape, data, base, false) }
 }
 
 /// An object array of `len` `bytes` elements, shaped: `values` first, then the last value

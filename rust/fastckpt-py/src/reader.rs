@@ -218,7 +218,7 @@ impl Reader {
         let inner = &*self.inner;
         // Owned fixed-size tensors: new arrays, filled by the engine below (each read resolved
         // once, before the allocation it sizes).
-        let mut fresh: Vec<(usize, ReadPlan, arrays::EmptyArray<'py>)> = Vec::new();
+        let mut fresh: Vec<(usize, ReadPlan<'_>, arrays::EmptyArray<'py>)> = Vec::new();
         if copy {
             let plans = py.detach(|| names.iter().map(|name| inner.plan(name)).collect::<fastckpt::Result<Vec<_>>>());
             for (i, (name, plan)) in names.iter().zip(plans.py_err(py)?).enumerate() {
@@ -233,7 +233,7 @@ impl Reader {
         fresh.iter().for_each(|(i, _, _)| is_fresh[*i] = true);
         let rest: Vec<Vec<u8>> =
             names.iter().zip(&is_fresh).filter(|(_, fresh)| !**fresh).map(|(n, _)| n.clone()).collect();
-        let mut batch: Vec<(&[u8], &ReadPlan, &mut [u8])> =
+        let mut batch: Vec<(&[u8], &ReadPlan<'_>, &mut [u8])> =
             fresh.iter_mut().map(|(i, plan, array)| (names[*i].as_slice(), &*plan, array.bytes_mut())).collect();
         let (filled, tensors) =
             py.detach(|| pool::join(|| inner.read_planned_many(&mut batch), || inner.tensors(&rest, copy)));

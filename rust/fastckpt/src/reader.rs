@@ -115,7 +115,7 @@ impl CheckpointReader {
     /// How a fixed-size V2 tensor is read, resolved once (see [`BundleReader::plan`]); `None` for
     /// strings, variants and every V1 tensor (V1 values are decoded, so [`Self::tensor_owned`]
     /// costs no more than a plan would).
-    pub fn plan(&self, name: &[u8]) -> Result<Option<ReadPlan>> {
+    pub fn plan(&self, name: &[u8]) -> Result<Option<ReadPlan<'_>>> {
         match self {
             CheckpointReader::V2(r) => r.plan(name),
             CheckpointReader::V1(_) => Ok(None),
@@ -133,7 +133,7 @@ impl CheckpointReader {
 
     /// [`Self::read_planned`] if it cannot wait for a disk, else nothing and `Ok(false)` (see
     /// [`BundleReader::read_planned_cached`]; V1 tensors have no plan).
-    pub fn read_planned_cached(&self, name: &[u8], plan: &ReadPlan, out: &mut [u8]) -> Result<bool> {
+    pub fn read_planned_cached(&self, name: &[u8], plan: &ReadPlan<'_>, out: &mut [u8]) -> Result<bool> {
         match self {
             CheckpointReader::V2(r) => r.read_planned_cached(name, plan, out),
             CheckpointReader::V1(_) => Ok(false),
@@ -141,7 +141,7 @@ impl CheckpointReader {
     }
 
     /// [`Self::read_into`] with the plan of `name` already made.
-    pub fn read_planned(&self, name: &[u8], plan: &ReadPlan, out: &mut [u8]) -> Result<()> {
+    pub fn read_planned(&self, name: &[u8], plan: &ReadPlan<'_>, out: &mut [u8]) -> Result<()> {
         match self {
             CheckpointReader::V2(r) => r.read_planned(name, plan, out),
             CheckpointReader::V1(r) => r.read_into(name, out),
@@ -150,7 +150,7 @@ impl CheckpointReader {
 
     /// [`Self::read_planned`] of many tensors, each `(name, plan, out)` (see
     /// [`BundleReader::read_planned_many`]).
-    pub fn read_planned_many(&self, reads: &mut [(&[u8], &ReadPlan, &mut [u8])]) -> Result<()> {
+    pub fn read_planned_many(&self, reads: &mut [(&[u8], &ReadPlan<'_>, &mut [u8])]) -> Result<()> {
         match self {
             CheckpointReader::V2(r) => r.read_planned_many(reads),
             CheckpointReader::V1(r) => reads.iter_mut().try_for_each(|(name, _, out)| r.read_into(name, out)),

@@ -73,6 +73,14 @@ impl BundleEntry {
 /// Validates a shape read from a file and returns its dims and element count, or why it is
 /// invalid (negative dim, too many dims, element count overflowing i64).
 pub fn checked_shape(shape: &TensorShape) -> Result<(Vec<usize>, usize), String> {
+    let mut dims = Vec::new();
+    let count = push_checked_dims(shape, &mut dims)?;
+    Ok((dims, count))
+}
+
+/// [`checked_shape`] appending the dims to `dims` (a reader keeps every entry's in one buffer);
+/// returns the element count. After an error `dims` may hold some of them.
+pub fn push_checked_dims(shape: &TensorShape, dims: &mut Vec<usize>) -> Result<usize, String> {
     if shape.dims.len() > MAX_RANK {
         return Err(format!("shape has {} dimensions, more than the {MAX_RANK} allowed", shape.dims.len()));
     }
@@ -80,7 +88,7 @@ pub fn checked_shape(shape: &TensorShape) -> Result<(Vec<usize>, usize), String>
         return Err("shape has unknown rank but lists dimensions".into());
     }
     let mut count: i64 = 1;
-    let mut dims = Vec::with_capacity(shape.dims.len());
+    dims.reserve(shape.dims.len());
     for &d in &shape.dims {
         if d < 0 {
             return Err(format!("shape {:?} has a negative dimension", shape.dims));
@@ -88,8 +96,7 @@ pub fn checked_shape(shape: &TensorShape) -> Result<(Vec<usize>, usize), String>
         count = count.checked_mul(d).ok_or_else(|| format!("shape {:?} has too many elements", shape.dims))?;
         dims.push(usize::try_from(d).map_err(|_| "dimension too large".to_string())?);
     }
-    let count = usize::try_from(count).map_err(|_| format!("shape {:?} has too many elements", shape.dims))?;
-    Ok((dims, count))
+    usize::try_from(count).map_err(|_| format!("shape {:?} has too many elements", shape.dims))
 }
 
 #[cfg(test)]

@@ -20,12 +20,13 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use memmap2::Mmap;
 use rayon::prelude::*;
 
-use super::entry::{checked_shape, BundleEntry};
+use super::entry::{push_checked_dims, BundleEntry};
 use super::header::{BundleHeader, Endianness, BUNDLE_VERSION};
 use super::strings::ElementsError;
 use super::{naming, slices, strings, variant};
 use crate::dtype::{DataType, Layout};
 use crate::error::{display_key, Error, Result};
+use crate::proto::TensorShape;
 use crate::storage::{Location, Piece, Remote};
 use crate::table::Table;
 use crate::{crc, pool};
@@ -412,6 +413,10 @@ pub struct BundleReader {
     /// Every key but the header's, sorted, with its entry.
     keys: Vec<Vec<u8>>,
     entries: Vec<BundleEntry>,
+    /// Every entry's dims and element count, checked at open: reads borrow them.
+    shapes: Shapes,
+    /// Per entry: the position in `shards` of the data file its `shard_id` names.
+    slots: Vec<usize>,
     /// Where each key is in `keys`: a read looks its name up here (a binary search over long
     /// shared prefixes was a twentieth of a steady 32 KiB `get_tensor(copy=True)`). Hashed by
     /// foldhash seeded per process: whoever wrote the file cannot know the seed, so crafted
@@ -517,8 +522,9 @@ impl BundleReader {
         }
 
         let mut slice_keys = HashSet::new();
+        let mut shapes = Shapes::with_capacity(entries.len());
         for (key, entry) in keys.iter().zip(&entries) {
-            validate_entry(entry, header.num_shards)
+            validate_entry(entry, header.num_shards, &mut shapes)
                 .map_err(|e| corrupt(format!("invalid entry for tensor '{}': {e}", display_key(key))))?;
             for slice in &entry.slices {
                 slice_keys.insert(slices::slice_key(key, slice));
@@ -532,12 +538,16 @@ impl BundleReader {
         let mut shard_ids: Vec<i32> = entries.iter().map(|entry| entry.shard_id).collect();
         shard_ids.sort_unstable();
         shard_ids.dedup();
+        // Every entry's id is in the list, so the search always finds it.
+        let slots = entries.iter().map(|entry| shard_ids.binary_search(&entry.shard_id).unwrap_or(0)).collect();
         Ok(BundleReader {
             prefix,
             index_path,
             header,
             keys,
             entries,
+            shapes,
+            slots,
             positions,
             slice_keys,
             verify,
@@ -591,30 +601,28 @@ impl BundleReader {
 
     /// Dtype and validated dims of a tensor.
     pub fn dtype_and_shape(&self, key: &[u8]) -> Result<(DataType, Vec<usize>)> {
-        let entry = self.entry(key).ok_or_else(|| self.not_found(key))?;
-        let (dims, _) = checked_shape(&entry.shape).map_err(|e| Error::corrupt(&self.index_path, e))?;
-        Ok((entry.dtype(), dims))
+        let (_, dtype, dims, _) = self.lookup(key)?;
+        Ok((dtype, dims.to_vec()))
     }
 
-    fn shard(&self, id: i32) -> Result<Arc<DataFile>> {
-        let slot = self.shards.binary_search_by_key(&id, |(shard, _)| *shard).ok().map(|i| &self.shards[i].1);
-        if let Some(file) = slot.and_then(OnceLock::get) {
-            return Ok(file.clone());
+    /// The data file holding entry `index`'s bytes, opened on first use.
+    fn data_file(&self, index: usize) -> Result<&Arc<DataFile>> {
+        let (id, slot) = &self.shards[self.slots[index]];
+        if let Some(file) = slot.get() {
+            return Ok(file);
         }
         let _opening = self.opening.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(file) = slot.and_then(OnceLock::get) {
-            return Ok(file.clone());
+        if let Some(file) = slot.get() {
+            return Ok(file);
         }
-        let file = Arc::new(match &self.remote {
-            Some(remote) => remote.open_data(id, self.header.num_shards)?,
-            None => DataFile::open(naming::data_path(&self.prefix, id, self.header.num_shards))?,
-        });
-        if let Some(slot) = slot {
-            // Cannot fail: only a thread holding `opening` fills a slot, and this one was empty.
-            let _ = slot.set(file.clone());
-            if self.shards.iter().all(|(_, slot)| slot.get().is_some()) {
-                self.all_open.store(true, Ordering::Release);
-            }
+        let file = match &self.remote {
+            Some(remote) => remote.open_data(*id, self.header.num_shards)?,
+            None => DataFile::open(naming::data_path(&self.prefix, *id, self.header.num_shards))?,
+        };
+        // Only a thread holding `opening` fills a slot, and this one was empty.
+        let file = slot.get_or_init(|| Arc::new(file));
+        if self.shards.iter().all(|(_, slot)| slot.get().is_some()) {
+            self.all_open.store(true, Ordering::Release);
         }
         Ok(file)
     }
@@ -626,9 +634,10 @@ impl BundleReader {
         self.all_open.load(Ordering::Acquire)
     }
 
-    /// The mapped file and range holding an unpartitioned entry's bytes, bounds-checked.
-    fn locate(&self, key: &[u8], entry: &BundleEntry) -> Result<(Arc<DataFile>, usize, usize)> {
-        let file = self.shard(entry.shard_id)?;
+    /// The data file and range holding unpartitioned entry `index`'s bytes, bounds-checked.
+    fn locate(&self, key: &[u8], index: usize) -> Result<(&Arc<DataFile>, usize, usize)> {
+        let file = self.data_file(index)?;
+        let entry = &self.entries[index];
         let span = usize::try_from(entry.offset).ok().zip(usize::try_from(entry.size).ok());
         let Some((offset, len)) = span.filter(|&(o, l)| o.checked_add(l).is_some_and(|end| end <= file.len())) else {
             return Err(Error::corrupt(
@@ -691,15 +700,15 @@ impl BundleReader {
         let entry = &self.entries[index];
         let data = match dtype.layout() {
             Some(Layout::Fixed { swap, .. }) if self.is_mapped(entry, swap) => {
-                let (file, offset, len) = self.locate(key, entry)?;
-                self.verify_mapped(index, key, &file, offset, len)?;
-                TensorData::Mapped { file, offset, len }
+                let (file, offset, len) = self.locate(key, index)?;
+                self.verify_mapped(index, key, file, offset, len)?;
+                TensorData::Mapped { file: file.clone(), offset, len }
             }
             Some(Layout::Fixed { .. }) => TensorData::Owned(self.read_owned(key)?),
             _ if entry.slices.is_empty() => self.read_elements(index, key, count)?,
-            _ => TensorData::Elements(self.assemble_elements(key, entry, &shape, count)?),
+            _ => TensorData::Elements(self.assemble_elements(key, entry, shape, count)?),
         };
-        Ok(Tensor { dtype, shape, data })
+        Ok(Tensor { dtype, shape: shape.to_vec(), data })
     }
 
     /// The view [`BundleReader::tensor`] gives of `key` when making it reads nothing and takes no
@@ -712,8 +721,8 @@ impl BundleReader {
         if self.needs_check(index) || !self.is_mapped(entry, swap) || !self.files_open() {
             return None;
         }
-        let (file, offset, len) = self.locate(key, entry).ok()?;
-        Some(Tensor { dtype, shape, data: TensorData::Mapped { file, offset, len } })
+        let (file, offset, len) = self.locate(key, index).ok()?;
+        Some(Tensor { dtype, shape: shape.to_vec(), data: TensorData::Mapped { file: file.clone(), offset, len } })
     }
 
     /// Whether a fixed-size entry (elements of `swap` bytes) is handed out as a view of its data
@@ -726,7 +735,7 @@ impl BundleReader {
     pub fn tensor_owned(&self, key: &[u8]) -> Result<Tensor> {
         let (_, dtype, shape, _) = self.lookup(key)?;
         match dtype.element_size() {
-            Some(_) => Ok(Tensor { dtype, shape, data: TensorData::Owned(self.read_owned(key)?) }),
+            Some(_) => Ok(Tensor { dtype, shape: shape.to_vec(), data: TensorData::Owned(self.read_owned(key)?) }),
             None => self.tensor(key),
         }
     }
@@ -742,20 +751,20 @@ impl BundleReader {
     /// entry, and for a partitioned tensor its stored slices, checked against the files. The size
     /// it gives is therefore backed by data on disk and a caller may allocate it, then hand the
     /// plan to [`BundleReader::read_planned`].
-    pub fn plan(&self, key: &[u8]) -> Result<Option<ReadPlan>> {
+    pub fn plan(&self, key: &[u8]) -> Result<Option<ReadPlan<'_>>> {
         let (index, dtype, shape, count) = self.lookup(key)?;
         let Some(Layout::Fixed { size, swap }) = dtype.layout() else { return Ok(None) };
         let entry = &self.entries[index];
-        let parts = if entry.slices.is_empty() {
-            self.locate(key, entry)?;
-            Vec::new()
+        let stored = if entry.slices.is_empty() {
+            let (file, offset, _) = self.locate(key, index)?;
+            Stored::Whole { file, offset }
         } else {
-            self.slices_of(key, entry, &shape, count)?
+            Stored::Slices(self.slices_of(key, entry, shape, count)?)
         };
         let byte_size = count
             .checked_mul(size)
             .ok_or_else(|| Error::corrupt(&self.index_path, format!("tensor '{}' is too large", display_key(key))))?;
-        Ok(Some(ReadPlan { index, dtype, shape, byte_size, element: size, swap, parts }))
+        Ok(Some(ReadPlan { index, dtype, shape, byte_size, element: size, swap, stored }))
     }
 
     /// The byte size of a fixed-size tensor (`None` for strings and variants), backed by data
@@ -810,11 +819,11 @@ impl BundleReader {
         if out.len() != plan.byte_size {
             return Err(self.wrong_size(key, plan, out));
         }
-        if !plan.parts.is_empty() {
-            return self.assemble_into(key, plan, out);
-        }
-        let (file, offset, _) = self.locate(key, &self.entries[plan.index])?;
-        self.pread_verified(plan.index, &file, key, offset, out)?;
+        let (file, offset) = match &plan.stored {
+            Stored::Whole { file, offset } => (*file, *offset),
+            Stored::Slices(parts) => return self.assemble_into(key, plan, parts, out),
+        };
+        self.pread_verified(plan.index, file, key, offset, out)?;
         let swap = plan.swap;
         if self.needs_swap(swap) {
             pool::install(|| {
@@ -831,15 +840,12 @@ impl BundleReader {
     /// with `read_planned`. A caller holding a lock others wait on (the glue, Python's GIL) reads
     /// this way first, and lets the lock go only for reads that may wait.
     pub fn read_planned_cached(&self, key: &[u8], plan: &ReadPlan, out: &mut [u8]) -> Result<bool> {
-        if out.len() > CACHED_READ_MAX || !self.is_whole(plan, out) {
-            return Ok(false);
-        }
-        let (file, offset, _) = self.locate(key, &self.entries[plan.index])?;
-        if !file.read_cached(out, offset) {
+        let Some((file, offset)) = self.whole(plan, out) else { return Ok(false) };
+        if out.len() > CACHED_READ_MAX || !file.read_cached(out, offset) {
             return Ok(false);
         }
         if self.needs_check(plan.index) {
-            self.check_crc(plan.index, &file, key, crc::value(out))?;
+            self.check_crc(plan.index, file, key, crc::value(out))?;
         }
         Ok(true)
     }
@@ -854,21 +860,19 @@ impl BundleReader {
     /// The whole tensors of a remote checkpoint are fetched together, shard by shard: neighbouring
     /// tensors share ranged GETs, several requests are in flight and every response lands
     /// straight in the tensors' buffers; then each is checksummed.
-    pub fn read_planned_many(&self, reads: &mut [(&[u8], &ReadPlan, &mut [u8])]) -> Result<()> {
+    pub fn read_planned_many(&self, reads: &mut [(&[u8], &ReadPlan<'_>, &mut [u8])]) -> Result<()> {
         if self.remote.is_none() {
             return self.read_local_many(reads);
         }
         let keys: Vec<&[u8]> = reads.iter().map(|(key, _, _)| *key).collect();
-        let mut fetched: HashMap<i32, (Arc<DataFile>, Vec<Piece<'_>>)> = HashMap::new();
+        let mut fetched: HashMap<usize, (&DataFile, Vec<Piece<'_>>)> = HashMap::new();
         let mut whole = Vec::with_capacity(reads.len());
         for (i, (key, plan, out)) in reads.iter_mut().enumerate() {
-            if !self.is_whole(plan, out) {
+            let Some((file, offset)) = self.whole(plan, out) else {
                 self.read_planned(key, plan, out)?;
                 continue;
-            }
-            let entry = &self.entries[plan.index];
-            let (file, offset, _) = self.locate(key, entry)?;
-            let shard = fetched.entry(entry.shard_id).or_insert_with(|| (file, Vec::new()));
+            };
+            let shard = fetched.entry(self.slots[plan.index]).or_insert_with(|| (file, Vec::new()));
             shard.1.push(Piece { id: i, offset: offset as u64, out: &mut out[..] });
             whole.push(i);
         }
@@ -879,47 +883,41 @@ impl BundleReader {
         pool::install(|| {
             whole.par_iter().try_for_each(|&i| {
                 let (key, plan, out) = &reads[i];
-                if !self.needs_check(plan.index) {
-                    return Ok(());
+                match self.whole(plan, out) {
+                    Some((file, _)) if self.needs_check(plan.index) => {
+                        self.check_crc(plan.index, file, key, crc::value(out))
+                    }
+                    _ => Ok(()),
                 }
-                let file = self.shard(self.entries[plan.index].shard_id)?;
-                self.check_crc(plan.index, &file, key, crc::value(out))
             })
         })
     }
 
-    /// Whether `out` takes a stored tensor's bytes as they are: not partitioned, not swapped, of
-    /// its size (else [`BundleReader::read_planned`] assembles, swaps or refuses).
-    fn is_whole(&self, plan: &ReadPlan, out: &[u8]) -> bool {
-        plan.parts.is_empty() && !self.needs_swap(plan.swap) && out.len() == plan.byte_size
+    /// The data file and offset of a stored tensor whose bytes `out` takes as they are: not
+    /// partitioned, not swapped, of its size (else [`BundleReader::read_planned`] assembles, swaps
+    /// or refuses).
+    fn whole<'r>(&self, plan: &ReadPlan<'r>, out: &[u8]) -> Option<(&'r DataFile, usize)> {
+        match plan.stored {
+            Stored::Whole { file, offset } if !self.needs_swap(plan.swap) && out.len() == plan.byte_size => {
+                Some((file, offset))
+            }
+            _ => None,
+        }
     }
 
     /// [`BundleReader::read_planned_many`] of a local checkpoint.
-    fn read_local_many(&self, reads: &mut [(&[u8], &ReadPlan, &mut [u8])]) -> Result<()> {
-        let asked: Vec<(&[u8], &ReadPlan)> = reads.iter().map(|(key, plan, _)| (*key, *plan)).collect();
-        // Whole tensors up to COPY_CHUNK go in runs: their files are opened (and held here) first,
-        // so that the runs can borrow them.
-        let mut files: std::collections::BTreeMap<i32, Arc<DataFile>> = Default::default();
-        let mut located = Vec::with_capacity(reads.len());
-        for (key, plan, out) in reads.iter() {
-            if out.len() > COPY_CHUNK || !self.is_whole(plan, out) {
-                located.push(None);
-                continue;
-            }
-            let entry = &self.entries[plan.index];
-            let (file, offset, _) = self.locate(key, entry)?;
-            files.entry(entry.shard_id).or_insert(file);
-            located.push(Some((entry.shard_id, offset)));
-        }
-        let mut by_shard: std::collections::BTreeMap<i32, (LocalFile<'_>, Vec<Piece<'_>>)> = Default::default();
+    fn read_local_many(&self, reads: &mut [(&[u8], &ReadPlan<'_>, &mut [u8])]) -> Result<()> {
+        let asked: Vec<(&[u8], &ReadPlan<'_>)> = reads.iter().map(|(key, plan, _)| (*key, *plan)).collect();
+        // Whole tensors up to COPY_CHUNK go in runs, the others alone.
+        let mut by_shard: std::collections::BTreeMap<usize, (LocalFile<'_>, Vec<Piece<'_>>)> = Default::default();
         let mut alone = Vec::new();
-        for (i, ((key, plan, out), at)) in reads.iter_mut().zip(located).enumerate() {
-            let local = at.and_then(|(id, offset)| Some((id, offset, files.get(&id)?.local()?)));
-            let Some((id, offset, file)) = local else {
+        for (i, (key, plan, out)) in reads.iter_mut().enumerate() {
+            let whole = self.whole(plan, out).filter(|_| out.len() <= COPY_CHUNK);
+            let Some((file, offset)) = whole.and_then(|(file, offset)| Some((file.local()?, offset))) else {
                 alone.push((*key, *plan, &mut **out));
                 continue;
             };
-            let shard = by_shard.entry(id).or_insert_with(|| (file, Vec::new()));
+            let shard = by_shard.entry(self.slots[plan.index]).or_insert_with(|| (file, Vec::new()));
             shard.1.push(Piece { id: i, offset: offset as u64, out });
         }
         let runs: Vec<(LocalFile<'_>, Vec<Piece<'_>>)> = by_shard
@@ -941,7 +939,7 @@ impl BundleReader {
     /// serves in large requests (1–3 MiB on this VM's disk). Tried and not kept: the threads
     /// taking runs one by one in file order (no faster), and `POSIX_FADV_WILLNEED` a few runs
     /// ahead (0.5 MiB requests, slower).
-    fn read_runs(&self, runs: Vec<(LocalFile<'_>, Vec<Piece<'_>>)>, asked: &[(&[u8], &ReadPlan)]) -> Result<()> {
+    fn read_runs(&self, runs: Vec<(LocalFile<'_>, Vec<Piece<'_>>)>, asked: &[(&[u8], &ReadPlan<'_>)]) -> Result<()> {
         let read = |(file, mut run): (LocalFile<'_>, Vec<Piece<'_>>)| -> Result<()> {
             file.read_run(&mut run).map_err(|(i, e)| in_tensor(e, asked[i].0))?;
             run.iter().try_for_each(|piece| {
@@ -969,7 +967,7 @@ impl BundleReader {
         let fits = region.len() == plan.shape.len()
             && region
                 .iter()
-                .zip(&plan.shape)
+                .zip(plan.shape)
                 .all(|(&(start, len), &dim)| start.checked_add(len).is_some_and(|end| end <= dim));
         let count = region.iter().try_fold(1usize, |acc, &(_, len)| acc.checked_mul(len));
         let Some(count) = count.filter(|_| fits) else {
@@ -1000,20 +998,20 @@ impl BundleReader {
             })
         };
         let mut filled = Coverage::new(count);
-        if plan.parts.is_empty() {
+        let Stored::Slices(parts) = &plan.stored else {
             let data = self.tensor(key)?.data;
             let whole: Vec<(usize, usize)> = plan.shape.iter().map(|&dim| (0, dim)).collect();
             copy(data.bytes().unwrap_or(&[]), &whole, &mut filled);
             return Ok(());
-        }
+        };
         let entry = &self.entries[plan.index];
-        for (i, part) in plan.parts.iter().enumerate() {
+        for (i, part) in parts.iter().enumerate() {
             if !slices::overlap(&part.region, region) {
                 continue;
             }
             let data = self.tensor(&part.key)?.data;
             copy(data.bytes().unwrap_or(&[]), &part.region, &mut filled);
-            self.check_no_overlap(key, entry, &plan.parts[..i], part, &filled)?;
+            self.check_no_overlap(key, entry, &parts[..i], part, &filled)?;
         }
         filled.check().map_err(|e| self.partition_error(key, e))
     }
@@ -1028,11 +1026,10 @@ impl BundleReader {
     }
 
     /// Dtype, dims and element count of a tensor, with its position.
-    fn lookup(&self, key: &[u8]) -> Result<(usize, DataType, Vec<usize>, usize)> {
+    fn lookup(&self, key: &[u8]) -> Result<(usize, DataType, &[usize], usize)> {
         let index = self.position(key).ok_or_else(|| self.not_found(key))?;
-        let entry = &self.entries[index];
-        let (shape, count) = checked_shape(&entry.shape).map_err(|e| Error::corrupt(&self.index_path, e))?;
-        Ok((index, entry.dtype(), shape, count))
+        let (dims, count) = self.shapes.get(index);
+        Ok((index, self.entries[index].dtype(), dims, count))
     }
 
     fn needs_swap(&self, swap: usize) -> bool {
@@ -1042,7 +1039,7 @@ impl BundleReader {
     /// The elements of a stored DT_STRING or DT_VARIANT entry.
     fn read_elements(&self, index: usize, key: &[u8], count: usize) -> Result<TensorData> {
         let entry = &self.entries[index];
-        let (file, offset, len) = self.locate(key, entry)?;
+        let (file, offset, len) = self.locate(key, index)?;
         let bytes = &*file.range(offset, len)?;
         let big_endian = self.header.endianness == Endianness::Big;
         let expected = self.verify.then_some(entry.crc32c);
@@ -1052,7 +1049,7 @@ impl BundleReader {
             (variant::decode(bytes, count, big_endian, expected), "variant")
         };
         decoded.map(TensorData::Elements).map_err(|e| match e {
-            ElementsError::Checksum { computed, .. } => self.checksum_error(&file, key, entry, computed),
+            ElementsError::Checksum { computed, .. } => self.checksum_error(file, key, entry, computed),
             ElementsError::Malformed(detail) => {
                 Error::corrupt(file.path(), format!("{what} tensor '{}': {detail}", display_key(key)))
             }
@@ -1122,9 +1119,9 @@ impl BundleReader {
             let index =
                 self.position(&slice_key).ok_or_else(|| self.partition_error(key, "a stored slice has no entry"))?;
             let part = &self.entries[index];
-            let (part_dims, part_count) = checked_shape(&part.shape).map_err(|e| self.partition_error(key, e))?;
+            let (part_dims, part_count) = self.shapes.get(index);
             let expected: Vec<usize> = region.iter().map(|&(_, len)| len).collect();
-            if part.dtype != entry.dtype || !part.slices.is_empty() || part_dims != expected {
+            if part.dtype != entry.dtype || !part.slices.is_empty() || part_dims != expected.as_slice() {
                 return Err(self.partition_error(
                     key,
                     format!(
@@ -1137,7 +1134,7 @@ impl BundleReader {
             if parts.iter().any(|p: &SlicePart| p.key == slice_key) {
                 return Err(self.partition_error(key, "a slice is listed twice"));
             }
-            let (file, _, _) = self.locate(&slice_key, part)?;
+            let (file, _, _) = self.locate(&slice_key, index)?;
             files.insert(part.shard_id, file.len());
             covered = covered.saturating_add(part_count);
             parts.push(SlicePart { slice: position, region, index, key: slice_key, count: part_count });
@@ -1164,18 +1161,18 @@ impl BundleReader {
     }
 
     /// Copies every slice of a fixed-size partitioned tensor into place in `out`.
-    fn assemble_into(&self, key: &[u8], plan: &ReadPlan, out: &mut [u8]) -> Result<()> {
+    fn assemble_into(&self, key: &[u8], plan: &ReadPlan<'_>, parts: &[SlicePart], out: &mut [u8]) -> Result<()> {
         let size = plan.element;
         let entry = &self.entries[plan.index];
         let mut filled = Coverage::new(out.len() / size.max(1));
-        for (i, part) in plan.parts.iter().enumerate() {
+        for (i, part) in parts.iter().enumerate() {
             let data = self.tensor(&part.key)?.data;
             let src = data.bytes().unwrap_or(&[]);
-            slices::for_each_row(&plan.shape, &part.region, |s, d, n| {
+            slices::for_each_row(plan.shape, &part.region, |s, d, n| {
                 out[d * size..(d + n) * size].copy_from_slice(&src[s * size..(s + n) * size]);
                 filled.mark(d, n);
             });
-            self.check_no_overlap(key, entry, &plan.parts[..i], part, &filled)?;
+            self.check_no_overlap(key, entry, &parts[..i], part, &filled)?;
         }
         filled.check().map_err(|e| self.partition_error(key, e))
     }
@@ -1222,30 +1219,71 @@ impl BundleReader {
     }
 }
 
-/// How a fixed-size tensor is read: made by [`BundleReader::plan`].
+/// How a fixed-size tensor is read: made by [`BundleReader::plan`], borrowing from the reader
+/// what it worked out at open (a steady read allocates nothing to plan).
 #[derive(Debug)]
-pub struct ReadPlan {
+pub struct ReadPlan<'r> {
     index: usize,
     dtype: DataType,
-    shape: Vec<usize>,
+    shape: &'r [usize],
     byte_size: usize,
     element: usize,
     swap: usize,
-    /// The stored slices of a partitioned tensor (empty for an ordinary one).
-    parts: Vec<SlicePart>,
+    stored: Stored<'r>,
 }
 
-impl ReadPlan {
+/// Where the bytes of a planned tensor are.
+#[derive(Debug)]
+enum Stored<'r> {
+    /// An ordinary tensor: at `offset` of `file` (bounds checked when planned).
+    Whole { file: &'r DataFile, offset: usize },
+    /// A partitioned tensor: its stored slices.
+    Slices(Vec<SlicePart>),
+}
+
+impl ReadPlan<'_> {
     pub fn dtype(&self) -> DataType {
         self.dtype
     }
 
     pub fn shape(&self) -> &[usize] {
-        &self.shape
+        self.shape
     }
 
     pub fn byte_size(&self) -> usize {
         self.byte_size
+    }
+}
+
+/// The dims and element count of every entry of an index, checked once at open and kept in one
+/// buffer (a read used to check and collect them into a new `Vec` each time).
+#[derive(Debug)]
+struct Shapes {
+    /// Every entry's dims, one entry after the other.
+    dims: Vec<usize>,
+    /// Per entry: where its dims end in `dims` (they start where the previous entry's end), and
+    /// its element count.
+    ends: Vec<(usize, usize)>,
+}
+
+impl Shapes {
+    fn with_capacity(entries: usize) -> Self {
+        Shapes { dims: Vec::with_capacity(entries), ends: Vec::with_capacity(entries) }
+    }
+
+    /// Checks the next entry's shape ([`push_checked_dims`]) and keeps it; its dims and count.
+    fn push(&mut self, shape: &TensorShape) -> Result<(&[usize], usize), String> {
+        let start = self.dims.len();
+        let count = push_checked_dims(shape, &mut self.dims)?;
+        self.ends.push((self.dims.len(), count));
+        Ok((&self.dims[start..], count))
+    }
+
+    /// Entry `index`'s dims and element count.
+    fn get(&self, index: usize) -> (&[usize], usize) {
+        let start = index.checked_sub(1).map_or(0, |before| self.ends[before].0);
+        let (end, count) = self.ends[index];
+        (&self.dims[start..end], count)
     }
 }
 
@@ -1342,14 +1380,15 @@ fn in_tensor(error: Error, key: &[u8]) -> Error {
     }
 }
 
-/// Entry checks done at open, so that reads never see an absurd entry.
-fn validate_entry(entry: &BundleEntry, num_shards: i32) -> Result<(), String> {
+/// Entry checks done at open, so that reads never see an absurd entry; its checked shape goes to
+/// `shapes`.
+fn validate_entry(entry: &BundleEntry, num_shards: i32, shapes: &mut Shapes) -> Result<(), String> {
     let dtype = entry.dtype();
     let layout = dtype.layout().ok_or_else(|| format!("{} cannot be stored in a checkpoint", dtype.describe()))?;
-    let (dims, count) = checked_shape(&entry.shape)?;
+    let (dims, count) = shapes.push(&entry.shape)?;
     if !entry.slices.is_empty() {
         for slice in &entry.slices {
-            slices::resolve(slice, &dims)?;
+            slices::resolve(slice, dims)?;
         }
         return Ok(());
     }
