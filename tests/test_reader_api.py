@@ -230,3 +230,46 @@ def test_encode_is_the_glue_rule() -> None:
         _encode("lone \ud800")
     with pytest.raises(TypeError, match="^a tensor name must be str or bytes, not int$"):
         _encode(3)  # type: ignore[arg-type]
+
+
+def test_common_get_tensor_runs_no_python_frame_and_keeps_its_contract(prefix: str, tmp_path: Path) -> None:
+    # get_tensor is the glue's (ReaderBase): its common call reaches the engine without a Python
+    # frame; out=, a closed reader and readers of other formats go to the Python _get_tensor.
+    import inspect
+    import sys
+
+    reader = fastckpt.load_checkpoint(prefix)
+    frames: list[str] = []
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event == "call":
+            frames.append(frame.f_code.co_name)
+
+    sys.setprofile(profile)
+    try:
+        view = reader.get_tensor("w")
+        copy = reader.get_tensor(name=b"w", copy=True)
+    finally:
+        sys.setprofile(None)
+    assert frames == []
+    np.testing.assert_array_equal(view, W)
+    assert not view.flags.writeable and copy.flags.writeable
+    np.testing.assert_array_equal(copy, W)
+    out = np.zeros_like(W)
+    assert reader.get_tensor("w", out=out) is out
+    np.testing.assert_array_equal(out, W)
+    with pytest.raises(TypeError, match="positional argument"):
+        reader.get_tensor("w", True)  # type: ignore[misc]
+
+    signature = inspect.signature(fastckpt.CheckpointReader.get_tensor)
+    assert list(signature.parameters) == ["self", "name", "copy", "out"]
+    assert signature.parameters["copy"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert (signature.parameters["copy"].default, signature.parameters["out"].default) == (False, None)
+    assert "partitioned tensors are assembled" in (fastckpt.CheckpointReader.get_tensor.__doc__ or "")
+
+    np.savez(tmp_path / "t.npz", w=W)
+    other = fastckpt.conversion.open(tmp_path / "t.npz")
+    np.testing.assert_array_equal(other.get_tensor("w", copy=True), W)
+    other.close()
+    with pytest.raises(ValueError, match="is closed"):
+        other.get_tensor("w")

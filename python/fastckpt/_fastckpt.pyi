@@ -17,6 +17,7 @@ __all__ = [
     "Message",
     "MessageMap",
     "Reader",
+    "ReaderBase",
     "Operation",
     "RepeatedCompositeContainer",
     "RepeatedScalarContainer",
@@ -156,6 +157,14 @@ class Reader:
         self, arrays: Mapping[_Any, _Any], target: _Callable[[_Any, _Any], tuple[bytes, _Any]]
     ) -> None: ...
     def read_region(self, name: bytes, region: list[tuple[int, int]], into: _Any) -> None: ...
+
+@disjoint_base
+class ReaderBase:
+    _reader: Reader | Source | None
+    def __new__(cls, *_args: _Any, **_kwargs: _Any) -> Self: ...
+    def get_tensor(
+        self, name: str | bytes, *, copy: bool = False, out: np.ndarray[_Any, _Any] | None = None
+    ) -> np.ndarray[_Any, _Any]: ...
 
 def crc32c_copy(src: _Any, dst: _Any, chunk: int) -> int: ...
 def tensor_key_bytes(name: str | bytes) -> bytes: ...

@@ -53,7 +53,7 @@ def _resolve_prefix(path: PathLike) -> str:
     return path
 
 
-class CheckpointReader(Mapping[str, "np.ndarray[Any, Any]"]):
+class CheckpointReader(_fastckpt.ReaderBase, Mapping[str, "np.ndarray[Any, Any]"]):
     """An open checkpoint: a V2 bundle backed by memory-mapped data files, or a legacy V1
     (TensorSlice) file, whose values are decoded into arrays of their own.
 
@@ -69,7 +69,7 @@ class CheckpointReader(Mapping[str, "np.ndarray[Any, Any]"]):
     def __init__(self, prefix: PathLike, *, verify: bool = True) -> None:
         self._prefix = os.fspath(prefix)
         # A Source (fastckpt.convert.TensorFileReader) has the same methods for other formats.
-        self._reader: _fastckpt.Reader | _fastckpt.Source | None = _fastckpt.Reader(self._prefix, verify)
+        self._reader = _fastckpt.Reader(self._prefix, verify)
         self._entries: dict[str, tuple[int, tuple[int, ...]]] | None = None
 
     @property
@@ -120,22 +120,17 @@ class CheckpointReader(Mapping[str, "np.ndarray[Any, Any]"]):
             self._entries = {_decode(name): (dtype, shape) for name, dtype, shape in reader.entries()}
         return self._entries
 
-    def get_tensor(
+    # get_tensor(name, *, copy=False, out=None) and the _reader it reads from are the glue's
+    # (ReaderBase, documented there): the common call runs no Python frame; the others come here.
+
+    def _get_tensor(
         self, name: Name, *, copy: bool = False, out: np.ndarray[Any, Any] | None = None
     ) -> np.ndarray[Any, Any]:
-        """The tensor ``name``; partitioned tensors are assembled, strings are object arrays of bytes.
-
-        ``out``: an existing writeable C-contiguous array of the tensor's dtype and shape to read
-        into (verified, no intermediate copy), returned; TensorFlow has no equivalent. A loop
-        restoring into the same arrays again and again allocates nothing."""
+        """``get_tensor`` with ``out``, of a closed reader, or of a reader of another format."""
         if out is not None:
             self.read_into({_encode(name): out})
             return out
-        # The steady path of a restore loop, once per tensor: no helper calls in between (the glue
-        # takes the name as str or bytes and encodes it itself, the rule _encode calls).
-        reader = self._reader
-        if reader is None:
-            raise ValueError(f"the checkpoint reader of {self._prefix} is closed")
+        reader = self._open()
         return reader.get(name, copy)
 
     def read_into(

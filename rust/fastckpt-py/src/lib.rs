@@ -36,6 +36,7 @@ fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // metadata, and `fastckpt.__version__` is this.
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<reader::Reader>()?;
+    m.add_class::<reader::ReaderBase>()?;
     m.add_function(wrap_pyfunction!(reader::crc32c_copy, m)?)?;
     m.add_function(wrap_pyfunction!(reader::tensor_key_bytes, m)?)?;
     m.add_class::<writer::Writer>()?;
