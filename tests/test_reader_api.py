@@ -273,3 +273,17 @@ def test_common_get_tensor_runs_no_python_frame_and_keeps_its_contract(prefix: s
     other.close()
     with pytest.raises(ValueError, match="is closed"):
         other.get_tensor("w")
+
+
+def test_a_copy_shares_the_open_reader_and_pickling_still_refuses(prefix: str) -> None:
+    import copy
+    import pickle
+
+    reader = fastckpt.load_checkpoint(prefix)
+    twin = copy.copy(reader)
+    np.testing.assert_array_equal(twin.get_tensor("w", copy=True), W)
+    assert twin.prefix == prefix and twin._reader is reader._reader
+    twin.close()
+    assert twin.closed and not reader.closed
+    with pytest.raises(TypeError, match="pickle"):
+        pickle.dumps(reader)

@@ -92,6 +92,15 @@ class CheckpointReader(_fastckpt.ReaderBase, Mapping[str, "np.ndarray[Any, Any]"
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    def __getstate__(self) -> dict[str, Any]:
+        # _reader lives in the glue base (ReaderBase), not in __dict__: a copy shares it, as it
+        # shares the other attributes; pickling fails on it, as it always has.
+        return {**self.__dict__, "_reader": self._reader}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
+
     def _open(self) -> _fastckpt.Reader | _fastckpt.Source:
         if self._reader is None:
             raise ValueError(f"the checkpoint reader of {self._prefix} is closed")
