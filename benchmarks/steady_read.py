@@ -16,6 +16,10 @@ Rows, per tensor (µs) and as a ratio to TensorFlow's ``load_checkpoint(p).get_t
 - ``crc32c + memcpy``: the engine's own crc32c and a copy of each tensor's bytes out of the mapped
   data file into a buffer, in one call without Python in between: what reading a tensor cannot
   avoid. ``engine overhead`` = ``get_tensor(copy=True)`` − touch − this.
+- ``pread + crc32c [info]``: the same in the engine's way, a ``pread`` of each tensor's bytes from
+  the data file into that buffer and their crc32c, in one call: ``get_tensor(copy=True)`` − touch
+  − this is what the lookup, the array and the Python call add; this − the floor is the kernel's
+  ``pread`` beyond a ``memcpy``.
 """
 
 from __future__ import annotations
@@ -78,6 +82,12 @@ def _ops(fc_prefix: str, tf_prefix: str, names: list[str], arrays: dict[str, Any
         return {}
 
     ops["crc32c + memcpy (floor)"] = crc_copy
+
+    def pread_crc() -> dict[str, Any]:
+        _fastckpt.crc32c_pread(f"{fc_prefix}.data-00000-of-00001", landing, chunk)
+        return {}
+
+    ops["pread + crc32c [info]"] = pread_crc
 
     def fc_views() -> dict[str, Any]:
         r = fastckpt.load_checkpoint(fc_prefix, verify=True)

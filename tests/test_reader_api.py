@@ -287,3 +287,20 @@ def test_a_copy_shares_the_open_reader_and_pickling_still_refuses(prefix: str) -
     assert twin.closed and not reader.closed
     with pytest.raises(TypeError, match="pickle"):
         pickle.dumps(reader)
+
+
+def test_benchmark_floors_read_and_checksum_every_chunk(tmp_path: Path) -> None:
+    # benchmarks/steady_read.py's floor (memcpy + crc32c) and its [info] row (pread + crc32c).
+    from fastckpt import _fastckpt
+
+    data = np.arange(3 * 4096, dtype=np.uint8)
+    (tmp_path / "data").write_bytes(data.tobytes())
+    copied, read = np.zeros_like(data), np.zeros_like(data)
+    last = _fastckpt.crc32c_copy(data, copied, 4096)
+    assert _fastckpt.crc32c_pread(tmp_path / "data", read, 4096) == last
+    np.testing.assert_array_equal(read, data)
+    np.testing.assert_array_equal(copied, data)
+    with pytest.raises(OSError):
+        _fastckpt.crc32c_pread(tmp_path / "data", np.zeros(4 * 4096, np.uint8), 4096)
+    with pytest.raises(ValueError, match="writable"):
+        _fastckpt.crc32c_pread(tmp_path / "data", data[::2], 4096)

@@ -43,6 +43,7 @@ __all__ = [
     "object_graph_friendly_names",
     "copy_into",
     "crc32c_copy",
+    "crc32c_pread",
     "tensor_key_bytes",
     "remove_file",
     "storage_delete",
@@ -167,6 +168,7 @@ class ReaderBase:
     ) -> np.ndarray[_Any, _Any]: ...
 
 def crc32c_copy(src: _Any, dst: _Any, chunk: int) -> int: ...
+def crc32c_pread(path: str | os.PathLike[str], dst: _Any, chunk: int) -> int: ...
 def tensor_key_bytes(name: str | bytes) -> bytes: ...
 @final
 class Writer:

@@ -38,6 +38,7 @@ fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<reader::Reader>()?;
     m.add_class::<reader::ReaderBase>()?;
     m.add_function(wrap_pyfunction!(reader::crc32c_copy, m)?)?;
+    m.add_function(wrap_pyfunction!(reader::crc32c_pread, m)?)?;
     m.add_function(wrap_pyfunction!(reader::tensor_key_bytes, m)?)?;
     m.add_class::<writer::Writer>()?;
     m.add_function(wrap_pyfunction!(dtypes::dtype_table, m)?)?;

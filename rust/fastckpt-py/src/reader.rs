@@ -424,3 +424,30 @@ pub fn crc32c_copy(py: Python<'_>, src: PyBuffer<u8>, dst: PyBuffer<u8>, chunk: 
         })
     }))
 }
+
+/// The kernel's share of a verified owned read (`benchmarks/steady_read.py`'s `[info]` row): for
+/// every `chunk` bytes of `dst`, a `pread` of the same bytes of the file at `path` into them and
+/// their crc32c, with the GIL released and no Python in between, as [`Reader::get`] reads a
+/// tensor in the page cache. Returns the crc32c of the last chunk.
+#[pyfunction]
+pub fn crc32c_pread(py: Python<'_>, path: PathBuf, dst: PyBuffer<u8>, chunk: usize) -> PyResult<u32> {
+    use std::os::unix::fs::FileExt;
+    if dst.readonly() || !dst.is_c_contiguous() {
+        return Err(PyValueError::new_err("crc32c_pread needs a writable C-contiguous buffer"));
+    }
+    let (to, len) = (dst.buf_ptr() as usize, dst.len_bytes());
+    let file = std::fs::File::open(&path)?;
+    let chunk = chunk.max(1);
+    let result = py.detach(|| {
+        // SAFETY: the export `dst` keeps the buffer alive and in place until it drops after this
+        // call; it is writable and `len` bytes long. Python code touching it meanwhile can only
+        // change plain bytes.
+        let dst = unsafe { std::slice::from_raw_parts_mut(to as *mut u8, len) };
+        dst.chunks_mut(chunk).enumerate().try_fold(0, |_, (i, piece)| {
+            file.read_exact_at(piece, (i * chunk) as u64)?;
+            Ok::<u32, std::io::Error>(fastckpt::crc::value(piece))
+        })
+    });
+    drop(dst);
+    Ok(result?)
+}
