@@ -48,6 +48,8 @@ from .protos import (
 from .reader import CheckpointReader, list_variables, load_checkpoint, load_variable
 from .state import (
     checkpoint_exists,
+    generate_checkpoint_state_proto,
+    get_checkpoint_mtimes,
     get_checkpoint_state,
     latest_checkpoint,
     meta_graph_filename,
@@ -110,6 +112,8 @@ __all__ = [
     "convert_many",
     "freeze_graph",
     "freeze_saved_model",
+    "generate_checkpoint_state_proto",
+    "get_checkpoint_mtimes",
     "get_checkpoint_state",
     "import_graph_def",
     "import_meta_graph",

@@ -1,0 +1,69 @@
+"""TensorFlow's ``checkpoint_management_test.py`` replayed against fastckpt where the two differed:
+``generate_checkpoint_state_proto`` (``testAbsPath``, ``testRelPath``,
+``testAllModelCheckpointPaths``), and ``get_checkpoint_mtimes`` (``testGetCheckpointMtimes``), each step run through TensorFlow 2.21 and fastckpt side by side."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+
+import fastckpt
+
+STATES = [
+    # (save_dir, model_checkpoint_path, all_model_checkpoint_paths, timestamps, last_preserved_timestamp)
+    ("{d}", "{d}/model-0", None, None, None),
+    ("{d}", "{d}/model-0", [], None, None),
+    ("{d}", "{d}/model-0", ["model-2"], None, None),
+    ("{d}", "{d}/model-0", ["{d}/model-2", "{d}/model-0"], [1.5, 2.25], 0.75),
+    ("train", "train/model-0", None, None, None),
+    ("train", "train/model-0", ["/elsewhere/model-1", "train/sub/model-0"], [3.0, 4.0, 5.0], None),
+    ("train", "model-0", None, None, 10000.0),
+]
+
+
+@pytest.mark.parametrize("case", STATES, ids=range(len(STATES)))
+def test_generate_checkpoint_state_proto(tf: ModuleType, tmp_path: Path, case: tuple[Any, ...]) -> None:
+    from google.protobuf import text_format
+
+    save_dir, model, paths, stamps, last = (
+        [p.format(d=tmp_path) for p in v] if isinstance(v, list) and v and isinstance(v[0], str)
+        else v.format(d=tmp_path) if isinstance(v, str) else v
+        for v in case
+    )
+    theirs = tf.compat.v1.train.generate_checkpoint_state_proto(
+        save_dir, model, all_model_checkpoint_paths=None if paths is None else list(paths),
+        all_model_checkpoint_timestamps=stamps, last_preserved_timestamp=last,
+    )
+    ours = fastckpt.generate_checkpoint_state_proto(
+        save_dir, model, all_model_checkpoint_paths=paths,
+        all_model_checkpoint_timestamps=stamps, last_preserved_timestamp=last,
+    )
+    # The text is what a state file holds (TensorFlow writes it with text_format.MessageToString).
+    assert str(ours) == text_format.MessageToString(theirs)
+    assert ours.SerializeToString() == theirs.SerializeToString()
+
+
+def test_generate_checkpoint_state_proto_refuses_timestamps_that_do_not_match(tf: ModuleType) -> None:
+    with pytest.raises(ValueError) as theirs:
+        tf.compat.v1.train.generate_checkpoint_state_proto("/d", "/d/m-2", ["/d/m-1"], [1.0])
+    with pytest.raises(ValueError) as ours:
+        fastckpt.generate_checkpoint_state_proto("/d", "/d/m-2", ["/d/m-1"], [1.0])
+    assert str(ours.value) == str(theirs.value)
+
+
+def test_get_checkpoint_mtimes(tf: ModuleType, tmp_path: Path) -> None:
+    v2 = str(tmp_path / "v2")
+    fastckpt.save({"v": np.float32(1)}, v2)
+    v1 = tmp_path / "v1-00000-of-00001"  # a V1 file: TensorFlow only globs for it
+    v1.write_bytes(b"\0")
+    os.utime(v2 + ".index", ns=(0, 1_700_000_000_123_456_789))
+    os.utime(v1, ns=(0, 1_700_000_001_987_654_321))
+    prefixes = [v2, str(tmp_path / "v1-?????-of-00001"), str(tmp_path / "missing"), Path(v2)]
+    expected = tf.compat.v1.train.get_checkpoint_mtimes([os.fspath(p) for p in prefixes])
+    assert len(expected) == 3
+    assert fastckpt.get_checkpoint_mtimes(prefixes) == expected
