@@ -1,6 +1,8 @@
 """TensorFlow's ``checkpoint_management_test.py`` replayed against fastckpt where the two differed:
 ``generate_checkpoint_state_proto`` (``testAbsPath``, ``testRelPath``,
-``testAllModelCheckpointPaths``), and ``get_checkpoint_mtimes`` (``testGetCheckpointMtimes``), each step run through TensorFlow 2.21 and fastckpt side by side."""
+``testAllModelCheckpointPaths``), ``get_checkpoint_mtimes`` (``testGetCheckpointMtimes``) and
+``CheckpointManager(last_checkpoint_step=...)`` (``testCheckpointIntervalWithLastCheckpointStep``),
+each step run through TensorFlow 2.21 and fastckpt side by side."""
 
 from __future__ import annotations
 
@@ -67,3 +69,26 @@ def test_get_checkpoint_mtimes(tf: ModuleType, tmp_path: Path) -> None:
     expected = tf.compat.v1.train.get_checkpoint_mtimes([os.fspath(p) for p in prefixes])
     assert len(expected) == 3
     assert fastckpt.get_checkpoint_mtimes(prefixes) == expected
+
+
+def test_checkpoint_interval_counts_from_last_checkpoint_step(tf: ModuleType, tmp_path: Path) -> None:
+    steps = [(1, True), (2, True), (3, True), (3, False), (4, True), (4, False), (6, True)]
+    tf_step = tf.Variable(0)
+    theirs = tf.train.CheckpointManager(
+        tf.train.Checkpoint(v=tf.Variable(1.0)), str(tmp_path / "tf"), max_to_keep=None,
+        step_counter=tf_step, checkpoint_interval=2, last_checkpoint_step=1,
+    )
+    step = np.array(0)
+    ours = fastckpt.CheckpointManager(
+        fastckpt.Checkpoint(v=np.float32(1)), tmp_path / "ours", max_to_keep=None,
+        step_counter=step, checkpoint_interval=2, last_checkpoint_step=1,
+    )
+    saved = []
+    for value, check_interval in steps:
+        tf_step.assign(value)
+        step[...] = value
+        tf_path = theirs.save(check_interval=check_interval)
+        our_path = ours.save(check_interval=check_interval)
+        saved.append(our_path and os.path.basename(our_path))
+        assert saved[-1] == (tf_path and os.path.basename(tf_path))
+    assert saved == [None, None, "ckpt-1", None, None, "ckpt-2", "ckpt-3"]
