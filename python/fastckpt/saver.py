@@ -72,6 +72,19 @@ def _names_to_values(var_list: Any) -> dict[str, Any]:
     return named
 
 
+def _check_parent_folder(save_path: str, sharded: bool) -> None:
+    """Refuses a save TensorFlow's Saver refuses, with its error. Its SaveV2 creates the folder it
+    writes into but not the folders above; a sharded save writes its parts into ``<prefix>_temp/``
+    first, one level further down, so there the prefix's own folder must exist already. (An
+    object store has no folders to check.)"""
+    if _storage.is_url(save_path):
+        return
+    parent = os.path.dirname(save_path)
+    must_exist = parent if sharded else os.path.dirname(parent)
+    if (os.path.exists(parent) and not os.path.isdir(parent)) or not os.path.isdir(must_exist or "."):
+        raise ValueError(f"Parent directory of {save_path} doesn't exist, can't save.")
+
+
 def _restore_error(detail: str, cause: str) -> str:
     return (
         f"Restoring from checkpoint failed. This is most likely due to {cause} from the checkpoint. "
@@ -198,7 +211,9 @@ class Saver:
         """Saves every variable at ``save_path`` (``save_path-<global_step>`` when a step is given)
         and returns that prefix, as TensorFlow's ``Saver.save``: the ``checkpoint`` state file
         (or ``latest_filename``) of the folder is updated and checkpoints beyond ``max_to_keep``
-        deleted (``write_state``), and ``P.meta`` written (``write_meta_graph``). With
+        deleted (``write_state``), and ``P.meta`` written (``write_meta_graph``). The prefix's
+        folder is created if its own parent exists (not for ``sharded`` saves, whose folder must
+        exist), else ``ValueError`` as TensorFlow. With
         ``blocking=False`` the values are copied at once and written on a background thread; a
         future of the prefix is returned (the state file is updated once the data is in place).
         """
@@ -216,7 +231,8 @@ class Saver:
                 raise ValueError(
                     f"'latest_filename' collides with 'save_path': '{latest_filename}' and '{save_path}'"
                 )
-        # A missing parent folder is created (TensorFlow 2.21's SaveV2 creates it too).
+        if self._vars:
+            _check_parent_folder(save_path, self._sharded)
         parent = _storage.dirname(save_path)
 
         def prepare() -> Any:
