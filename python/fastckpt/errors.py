@@ -13,8 +13,15 @@ class ChecksumMismatchError(CorruptCheckpointError):
     """A tensor's bytes do not match the crc32c stored with them."""
 
 
-class TensorNotFoundError(CheckpointError, KeyError):
-    """The checkpoint holds no tensor of that name."""
+class NotFoundError(CheckpointError, LookupError):
+    """Something does not exist, as ``tf.errors.NotFoundError``: a tensor a checkpoint lacks
+    (``TensorNotFoundError``), an op type that is not registered (``Op type not registered 'X' in
+    binary running on HOST. …``), or variables a ``Saver`` restores that the checkpoint lacks
+    (``Key v2 not found in checkpoint``)."""
+
+
+class TensorNotFoundError(NotFoundError, KeyError):
+    """The checkpoint holds no tensor of that name (``Key v3 not found in checkpoint P``)."""
 
     def __str__(self) -> str:  # KeyError would show the message quoted
         return str(self.args[0]) if self.args else ""
@@ -37,12 +44,6 @@ class DecodeError(CheckpointError, ValueError):
 class GraphImportError(CheckpointError, ValueError):
     """``import_graph_def`` refused a graph or its arguments; the message is TensorFlow's own
     text, and TensorFlow raises ``ValueError`` with it."""
-
-
-class NotFoundError(CheckpointError, LookupError):
-    """Something a graph needs does not exist, as ``tf.errors.NotFoundError``: an op type that is
-    not registered (``Op type not registered 'X' in binary running on HOST. …``), or variables a
-    ``Saver`` restores that the checkpoint lacks (``Key v2 not found in checkpoint``)."""
 
 
 class UnimplementedError(CheckpointError, NotImplementedError):
