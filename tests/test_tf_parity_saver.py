@@ -1,7 +1,7 @@
 """TensorFlow's ``saver_test.py`` replayed against ``fastckpt.Saver`` where the two differed, each
 step run through TensorFlow 2.21's ``tf.compat.v1.train.Saver`` (in a graph and session, as the
 test) and fastckpt side by side: ``testSaveToNonexistingPath`` (which folders a save creates and the
-``ValueError`` when it cannot)."""
+``ValueError`` when it cannot) and the timestamps ``recover_last_checkpoints`` gives."""
 
 from __future__ import annotations
 
@@ -46,3 +46,18 @@ def test_missing_folders_as_tensorflow(tf: ModuleType, tmp_path: Path, where: st
             outcome = _outcome(ours.save, save_path)
         outcomes.append(outcome.replace(str(root), "<root>"))
     assert outcomes[1] == outcomes[0]
+
+
+def test_recover_last_checkpoints_timestamps_as_tensorflow(tf: ModuleType, tmp_path: Path) -> None:
+    """``recover_last_checkpoints`` stamps each checkpoint with ``get_checkpoint_mtimes``' whole
+    seconds (the stamps decide what ``keep_checkpoint_every_n_hours`` keeps later)."""
+    prefixes = [fastckpt.save({"v0": np.float32(i)}, tmp_path / f"ckpt-{i}") for i in range(3)]
+    for i, prefix in enumerate(prefixes):
+        os.utime(prefix + ".index", ns=(0, 1_700_000_000_750_000_000 + i * 1_000_000_000))
+    asked = [*prefixes, str(tmp_path / "ckpt-9")]  # the last one does not exist
+    theirs = tf.compat.v1.train.Saver({"v0": tf.Variable(1.0)})
+    theirs.recover_last_checkpoints(asked)
+    ours = fastckpt.Saver({"v0": np.float32(1)})
+    ours.recover_last_checkpoints(asked)
+    assert ours.last_checkpoints == theirs.last_checkpoints == prefixes
+    assert ours._last_checkpoints == theirs._last_checkpoints  # (prefix, timestamp) pairs, in both

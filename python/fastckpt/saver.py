@@ -27,7 +27,14 @@ from .merge import save_sharded
 from .meta_graph import export_meta_graph, variables_of
 from .protos import MetaGraphDef, TrackableObjectGraph
 from .reader import CheckpointReader, PathLike
-from .state import STATE_FILE, _matches, checkpoint_exists, meta_graph_filename, remove_checkpoint, update_checkpoint_state
+from .state import (
+    STATE_FILE,
+    checkpoint_exists,
+    get_checkpoint_mtimes,
+    meta_graph_filename,
+    remove_checkpoint,
+    update_checkpoint_state,
+)
 from .writer import _as_array
 
 _log = logging.getLogger("fastckpt")
@@ -160,16 +167,16 @@ class Saver:
 
     def recover_last_checkpoints(self, checkpoint_paths: Iterable[str]) -> None:
         """Takes over the checkpoints among ``checkpoint_paths`` that exist, timestamped with their
-        files' modification times (e.g. after a restart, with the state file's list)."""
+        files' modification times in whole seconds, as TensorFlow (``get_checkpoint_mtimes``), e.g.
+        after a restart, with the state file's list."""
         recovered = []
         for path in checkpoint_paths:
-            for pattern in (path + ".index", path):
-                found = sorted(_matches(pattern))
-                if found:
-                    # Objects carry no cheap modification time here: recovered ones count as new.
-                    stamp = time.time() if _storage.is_url(found[0]) else os.stat(found[0]).st_mtime_ns / 1e9
-                    recovered.append((path, stamp))
-                    break
+            if _storage.is_url(path):
+                # Objects carry no cheap modification time here: recovered ones count as new.
+                if checkpoint_exists(path):
+                    recovered.append((path, time.time()))
+                continue
+            recovered += [(path, mtime) for mtime in get_checkpoint_mtimes([path])]
         self.set_last_checkpoints_with_time(recovered)
 
     def _record_last_checkpoint(self, path: str) -> None:
