@@ -1,7 +1,7 @@
 """TensorFlow's reader tests replayed against fastckpt where the two differed — ``saver_test.py``'s
 ``CheckpointReaderTest`` (``testDebugString``, ``testNonexistentPath``) and
-``checkpoint_utils_test.py``'s ``testNoTensor``/``testNoCheckpoints`` — each step run through
-TensorFlow 2.21 and fastckpt on the same files."""
+``checkpoint_utils_test.py``'s ``testNoTensor``/``testNoCheckpoints``, ``load_checkpoint`` of an
+empty folder — each step run through TensorFlow 2.21 and fastckpt on the same files."""
 
 from __future__ import annotations
 
@@ -88,3 +88,20 @@ def test_missing_data_file_is_still_named(tmp_path: Path) -> None:
     with pytest.raises(fastckpt.CheckpointNotFoundError) as missing:
         fastckpt.load_checkpoint(prefix).get_tensor("x")
     assert missing.value.filename == prefix + ".data-00000-of-00001"
+
+
+def test_folder_without_checkpoint(tf: ModuleType, tmp_path: Path) -> None:
+    """``tf.train.load_checkpoint`` of a folder holding no checkpoint (none at all, or a state
+    file naming files that are gone) raises ``ValueError``; ours is one too."""
+    empty, stale = tmp_path / "empty", tmp_path / "stale"
+    empty.mkdir()
+    fastckpt.Saver({"v": np.float32(1)}).save(str(stale / "model"))
+    os.remove(stale / "model.index")
+    for folder in (empty, stale):
+        with pytest.raises(ValueError) as theirs:
+            tf.train.load_checkpoint(str(folder))
+        for call in (fastckpt.load_checkpoint, fastckpt.list_variables, lambda p: fastckpt.load_variable(p, "v")):
+            with pytest.raises(ValueError) as ours:
+                call(folder)
+            assert isinstance(ours.value, fastckpt.CheckpointNotFoundError)
+            assert str(ours.value) == str(theirs.value)

@@ -31,6 +31,11 @@ class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
     """A checkpoint file (index or data shard) or a checkpoint folder is missing."""
 
 
+class NoCheckpointInFolderError(CheckpointNotFoundError, ValueError):
+    """A folder holds no checkpoint to open (no ``checkpoint`` state file, or none of the files it
+    names): also a ``ValueError``, which ``tf.train.load_checkpoint`` raises there."""
+
+
 class CheckpointIOError(CheckpointError, OSError):
     """The operating system refused to read or write a checkpoint file (permissions, a folder
     where a file should be, a full disk)."""

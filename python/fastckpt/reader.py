@@ -12,7 +12,7 @@ import numpy as np
 
 from . import _fastckpt, _storage
 from ._dtypes import ENUM_NAMES, NUMPY_DTYPES
-from .errors import CheckpointNotFoundError, TensorNotFoundError
+from .errors import CheckpointNotFoundError, NoCheckpointInFolderError, TensorNotFoundError
 from .state import checkpoint_exists, latest_checkpoint
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -37,7 +37,7 @@ def _resolve_prefix(path: PathLike) -> str:
         if not _storage.exists(path + ".index") and _storage.exists(_storage.join(path, "checkpoint")):
             latest = latest_checkpoint(path)
             if latest is None:
-                raise CheckpointNotFoundError(f"Couldn't find checkpoints named by the state file in {path}")
+                raise NoCheckpointInFolderError(f"Couldn't find checkpoints named by the state file in {path}")
             return latest
         if path.endswith(".index") and not _storage.exists(path + ".index"):
             return path[: -len(".index")]
@@ -45,7 +45,7 @@ def _resolve_prefix(path: PathLike) -> str:
     if os.path.isdir(path):
         latest = latest_checkpoint(path)
         if latest is None:
-            raise CheckpointNotFoundError(
+            raise NoCheckpointInFolderError(
                 f"Couldn't find 'checkpoint' file or checkpoints in given directory {path}"
             )
         return latest
