@@ -1,7 +1,8 @@
 """TensorFlow's ``saver_test.py`` replayed against ``fastckpt.Saver`` where the two differed, each
 step run through TensorFlow 2.21's ``tf.compat.v1.train.Saver`` (in a graph and session, as the
 test) and fastckpt side by side: ``testSaveToNonexistingPath`` (which folders a save creates and the
-``ValueError`` when it cannot) and the timestamps ``recover_last_checkpoints`` gives."""
+``ValueError`` when it cannot), the timestamps ``recover_last_checkpoints`` gives and
+``testSameName``."""
 
 from __future__ import annotations
 
@@ -61,3 +62,17 @@ def test_recover_last_checkpoints_timestamps_as_tensorflow(tf: ModuleType, tmp_p
     ours.recover_last_checkpoints(asked)
     assert ours.last_checkpoints == theirs.last_checkpoints == prefixes
     assert ours._last_checkpoints == theirs._last_checkpoints  # (prefix, timestamp) pairs, in both
+
+
+def test_one_variable_under_two_names(tf: ModuleType) -> None:
+    """``testSameName``: a variable (for fastckpt an array) saved under two names is refused."""
+    with tf.Graph().as_default():
+        v0 = tf.compat.v1.Variable([10.0], name="v0")
+        with pytest.raises(ValueError) as theirs:
+            tf.compat.v1.train.Saver({"v0": v0, "v0too": v0})
+    array = np.array([10.0], np.float32)
+    with pytest.raises(ValueError) as ours:
+        fastckpt.Saver({"v0": array, "v0too": array})
+    assert str(ours.value) == str(theirs.value) == "The same saveable will be restored with two names: v0too"
+    # Equal values in different arrays, or plain Python numbers, are different variables.
+    fastckpt.Saver({"v0": array, "v1": array.copy(), "a": 1.0, "b": 1.0})

@@ -67,7 +67,15 @@ def _names_to_values(var_list: Any) -> dict[str, Any]:
     if isinstance(var_list, (Graph, MetaGraphDef)):
         return variables_of(var_list)
     if isinstance(var_list, Mapping):
-        return {os.fspath(k) if not isinstance(k, str) else k: v for k, v in var_list.items()}
+        named = {os.fspath(k) if not isinstance(k, str) else k: v for k, v in var_list.items()}
+        # One array (a variable) under two names is refused, naming the later one in sorted order.
+        seen: set[int] = set()
+        for name, value in sorted(named.items()):
+            if isinstance(value, np.ndarray):
+                if id(value) in seen:
+                    raise ValueError(f"The same saveable will be restored with two names: {name}")
+                seen.add(id(value))
+        return named
     if not isinstance(var_list, (list, tuple, set)):
         raise TypeError(f"Variables to save should be passed in a dict or a list. Got {var_list}")
     named: dict[str, Any] = {}
