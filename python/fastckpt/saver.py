@@ -66,6 +66,7 @@ def _names_to_values(var_list: Any) -> dict[str, Any]:
         return {}
     if isinstance(var_list, (Graph, MetaGraphDef)):
         return variables_of(var_list)
+    named: dict[str, Any]
     if isinstance(var_list, Mapping):
         named = {os.fspath(k) if not isinstance(k, str) else k: v for k, v in var_list.items()}
         # One array (a variable) under two names is refused, naming the later one in sorted order.
@@ -78,7 +79,7 @@ def _names_to_values(var_list: Any) -> dict[str, Any]:
         return named
     if not isinstance(var_list, (list, tuple, set)):
         raise TypeError(f"Variables to save should be passed in a dict or a list. Got {var_list}")
-    named: dict[str, Any] = {}
+    named = {}
     for var in sorted(var_list, key=lambda v: str(v.name)):
         name = _op_name(str(var.name))
         if name in named:
