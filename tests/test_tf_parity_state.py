@@ -1,12 +1,14 @@
 """TensorFlow's ``checkpoint_management_test.py`` replayed against fastckpt where the two differed:
 ``generate_checkpoint_state_proto`` (``testAbsPath``, ``testRelPath``,
-``testAllModelCheckpointPaths``), ``get_checkpoint_mtimes`` (``testGetCheckpointMtimes``) and
+``testAllModelCheckpointPaths``), ``get_checkpoint_mtimes`` (``testGetCheckpointMtimes``),
 ``CheckpointManager(last_checkpoint_step=...)`` (``testCheckpointIntervalWithLastCheckpointStep``),
-each step run through TensorFlow 2.21 and fastckpt side by side."""
+and ``checkpoint_utils_iterator_test``'s ``checkpoints_iterator``/``wait_for_new_checkpoint``, each
+step run through TensorFlow 2.21 and fastckpt side by side."""
 
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -92,3 +94,50 @@ def test_checkpoint_interval_counts_from_last_checkpoint_step(tf: ModuleType, tm
         saved.append(our_path and os.path.basename(our_path))
         assert saved[-1] == (tf_path and os.path.basename(tf_path))
     assert saved == [None, None, "ckpt-1", None, None, "ckpt-2", "ckpt-3"]
+
+
+@pytest.mark.parametrize("writer", ["none", "tf", "fastckpt"])
+def test_checkpoints_iterator(tf: ModuleType, tmp_path: Path, writer: str) -> None:
+    """``checkpoint_utils_iterator_test``: nothing in a missing folder, one checkpoint in a folder
+    that has one (written by either library), and the same answers as TensorFlow's iterator."""
+    folder = tmp_path / "ckpts"
+    if writer == "tf":
+        tf.train.Checkpoint(a=tf.Variable(5)).save(str(folder / "model.ckpt"))
+    elif writer == "fastckpt":
+        fastckpt.Checkpoint(a=np.int32(5)).save(folder / "model.ckpt")
+    expected = list(tf.train.checkpoints_iterator(str(folder), timeout=0))
+    assert list(fastckpt.checkpoints_iterator(folder, timeout=0)) == expected
+    assert len(expected) == (0 if writer == "none" else 1)
+
+
+def test_checkpoints_iterator_asks_timeout_fn(tf: ModuleType) -> None:
+    calls = {"tf": 0, "ours": 0}
+
+    def stop_after_three(who: str) -> Any:
+        def timeout_fn() -> bool:
+            calls[who] += 1
+            return calls[who] > 3
+
+        return timeout_fn
+
+    theirs = list(tf.train.checkpoints_iterator("/non-existent-dir", timeout=0.1, timeout_fn=stop_after_three("tf")))
+    ours = list(fastckpt.checkpoints_iterator("/non-existent-dir", timeout=0.1, timeout_fn=stop_after_three("ours")))
+    assert ours == theirs == [] and calls == {"tf": 4, "ours": 4}
+
+
+def test_wait_for_new_checkpoint(tf: ModuleType, tmp_path: Path) -> None:
+    from tensorflow.python.training.checkpoint_utils import wait_for_new_checkpoint
+
+    manager = fastckpt.CheckpointManager(fastckpt.Checkpoint(a=np.int32(5)), tmp_path, max_to_keep=None)
+    first = manager.save()
+    # Nothing newer than `first`: both give up once the next poll would be past the timeout.
+    assert fastckpt.wait_for_new_checkpoint(tmp_path, first, seconds_to_sleep=0.05, timeout=0.2) is None
+    assert wait_for_new_checkpoint(str(tmp_path), first, seconds_to_sleep=0.05, timeout=0.2) is None
+    # A checkpoint written while it waits is returned.
+    writer = threading.Timer(0.2, manager.save)
+    writer.start()
+    try:
+        found = fastckpt.wait_for_new_checkpoint(tmp_path, first, seconds_to_sleep=0.05, timeout=30)
+    finally:
+        writer.join()
+    assert found == str(tmp_path / "ckpt-2") == wait_for_new_checkpoint(str(tmp_path), first, timeout=0)

@@ -49,6 +49,7 @@ from .protos import (
 from .reader import CheckpointReader, list_variables, load_checkpoint, load_variable
 from .state import (
     checkpoint_exists,
+    checkpoints_iterator,
     generate_checkpoint_state_proto,
     get_checkpoint_mtimes,
     get_checkpoint_state,
@@ -56,6 +57,7 @@ from .state import (
     meta_graph_filename,
     remove_checkpoint,
     update_checkpoint_state,
+    wait_for_new_checkpoint,
 )
 from .saver import Saver
 from .saved_model import LoadedSavedModel, load_saved_model, read_saved_model
@@ -110,6 +112,7 @@ __all__ = [
     "VariableDef",
     "VersionDef",
     "checkpoint_exists",
+    "checkpoints_iterator",
     "convert",
     "convert_many",
     "freeze_graph",
@@ -137,6 +140,7 @@ __all__ = [
     "remove_checkpoint",
     "save",
     "update_checkpoint_state",
+    "wait_for_new_checkpoint",
     "write_graph",
 ]
 __version__: str = _fastckpt.__version__

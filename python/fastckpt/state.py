@@ -1,7 +1,7 @@
 """The ``checkpoint`` state file of a checkpoint folder, with ``tf.train``'s functions and rules:
 ``get_checkpoint_state``, ``update_checkpoint_state``, ``generate_checkpoint_state_proto``,
-``latest_checkpoint``, ``checkpoint_exists``, ``get_checkpoint_mtimes``, ``remove_checkpoint`` and
-``meta_graph_filename``.
+``latest_checkpoint``, ``wait_for_new_checkpoint``, ``checkpoints_iterator``, ``checkpoint_exists``,
+``get_checkpoint_mtimes``, ``remove_checkpoint`` and ``meta_graph_filename``.
 
 The file is text-format ``CheckpointState``; the engine parses and writes it (atomically). What
 goes into it follows TensorFlow's ``checkpoint_management`` to the letter, including its path
@@ -15,7 +15,8 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import Union
 
 from . import _fastckpt, _storage
@@ -156,6 +157,55 @@ def latest_checkpoint(checkpoint_dir: PathLike, latest_filename: str | None = No
         return prefix
     _log.error("Couldn't match files for checkpoint %s", prefix)
     return None
+
+
+def wait_for_new_checkpoint(
+    checkpoint_dir: PathLike,
+    last_checkpoint: str | None = None,
+    seconds_to_sleep: float = 1,
+    timeout: float | None = None,
+) -> str | None:
+    """Polls ``latest_checkpoint(checkpoint_dir)`` every ``seconds_to_sleep`` until it names a
+    checkpoint other than ``last_checkpoint`` and returns it, as
+    ``tf.train.wait_for_new_checkpoint``; ``None`` once the next poll would come after ``timeout``
+    seconds."""
+    _log.info("Waiting for new checkpoint at %s", checkpoint_dir)
+    give_up = None if timeout is None else time.time() + timeout
+    while True:
+        found = latest_checkpoint(checkpoint_dir)
+        if found is not None and found != last_checkpoint:
+            _log.info("Found new checkpoint at %s", found)
+            return found
+        if give_up is not None and time.time() + seconds_to_sleep > give_up:
+            return None
+        time.sleep(seconds_to_sleep)
+
+
+def checkpoints_iterator(
+    checkpoint_dir: PathLike,
+    min_interval_secs: float = 0,
+    timeout: float | None = None,
+    timeout_fn: Callable[[], bool] | None = None,
+) -> Iterator[str]:
+    """Yields each new latest checkpoint of ``checkpoint_dir`` as it appears, as
+    ``tf.train.checkpoints_iterator``: at most one every ``min_interval_secs``; after ``timeout``
+    seconds without one it stops, or asks ``timeout_fn`` whether to stop (true) or wait again."""
+    last: str | None = None
+    while True:
+        found = wait_for_new_checkpoint(checkpoint_dir, last, timeout=timeout)
+        if found is not None:
+            started = time.time()
+            last = found
+            yield found
+            pause = started + min_interval_secs - time.time()
+            if pause > 0:
+                time.sleep(pause)
+        elif timeout_fn is None:
+            _log.info("Timed-out waiting for a checkpoint (without timeout_fn).")
+            return
+        if timeout_fn is not None and timeout_fn():
+            _log.info("Done. No new checkpoints will be generated.")
+            return
 
 
 def checkpoint_exists(checkpoint_prefix: PathLike) -> bool:
