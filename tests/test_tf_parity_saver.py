@@ -1,8 +1,8 @@
 """TensorFlow's ``saver_test.py`` replayed against ``fastckpt.Saver`` where the two differed, each
 step run through TensorFlow 2.21's ``tf.compat.v1.train.Saver`` (in a graph and session, as the
 test) and fastckpt side by side: ``testSaveToNonexistingPath`` (which folders a save creates and the
-``ValueError`` when it cannot), the timestamps ``recover_last_checkpoints`` gives and
-``testSameName``."""
+``ValueError`` when it cannot), the timestamps ``recover_last_checkpoints`` gives,
+``testSameName``, and ``as_saver_def``/``export_meta_graph``."""
 
 from __future__ import annotations
 
@@ -76,3 +76,29 @@ def test_one_variable_under_two_names(tf: ModuleType) -> None:
     assert str(ours.value) == str(theirs.value) == "The same saveable will be restored with two names: v0too"
     # Equal values in different arrays, or plain Python numbers, are different variables.
     fastckpt.Saver({"v0": array, "v1": array.copy(), "a": 1.0, "b": 1.0})
+
+
+def test_as_saver_def_and_export_meta_graph(tf: ModuleType, tmp_path: Path) -> None:
+    """``as_saver_def`` (used by ``MaxToKeepTest.testNonSharded``) is TensorFlow's for the same
+    Saver; ``export_meta_graph`` gives what ``save`` writes as ``P.meta``, and in either format
+    TensorFlow imports it and restores our checkpoint through its Saver."""
+    values = {"v0": np.arange(3, dtype=np.float32), "scope/v1": np.int64(7)}
+    ours = fastckpt.Saver(values, max_to_keep=3, keep_checkpoint_every_n_hours=2.0)
+    with tf.Graph().as_default():
+        variables = {name: tf.compat.v1.Variable(value, name=name) for name, value in values.items()}
+        theirs = tf.compat.v1.train.Saver(variables, max_to_keep=3, keep_checkpoint_every_n_hours=2.0)
+        assert ours.as_saver_def().SerializeToString() == theirs.as_saver_def().SerializeToString()
+
+    prefix = ours.save(str(tmp_path / "model"))
+    written = fastckpt.read_meta_graph(tmp_path / "model.meta")
+    assert ours.export_meta_graph() == written
+    assert ours.export_meta_graph(tmp_path / "exported.meta") == written
+    assert (tmp_path / "exported.meta").read_bytes() == (tmp_path / "model.meta").read_bytes()
+    for as_text in (False, True):
+        path = str(tmp_path / f"exported-{as_text}.meta")
+        ours.export_meta_graph(path, as_text=as_text)
+        assert fastckpt.read_meta_graph(path) == written
+        with tf.Graph().as_default() as graph, tf.compat.v1.Session() as sess:
+            tf.compat.v1.train.import_meta_graph(path).restore(sess, prefix)
+            got = {name: sess.run(graph.get_tensor_by_name(name + ":0")) for name in values}
+        assert all(np.array_equal(got[name], value) for name, value in values.items())

@@ -24,8 +24,8 @@ from ._dtypes import NAMES, STRING, VARIANT, enum_of
 from .errors import InvalidArgumentError, NotFoundError
 from .graph import Graph
 from .merge import save_sharded
-from .meta_graph import export_meta_graph, variables_of
-from .protos import MetaGraphDef, TrackableObjectGraph
+from .meta_graph import build_meta_graph, variables_of, write_meta_graph_file
+from .protos import MetaGraphDef, SaverDef, TrackableObjectGraph
 from .reader import CheckpointReader, PathLike
 from .state import (
     STATE_FILE,
@@ -294,21 +294,30 @@ class Saver:
                 )
                 self._maybe_delete_old_checkpoints(meta_graph_suffix)
         if write_meta_graph:
-            export_meta_graph(
-                self._specs(values),
-                meta_graph_filename(checkpoint_file, meta_graph_suffix),
-                max_to_keep=self._max_to_keep,
-                keep_checkpoint_every_n_hours=self._keep_checkpoint_every_n_hours,
-            )
+            write_meta_graph_file(self._meta_graph(values), meta_graph_filename(checkpoint_file, meta_graph_suffix))
         return checkpoint_file if values else None
 
-    def _specs(self, values: Mapping[str, Any]) -> list[tuple[str, int, tuple[int, ...]]]:
-        """``(name, dtype enum, shape)`` of each variable, for the meta graph."""
-        specs = []
-        for name, value in values.items():
-            array = _as_array(value)
-            specs.append((name, enum_of(array.dtype), tuple(array.shape)))
-        return specs
+    def _meta_graph(self, values: Mapping[str, Any]) -> MetaGraphDef:
+        """The meta graph of a TF1 program holding these variables and this Saver."""
+        specs = [(name, enum_of(_as_array(value).dtype), _as_array(value).shape) for name, value in values.items()]
+        return build_meta_graph(
+            specs, max_to_keep=self._max_to_keep, keep_checkpoint_every_n_hours=self._keep_checkpoint_every_n_hours
+        )
+
+    def export_meta_graph(self, filename: PathLike | None = None, as_text: bool = False) -> MetaGraphDef:
+        """The ``MetaGraphDef`` that ``save`` writes as ``P.meta`` (the variables, and this Saver's
+        save and restore ops), as TensorFlow's ``Saver.export_meta_graph``; also written to
+        ``filename`` when given (text format with ``as_text``)."""
+        meta = self._meta_graph(self._vars)
+        if filename is not None:
+            write_meta_graph_file(meta, filename, as_text=as_text)
+        return meta
+
+    def as_saver_def(self) -> SaverDef:
+        """The ``SaverDef`` of this Saver's meta graph, as TensorFlow's ``Saver.as_saver_def``
+        (always that of a non-sharded Saver: the meta graph has no sharded save ops)."""
+        saver_def: SaverDef = self._meta_graph(self._vars).saver_def
+        return saver_def
 
     # ------------------------------------------------------------------------------------------
     # Restoring
