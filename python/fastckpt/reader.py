@@ -73,8 +73,8 @@ class CheckpointReader(Mapping[str, "np.ndarray[Any, Any]"]):
         try:
             self._reader: _fastckpt.Reader | _fastckpt.Source | None = _fastckpt.Reader(self._prefix, verify)
         except CheckpointNotFoundError:
-            if checkpoint_exists(self._prefix):
-                raise  # a data file is missing: the error names it
+            if _storage.is_url(self._prefix) or checkpoint_exists(self._prefix):
+                raise  # a data file is missing, or the store's own answer: the error says which
             # Neither P.index nor a V1 file P: TensorFlow's words (its tests look for them), and
             # the index file looked for first.
             raise CheckpointNotFoundError(
@@ -192,7 +192,9 @@ class CheckpointReader(Mapping[str, "np.ndarray[Any, Any]"]):
 
     def debug_string(self) -> bytes:
         """One line per tensor, sorted by name, as TensorFlow's reader prints them:
-        ``b"v0 (DT_FLOAT) [2,3]\\n"`` (for a V1 checkpoint TensorFlow's order is a hash map's)."""
+        ``b"v0 (DT_FLOAT) [2,3]\\n"``. A partitioned tensor is one line with its full shape
+        (TensorFlow prints a line per slice, under the slice's binary key); for a V1 checkpoint
+        TensorFlow's order is a hash map's."""
         lines = [
             f"{name} ({ENUM_NAMES[dtype]}) [{','.join(map(str, shape))}]\n" for name, (dtype, shape) in self._listing().items()
         ]
