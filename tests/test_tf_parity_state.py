@@ -60,6 +60,35 @@ def test_generate_checkpoint_state_proto_refuses_timestamps_that_do_not_match(tf
     assert str(ours.value) == str(theirs.value)
 
 
+def test_all_model_checkpoint_paths_list_is_updated_as_tensorflow_updates_it(tf: ModuleType, tmp_path: Path) -> None:
+    """``testAllModelCheckpointPaths`` counts on TensorFlow appending the model path to the list
+    it passes (and rewriting relative paths in it for a relative folder): the caller's list ends
+    up as TensorFlow leaves it, for ``generate_checkpoint_state_proto`` and
+    ``update_checkpoint_state``."""
+    from tensorflow.python.checkpoint import checkpoint_management as cm
+
+    abs_path = str(tmp_path / "model-0")
+    for paths in [None, [], ["model-2"]]:
+        ckpt = fastckpt.generate_checkpoint_state_proto(str(tmp_path), abs_path, all_model_checkpoint_paths=paths)
+        assert len(ckpt.all_model_checkpoint_paths) == (len(paths) if paths else 1)
+        assert ckpt.all_model_checkpoint_paths[-1] == abs_path
+    for call in ("generate", "update"):
+        for save_dir, model, given in [
+            ("train", "train/model-3", ["train/model-1", "/abs/model-2"]),
+            ("train", "train/model-3", ["train/model-3"]),
+            (str(tmp_path), abs_path, ["model-2"]),
+        ]:
+            lists = [list(given), list(given)]
+            for module, listed in zip((cm, fastckpt), lists):
+                if call == "generate":
+                    module.generate_checkpoint_state_proto(save_dir, model, all_model_checkpoint_paths=listed)
+                else:
+                    folder = tmp_path / ("tf" if module is cm else "ours") / save_dir
+                    folder.mkdir(parents=True, exist_ok=True)
+                    module.update_checkpoint_state(str(folder), model, all_model_checkpoint_paths=listed)
+            assert lists[1] == lists[0]
+
+
 def test_get_checkpoint_mtimes(tf: ModuleType, tmp_path: Path) -> None:
     v2 = str(tmp_path / "v2")
     fastckpt.save({"v": np.float32(1)}, v2)

@@ -75,11 +75,14 @@ def generate_checkpoint_state_proto(
 
     ``model_checkpoint_path`` is appended to ``all_model_checkpoint_paths`` unless it is already
     last; timestamps, if given, must be one per path (``ValueError``); when ``save_dir`` itself is
-    relative, relative paths are rewritten relative to it (absolute ones stay as they are).
+    relative, relative paths are rewritten relative to it (absolute ones stay as they are). A list
+    given as ``all_model_checkpoint_paths`` is updated in place, as TensorFlow updates it (its
+    tests count on that).
     """
     save_dir = os.fspath(save_dir)
     model = model_checkpoint_path
-    paths = list(all_model_checkpoint_paths or [])
+    given = all_model_checkpoint_paths
+    paths = given if isinstance(given, list) else list(given or [])
     if not paths or paths[-1] != model:
         _log.info("%s is not in all_model_checkpoint_paths. Manually adding it.", model)
         paths.append(model)
@@ -91,7 +94,7 @@ def generate_checkpoint_state_proto(
         )
     if not _storage.isabs(save_dir):
         model = model if os.path.isabs(model) else os.path.relpath(model, save_dir)
-        paths = [p if os.path.isabs(p) else os.path.relpath(p, save_dir) for p in paths]
+        paths[:] = [p if os.path.isabs(p) else os.path.relpath(p, save_dir) for p in paths]
     return CheckpointState(
         model_checkpoint_path=model,
         all_model_checkpoint_paths=paths,
@@ -118,10 +121,10 @@ def update_checkpoint_state(
     save_dir = os.fspath(save_dir)
     state_path = _state_path(save_dir, latest_filename)
     model = model_checkpoint_path
-    paths = list(all_model_checkpoint_paths or [])
+    paths = all_model_checkpoint_paths  # without save_relative_paths, a list is updated as TF's
     if save_relative_paths:
         model = _storage.relpath(model, save_dir) if _storage.isabs(model) else model
-        paths = [_storage.relpath(p, save_dir) if _storage.isabs(p) else p for p in paths]
+        paths = [_storage.relpath(p, save_dir) if _storage.isabs(p) else p for p in paths or []]
     state = generate_checkpoint_state_proto(
         save_dir, model, paths, all_model_checkpoint_timestamps, last_preserved_timestamp
     )
