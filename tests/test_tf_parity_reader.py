@@ -77,6 +77,7 @@ def test_missing_checkpoint(tf: ModuleType, tmp_path: Path, monkeypatch: pytest.
         for call in (fastckpt.CheckpointReader, fastckpt.load_checkpoint, lambda p: fastckpt.load_variable(p, "var1")):
             with pytest.raises(fastckpt.CheckpointNotFoundError) as ours:
                 call(path)
+            assert isinstance(ours.value, fastckpt.NotFoundError)  # as TF's error, and a FileNotFoundError
             assert theirs.value.message in str(ours.value)
             assert ours.value.filename == path + ".index"
     assert theirs.value.message.startswith("Unsuccessful TensorSliceReader constructor: Failed to find any matching files")

@@ -15,9 +15,9 @@ class ChecksumMismatchError(CorruptCheckpointError):
 
 class NotFoundError(CheckpointError, LookupError):
     """Something does not exist, as ``tf.errors.NotFoundError``: a tensor a checkpoint lacks
-    (``TensorNotFoundError``), an op type that is not registered (``Op type not registered 'X' in
-    binary running on HOST. …``), or variables a ``Saver`` restores that the checkpoint lacks
-    (``Key v2 not found in checkpoint``)."""
+    (``TensorNotFoundError``), a checkpoint file (``CheckpointNotFoundError``), an op type that
+    is not registered (``Op type not registered 'X' in binary running on HOST. …``), or variables
+    a ``Saver`` restores that the checkpoint lacks (``Key v2 not found in checkpoint``)."""
 
 
 class TensorNotFoundError(NotFoundError, KeyError):
@@ -27,8 +27,9 @@ class TensorNotFoundError(NotFoundError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
-class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
-    """A checkpoint file (index or data shard) or a checkpoint folder is missing."""
+class CheckpointNotFoundError(FileNotFoundError, NotFoundError):
+    """A checkpoint file (index or data shard) or a checkpoint folder is missing. (``OSError``
+    comes first among the bases: its ``(errno, strerror, filename)`` form needs its ``__new__``.)"""
 
 
 class NoCheckpointInFolderError(CheckpointNotFoundError, ValueError):
