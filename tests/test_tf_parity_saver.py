@@ -2,7 +2,7 @@
 step run through TensorFlow 2.21's ``tf.compat.v1.train.Saver`` (in a graph and session, as the
 test) and fastckpt side by side: ``testSaveToNonexistingPath`` (which folders a save creates and the
 ``ValueError`` when it cannot), the timestamps ``recover_last_checkpoints`` gives,
-``testSameName``, and ``as_saver_def``/``export_meta_graph``."""
+``testSameName``, ``as_saver_def``/``export_meta_graph`` and ``write_version``."""
 
 from __future__ import annotations
 
@@ -110,3 +110,28 @@ def test_as_saver_def_and_export_meta_graph(tf: ModuleType, tmp_path: Path) -> N
             tf.compat.v1.train.import_meta_graph(path).restore(sess, prefix)
             got = {name: sess.run(graph.get_tensor_by_name(name + ":0")) for name in values}
         assert all(np.array_equal(got[name], value) for name, value in values.items())
+
+
+@pytest.mark.parametrize("sharded", [False, True])
+def test_write_version(tf: ModuleType, tmp_path: Path, sharded: bool) -> None:
+    """``testCheckpointExists``/``testRemoveCheckpoint`` with ``write_version=SaverDef.V2``, the
+    files of both Savers side by side; V1, which fastckpt reads but does not write, is refused."""
+    v2 = tf.compat.v1.train.SaverDef.V2
+    for who in ("tf", "fc"):
+        path = str(tmp_path / who / f"{sharded}-{v2}")
+        (tmp_path / who).mkdir()
+        assert not fastckpt.checkpoint_exists(path)
+        if who == "tf":
+            with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+                v = tf.compat.v1.Variable(1.0, name="v")
+                sess.run(v.initializer)
+                prefix = tf.compat.v1.train.Saver(sharded=sharded, write_version=v2).save(sess, path)
+        else:
+            prefix = fastckpt.Saver({"v": np.float32(1)}, sharded=sharded, write_version=v2).save(path)
+        assert prefix == path and fastckpt.checkpoint_exists(prefix)
+        assert fastckpt.checkpoint_exists(fastckpt.latest_checkpoint(tmp_path / who))
+        fastckpt.remove_checkpoint(prefix, v2)
+        assert not fastckpt.checkpoint_exists(prefix)
+        assert sorted(os.listdir(tmp_path / who)) == ["checkpoint"]
+    with pytest.raises(fastckpt.UnimplementedError, match="V2 checkpoints only"):
+        fastckpt.Saver({"v": np.float32(1)}, sharded=sharded, write_version=tf.compat.v1.train.SaverDef.V1)

@@ -53,8 +53,9 @@ class GraphImportError(CheckpointError, ValueError):
 
 
 class UnimplementedError(CheckpointError, NotImplementedError):
-    """A graph uses an op that was removed before the graph's producer version, as
-    ``tf.errors.UnimplementedError``."""
+    """Something TensorFlow does that fastckpt does not, as ``tf.errors.UnimplementedError``: a
+    graph using an op removed before the graph's producer version, or a ``Saver`` asked to write
+    V1 checkpoints."""
 
 
 class InvalidArgumentError(CheckpointError, ValueError):

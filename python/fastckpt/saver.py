@@ -21,7 +21,7 @@ import numpy as np
 
 from . import _async, _storage
 from ._dtypes import NAMES, STRING, VARIANT, enum_of
-from .errors import InvalidArgumentError, NotFoundError
+from .errors import InvalidArgumentError, NotFoundError, UnimplementedError
 from .graph import Graph
 from .merge import save_sharded
 from .meta_graph import build_meta_graph, variables_of, write_meta_graph_file
@@ -41,6 +41,9 @@ _log = logging.getLogger("fastckpt")
 
 #: Key of a TF2 checkpoint's object graph (``tf.train.Checkpoint`` writes it).
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
+
+#: ``SaverDef.V2``, the checkpoint format version of a tensor bundle (``write_version``).
+V2 = 2
 
 #: TensorFlow's names of dtypes (``DataTypeString``) where they differ from numpy's.
 _TF_DTYPE_NAMES = {1: "float", 2: "double", 19: "half"}
@@ -122,6 +125,7 @@ class Saver:
     (``"v1:0"`` is saved as ``v1``), or a ``Graph``/``MetaGraphDef`` whose variables it takes (as
     zero arrays, filled by ``restore``); the Saver keeps the references and saves their values at
     each ``save``. ``restore`` writes into them in place when they are writable numpy arrays.
+    ``write_version`` is TensorFlow's ``SaverDef`` format version: V2 (2, the default) only.
     """
 
     def __init__(
@@ -135,8 +139,14 @@ class Saver:
         save_relative_paths: bool = False,
         allow_empty: bool = False,
         reshape: bool = False,
+        write_version: int = V2,
         alignment: int = 64,
     ) -> None:
+        if write_version != V2:
+            raise UnimplementedError(
+                f"write_version {write_version}: fastckpt writes V2 checkpoints only (SaverDef.V2 = {V2}); "
+                "it reads V1 checkpoints but does not write them"
+            )
         self._vars = _names_to_values(var_list)
         if not self._vars and not allow_empty:
             raise ValueError("No variables to save")
