@@ -317,7 +317,7 @@ def test_bad_slice_specs_name_the_tensor(tmp_path: Path, slice_: Slice, message:
 
 def test_restore_errors(tmp_path: Path) -> None:
     fastckpt.save({"p": FULL}, tmp_path / "r")
-    with pytest.raises(KeyError, match=r"rank 0: tensor 'q' not found in checkpoint .*/r$"):
+    with pytest.raises(KeyError, match=r"rank 0: Key q not found in checkpoint .*/r$"):
         distributed.restore(tmp_path / "r", {"q": np.zeros(1)})
     with pytest.raises(ValueError, match=r"the slice is of a variable of shape \[3, 8\], the checkpoint holds shape \[8, 3\]"):
         distributed.restore(tmp_path / "r", {"p": Slice([3, 8], "-:-")})

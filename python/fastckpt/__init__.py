@@ -11,6 +11,7 @@ from .errors import (
     DecodeError,
     GraphImportError,
     InvalidArgumentError,
+    NoCheckpointInFolderError,
     NotFoundError,
     TensorNotFoundError,
     UnimplementedError,
@@ -48,11 +49,15 @@ from .protos import (
 from .reader import CheckpointReader, list_variables, load_checkpoint, load_variable
 from .state import (
     checkpoint_exists,
+    checkpoints_iterator,
+    generate_checkpoint_state_proto,
+    get_checkpoint_mtimes,
     get_checkpoint_state,
     latest_checkpoint,
     meta_graph_filename,
     remove_checkpoint,
     update_checkpoint_state,
+    wait_for_new_checkpoint,
 )
 from .saver import Saver
 from .saved_model import LoadedSavedModel, load_saved_model, read_saved_model
@@ -86,6 +91,7 @@ __all__ = [
     "Message",
     "MetaGraphDef",
     "NameAttrList",
+    "NoCheckpointInFolderError",
     "NodeDef",
     "NotFoundError",
     "ObjectGraph",
@@ -106,10 +112,13 @@ __all__ = [
     "VariableDef",
     "VersionDef",
     "checkpoint_exists",
+    "checkpoints_iterator",
     "convert",
     "convert_many",
     "freeze_graph",
     "freeze_saved_model",
+    "generate_checkpoint_state_proto",
+    "get_checkpoint_mtimes",
     "get_checkpoint_state",
     "import_graph_def",
     "import_meta_graph",
@@ -131,6 +140,7 @@ __all__ = [
     "remove_checkpoint",
     "save",
     "update_checkpoint_state",
+    "wait_for_new_checkpoint",
     "write_graph",
 ]
 __version__: str = _fastckpt.__version__

@@ -24,6 +24,9 @@ _TABLE: dict[int, tuple[str, str, int | None]] = {
 #: enum value → name (``float32``, ``bfloat16``, ``string``, …) of every dtype a tensor can have.
 NAMES: dict[int, str] = {value: name for value, (name, _, _) in _TABLE.items()}
 
+#: enum value → the enum's own name (``DT_FLOAT``, ``DT_HALF``, …), as TensorFlow prints it.
+ENUM_NAMES: dict[int, str] = {value: enum_name for value, enum_name, _, _, _ in _fastckpt.dtype_table()}
+
 STRING = next(value for value, (_, layout, _) in _TABLE.items() if layout == "string")
 VARIANT = next(value for value, (_, layout, _) in _TABLE.items() if layout == "variant")
 

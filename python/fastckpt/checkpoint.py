@@ -530,6 +530,7 @@ class CheckpointManager:
         step_counter: Any = None,
         checkpoint_interval: int | None = None,
         init_fn: Callable[[], Any] | None = None,
+        last_checkpoint_step: int | None = None,
     ) -> None:
         if max_to_keep is not None and max_to_keep <= 0:
             raise ValueError(f"Expected a positive integer or `None` for `max_to_keep`, got {max_to_keep}.")
@@ -542,7 +543,9 @@ class CheckpointManager:
         self._prefix = _storage.join(self._directory, checkpoint_name)
         self._step_counter = step_counter
         self._checkpoint_interval = checkpoint_interval
-        self._last_checkpoint_step: int | None = None
+        #: The step of the last save, from which ``checkpoint_interval`` counts (``None``: the next
+        #: save happens whatever the step).
+        self._last_checkpoint_step = last_checkpoint_step
         self._init_fn = init_fn
         self._latest_checkpoint: str | None = None
         #: Managed checkpoints, oldest first, with the time each was written.

@@ -456,7 +456,7 @@ def _fill(reader: CheckpointReader, listing: Mapping[str, Any], name: str, targe
     """Reads ``name`` (or the box a ``Slice`` names) into the target array, or a new one;
     ``listing`` maps the checkpoint's names to their numpy dtype and shape."""
     if name not in listing:
-        raise TensorNotFoundError(f"tensor '{name}' not found in checkpoint {reader.prefix}")
+        raise TensorNotFoundError(f"Key {name} not found in checkpoint {reader.prefix}")
     dtype, shape = listing[name]
     if isinstance(target, Slice):
         if target.full_shape != shape:

@@ -13,15 +13,28 @@ class ChecksumMismatchError(CorruptCheckpointError):
     """A tensor's bytes do not match the crc32c stored with them."""
 
 
-class TensorNotFoundError(CheckpointError, KeyError):
-    """The checkpoint holds no tensor of that name."""
+class NotFoundError(CheckpointError, LookupError):
+    """Something does not exist, as ``tf.errors.NotFoundError``: a tensor a checkpoint lacks
+    (``TensorNotFoundError``), a checkpoint file (``CheckpointNotFoundError``), an op type that
+    is not registered (``Op type not registered 'X' in binary running on HOST. …``), or variables
+    a ``Saver`` restores that the checkpoint lacks (``Key v2 not found in checkpoint``)."""
+
+
+class TensorNotFoundError(NotFoundError, KeyError):
+    """The checkpoint holds no tensor of that name (``Key v3 not found in checkpoint P``)."""
 
     def __str__(self) -> str:  # KeyError would show the message quoted
         return str(self.args[0]) if self.args else ""
 
 
-class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
-    """A checkpoint file (index or data shard) or a checkpoint folder is missing."""
+class CheckpointNotFoundError(FileNotFoundError, NotFoundError):
+    """A checkpoint file (index or data shard) or a checkpoint folder is missing. (``OSError``
+    comes first among the bases: its ``(errno, strerror, filename)`` form needs its ``__new__``.)"""
+
+
+class NoCheckpointInFolderError(CheckpointNotFoundError, ValueError):
+    """A folder holds no checkpoint to open (no ``checkpoint`` state file, or none of the files it
+    names): also a ``ValueError``, which ``tf.train.load_checkpoint`` raises there."""
 
 
 class CheckpointIOError(CheckpointError, OSError):
@@ -39,15 +52,10 @@ class GraphImportError(CheckpointError, ValueError):
     text, and TensorFlow raises ``ValueError`` with it."""
 
 
-class NotFoundError(CheckpointError, LookupError):
-    """Something a graph needs does not exist, as ``tf.errors.NotFoundError``: an op type that is
-    not registered (``Op type not registered 'X' in binary running on HOST. …``), or variables a
-    ``Saver`` restores that the checkpoint lacks (``Key v2 not found in checkpoint``)."""
-
-
 class UnimplementedError(CheckpointError, NotImplementedError):
-    """A graph uses an op that was removed before the graph's producer version, as
-    ``tf.errors.UnimplementedError``."""
+    """Something TensorFlow does that fastckpt does not, as ``tf.errors.UnimplementedError``: a
+    graph using an op removed before the graph's producer version, or a ``Saver`` asked to write
+    V1 checkpoints."""
 
 
 class InvalidArgumentError(CheckpointError, ValueError):

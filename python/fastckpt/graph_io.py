@@ -4,13 +4,15 @@
 
 from __future__ import annotations
 
+import numbers
 import os
+from collections.abc import Iterator
 from typing import Any, Union
 
 import numpy as np
 
 from . import _fastckpt, _storage
-from ._dtypes import NUMPY_DTYPES, QUANTIZED, STRING, enum_of
+from ._dtypes import NAMES, NUMPY_DTYPES, QUANTIZED, STRING, enum_of
 from ._fastckpt import GraphDef, Message, MetaGraphDef, TensorProto
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -63,44 +65,164 @@ def make_ndarray(tensor: Any, *, max_fill_bytes: int | None = None) -> np.ndarra
     return array
 
 
-def _array(values: Any, dtype: int | None) -> np.ndarray[Any, Any]:
-    # Quantized types: numpy arrays of their structured dtype, converted through its one field's type.
-    np_dtype = None if dtype is None or dtype in QUANTIZED else NUMPY_DTYPES[dtype]
+#: What each kind of dtype accepts as Python values (TensorFlow's element checks), by kind of the
+#: numpy dtype: integers, reals, complex numbers, booleans, strings.
+_ACCEPTED: dict[str, tuple[type, ...]] = {
+    "iu": (numbers.Integral, np.integer),
+    "f": (numbers.Real, np.integer, np.floating),
+    "c": (numbers.Complex, np.number),
+    "b": (bool,),
+    "OSU": (bytes, str),
+}
+
+
+def _accepted_types(enum: int) -> tuple[type, ...] | None:
+    """The Python types the values for dtype ``enum`` may have, or ``None`` for any."""
+    if enum == STRING:
+        return _ACCEPTED["OSU"]
+    if enum in QUANTIZED or enum not in NUMPY_DTYPES:
+        return None
+    kind: str = NUMPY_DTYPES[enum].kind
+    if kind == "V":  # ml_dtypes' floats and small integers
+        kind = "iu" if "int" in NAMES[enum] else "f"
+    return next((types for kinds, types in _ACCEPTED.items() if kind in kinds), None)
+
+
+def _leaves(values: Any) -> Iterator[Any]:
+    if isinstance(values, (list, tuple)):
+        for value in values:
+            yield from _leaves(value)
+    else:
+        yield values
+
+
+def _refuse(value: Any, name: str) -> TypeError:
+    return TypeError(f"Expected {name}, but got {value} of type '{type(value).__name__}'.")
+
+
+def _check_elements(values: Any, enum: int) -> None:
+    """Refuses, with TensorFlow's ``TypeError``, values of the wrong kind for ``enum`` (a float
+    for an integer type, a number for a string…); a quantized value is a tuple of integers."""
+    name = NAMES[enum]
+    if enum in QUANTIZED:
+        if isinstance(values, list):
+            for value in values:
+                _check_elements(value, enum)
+            return
+        if not isinstance(values, tuple):
+            raise _refuse(values, name)
+        integers = _ACCEPTED["iu"]
+        for value in _leaves(values):
+            if not isinstance(value, integers):
+                raise _refuse(value, name)
+        return
+    types = _accepted_types(enum)
+    if types is None:
+        return
+    for value in _leaves(values):
+        if isinstance(value, types) or (isinstance(value, np.ndarray) and issubclass(value.dtype.type, types)):
+            continue
+        if types is _ACCEPTED["iu"] and hasattr(type(value), "__index__"):
+            continue  # e.g. TensorFlow's Dimension
+        raise _refuse(value, name)
+
+
+def _dense_dims(values: Any) -> list[int]:
+    """The shape nested lists claim, by their first elements."""
+    if not isinstance(values, (list, tuple)):
+        return []
+    return [len(values), *_dense_dims(values[0])] if values else [0]
+
+
+def _as_bytes(value: Any) -> bytes:
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    raise TypeError(f"Expected binary or unicode string, got {value!r}")
+
+
+def _to_array(values: Any, enum: int | None, shape: Any) -> np.ndarray[Any, Any]:
+    """``values`` as a numpy array, as TensorFlow converts them: arrays cast to the dtype, nested
+    lists checked element by element and required to be dense, Python floats as float32 and ints
+    as int32 (int64 when they do not fit) unless a dtype is given."""
+    # numpy has no variant or resource arrays: such values stay as numpy makes them.
+    np_dtype = None if enum is None or enum not in NUMPY_DTYPES else NUMPY_DTYPES[enum]
     if isinstance(values, (np.ndarray, np.generic)):
         return values.astype(np_dtype) if np_dtype is not None else np.asarray(values)
-    if dtype == STRING:
-        return np.array(values, dtype=object)
-    array = np.array(values, dtype=np_dtype)
-    if dtype is None and array.dtype == np.float64:
+    if values is None:
+        raise ValueError("None values not supported.")
+    if shape is not None and np.prod(shape, dtype=np.int64) == 0:
+        return np.empty(shape, dtype=np_dtype)
+    if enum is not None:
+        _check_elements(values, enum)
+    if np_dtype is not None and np_dtype.kind in "iufcb" and np_dtype.names is None:
+        array = np.array(values).astype(np_dtype)  # out-of-range integers wrap, as TensorFlow's
+    else:
+        array = np.array(values, dtype=np_dtype)
+    if list(array.shape) != _dense_dims(values) and (enum is None or enum not in QUANTIZED):
+        raise ValueError(
+            f"Expected values {values} to be a dense tensor with shape {_dense_dims(values)}, "
+            f"but got shape {list(array.shape)}."
+        )
+    if enum is None and array.dtype == np.float64:
         array = array.astype(np.float32)
-    elif dtype is None and array.dtype == np.int64:
+    elif enum is None and array.dtype == np.int64:
         narrow = array.astype(np.int32)
         if np.array_equal(narrow, array):
             array = narrow
-    elif dtype is None and array.dtype.kind in "US":
-        array = array.astype(object)
     return array
 
 
-def make_tensor_proto(values: Any, dtype: Any = None, shape: Any = None) -> TensorProto:
-    """A ``TensorProto`` of ``values`` as ``tf.make_tensor_proto`` builds it (same encoding: raw
-    ``tensor_content`` for more than one element of the dtypes TensorFlow packs, typed fields
-    otherwise; Python floats become float32 and ints int32 unless a dtype is given). A single
-    value with a larger ``shape`` stays a single value, which readers repeat."""
+def make_tensor_proto(
+    values: Any, dtype: Any = None, shape: Any = None, verify_shape: bool = False, allow_broadcast: bool = False
+) -> TensorProto:
+    """A ``TensorProto`` of ``values`` as ``tf.make_tensor_proto`` builds it, with its checks and
+    errors: the same encoding (raw ``tensor_content`` for more than one element of the dtypes
+    TensorFlow packs, typed fields otherwise), Python floats as float32 and ints as int32 unless a
+    dtype is given. With a larger ``shape`` fewer values are allowed (readers repeat the last);
+    ``verify_shape`` requires ``values`` to have exactly ``shape`` and ``allow_broadcast`` lets a
+    single value fill it (``TypeError`` otherwise); more values than ``shape`` holds are a
+    ``ValueError``."""
     if isinstance(values, TensorProto):
         return values
     enum = None if dtype is None else enum_of(dtype)
-    array = _array(values, enum)
-    if enum is None:
-        enum = STRING if array.dtype.kind in "OSU" else enum_of(array.dtype)
-    if enum in QUANTIZED:
-        array = np.asarray(array).astype(NUMPY_DTYPES[enum][0])
-    dims = list(array.shape) if shape is None else [int(d) for d in shape]
-    flat = array.ravel()
-    # The engine picks the fields (tensor_content or typed values), as TensorFlow does.
-    if enum == STRING:
-        payload: bytes | list[bytes] = [v if isinstance(v, bytes) else str(v).encode() for v in flat]
+    if hasattr(values, "__array__") or isinstance(getattr(values, "__array_interface__", None), dict):
+        values = np.asarray(values)
+    array = _to_array(values, enum, shape)
+    found = STRING if array.dtype.kind in "OSU" else enum_of(array.dtype)
+    if enum is not None and enum != found and not (enum in QUANTIZED and array.dtype.names is not None):
+        raise TypeError(f"`dtype` <dtype: '{NAMES[enum]}'> is not compatible with {values} of dtype {array.dtype}.")
+    enum = found if enum is None else enum
+    if shape is None:
+        dims = list(array.shape)
     else:
+        dims = [int(d) for d in shape]
+        size = int(np.prod(dims, dtype=np.int64))
+        if allow_broadcast:
+            if array.shape not in ((1,), ()) and array.size != size:
+                raise TypeError(f"Expected Tensor's shape: {tuple(dims)}, but got {array.shape}.")
+        else:
+            if verify_shape and array.shape != tuple(dims):
+                raise TypeError(f"Expected Tensor's shape: {tuple(dims)}, but got {array.shape}.")
+            if array.size > size:
+                raise ValueError(f"Too many elements provided. Takes at most {size:d}, but got {array.size:d}.")
+    # The engine picks the fields (tensor_content or typed values), as TensorFlow does.
+    payload: bytes | list[bytes]
+    if enum == STRING:
+        # Values not given as an array keep their bytes (numpy would cut trailing NULs).
+        leaves = array.ravel() if isinstance(values, np.ndarray) else _leaves(values)
+        try:
+            payload = [_as_bytes(v) for v in leaves]
+        except TypeError:
+            if isinstance(values, np.ndarray):
+                raise
+            raise TypeError(
+                f"Failed to convert elements of {values} to Tensor. Consider casting elements to a "
+                "supported type. See https://www.tensorflow.org/api_docs/python/tf/dtypes for supported TF dtypes."
+            ) from None
+    else:
+        flat = array.ravel()
         payload = flat.astype(flat.dtype.newbyteorder("<")).tobytes()
     proto = _fastckpt.make_tensor_proto(enum, dims, payload)
     return proto

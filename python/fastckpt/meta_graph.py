@@ -45,12 +45,10 @@ def build_meta_graph(
     return _fastckpt.saver_meta_graph(variables, max_to_keep, keep_checkpoint_every_n_hours)
 
 
-def export_meta_graph(specs: Sequence[Spec], path: PathLike, **saver_options: Any) -> str:
-    """Writes ``build_meta_graph(specs)`` to ``path`` (binary, replaced atomically)."""
+def write_meta_graph_file(meta: MetaGraphDef, path: PathLike, as_text: bool = False) -> str:
+    """Writes a meta graph to ``path`` (binary unless ``as_text``, replaced atomically)."""
     path = os.fspath(path)
-    write_graph(
-        build_meta_graph(specs, **saver_options), _storage.dirname(path), _storage.basename(path), as_text=False
-    )
+    write_graph(meta, _storage.dirname(path), _storage.basename(path), as_text=as_text)
     return path
 
 

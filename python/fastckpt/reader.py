@@ -3,6 +3,7 @@ methods of ``tf.train.load_checkpoint``'s reader plus a mapping interface and pa
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Union
@@ -10,9 +11,9 @@ from typing import Any, Union
 import numpy as np
 
 from . import _fastckpt, _storage
-from ._dtypes import NUMPY_DTYPES
-from .errors import CheckpointNotFoundError, TensorNotFoundError
-from .state import latest_checkpoint
+from ._dtypes import ENUM_NAMES, NUMPY_DTYPES
+from .errors import CheckpointNotFoundError, NoCheckpointInFolderError, TensorNotFoundError
+from .state import checkpoint_exists, latest_checkpoint
 
 PathLike = Union[str, "os.PathLike[str]"]
 Name = Union[str, bytes]
@@ -36,7 +37,7 @@ def _resolve_prefix(path: PathLike) -> str:
         if not _storage.exists(path + ".index") and _storage.exists(_storage.join(path, "checkpoint")):
             latest = latest_checkpoint(path)
             if latest is None:
-                raise CheckpointNotFoundError(f"Couldn't find checkpoints named by the state file in {path}")
+                raise NoCheckpointInFolderError(f"Couldn't find checkpoints named by the state file in {path}")
             return latest
         if path.endswith(".index") and not _storage.exists(path + ".index"):
             return path[: -len(".index")]
@@ -44,7 +45,7 @@ def _resolve_prefix(path: PathLike) -> str:
     if os.path.isdir(path):
         latest = latest_checkpoint(path)
         if latest is None:
-            raise CheckpointNotFoundError(
+            raise NoCheckpointInFolderError(
                 f"Couldn't find 'checkpoint' file or checkpoints in given directory {path}"
             )
         return latest
@@ -69,7 +70,18 @@ class CheckpointReader(_fastckpt.ReaderBase, Mapping[str, "np.ndarray[Any, Any]"
     def __init__(self, prefix: PathLike, *, verify: bool = True) -> None:
         self._prefix = os.fspath(prefix)
         # A Source (fastckpt.convert.TensorFileReader) has the same methods for other formats.
-        self._reader = _fastckpt.Reader(self._prefix, verify)
+        try:
+            self._reader = _fastckpt.Reader(self._prefix, verify)
+        except CheckpointNotFoundError:
+            if _storage.is_url(self._prefix) or checkpoint_exists(self._prefix):
+                raise  # a data file is missing, or the store's own answer: the error says which
+            # Neither P.index nor a V1 file P: TensorFlow's words (its tests look for them), and
+            # the index file looked for first.
+            raise CheckpointNotFoundError(
+                errno.ENOENT,
+                f"Unsuccessful TensorSliceReader constructor: Failed to find any matching files for {self._prefix}",
+                self._prefix + ".index",
+            ) from None
         self._entries: dict[str, tuple[int, tuple[int, ...]]] | None = None
 
     @property
@@ -161,7 +173,7 @@ class CheckpointReader(_fastckpt.ReaderBase, Mapping[str, "np.ndarray[Any, Any]"
         key = _encode(name)
         entry = self._listing().get(_decode(key))
         if entry is None:
-            raise TensorNotFoundError(f"tensor '{_decode(key)}' not found in checkpoint {self._prefix}")
+            raise TensorNotFoundError(f"Key {_decode(key)} not found in checkpoint {self._prefix}")
         dtype, shape = NUMPY_DTYPES.get(entry[0]), entry[1]
         if dtype is None or dtype.hasobject:
             raise TypeError(f"tensor '{_decode(key)}' in {self._prefix} is not of a fixed-size dtype")
@@ -181,6 +193,16 @@ class CheckpointReader(_fastckpt.ReaderBase, Mapping[str, "np.ndarray[Any, Any]"
 
     def get_variable_to_dtype_map(self) -> dict[str, np.dtype[Any]]:
         return {name: NUMPY_DTYPES[dtype] for name, (dtype, _) in self._listing().items()}
+
+    def debug_string(self) -> bytes:
+        """One line per tensor, sorted by name, as TensorFlow's reader prints them:
+        ``b"v0 (DT_FLOAT) [2,3]\\n"``. A partitioned tensor is one line with its full shape
+        (TensorFlow prints a line per slice, under the slice's binary key); for a V1 checkpoint
+        TensorFlow's order is a hash map's."""
+        lines = [
+            f"{name} ({ENUM_NAMES[dtype]}) [{','.join(map(str, shape))}]\n" for name, (dtype, shape) in self._listing().items()
+        ]
+        return "".join(lines).encode("utf-8", "surrogateescape")
 
     def read_all(self, names: Iterable[Name] | None = None, *, copy: bool = True) -> dict[str, np.ndarray[Any, Any]]:
         """Reads many tensors (all by default) in parallel with the GIL released."""

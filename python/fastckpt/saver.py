@@ -21,19 +21,29 @@ import numpy as np
 
 from . import _async, _storage
 from ._dtypes import NAMES, STRING, VARIANT, enum_of
-from .errors import InvalidArgumentError, NotFoundError
+from .errors import InvalidArgumentError, NotFoundError, UnimplementedError
 from .graph import Graph
 from .merge import save_sharded
-from .meta_graph import export_meta_graph, variables_of
-from .protos import MetaGraphDef, TrackableObjectGraph
+from .meta_graph import build_meta_graph, variables_of, write_meta_graph_file
+from .protos import MetaGraphDef, SaverDef, TrackableObjectGraph
 from .reader import CheckpointReader, PathLike
-from .state import STATE_FILE, _matches, checkpoint_exists, meta_graph_filename, remove_checkpoint, update_checkpoint_state
+from .state import (
+    STATE_FILE,
+    checkpoint_exists,
+    get_checkpoint_mtimes,
+    meta_graph_filename,
+    remove_checkpoint,
+    update_checkpoint_state,
+)
 from .writer import _as_array
 
 _log = logging.getLogger("fastckpt")
 
 #: Key of a TF2 checkpoint's object graph (``tf.train.Checkpoint`` writes it).
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
+
+#: ``SaverDef.V2``, the checkpoint format version of a tensor bundle (``write_version``).
+V2 = 2
 
 #: TensorFlow's names of dtypes (``DataTypeString``) where they differ from numpy's.
 _TF_DTYPE_NAMES = {1: "float", 2: "double", 19: "half"}
@@ -59,17 +69,39 @@ def _names_to_values(var_list: Any) -> dict[str, Any]:
         return {}
     if isinstance(var_list, (Graph, MetaGraphDef)):
         return variables_of(var_list)
+    named: dict[str, Any]
     if isinstance(var_list, Mapping):
-        return {os.fspath(k) if not isinstance(k, str) else k: v for k, v in var_list.items()}
+        named = {os.fspath(k) if not isinstance(k, str) else k: v for k, v in var_list.items()}
+        # One array (a variable) under two names is refused, naming the later one in sorted order.
+        seen: set[int] = set()
+        for name, value in sorted(named.items()):
+            if isinstance(value, np.ndarray):
+                if id(value) in seen:
+                    raise ValueError(f"The same saveable will be restored with two names: {name}")
+                seen.add(id(value))
+        return named
     if not isinstance(var_list, (list, tuple, set)):
         raise TypeError(f"Variables to save should be passed in a dict or a list. Got {var_list}")
-    named: dict[str, Any] = {}
+    named = {}
     for var in sorted(var_list, key=lambda v: str(v.name)):
         name = _op_name(str(var.name))
         if name in named:
             raise ValueError(f"At least two variables have the same name: {name}")
         named[name] = var
     return named
+
+
+def _check_parent_folder(save_path: str, sharded: bool) -> None:
+    """Refuses a save TensorFlow's Saver refuses, with its error. Its SaveV2 creates the folder it
+    writes into but not the folders above; a sharded save writes its parts into ``<prefix>_temp/``
+    first, one level further down, so there the prefix's own folder must exist already. (An
+    object store has no folders to check.)"""
+    if _storage.is_url(save_path):
+        return
+    parent = os.path.dirname(save_path)
+    must_exist = parent if sharded else os.path.dirname(parent)
+    if (os.path.exists(parent) and not os.path.isdir(parent)) or not os.path.isdir(must_exist or "."):
+        raise ValueError(f"Parent directory of {save_path} doesn't exist, can't save.")
 
 
 def _restore_error(detail: str, cause: str) -> str:
@@ -93,6 +125,7 @@ class Saver:
     (``"v1:0"`` is saved as ``v1``), or a ``Graph``/``MetaGraphDef`` whose variables it takes (as
     zero arrays, filled by ``restore``); the Saver keeps the references and saves their values at
     each ``save``. ``restore`` writes into them in place when they are writable numpy arrays.
+    ``write_version`` is TensorFlow's ``SaverDef`` format version: V2 (2, the default) only.
     """
 
     def __init__(
@@ -106,8 +139,14 @@ class Saver:
         save_relative_paths: bool = False,
         allow_empty: bool = False,
         reshape: bool = False,
+        write_version: int = V2,
         alignment: int = 64,
     ) -> None:
+        if write_version != V2:
+            raise UnimplementedError(
+                f"write_version {write_version}: fastckpt writes V2 checkpoints only (SaverDef.V2 = {V2}); "
+                "it reads V1 checkpoints but does not write them"
+            )
         self._vars = _names_to_values(var_list)
         if not self._vars and not allow_empty:
             raise ValueError("No variables to save")
@@ -147,16 +186,16 @@ class Saver:
 
     def recover_last_checkpoints(self, checkpoint_paths: Iterable[str]) -> None:
         """Takes over the checkpoints among ``checkpoint_paths`` that exist, timestamped with their
-        files' modification times (e.g. after a restart, with the state file's list)."""
+        files' modification times in whole seconds, as TensorFlow (``get_checkpoint_mtimes``), e.g.
+        after a restart, with the state file's list."""
         recovered = []
         for path in checkpoint_paths:
-            for pattern in (path + ".index", path):
-                found = sorted(_matches(pattern))
-                if found:
-                    # Objects carry no cheap modification time here: recovered ones count as new.
-                    stamp = time.time() if _storage.is_url(found[0]) else os.stat(found[0]).st_mtime_ns / 1e9
-                    recovered.append((path, stamp))
-                    break
+            if _storage.is_url(path):
+                # Objects carry no cheap modification time here: recovered ones count as new.
+                if checkpoint_exists(path):
+                    recovered.append((path, time.time()))
+                continue
+            recovered += [(path, mtime) for mtime in get_checkpoint_mtimes([path])]
         self.set_last_checkpoints_with_time(recovered)
 
     def _record_last_checkpoint(self, path: str) -> None:
@@ -198,7 +237,9 @@ class Saver:
         """Saves every variable at ``save_path`` (``save_path-<global_step>`` when a step is given)
         and returns that prefix, as TensorFlow's ``Saver.save``: the ``checkpoint`` state file
         (or ``latest_filename``) of the folder is updated and checkpoints beyond ``max_to_keep``
-        deleted (``write_state``), and ``P.meta`` written (``write_meta_graph``). With
+        deleted (``write_state``), and ``P.meta`` written (``write_meta_graph``). The prefix's
+        folder is created if its own parent exists (not for ``sharded`` saves, whose folder must
+        exist), else ``ValueError`` as TensorFlow. With
         ``blocking=False`` the values are copied at once and written on a background thread; a
         future of the prefix is returned (the state file is updated once the data is in place).
         """
@@ -216,7 +257,8 @@ class Saver:
                 raise ValueError(
                     f"'latest_filename' collides with 'save_path': '{latest_filename}' and '{save_path}'"
                 )
-        # A missing parent folder is created (TensorFlow 2.21's SaveV2 creates it too).
+        if self._vars:
+            _check_parent_folder(save_path, self._sharded)
         parent = _storage.dirname(save_path)
 
         def prepare() -> Any:
@@ -262,21 +304,35 @@ class Saver:
                 )
                 self._maybe_delete_old_checkpoints(meta_graph_suffix)
         if write_meta_graph:
-            export_meta_graph(
-                self._specs(values),
-                meta_graph_filename(checkpoint_file, meta_graph_suffix),
-                max_to_keep=self._max_to_keep,
-                keep_checkpoint_every_n_hours=self._keep_checkpoint_every_n_hours,
-            )
+            write_meta_graph_file(self._meta_graph(values), meta_graph_filename(checkpoint_file, meta_graph_suffix))
         return checkpoint_file if values else None
 
-    def _specs(self, values: Mapping[str, Any]) -> list[tuple[str, int, tuple[int, ...]]]:
-        """``(name, dtype enum, shape)`` of each variable, for the meta graph."""
-        specs = []
-        for name, value in values.items():
-            array = _as_array(value)
-            specs.append((name, enum_of(array.dtype), tuple(array.shape)))
-        return specs
+    def _meta_graph(self, values: Mapping[str, Any]) -> MetaGraphDef:
+        """The meta graph of a TF1 program holding these variables and this Saver. A sharded
+        Saver's ``SaverDef`` says so, over the one ``SaveV2`` the graph has (TensorFlow writes the
+        same files from it: the shards of a sharded save all land in one bundle)."""
+        specs = [(name, enum_of(_as_array(value).dtype), _as_array(value).shape) for name, value in values.items()]
+        meta = build_meta_graph(
+            specs, max_to_keep=self._max_to_keep, keep_checkpoint_every_n_hours=self._keep_checkpoint_every_n_hours
+        )
+        if self._sharded:
+            meta.saver_def.sharded = True
+        return meta
+
+    def export_meta_graph(self, filename: PathLike | None = None, as_text: bool = False) -> MetaGraphDef:
+        """The ``MetaGraphDef`` that ``save`` writes as ``P.meta`` (the variables, and this Saver's
+        save and restore ops), as TensorFlow's ``Saver.export_meta_graph``; also written to
+        ``filename`` when given (text format with ``as_text``)."""
+        meta = self._meta_graph(self._vars)
+        if filename is not None:
+            write_meta_graph_file(meta, filename, as_text=as_text)
+        return meta
+
+    def as_saver_def(self) -> SaverDef:
+        """The ``SaverDef`` of this Saver's meta graph, as TensorFlow's ``Saver.as_saver_def`` (for
+        a sharded Saver, its ``save_tensor_name`` is that of the one ``SaveV2``)."""
+        saver_def: SaverDef = self._meta_graph(self._vars).saver_def
+        return saver_def
 
     # ------------------------------------------------------------------------------------------
     # Restoring

@@ -23,8 +23,8 @@ pub enum Error {
          computed {computed:#010x} over {size} bytes at offset {offset}"
     )]
     Checksum { path: PathBuf, key: String, stored: u32, computed: u32, offset: u64, size: u64 },
-    /// The checkpoint has no tensor under this name.
-    #[error("tensor '{key}' not found in checkpoint {path}")]
+    /// The checkpoint has no tensor under this name (TensorFlow's words, and the file).
+    #[error("Key {key} not found in checkpoint {path}")]
     KeyNotFound { path: PathBuf, key: String },
     /// Bytes or text that are not a valid protobuf message of the expected type (a graph,
     /// meta graph or SavedModel file, or bytes handed to a parser).
