@@ -55,7 +55,7 @@ def test_module_tree_tf_writes_fastckpt_rewrites_tf_restores(tf: ModuleType, tmp
 
     graph = object_graph(prefix)
     reader = fastckpt.load_checkpoint(prefix)
-    assert graph.serialized == reader.get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH").item()
+    assert graph.serialized == reader.get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH")
     variables = graph.variables()
     assert variables["model/encoder/dense/kernel"] == "model/encoder/dense/kernel" + VALUE
     assert variables["model/encoder/layers/1"] == "model/encoder/layers/1" + VALUE

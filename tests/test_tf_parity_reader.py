@@ -106,3 +106,37 @@ def test_folder_without_checkpoint(tf: ModuleType, tmp_path: Path) -> None:
                 call(folder)
             assert isinstance(ours.value, fastckpt.CheckpointNotFoundError)
             assert str(ours.value) == str(theirs.value)
+
+
+def test_scalars_come_back_as_tensorflow_gives_them(tf: ModuleType, tmp_path: Path) -> None:
+    """TF's reader hands a scalar tensor out as a numpy scalar (``bytes`` for a string), which
+    code relies on: ``TrackableObjectGraph.FromString(reader.get_tensor(...))``, ``step + 1``
+    staying a numpy int64. Every way fastckpt hands out one tensor does the same; arrays stay
+    arrays, and ``read_all`` (no TF counterpart) keeps its arrays."""
+    scalars = {
+        "f32": tf.constant(1.5),
+        "i64": tf.constant(7, tf.int64),
+        "flag": tf.constant(True),
+        "half": tf.constant(0.5, tf.float16),
+        "bf16": tf.constant(2.0, tf.bfloat16),
+        "c64": tf.constant(1 + 2j, tf.complex64),
+        "text": tf.constant(b"\x00graph\x00"),
+        "vector": tf.constant([1.0, 2.0]),
+    }
+    prefix = str(tmp_path / "scalars")
+    tf.raw_ops.SaveV2(prefix=prefix, tensor_names=list(scalars), shape_and_slices=[""] * len(scalars),
+                      tensors=list(scalars.values()))
+    theirs = tf.train.load_checkpoint(prefix)
+    with fastckpt.load_checkpoint(prefix) as reader:
+        for name in scalars:
+            expected = theirs.get_tensor(name)
+            for how, ours in (("get_tensor", reader.get_tensor(name)), ("copy=True", reader.get_tensor(name, copy=True)),
+                              ("reader[name]", reader[name]), ("load_variable", fastckpt.load_variable(prefix, name))):
+                assert type(ours) is type(expected), f"{name} by {how}: {type(ours)} vs TF's {type(expected)}"
+                if name == "text":
+                    assert ours == expected
+                else:
+                    assert np.asarray(ours).tobytes() == np.asarray(expected).tobytes(), f"{name} by {how}"
+        assert all(isinstance(a, np.ndarray) and a.shape == () for n, a in reader.read_all().items() if n != "vector")
+    graph = fastckpt.Checkpoint(step=np.int64(3)).write(str(tmp_path / "tf2"))
+    assert isinstance(fastckpt.load_checkpoint(graph).get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"), bytes)

@@ -27,6 +27,7 @@ from .reader import CheckpointReader, PathLike, _encode, load_checkpoint
 from .state import get_checkpoint_state, update_checkpoint_state
 from .writer import save as _save_bundle
 
+#: The key of a TF2 checkpoint's object graph (a scalar string: a serialized ``TrackableObjectGraph``).
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 VARIABLE_VALUE = "VARIABLE_VALUE"
 ATTRIBUTES = ".ATTRIBUTES"
@@ -158,10 +159,10 @@ def _read_graph(reader: CheckpointReader) -> ObjectGraph:
             "checkpoint (read it by name with load_checkpoint)"
         )
     serialized = reader.get_tensor(OBJECT_GRAPH_KEY)
-    if serialized.shape != () or not isinstance(serialized.item(), bytes):
+    if not isinstance(serialized, bytes):  # a scalar string comes back as bytes, as from TF
         raise ValueError(f"{OBJECT_GRAPH_KEY} of checkpoint {reader.prefix} is not a scalar string")
     try:
-        return ObjectGraph(serialized.item(), source=reader.prefix)
+        return ObjectGraph(serialized, source=reader.prefix)
     except DecodeError as error:
         raise DecodeError(f"{OBJECT_GRAPH_KEY} of checkpoint {reader.prefix}: {error}") from None
 

@@ -37,6 +37,7 @@ import numpy as np
 
 from . import __version__, _fastckpt, _storage
 from ._dtypes import NAMES, enum_of
+from .checkpoint import OBJECT_GRAPH_KEY
 from .errors import CheckpointError
 from .conversion import open as open_any
 from .reader import CheckpointReader, load_checkpoint
@@ -60,6 +61,17 @@ def _open(path: str, *, verify: bool) -> CheckpointReader:
     if os.path.isdir(path) and os.path.exists(saved_model_variables + ".index"):
         return load_checkpoint(saved_model_variables, verify=verify)
     return open_any(path, verify=verify)
+
+
+def _array(reader: Any, name: str) -> np.ndarray[Any, Any]:
+    """Tensor ``name`` as an array (``get_tensor`` gives a scalar as TensorFlow does: a numpy
+    scalar, or ``bytes`` for a string)."""
+    value = reader.get_tensor(name)
+    if isinstance(value, bytes):
+        array = np.empty((), dtype=object)
+        array[()] = value
+        return array
+    return np.asarray(value)
 
 
 def _byte_size(array_or_dtype: Any, shape: Iterable[int]) -> int:
@@ -122,7 +134,7 @@ def ls(args: argparse.Namespace) -> int:
         for name, shape in reader.get_variable_to_shape_map().items():
             dtype = dtypes[name]
             if dtype == np.dtype(object):
-                size = _byte_size(reader.get_tensor(name), shape)
+                size = _byte_size(_array(reader, name), shape)
             else:
                 size = _byte_size(dtype, shape)
             rows.append({"name": name, "dtype": _dtype_name(dtype), "shape": shape, "bytes": size})
@@ -147,16 +159,13 @@ def ls(args: argparse.Namespace) -> int:
 
 
 #: The tensor of a TF2 checkpoint that holds its TrackableObjectGraph.
-_OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
-
-
 def _object_tree(reader: CheckpointReader, rows: dict[str, dict[str, object]]) -> dict[str, Any]:
     """The objects of a TF2 checkpoint as nested ``{"children": {name: ...}, "tensors": {attribute:
     row}, "slots": [...]}`` from the root, each object expanded once, at its first path;
     elsewhere it is ``{"same_as": that path}``."""
-    if _OBJECT_GRAPH_KEY not in reader:
-        raise ValueError(f"{reader.prefix} is not a TF2 object-based checkpoint (no {_OBJECT_GRAPH_KEY}): --tree needs one")
-    graph = _fastckpt.TrackableObjectGraph.FromString(reader.get_tensor(_OBJECT_GRAPH_KEY).item())
+    if OBJECT_GRAPH_KEY not in reader:
+        raise ValueError(f"{reader.prefix} is not a TF2 object-based checkpoint (no {OBJECT_GRAPH_KEY}): --tree needs one")
+    graph = _fastckpt.TrackableObjectGraph.FromString(reader.get_tensor(OBJECT_GRAPH_KEY))
     # Each object's first path, depth first in the order the graph lists children (so a Keras 3
     # weight is shown in the model, where it is first listed, not under the optimizer's alias).
     paths: dict[int, str] = {}
@@ -224,7 +233,7 @@ def _dtype_name(dtype: np.dtype[Any]) -> str:
 def show(args: argparse.Namespace) -> int:
     """One tensor's values, as TensorFlow's ``inspect_checkpoint --tensor_name`` prints them."""
     with _open(args.path, verify=True) as reader:
-        array = reader.get_tensor(args.name)
+        array = _array(reader, args.name)
     if args.json:
         _print_json(
             {"name": args.name, "dtype": _dtype_name(array.dtype), "shape": list(array.shape), "values": _json_values(array)}
@@ -249,7 +258,7 @@ def verify(args: argparse.Namespace) -> int:
 
         def check(name: str) -> tuple[str, int, str | None]:
             try:
-                array = reader.get_tensor(name)
+                array = _array(reader, name)
             except CheckpointError as error:
                 return name, 0, str(error)
             return name, _byte_size(array, array.shape), None
@@ -291,7 +300,7 @@ def diff(args: argparse.Namespace) -> int:
         common = sorted(names_a & names_b)
         changed = []
         for name in _progress(common, total=len(common), desc="diff", unit="tensor"):
-            found = _compare(a.get_tensor(name), b.get_tensor(name), rtol=args.rtol, atol=args.atol)
+            found = _compare(_array(a, name), _array(b, name), rtol=args.rtol, atol=args.atol)
             if found is not None:
                 changed.append({"name": name, **found})
         prefixes = (a.prefix, b.prefix)

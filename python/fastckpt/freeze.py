@@ -9,14 +9,12 @@ from typing import Any, Union
 
 from . import _fastckpt
 from ._fastckpt import GraphDef, TrackableObjectGraph
+from .checkpoint import OBJECT_GRAPH_KEY
 from .errors import CheckpointError, CheckpointNotFoundError
 from .reader import _resolve_prefix
 from .saved_model import load_saved_model
 
 PathLike = Union[str, "os.PathLike[str]"]
-
-#: The checkpoint key of a TF2 checkpoint's object graph.
-_OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 
 
 def freeze_graph(graph_def: Any, checkpoint: PathLike, output_nodes: Iterable[str] | str) -> GraphDef:
@@ -72,7 +70,7 @@ def freeze_saved_model(
     graph_def.CopyFrom(loaded.meta_graph.graph_def)
     nodes = {node.name: node for node in graph_def.node}
     saved_objects = loaded.meta_graph.object_graph_def
-    checkpoint_objects = TrackableObjectGraph.FromString(variables.get_tensor(_OBJECT_GRAPH_KEY).item())
+    checkpoint_objects = TrackableObjectGraph.FromString(variables.get_tensor(OBJECT_GRAPH_KEY))
     renames: dict[str, str] = {}
     for output in outputs:
         call = nodes[output]

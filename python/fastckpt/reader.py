@@ -54,13 +54,15 @@ def _resolve_prefix(path: PathLike) -> str:
     return path
 
 
-class CheckpointReader(_fastckpt.ReaderBase, Mapping[str, "np.ndarray[Any, Any]"]):
+class CheckpointReader(_fastckpt.ReaderBase, Mapping[str, Any]):
     """An open checkpoint: a V2 bundle backed by memory-mapped data files, or a legacy V1
     (TensorSlice) file, whose values are decoded into arrays of their own.
 
     Numeric tensors come back as read-only numpy views into the mapping (the mapping lives as long
-    as any view does); ``copy=True`` gives owned, writeable arrays. With ``verify=True`` (the
-    default) a tensor's crc32c is checked the first time its bytes are handed out.
+    as any view does); ``copy=True`` gives owned, writeable arrays. A scalar tensor comes back as
+    TensorFlow's reader gives it: a numpy scalar, ``bytes`` for a string (``read_all`` keeps 0-d
+    arrays). With ``verify=True`` (the default) a tensor's crc32c is checked the first time its
+    bytes are handed out.
 
     A read-only ``Mapping`` from tensor name to array (``reader["w"]``, ``keys()``, ``items()``,
     ``get()``, ``in``); ``close()`` or a ``with`` block releases the files (arrays already handed
@@ -146,7 +148,7 @@ class CheckpointReader(_fastckpt.ReaderBase, Mapping[str, "np.ndarray[Any, Any]"
 
     def _get_tensor(
         self, name: Name, *, copy: bool = False, out: np.ndarray[Any, Any] | None = None
-    ) -> np.ndarray[Any, Any]:
+    ) -> Any:
         """``get_tensor`` with ``out``, of a closed reader, or of a reader of another format."""
         if out is not None:
             self.read_into({_encode(name): out})
@@ -212,7 +214,7 @@ class CheckpointReader(_fastckpt.ReaderBase, Mapping[str, "np.ndarray[Any, Any]"
         arrays = self._open().get_many([k.encode("utf-8", "surrogateescape") for k in keys], copy)
         return dict(zip(keys, arrays))
 
-    def __getitem__(self, name: Name) -> np.ndarray[Any, Any]:
+    def __getitem__(self, name: Name) -> Any:
         return self.get_tensor(name)
 
     def __contains__(self, name: object) -> bool:
@@ -261,8 +263,9 @@ def list_variables(ckpt_dir_or_file: PathLike) -> list[tuple[str, list[int]]]:
         return sorted(reader.get_variable_to_shape_map().items())
 
 
-def load_variable(ckpt_dir_or_file: PathLike, name: Name) -> np.ndarray[Any, Any]:
-    """One tensor, as ``tf.train.load_variable`` (a trailing ``:0`` is ignored); an owned copy."""
+def load_variable(ckpt_dir_or_file: PathLike, name: Name) -> Any:
+    """One tensor, as ``tf.train.load_variable`` (a trailing ``:0`` is ignored); an owned copy, or
+    a scalar as ``get_tensor`` gives it."""
     key = _encode(name)
     if key.endswith(b":0"):
         key = key[:-2]

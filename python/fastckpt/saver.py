@@ -21,6 +21,7 @@ import numpy as np
 
 from . import _async, _storage
 from ._dtypes import NAMES, STRING, VARIANT, enum_of
+from .checkpoint import OBJECT_GRAPH_KEY
 from .errors import InvalidArgumentError, NotFoundError, UnimplementedError
 from .graph import Graph
 from .merge import save_sharded
@@ -38,9 +39,6 @@ from .state import (
 from .writer import _as_array
 
 _log = logging.getLogger("fastckpt")
-
-#: Key of a TF2 checkpoint's object graph (``tf.train.Checkpoint`` writes it).
-OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 
 #: ``SaverDef.V2``, the checkpoint format version of a tensor bundle (``write_version``).
 V2 = 2
@@ -114,7 +112,7 @@ def _restore_error(detail: str, cause: str) -> str:
 
 def _object_graph_keys(reader: CheckpointReader) -> dict[str, str]:
     """``{variable name when written: checkpoint key}`` from a TF2 checkpoint's object graph."""
-    graph = TrackableObjectGraph.FromString(bytes(reader.get_tensor(OBJECT_GRAPH_KEY).item()))
+    graph = TrackableObjectGraph.FromString(reader.get_tensor(OBJECT_GRAPH_KEY))
     return {attr.full_name: attr.checkpoint_key for node in graph.nodes for attr in node.attributes}
 
 

@@ -16,10 +16,10 @@ use memmap2::MmapMut;
 use fastckpt::bundle::DataFile;
 use fastckpt::DataType;
 use numpy::npyffi::{self, npy_intp, PY_ARRAY_API};
-use numpy::{PyArrayDescr, PyArrayDescrMethods};
+use numpy::{PyArrayDescr, PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyMemoryError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PySlice, PyString};
+use pyo3::types::{PyBytes, PyDict, PyList, PySlice, PyString, PyTuple};
 
 use crate::dtypes::{self, numpy_dtype};
 
@@ -192,6 +192,16 @@ pub fn mapped<'py>(
     // above), which `base` holds and so keeps mapped as long as the array lives; the array is
     // read-only.
     unsafe { array_over(py, descr, shape, data, base, false) }
+}
+
+/// What `get_tensor` returns for `array`: TensorFlow's reader gives a scalar tensor as a numpy
+/// scalar (a string one as `bytes`, so that e.g. a TF2 checkpoint's object graph parses as it is),
+/// any other tensor as the array.
+pub fn tf_value(array: Bound<'_, PyAny>) -> PyResult<Bound<'_, PyAny>> {
+    match array.cast::<PyUntypedArray>() {
+        Ok(scalar) if scalar.ndim() == 0 => array.get_item(PyTuple::empty(array.py())),
+        _ => Ok(array),
+    }
 }
 
 /// A writeable array owning `bytes`.

@@ -13,6 +13,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 
+use crate::arrays;
 use crate::errors::IntoPy;
 use crate::reader::{tensor_key, to_array};
 
@@ -121,8 +122,9 @@ impl Source {
         self.inner.contains(name)
     }
 
+    /// One tensor (`get_tensor`); a scalar as TensorFlow's reader gives it ([`arrays::tf_value`]).
     fn get<'py>(&self, py: Python<'py>, name: &Bound<'py, PyAny>, copy: bool) -> PyResult<Bound<'py, PyAny>> {
-        self.read(py, &tensor_key(name)?, copy)
+        arrays::tf_value(self.read(py, &tensor_key(name)?, copy)?)
     }
 
     fn get_many<'py>(&self, py: Python<'py>, names: Vec<Vec<u8>>, copy: bool) -> PyResult<Vec<Bound<'py, PyAny>>> {

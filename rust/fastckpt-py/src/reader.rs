@@ -52,7 +52,8 @@ impl ReaderBase {
         ReaderBase { reader: None }
     }
 
-    /// The tensor ``name``; partitioned tensors are assembled, strings are object arrays of bytes.
+    /// The tensor ``name``; partitioned tensors are assembled, strings are object arrays of bytes,
+    /// a scalar is what TensorFlow's reader gives: a numpy scalar, ``bytes`` for a string.
     ///
     /// ``copy``: an owned, writeable array rather than a read-only view of the mapping.
     /// ``out``: an existing writeable C-contiguous array of the tensor's dtype and shape to read
@@ -166,9 +167,10 @@ impl Reader {
         self.inner.contains(name)
     }
 
-    /// One tensor: a read-only view into the mapping when possible, else (or with `copy`) an
-    /// owned array. Owned small tensors are carved from slabs: a loop of such calls would
-    /// otherwise fault its memory in page by page on every pass.
+    /// One tensor (`get_tensor`): a read-only view into the mapping when possible, else (or with
+    /// `copy`) an owned array; a scalar as TensorFlow's reader gives it ([`arrays::tf_value`]).
+    /// Owned small tensors are carved from slabs: a loop of such calls would otherwise fault its
+    /// memory in page by page on every pass.
     fn get<'py>(&self, py: Python<'py>, name: &Bound<'py, PyAny>, copy: bool) -> PyResult<Bound<'py, PyAny>> {
         let name = &*tensor_key(name)?;
         let inner = &*self.inner;
@@ -185,7 +187,7 @@ impl Reader {
                 if !inner.read_planned_cached(name, &plan, bytes).py_err(py)? {
                     detached(py, || inner.read_planned(name, &plan, bytes)).py_err(py)?;
                 }
-                return Ok(array.into_array());
+                return arrays::tf_value(array.into_array());
             }
         }
         // A view already verified, of a file already open, is made without releasing the GIL.
@@ -194,7 +196,7 @@ impl Reader {
             Some(view) => view,
             None => detached(py, || if copy { inner.tensor_owned(name) } else { inner.tensor(name) }).py_err(py)?,
         };
-        to_array(py, tensor, Some(&self.bases)).map_err(|e| self.unrepresentable(py, name, e))
+        arrays::tf_value(to_array(py, tensor, Some(&self.bases)).map_err(|e| self.unrepresentable(py, name, e))?)
     }
 
     /// Many tensors, read in parallel with the GIL released; the first error is raised. Owned
