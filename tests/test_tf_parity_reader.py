@@ -138,5 +138,6 @@ def test_scalars_come_back_as_tensorflow_gives_them(tf: ModuleType, tmp_path: Pa
                 else:
                     assert np.asarray(ours).tobytes() == np.asarray(expected).tobytes(), f"{name} by {how}"
         assert all(isinstance(a, np.ndarray) and a.shape == () for n, a in reader.read_all().items() if n != "vector")
+        assert reader == dict(reader.items()) and reader == reader.read_all()  # scalars against 0-d arrays
     graph = fastckpt.Checkpoint(step=np.int64(3)).write(str(tmp_path / "tf2"))
     assert isinstance(fastckpt.load_checkpoint(graph).get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"), bytes)

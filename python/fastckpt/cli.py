@@ -40,7 +40,7 @@ from ._dtypes import NAMES, enum_of
 from .checkpoint import OBJECT_GRAPH_KEY
 from .errors import CheckpointError
 from .conversion import open as open_any
-from .reader import CheckpointReader, load_checkpoint
+from .reader import CheckpointReader, load_checkpoint, tensor_array
 
 #: What a shell reports for a command stopped by SIGPIPE (128 + 13).
 EXIT_BROKEN_PIPE = 141
@@ -64,14 +64,8 @@ def _open(path: str, *, verify: bool) -> CheckpointReader:
 
 
 def _array(reader: Any, name: str) -> np.ndarray[Any, Any]:
-    """Tensor ``name`` as an array (``get_tensor`` gives a scalar as TensorFlow does: a numpy
-    scalar, or ``bytes`` for a string)."""
-    value = reader.get_tensor(name)
-    if isinstance(value, bytes):
-        array = np.empty((), dtype=object)
-        array[()] = value
-        return array
-    return np.asarray(value)
+    """Tensor ``name`` as an array (``get_tensor`` gives a scalar as TensorFlow does)."""
+    return tensor_array(reader.get_tensor(name))
 
 
 def _byte_size(array_or_dtype: Any, shape: Iterable[int]) -> int:

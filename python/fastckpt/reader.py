@@ -247,8 +247,18 @@ class CheckpointReader(_fastckpt.ReaderBase, Mapping[str, Any]):
         return f"CheckpointReader({self._prefix!r}, {len(self)} tensors)"
 
 
+def tensor_array(value: Any) -> np.ndarray[Any, Any]:
+    """What ``get_tensor`` returned, as an array: a scalar's numpy scalar or ``bytes`` becomes a
+    0-d array (an object array for ``bytes``, as a string tensor's array is)."""
+    if isinstance(value, bytes):
+        array = np.empty((), dtype=object)
+        array[()] = value
+        return array
+    return np.asarray(value)
+
+
 def _same_array(a: Any, b: Any) -> bool:
-    b = np.asarray(b)
+    a, b = tensor_array(a), tensor_array(b)
     return a.shape == b.shape and bool(np.array_equal(a, b))
 
 
