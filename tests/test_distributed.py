@@ -100,6 +100,16 @@ def test_local_save_and_restore(tmp_path: Path) -> None:
     assert restored["s"].tolist() == [b"x"]
 
 
+def test_scalars_restore_into_zero_d_arrays(tmp_path: Path) -> None:
+    """A scalar string and a scalar number come back as 0-d arrays (``get_tensor`` gives TF's
+    numpy scalars and ``bytes``; restore fills arrays)."""
+    tensors = {"name": np.array(b"run-1", dtype=object), "lr": np.float32(0.5)}
+    distributed.save(tensors, tmp_path / "ckpt", coordinator=distributed.LocalCoordinator())
+    restored = distributed.restore(tmp_path / "ckpt", {"name": None, "lr": None})
+    assert restored["name"].shape == () and restored["name"][()] == b"run-1"
+    assert restored["lr"].shape == () and restored["lr"] == np.float32(0.5)
+
+
 def test_max_to_keep_deletes_older_checkpoints(tmp_path: Path) -> None:
     for step in range(4):
         distributed.save({"x": np.float32(step)}, tmp_path / "m", global_step=step, max_to_keep=2)

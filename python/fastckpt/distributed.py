@@ -36,7 +36,7 @@ import numpy as np
 from . import _storage
 from .errors import CheckpointError, TensorNotFoundError
 from .merge import _discard_parts, merge_bundles
-from .reader import CheckpointReader, PathLike, _resolve_prefix
+from .reader import CheckpointReader, PathLike, _resolve_prefix, tensor_array
 from .state import get_checkpoint_state, remove_checkpoint, update_checkpoint_state
 from .writer import BundleWriter, SliceSpec, _extents
 
@@ -480,7 +480,7 @@ def _fill(reader: CheckpointReader, listing: Mapping[str, Any], name: str, targe
             f"the array to fill is {out.dtype} of shape {list(out.shape)}"
         )
     if dtype.kind == "O":  # strings: decoded whole, then cut
-        out[...] = reader.get_tensor(name)[tuple(slice(s, s + n) for s, n in region)]
+        out[...] = tensor_array(reader.get_tensor(name))[tuple(slice(s, s + n) for s, n in region)]
     elif out.flags.c_contiguous and out.flags.writeable:
         reader._read_region(name, region, out.reshape(-1).view(np.uint8))
     else:
