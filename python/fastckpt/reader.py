@@ -250,11 +250,7 @@ class CheckpointReader(_fastckpt.ReaderBase, Mapping[str, Any]):
 def tensor_array(value: Any) -> np.ndarray[Any, Any]:
     """What ``get_tensor`` returned, as an array: a scalar's numpy scalar or ``bytes`` becomes a
     0-d array (an object array for ``bytes``, as a string tensor's array is)."""
-    if isinstance(value, bytes):
-        array = np.empty((), dtype=object)
-        array[()] = value
-        return array
-    return np.asarray(value)
+    return np.array(value, dtype=object) if isinstance(value, bytes) else np.asarray(value)
 
 
 def _same_array(a: Any, b: Any) -> bool:

@@ -309,7 +309,8 @@ class Saver:
         """The meta graph of a TF1 program holding these variables and this Saver. A sharded
         Saver's ``SaverDef`` says so, over the one ``SaveV2`` the graph has (TensorFlow writes the
         same files from it: the shards of a sharded save all land in one bundle)."""
-        specs = [(name, enum_of(_as_array(value).dtype), _as_array(value).shape) for name, value in values.items()]
+        arrays = {name: _as_array(value) for name, value in values.items()}
+        specs = [(name, enum_of(array.dtype), array.shape) for name, array in arrays.items()]
         meta = build_meta_graph(
             specs, max_to_keep=self._max_to_keep, keep_checkpoint_every_n_hours=self._keep_checkpoint_every_n_hours
         )

@@ -396,7 +396,7 @@ impl Reader {
 /// The address and length of a caller's buffer the engine may write into.
 fn writable(buffer: &PyBuffer<u8>) -> PyResult<Span> {
     if buffer.readonly() || !buffer.is_c_contiguous() {
-        return Err(PyValueError::new_err("read_into needs writable C-contiguous buffers"));
+        return Err(PyValueError::new_err("the engine reads into writable C-contiguous buffers only"));
     }
     Ok((buffer.buf_ptr() as usize, buffer.len_bytes()))
 }
@@ -434,10 +434,7 @@ pub fn crc32c_copy(py: Python<'_>, src: PyBuffer<u8>, dst: PyBuffer<u8>, chunk: 
 #[pyfunction]
 pub fn crc32c_pread(py: Python<'_>, path: PathBuf, dst: PyBuffer<u8>, chunk: usize) -> PyResult<u32> {
     use std::os::unix::fs::FileExt;
-    if dst.readonly() || !dst.is_c_contiguous() {
-        return Err(PyValueError::new_err("crc32c_pread needs a writable C-contiguous buffer"));
-    }
-    let (to, len) = (dst.buf_ptr() as usize, dst.len_bytes());
+    let (to, len) = writable(&dst)?;
     let file = std::fs::File::open(&path)?;
     let chunk = chunk.max(1);
     let result = py.detach(|| {
