@@ -440,9 +440,15 @@ impl RepeatedScalar {
         })
     }
 
+    /// The values as a Python list. Its elements are made under the read lock, without copying
+    /// the list: ints, floats, `str` and `bytes` are not tracked by the cycle collector, so making
+    /// them runs no Python code (see [`crate::tree`] on locks); the list, which is, comes after.
     fn to_list<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let list = self.snapshot(py);
-        let items = list.iter().map(|e| elem_to_py(py, self.field.kind, e)).collect::<PyResult<Vec<_>>>()?;
+        let (n, kind) = (self.field.number, self.field.kind);
+        let items = self.owner.with(py, |m| match m.and_then(|m| m.get_by_number(n)) {
+            Some(Value::List(list)) => list.iter().map(|e| elem_to_py(py, kind, e)).collect(),
+            _ => Ok(Vec::new()),
+        })?;
         PyList::new(py, items)
     }
 
@@ -736,9 +742,14 @@ impl MessageMap {
         self.owner.with(py, |m| map_of(m, self.field.number).map_or(0, Map::len))
     }
 
-    /// The value for `key`, created empty when absent (as protobuf does).
+    /// The value for `key`, created empty when absent (as protobuf does). A present key is found
+    /// under the read lock: reading leaves the message as it is (still encoded where it was).
     fn __getitem__<'py>(&self, py: Python<'py>, key: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        self.entry(py, self.key(key)?)
+        let key = self.key(key)?;
+        match self.existing(py, key.clone())? {
+            Some(value) => Ok(value),
+            None => self.entry(py, key),
+        }
     }
 
     fn __setitem__(&self, _key: &Bound<'_, PyAny>, _value: &Bound<'_, PyAny>) -> PyResult<()> {

@@ -205,9 +205,10 @@ impl PyMessage {
     pub fn get_field<'py>(&self, py: Python<'py>, field: &'static FieldDesc) -> PyResult<Bound<'py, PyAny>> {
         match (field.label, field.kind) {
             (Label::Singular, Kind::Message(d)) => wrap(py, d, self.loc.child(py, Step::Field(field.number))),
+            // Converted under the read lock, without a copy: a scalar's Python object (int, float,
+            // `str`, `bytes`) is not tracked by the cycle collector, so making it runs no Python code.
             (Label::Singular, kind) => {
-                let value = self.loc.with(py, |m| m.and_then(|m| m.get_by_number(field.number)).cloned());
-                value_to_py(py, kind, value.as_ref())
+                self.loc.with(py, |m| value_to_py(py, kind, m.and_then(|m| m.get_by_number(field.number))))
             }
             (Label::Repeated, Kind::Message(_)) => {
                 Ok(untracked(Bound::new(py, RepeatedComposite::new(self.loc.clone(), field))?).into_any())
