@@ -21,9 +21,10 @@ from typing import Any, Literal, NamedTuple, overload
 import numpy as np
 
 from . import _fastckpt, _storage
-from .errors import DecodeError
+from .errors import CheckpointNotFoundError, DecodeError
 from ._async import BackgroundSaves, snapshot
 from .reader import CheckpointReader, PathLike, _encode, load_checkpoint
+from .saved_model import is_saved_model_dir, variables_prefix
 from .state import get_checkpoint_state, update_checkpoint_state
 from .writer import save as _save_bundle
 
@@ -186,8 +187,15 @@ def _is_variable(node: TrackableNode, graph: ObjectGraph) -> bool:
     )
 
 
+#: The root object's node id. An edge back to it (``tf.train.Checkpoint(model)`` and
+#: ``Checkpoint(root=model)`` give the root a child ``root`` that is itself) stays out of the
+#: nested mapping: the root is the caller's mapping, and a mapping inside itself would be a cycle.
+ROOT = 0
+
+
 def _tree_of(graph: ObjectGraph, values: Mapping[str, Any]) -> Tree:
-    """The nested mapping of the objects that hold values; shared objects stay shared."""
+    """The nested mapping of the objects that hold values, without edges back to the root;
+    shared objects stay shared."""
     built: dict[int, Any] = {}
 
     def build(node_id: int) -> Any:
@@ -200,7 +208,7 @@ def _tree_of(graph: ObjectGraph, values: Mapping[str, Any]) -> Tree:
         tree: Tree = {}
         built[node_id] = tree
         for name, child in node.children.items():
-            if graph.nodes[child].holds_values:
+            if child != ROOT and graph.nodes[child].holds_values:
                 tree[name] = build(child)
         if node.attributes:
             tree[ATTRIBUTES] = {a.name: values[a.checkpoint_key] for a in node.attributes}
@@ -210,7 +218,7 @@ def _tree_of(graph: ObjectGraph, values: Mapping[str, Any]) -> Tree:
             slots[slot.slot_name] = build(slot.slot_variable_node_id)
         return tree
 
-    root: Tree = build(0)
+    root: Tree = build(ROOT)
     return root
 
 
@@ -272,8 +280,8 @@ def _exact_tensors(graph: ObjectGraph, root: Mapping[str, Any]) -> dict[str, Any
     """The values for every tensor of ``graph`` found along its edges in ``root``, keyed as the
     graph keys them, when ``root`` still has the graph's shape (the same names, nothing added);
     ``None`` otherwise."""
-    found: dict[int, Any] = {0: root}
-    queue = [0]
+    found: dict[int, Any] = {ROOT: root}
+    queue = [ROOT]
     for node_id in queue:
         node, value = graph.nodes[node_id], found[node_id]
         if not graph.nodes[node_id].holds_values:
@@ -283,7 +291,7 @@ def _exact_tensors(graph: ObjectGraph, root: Mapping[str, Any]) -> dict[str, Any
                 return None
             continue
         for name, child in node.children.items():
-            if not graph.nodes[child].holds_values:
+            if child == ROOT or not graph.nodes[child].holds_values:
                 continue
             if name not in value:
                 return None
@@ -327,9 +335,9 @@ def _fillable_targets(graph: ObjectGraph, root: Mapping[str, Any], reader: Check
     holds, matched by name along the graph's edges, as writable C-contiguous numpy arrays of the
     stored shape and dtype: those are read in place."""
     shapes, dtypes = reader.get_variable_to_shape_map(), reader.get_variable_to_dtype_map()
-    found: dict[int, Any] = {0: root}
+    found: dict[int, Any] = {ROOT: root}
     targets: dict[str, Any] = {}
-    queue = [0]
+    queue = [ROOT]
     for node_id in queue:
         node, value = graph.nodes[node_id], found[node_id]
         if not _is_mapping(value):
@@ -491,9 +499,25 @@ class Checkpoint:
         return self.objects
 
     def restore(self, save_path: PathLike | None) -> Tree:
-        """As ``read`` (both restore ``save_counter`` when the checkpoint has one); ``None``, as
-        ``tf.train.latest_checkpoint`` gives for an empty folder, restores nothing."""
-        return self.objects if save_path is None else self.read(save_path)
+        """As ``read`` (both restore ``save_counter`` when the checkpoint has one), and as
+        ``tf.train.Checkpoint.restore`` also from a SavedModel folder (its variables); ``None``,
+        as ``tf.train.latest_checkpoint`` gives for an empty folder, restores nothing. A missing
+        checkpoint raises ``CheckpointNotFoundError`` in TensorFlow's words."""
+        if save_path is None:
+            return self.objects
+        path = variables_prefix(save_path) if is_saved_model_dir(save_path) else save_path
+        try:
+            return self.read(path)
+        except CheckpointNotFoundError as error:
+            detail = error.strerror if error.strerror is not None else str(error)
+            message = (
+                f"Error when restoring from checkpoint or SavedModel at {os.fspath(save_path)}: {detail}\n"
+                "Please double-check that the path is correct. You may be missing the checkpoint "
+                "suffix (e.g. the '-1' in 'path/to/ckpt-1')."
+            )
+            if error.errno is None:
+                raise type(error)(message) from None
+            raise type(error)(error.errno, message, error.filename) from None
 
 
 def _record_save(prefix: str) -> None:

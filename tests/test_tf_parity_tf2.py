@@ -1,0 +1,78 @@
+"""``tf.train.Checkpoint`` behaviour replayed from TensorFlow's ``checkpoint_test.py`` against
+``fastckpt.Checkpoint``: each test runs the same steps through TensorFlow 2.21 and through
+fastckpt and compares what they write, read and raise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+
+import fastckpt
+from fastckpt import Checkpoint, object_graph
+
+
+def _model(tf: ModuleType, scale: float) -> Any:
+    model = tf.Module()
+    model.v = tf.Variable(1.0 * scale)
+    model.dense = tf.Module()
+    model.dense.w = tf.Variable(np.array([1, 2, 3], np.int32) * int(scale))
+    return model
+
+
+@pytest.mark.parametrize("how", ["positional", "root="])
+def test_checkpoint_with_a_root_object(tf: ModuleType, tmp_path: Path, how: str) -> None:
+    """``tf.train.Checkpoint(model)`` (test_initialize_with_root_object) makes the model the root:
+    its graph has an edge ``root`` from the root to itself. Reading it gives the root's objects
+    without that edge; writing it back keeps TF's graph and TF restores it."""
+    model = _model(tf, 1)
+    make = (lambda m, **kw: tf.train.Checkpoint(m, **kw)) if how == "positional" else (
+        lambda m, **kw: tf.train.Checkpoint(root=m, **kw))
+    prefix = make(model, extra=tf.Variable(5)).save(str(tmp_path / "tf" / "ckpt"))
+    graph = object_graph(prefix)
+    assert graph.root.children["root"] == 0  # TF's own graph
+
+    ckpt = Checkpoint()
+    tree = ckpt.read(prefix)
+    assert sorted(tree) == ["dense", "extra", "v"] and ckpt.save_counter == 1
+    assert tree["v"] == model.v.numpy() and tree["dense"]["w"].tolist() == [1, 2, 3]
+    tree["v"] = np.float32(7)
+    tree["dense"]["w"][...] = [4, 5, 6]
+    out = ckpt.save(str(tmp_path / "ours" / "ckpt"))
+    assert object_graph(out).serialized == graph.serialized
+
+    fresh = _model(tf, 0)
+    extra = tf.Variable(0)
+    restoring = make(fresh, extra=extra)
+    restoring.restore(out).assert_consumed()
+    assert fresh.v.numpy() == 7 and fresh.dense.w.numpy().tolist() == [4, 5, 6] and extra.numpy() == 5
+    assert int(restoring.save_counter.numpy()) == 2
+
+
+def test_restore_from_a_saved_model_folder(tf: ModuleType, tmp_path: Path) -> None:
+    """``restore`` also takes a SavedModel folder and restores its variables
+    (test_checkpoint_saved_model_compatibility); a path with nothing there raises TF's
+    ``NotFoundError`` text."""
+    model = _model(tf, 3)
+    model.double = tf.function(lambda x: x * model.v, input_signature=[tf.TensorSpec([], tf.float32)])
+    export_dir = tmp_path / "saved"
+    tf.saved_model.save(model, str(export_dir))
+
+    into = _model(tf, 0)
+    tf.train.Checkpoint(into).restore(str(export_dir)).expect_partial()
+    tree = Checkpoint().restore(export_dir)
+    assert tree["v"] == into.v.numpy() == 3.0
+    np.testing.assert_array_equal(tree["dense"]["w"], into.dense.w.numpy())
+
+    missing = str(export_dir) + "no"
+    with pytest.raises(tf.errors.NotFoundError) as theirs:
+        tf.train.Checkpoint(_model(tf, 0)).restore(missing)
+    with pytest.raises(fastckpt.NotFoundError) as ours:
+        Checkpoint().restore(missing)
+    assert isinstance(ours.value, FileNotFoundError)
+    head = f"Error when restoring from checkpoint or SavedModel at {missing}: "
+    assert theirs.value.message.startswith(head) and ours.value.strerror.startswith(head)
+    assert ours.value.strerror.splitlines()[-1] == theirs.value.message.splitlines()[-1]
