@@ -76,3 +76,17 @@ def test_restore_from_a_saved_model_folder(tf: ModuleType, tmp_path: Path) -> No
     head = f"Error when restoring from checkpoint or SavedModel at {missing}: "
     assert theirs.value.message.startswith(head) and ours.value.strerror.startswith(head)
     assert ours.value.strerror.splitlines()[-1] == theirs.value.message.splitlines()[-1]
+
+
+def test_restore_into_an_array_of_another_dtype(tf: ModuleType, tmp_path: Path) -> None:
+    """A float checkpoint restored into an int variable raises RestoreV2's InvalidArgumentError
+    in TF; fastckpt raised nothing and swapped the caller's int array for a float one."""
+    prefix = tf.train.Checkpoint(v=tf.Variable([1.5, 2.5]), w=tf.Variable(3.0, dtype=tf.float64)).save(str(tmp_path / "ckpt"))
+    with pytest.raises(tf.errors.InvalidArgumentError) as theirs:
+        tf.train.Checkpoint(v=tf.Variable([0, 0]), w=tf.Variable(0, dtype=tf.int64)).restore(prefix)
+    mine = np.zeros(2, np.int32)
+    with pytest.raises(fastckpt.InvalidArgumentError) as ours:
+        Checkpoint(v=mine, w=np.zeros((), np.int64)).restore(prefix)
+    assert str(ours.value) in theirs.value.message
+    assert str(ours.value) == "tensor_name = v/.ATTRIBUTES/VARIABLE_VALUE; expected dtype int32 does not equal original dtype float"
+    assert mine.tolist() == [0, 0]

@@ -21,7 +21,8 @@ from typing import Any, Literal, NamedTuple, overload
 import numpy as np
 
 from . import _fastckpt, _storage
-from .errors import CheckpointNotFoundError, DecodeError
+from ._dtypes import dtype_mismatch, enum_of
+from .errors import CheckpointNotFoundError, DecodeError, InvalidArgumentError
 from ._async import BackgroundSaves, snapshot
 from .reader import CheckpointReader, PathLike, _encode, load_checkpoint
 from .saved_model import is_saved_model_dir, variables_prefix
@@ -333,7 +334,8 @@ def _exact_tensors(graph: ObjectGraph, root: Mapping[str, Any]) -> dict[str, Any
 def _fillable_targets(graph: ObjectGraph, root: Mapping[str, Any], reader: CheckpointReader) -> dict[str, Any]:
     """``{checkpoint key: caller's array}`` for the variables of ``graph`` that ``root`` already
     holds, matched by name along the graph's edges, as writable C-contiguous numpy arrays of the
-    stored shape and dtype: those are read in place."""
+    stored shape and dtype: those are read in place. The first numpy array of another dtype than
+    the tensor stored for it raises ``InvalidArgumentError``, as TF's restore into a variable."""
     shapes, dtypes = reader.get_variable_to_shape_map(), reader.get_variable_to_dtype_map()
     found: dict[int, Any] = {ROOT: root}
     targets: dict[str, Any] = {}
@@ -342,6 +344,8 @@ def _fillable_targets(graph: ObjectGraph, root: Mapping[str, Any], reader: Check
         node, value = graph.nodes[node_id], found[node_id]
         if not _is_mapping(value):
             key = node.attributes[0].checkpoint_key if _is_variable(node, graph) else None
+            if key is not None and isinstance(value, np.ndarray) and value.dtype != dtypes[key]:
+                raise InvalidArgumentError(dtype_mismatch(key, enum_of(value.dtype), enum_of(dtypes[key])))
             if (
                 key is not None
                 and isinstance(value, np.ndarray)
