@@ -59,3 +59,57 @@ def test_freeze_saved_model_of_keras_model(tf: ModuleType, tmp_path: Path, recur
     keys = {key for key in fastckpt.load_checkpoint(f"{export_dir}/variables/variables") if key.startswith("_operations/")}
     assert keys and {"." + key for key in keys} <= consts
     assert not [node.name for node in frozen.node if node.op in ("VarHandleOp", "ReadVariableOp")]
+
+
+@pytest.fixture(scope="module")
+def tf1_training_graph(tf: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, np.ndarray, np.ndarray]:
+    """A TF1 graph trained one Momentum step and saved by ``tf.compat.v1.train.Saver`` with
+    ``global_step``: a partitioned reference variable, a partitioned resource variable, resource
+    variables, their ``Momentum`` slots. Returns the prefix, an input and the output for it."""
+    v1 = tf.compat.v1
+    folder = tmp_path_factory.mktemp("tf1")
+    with tf.Graph().as_default():
+        x = v1.placeholder(tf.float32, [None, 6], name="x")
+        step = v1.train.get_or_create_global_step()
+        with v1.variable_scope("layer", partitioner=v1.fixed_size_partitioner(3)):
+            w = v1.get_variable("w", [6, 4], initializer=v1.random_normal_initializer(seed=1), use_resource=False)
+        with v1.variable_scope("embedding", partitioner=v1.fixed_size_partitioner(2)):
+            table = v1.get_variable("table", [5, 4], initializer=v1.random_normal_initializer(seed=2), use_resource=True)
+        with v1.variable_scope("out"):
+            w2 = v1.get_variable("w", [4, 2], initializer=v1.random_normal_initializer(seed=3), use_resource=True)
+            b2 = v1.get_variable("b", [2], initializer=v1.ones_initializer(), use_resource=True)
+        hidden = tf.matmul(x, w) + tf.reduce_sum(tf.nn.embedding_lookup(table, [1, 3]), axis=0)
+        y = tf.add(tf.matmul(hidden, w2), b2, name="y")
+        train = v1.train.MomentumOptimizer(0.01, 0.9).minimize(tf.reduce_sum(tf.square(y)), global_step=step)
+        saver = v1.train.Saver()
+        feed = np.random.default_rng(3).random((3, 6), dtype=np.float32)
+        with v1.Session() as session:
+            session.run(v1.global_variables_initializer())
+            session.run(train, {x: feed})
+            prefix = saver.save(session, str(folder / "model.ckpt"), global_step=step)
+            expected = session.run(y, {x: feed})
+    return prefix, feed, expected
+
+
+def test_import_meta_graph_saver_with_partitioned_and_resource_variables(
+    tf: ModuleType, tmp_path: Path, tf1_training_graph: Any
+) -> None:
+    """The Saver ``import_meta_graph`` builds restores what TF's restores (a partitioned variable
+    as its whole tensor, a resource variable in its shape), and what it saves TF's Saver restores
+    into the partitioned variables and computes the same output."""
+    prefix, feed, expected = tf1_training_graph
+    theirs = tf.train.load_checkpoint(prefix)
+    _, saver = fastckpt.import_meta_graph(prefix + ".meta")
+    restored = saver.restore(prefix)
+    assert sorted(restored) == sorted(theirs.get_variable_to_shape_map())
+    for name, value in restored.items():
+        np.testing.assert_array_equal(value, theirs.get_tensor(name), err_msg=name)
+    assert int(restored["global_step"]) == 1
+
+    ours = saver.save(str(tmp_path / "model.ckpt"), global_step=7)
+    with tf.Graph().as_default():
+        tf_saver = tf.compat.v1.train.import_meta_graph(prefix + ".meta")
+        with tf.compat.v1.Session() as session:
+            tf_saver.restore(session, ours)
+            np.testing.assert_array_equal(session.run("y:0", {"x:0": feed}), expected)
+            assert session.run(tf.compat.v1.train.get_global_step()) == 1

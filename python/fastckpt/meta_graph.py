@@ -82,27 +82,43 @@ def variables_of(graph_or_meta: Graph | MetaGraphDef) -> dict[str, np.ndarray[An
     return {node.name: _node_value(node) for node in sorted(nodes, key=lambda n: str(n.name))}
 
 
-def _saver_specs(meta: Any, graph: Graph, scope: str) -> list[tuple[str, np.ndarray[Any, Any]]]:
-    """``(checkpoint name, zero array)`` of each variable the meta graph's Saver restores: the
-    names its ``RestoreV2`` reads, shapes and dtypes from the variables they are assigned to."""
+def _saver_specs(meta: Any, graph: Graph, scope: str) -> dict[str, np.ndarray[Any, Any]]:
+    """``{checkpoint name: zero array}`` of each variable the meta graph's Saver restores: the
+    names its ``RestoreV2`` reads, with their dtypes; the shape of a partitioned variable is the
+    whole shape its slice specs give (``"5 3 0,3:0,3"``: ``[5, 3]``, one entry for all its parts),
+    any other's that of the variable it is assigned to (``Assign``, or ``AssignVariableOp`` through
+    an ``Identity`` for a resource variable)."""
     restore_op = meta.saver_def.restore_op_name
     prefix = (scope + "/" if scope else "") + restore_op.rpartition("/")[0]
-    names_node = graph.get_operation_by_name(f"{prefix}/RestoreV2/tensor_names")
+    restore = f"{prefix}/RestoreV2"
+    names_node = graph.get_operation_by_name(f"{restore}/tensor_names")
     names = [n.decode() for n in names_node.node_def.attr["value"].tensor.string_val]
-    dtypes = list(graph.get_operation_by_name(f"{prefix}/RestoreV2").get_attr("dtypes"))
+    slices_node = graph.get_operation_by_name(f"{restore}/shape_and_slices")
+    slices = [s.decode() for s in slices_node.node_def.attr["value"].tensor.string_val]
+    dtypes = list(graph.get_operation_by_name(restore).get_attr("dtypes"))
     targets: dict[int, Any] = {}
     for op in graph.get_operation_by_name(f"{scope + '/' if scope else ''}{restore_op}").control_inputs:
         inputs = op.inputs
-        if len(inputs) == 2 and inputs[1].op.name == f"{prefix}/RestoreV2":
-            targets[inputs[1].value_index] = inputs[0].op
-    specs = []
+        if len(inputs) != 2:
+            continue
+        value = inputs[1]
+        if value.op.type == "Identity" and len(value.op.inputs) == 1:
+            value = value.op.inputs[0]
+        if value.op.name == restore:
+            targets[value.value_index] = inputs[0].op
+    specs: dict[str, np.ndarray[Any, Any]] = {}
     for i, (name, dtype) in enumerate(zip(names, dtypes)):
+        if name in specs:
+            continue  # another part of a partitioned variable
         enum = int(getattr(dtype, "as_datatype_enum", dtype))
         variable = targets.get(i)
+        spec = slices[i].split() if i < len(slices) else []
         shape: list[int] = []
-        if variable is not None:
+        if spec:
+            shape = [int(d) for d in spec[:-1]]
+        elif variable is not None:
             shape = [max(int(d.size), 0) for d in variable.node_def.attr["shape"].shape.dim]
-        specs.append((name, _zeros(enum, shape)))
+        specs[name] = _zeros(enum, shape)
     return specs
 
 
@@ -123,7 +139,7 @@ def import_meta_graph(path: PathLike, import_scope: str | None = None, clear_dev
     if not meta.HasField("saver_def") or not meta.saver_def.restore_op_name:
         return graph, None
     saver = Saver(
-        dict(_saver_specs(meta, graph, import_scope or "")),
+        _saver_specs(meta, graph, import_scope or ""),
         max_to_keep=meta.saver_def.max_to_keep,
         keep_checkpoint_every_n_hours=meta.saver_def.keep_checkpoint_every_n_hours,
     )
