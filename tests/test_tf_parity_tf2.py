@@ -90,3 +90,38 @@ def test_restore_into_an_array_of_another_dtype(tf: ModuleType, tmp_path: Path) 
     assert str(ours.value) in theirs.value.message
     assert str(ours.value) == "tensor_name = v/.ATTRIBUTES/VARIABLE_VALUE; expected dtype int32 does not equal original dtype float"
     assert mine.tolist() == [0, 0]
+
+
+def _tables(tf: ModuleType, filled: bool) -> dict[str, Any]:
+    words = tf.lookup.experimental.MutableHashTable(tf.string, tf.int64, default_value=-1)
+    dense = tf.lookup.experimental.DenseHashTable(tf.int64, tf.float32, default_value=0.0, empty_key=-1, deleted_key=-2)
+    if filled:
+        words.insert(tf.constant(["a", "b", "c"]), tf.constant([1, 2, 3], tf.int64))
+        dense.insert(tf.constant([5, 7], tf.int64), tf.constant([0.5, 0.75]))
+    return {"words": words, "dense": dense, "v": tf.Variable(2.0 if filled else 0.0)}
+
+
+def test_attributes_saved_as_several_tensors(tf: ModuleType, tmp_path: Path) -> None:
+    """A lookup table's attribute ``table`` is stored as ``table-keys`` and ``table-values`` (its
+    checkpoint key plus suffixes): fastckpt refused such checkpoints ('the object graph names
+    tensors it lacks'). Read, it is ``{suffix: array}``; written back (same graph or a fresh one),
+    TF restores the tables."""
+    prefix = tf.train.Checkpoint(**_tables(tf, True)).write(str(tmp_path / "tf"))
+    reader = tf.train.load_checkpoint(prefix)
+    ckpt = Checkpoint()
+    tree = ckpt.read(prefix)
+    table = tree["words"][".ATTRIBUTES"]["table"]
+    assert sorted(table) == ["-keys", "-values"]
+    np.testing.assert_array_equal(table["-values"], reader.get_tensor("words/.ATTRIBUTES/table-values"))
+    assert table["-keys"].tolist() == reader.get_tensor("words/.ATTRIBUTES/table-keys").tolist()
+
+    table["-values"] = table["-values"] * 10
+    same_graph = ckpt.write(str(tmp_path / "ours"))
+    assert object_graph(same_graph).serialized == object_graph(prefix).serialized
+    fresh_graph = Checkpoint(**tree).write(str(tmp_path / "fresh"))
+    for path in (same_graph, fresh_graph):
+        restored = _tables(tf, False)
+        tf.train.Checkpoint(**restored).read(path).assert_consumed()
+        assert restored["words"].lookup(tf.constant(["a", "c", "z"])).numpy().tolist() == [10, 30, -1]
+        assert restored["dense"].lookup(tf.constant([7], tf.int64)).numpy().tolist() == [0.75]
+        assert restored["v"].numpy() == 2.0

@@ -4,7 +4,9 @@
 A nested mapping stands for TensorFlow's objects: every key is an edge (a child object), every
 array (or anything array-like) a variable. Two special keys carry what is not a plain child:
 ``".ATTRIBUTES"`` maps other saved tensors of an object by attribute name (and holds the
-``VARIABLE_VALUE`` of a variable that also has children), and ``".OPTIMIZER_SLOT"``, on an
+``VARIABLE_VALUE`` of a variable that also has children; an attribute TensorFlow stores as several
+tensors, such as a lookup table's ``table-keys`` and ``table-values``, is ``{suffix: array}``), and
+``".OPTIMIZER_SLOT"``, on an
 optimizer, maps ``{variable path: {slot name: array}}`` for slot variables such as Adam's ``m``.
 """
 
@@ -272,9 +274,33 @@ class _Objects:
         serialized, keys = _fastckpt.build_object_graph(self.specs)
         tensors: dict[str, Any] = {}
         for spec_keys, spec_values in zip(keys, self.values):
-            tensors.update(zip(spec_keys, spec_values))
+            for key, value in zip(spec_keys, spec_values):
+                tensors.update(_attribute_tensors(key, value))
         tensors[OBJECT_GRAPH_KEY] = np.array(serialized, dtype=object)
         return tensors
+
+
+def _attribute_tensors(key: str, value: Any) -> Iterator[tuple[str, Any]]:
+    """The tensors of one attribute: its value under its key or, for an attribute TensorFlow saves
+    as several tensors named by suffixes of its key (a lookup table's ``-keys`` and ``-values``,
+    a dataset iterator's ``_STATE``), each array of ``{suffix: array}`` under key + suffix."""
+    if _is_mapping(value):
+        for suffix, tensor in value.items():
+            yield key + str(suffix), tensor
+    else:
+        yield key, value
+
+
+def _stored_parts(keys: list[str], reader: CheckpointReader) -> dict[str, list[str]]:
+    """``{key: suffixes}`` of the attributes the checkpoint holds as several tensors: for each
+    key it lacks, the suffixes of the stored keys that extend it (other attributes' keys aside)."""
+    lacking = [k for k in keys if k not in reader]
+    if not lacking:
+        return {}
+    own = set(keys)
+    stored = [k for k in reader if k not in own]
+    parts = {key: [k[len(key):] for k in stored if k.startswith(key)] for key in lacking}
+    return {key: suffixes for key, suffixes in parts.items() if suffixes}
 
 
 def _exact_tensors(graph: ObjectGraph, root: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -313,20 +339,21 @@ def _exact_tensors(graph: ObjectGraph, root: Mapping[str, Any]) -> dict[str, Any
             except (KeyError, TypeError):
                 return None
             queue.append(slot.slot_variable_node_id)
-    tensors: dict[str, Any] = {}
+    by_key: dict[str, Any] = {}
     for node_id, value in found.items():
         for attribute in graph.nodes[node_id].attributes:
             if _is_mapping(value):
                 attributes = value.get(ATTRIBUTES, {})
                 if attribute.name not in attributes:
                     return None
-                tensors[attribute.checkpoint_key] = attributes[attribute.name]
+                by_key[attribute.checkpoint_key] = attributes[attribute.name]
             elif attribute.name == VARIABLE_VALUE and len(graph.nodes[node_id].attributes) == 1:
-                tensors[attribute.checkpoint_key] = value
+                by_key[attribute.checkpoint_key] = value
             else:
                 return None
-    if len(tensors) != sum(map(len, _Objects(root).values)):  # something was added
+    if len(by_key) != sum(map(len, _Objects(root).values)):  # something was added
         return None
+    tensors = {k: v for key, value in by_key.items() for k, v in _attribute_tensors(key, value)}
     tensors[OBJECT_GRAPH_KEY] = np.array(graph.serialized, dtype=object)
     return tensors
 
@@ -485,7 +512,8 @@ class Checkpoint:
         reader = load_checkpoint(save_path)
         graph = _read_graph(reader)
         keys = [a.checkpoint_key for node in graph.nodes for a in node.attributes]
-        missing = [k for k in keys if k not in reader]
+        parts = _stored_parts(keys, reader)
+        missing = [k for k in keys if k not in reader and k not in parts]
         if missing:
             raise ValueError(f"checkpoint {reader.prefix}: the object graph names tensors it lacks: {missing}")
         targets = _fillable_targets(graph, self.objects, reader)
@@ -493,7 +521,10 @@ class Checkpoint:
             reader._read_into(
                 [_encode(k) for k in targets], [a.reshape(-1).view(np.uint8) for a in targets.values()]
             )
-        values = reader.read_all([k for k in keys if k not in targets], copy=True)
+        stored = [k for k in keys if k not in parts] + [k + s for k, suffixes in parts.items() for s in suffixes]
+        values = reader.read_all([k for k in stored if k not in targets], copy=True)
+        for key, suffixes in parts.items():
+            values[key] = {suffix: values.pop(key + suffix) for suffix in suffixes}
         tree = _tree_of(graph, {**values, **targets})
         counter = tree.pop(SAVE_COUNTER, None)
         if isinstance(counter, np.ndarray) and counter.shape == () and counter.dtype.kind in "iu":
