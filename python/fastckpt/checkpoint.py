@@ -6,8 +6,8 @@ array (or anything array-like) a variable. Two special keys carry what is not a 
 ``".ATTRIBUTES"`` maps other saved tensors of an object by attribute name (and holds the
 ``VARIABLE_VALUE`` of a variable that also has children; an attribute TensorFlow stores as several
 tensors, such as a lookup table's ``table-keys`` and ``table-values``, is ``{suffix: array}``), and
-``".OPTIMIZER_SLOT"``, on an
-optimizer, maps ``{variable path: {slot name: array}}`` for slot variables such as Adam's ``m``.
+``".OPTIMIZER_SLOT"``, on an optimizer, maps ``{variable path: {slot name: array}}`` for slot
+variables such as Adam's ``m``.
 """
 
 from __future__ import annotations
