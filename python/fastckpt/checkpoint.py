@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Set as AbstractSet
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, overload
@@ -23,13 +23,13 @@ from typing import Any, Literal, NamedTuple, overload
 import numpy as np
 
 from . import _fastckpt, _storage
-from ._dtypes import dtype_mismatch, enum_of
+from ._dtypes import VARIANT, dtype_mismatch, enum_of
 from .errors import CheckpointNotFoundError, DecodeError, InvalidArgumentError
 from ._async import BackgroundSaves, snapshot
 from .reader import CheckpointReader, PathLike, _encode, load_checkpoint
 from .saved_model import is_saved_model_dir, variables_prefix
 from .state import get_checkpoint_state, update_checkpoint_state
-from .writer import save as _save_bundle
+from .writer import BundleWriter
 
 #: The key of a TF2 checkpoint's object graph (a scalar string: a serialized ``TrackableObjectGraph``).
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
@@ -426,6 +426,9 @@ class Checkpoint:
         self.objects: Tree = dict(sorted(objects.items()))
         self._save_counter: int | None = None
         self._source: ObjectGraph | None = None
+        #: Keys of the variant tensors last read (a ``tf.data`` iterator's state): numpy holds them
+        #: as bytes objects, like strings, and they are written back as variants.
+        self._variants: set[str] = set()
         self._saves = BackgroundSaves()
 
     @property
@@ -485,9 +488,10 @@ class Checkpoint:
         def prepare() -> Callable[[], str]:
             tensors = self._tensors()
             data = dict(zip(tensors, snapshot(tensors.values()) if not blocking else tensors.values()))
+            variants = self._variants & data.keys()
 
             def work() -> str:
-                _save_bundle(data, prefix)
+                _save_bundle(data, prefix, variants)
                 if update_state:
                     _record_save(prefix)
                 if after is not None:
@@ -522,7 +526,7 @@ class Checkpoint:
                 [_encode(k) for k in targets], [a.reshape(-1).view(np.uint8) for a in targets.values()]
             )
         stored = [k for k in keys if k not in parts] + [k + s for k, suffixes in parts.items() for s in suffixes]
-        values = reader.read_all([k for k in stored if k not in targets], copy=True)
+        values: dict[str, Any] = reader.read_all([k for k in stored if k not in targets], copy=True)
         for key, suffixes in parts.items():
             values[key] = {suffix: values.pop(key + suffix) for suffix in suffixes}
         tree = _tree_of(graph, {**values, **targets})
@@ -531,6 +535,7 @@ class Checkpoint:
             self._save_counter = int(counter)
         _restore_into(self.objects, tree, "")
         self._source = graph
+        self._variants = {key for key in stored if reader._listing()[key][0] == VARIANT}
         return self.objects
 
     def restore(self, save_path: PathLike | None) -> Tree:
@@ -553,6 +558,14 @@ class Checkpoint:
             if error.errno is None:
                 raise type(error)(message) from None
             raise type(error)(error.errno, message, error.filename) from None
+
+
+def _save_bundle(tensors: Mapping[str, Any], prefix: str, variants: AbstractSet[str]) -> None:
+    """Writes the bundle at ``prefix``; the tensors named in ``variants`` as variants."""
+    with BundleWriter(prefix) as writer:
+        writer.add_many((key, value) for key, value in tensors.items() if key not in variants)
+        for key in variants:
+            writer.add(key, tensors[key], dtype=VARIANT)
 
 
 def _record_save(prefix: str) -> None:
