@@ -293,14 +293,19 @@ def _attribute_tensors(key: str, value: Any) -> Iterator[tuple[str, Any]]:
 
 def _stored_parts(keys: list[str], reader: CheckpointReader) -> dict[str, list[str]]:
     """``{key: suffixes}`` of the attributes the checkpoint holds as several tensors: for each
-    key it lacks, the suffixes of the stored keys that extend it (other attributes' keys aside)."""
-    lacking = [k for k in keys if k not in reader]
+    key it lacks, the suffixes of the stored keys that extend it (other attributes' keys aside;
+    a stored key goes to the longest lacking key it extends)."""
+    lacking = sorted((k for k in keys if k not in reader), key=len, reverse=True)
     if not lacking:
         return {}
     own = set(keys)
-    stored = [k for k in reader if k not in own]
-    parts = {key: [k[len(key):] for k in stored if k.startswith(key)] for key in lacking}
-    return {key: suffixes for key, suffixes in parts.items() if suffixes}
+    parts: dict[str, list[str]] = {}
+    for stored in reader:
+        if stored not in own:
+            key = next((k for k in lacking if stored.startswith(k)), None)
+            if key is not None:
+                parts.setdefault(key, []).append(stored[len(key):])
+    return parts
 
 
 def _exact_tensors(graph: ObjectGraph, root: Mapping[str, Any]) -> dict[str, Any] | None:
