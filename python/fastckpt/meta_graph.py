@@ -115,7 +115,10 @@ def _saver_specs(meta: Any, graph: Graph, scope: str) -> dict[str, np.ndarray[An
         spec = slices[i].split() if i < len(slices) else []
         shape: list[int] = []
         if spec:
-            shape = [int(d) for d in spec[:-1]]
+            try:
+                shape = [int(d) for d in spec[:-1]]
+            except ValueError:
+                raise ValueError(f"{restore}: shape_and_slices {slices[i]!r} of {name!r} is not a slice spec") from None
         elif variable is not None:
             shape = [max(int(d.size), 0) for d in variable.node_def.attr["shape"].shape.dim]
         specs[name] = _zeros(enum, shape)
