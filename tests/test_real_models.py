@@ -113,3 +113,25 @@ def test_import_meta_graph_saver_with_partitioned_and_resource_variables(
             tf_saver.restore(session, ours)
             np.testing.assert_array_equal(session.run("y:0", {"x:0": feed}), expected)
             assert session.run(tf.compat.v1.train.get_global_step()) == 1
+
+
+def test_saver_over_a_meta_graph_with_partitioned_variables(
+    tf: ModuleType, tmp_path: Path, tf1_training_graph: Any
+) -> None:
+    """``Saver(meta_graph)`` takes the variables as TF's Saver does: a partitioned variable's parts
+    (saved by TF as slices of ``layer/w``) are one array ``layer/w``; it saved and restored the
+    parts under their own names (``layer/w/part_0``), which TF's checkpoint does not hold."""
+    prefix, feed, expected = tf1_training_graph
+    theirs = tf.train.load_checkpoint(prefix)
+    saver = fastckpt.Saver(fastckpt.read_meta_graph(prefix + ".meta"))
+    assert sorted(saver.var_list) == sorted(theirs.get_variable_to_shape_map())
+    restored = saver.restore(prefix)
+    for name, value in restored.items():
+        np.testing.assert_array_equal(value, theirs.get_tensor(name), err_msg=name)
+
+    ours = saver.save(str(tmp_path / "model.ckpt"))
+    with tf.Graph().as_default():
+        tf_saver = tf.compat.v1.train.import_meta_graph(prefix + ".meta")
+        with tf.compat.v1.Session() as session:
+            tf_saver.restore(session, ours)
+            np.testing.assert_array_equal(session.run("y:0", {"x:0": feed}), expected)

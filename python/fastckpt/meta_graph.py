@@ -70,16 +70,26 @@ def _node_value(node: Any) -> np.ndarray[Any, Any]:
 
 def variables_of(graph_or_meta: Graph | MetaGraphDef) -> dict[str, np.ndarray[Any, Any]]:
     """``{name: zeros}`` of the variables of a ``Graph`` (its variable ops) or a ``MetaGraphDef``
-    (its ``variables`` collection), as TensorFlow's Saver takes the global variables."""
-    if isinstance(graph_or_meta, MetaGraphDef):
-        listed = {
-            VariableDef.FromString(v).variable_name.rpartition(":")[0]
-            for v in graph_or_meta.collection_def["variables"].bytes_list.value
-        } if "variables" in graph_or_meta.collection_def else set()
-        nodes = [n for n in graph_or_meta.graph_def.node if n.name in listed]
-    else:
+    (its ``variables`` collection), as TensorFlow's Saver takes the global variables: the parts
+    of a partitioned variable (``VariableDef.save_slice_info_def``) as one whole array under its
+    full name, the name TensorFlow saves them under."""
+    if not isinstance(graph_or_meta, MetaGraphDef):
         nodes = [op.node_def for op in graph_or_meta.get_operations() if op.type in _VARIABLE_OPS]
-    return {node.name: _node_value(node) for node in sorted(nodes, key=lambda n: str(n.name))}
+        return {node.name: _node_value(node) for node in sorted(nodes, key=lambda n: str(n.name))}
+    collection = graph_or_meta.collection_def
+    listed = [VariableDef.FromString(v) for v in collection["variables"].bytes_list.value] if "variables" in collection else []
+    by_name = {node.name: node for node in graph_or_meta.graph_def.node}
+    values: dict[str, np.ndarray[Any, Any]] = {}
+    for variable in listed:
+        node = by_name.get(variable.variable_name.rpartition(":")[0])
+        if node is None:
+            continue
+        whole = variable.save_slice_info_def
+        if whole.full_name:
+            values.setdefault(whole.full_name, _zeros(int(node.attr["dtype"].type), [int(d) for d in whole.full_shape]))
+        else:
+            values[node.name] = _node_value(node)
+    return dict(sorted(values.items()))
 
 
 def _saver_specs(meta: Any, graph: Graph, scope: str) -> dict[str, np.ndarray[Any, Any]]:
