@@ -150,3 +150,33 @@ def test_iterator_state_is_written_back_as_a_variant(tf: ModuleType, tmp_path: P
         resumed = batches()
         tf.train.Checkpoint(it=resumed, v=tf.Variable(0.0)).read(path).assert_existing_objects_matched()
         assert next(resumed).numpy().tolist() == expected
+
+
+def test_root_object_and_keyword_objects(tf: ModuleType, tmp_path: Path) -> None:
+    """``Checkpoint(root, **kwargs)`` as test_initialize_with_root_object_and_kwargs: the root
+    mapping's entries are the top-level objects, keyword objects sit beside them, and a keyword
+    that names something else the root holds is refused with TF's ValueError. fastckpt took
+    ``root=`` for an object named ``root``."""
+    model = tf.Module()
+    model.v = tf.Variable(3.0)
+    with pytest.raises(ValueError) as theirs:
+        tf.train.Checkpoint(model, v=tf.Variable(5.0))
+    with pytest.raises(ValueError) as ours:
+        Checkpoint({"v": np.float32(3)}, v=np.float32(5))
+    assert str(ours.value) == str(theirs.value)
+
+    prefix = tf.train.Checkpoint(model, separate=tf.Variable(5.0)).save(str(tmp_path / "tf" / "ckpt"))
+    v, separate = np.zeros((), np.float32), np.zeros((), np.float32)
+    for make in (lambda: Checkpoint({"v": v}, separate=separate), lambda: Checkpoint(root={"v": v}, separate=separate)):
+        v[...], separate[...] = 0, 0
+        ckpt = make()
+        ckpt.restore(prefix)
+        assert (float(v), float(separate), ckpt.save_counter) == (3.0, 5.0, 1)
+
+    v[...], separate[...] = 7, 8
+    ours_prefix = Checkpoint(root={"v": v}, separate=separate).save(str(tmp_path / "ours" / "ckpt"))
+    restored = tf.Module()
+    restored.v = tf.Variable(0.0)
+    restored_separate = tf.Variable(0.0)
+    tf.train.Checkpoint(restored, separate=restored_separate).restore(ours_prefix).assert_consumed()
+    assert (restored.v.numpy(), restored_separate.numpy()) == (7.0, 8.0)

@@ -425,10 +425,17 @@ class Checkpoint:
     ``model/dense/kernel/.ATTRIBUTES/VARIABLE_VALUE`` and so on, with an object graph TensorFlow
     restores into matching ``tf.Module`` objects. A checkpoint that was read and is written again
     with the same names keeps its object graph byte for byte (optimizer slots, Keras internals).
+
+    ``Checkpoint(root)`` (or ``root=``), as TensorFlow's: the mapping ``root`` stands for the root
+    object, its entries are the top-level objects, and keyword objects are added beside them (a
+    name ``root`` already holds something else is a ``ValueError``, TensorFlow's text).
     """
 
-    def __init__(self, **objects: Any) -> None:
-        self.objects: Tree = dict(sorted(objects.items()))
+    def __init__(self, root: Mapping[str, Any] | None = None, **objects: Any) -> None:
+        for name, value in objects.items():
+            if root is not None and name in root and root[name] is not value:
+                raise ValueError(f"Cannot create a Checkpoint with keyword argument {name} if root.{name} already exists.")
+        self.objects: Tree = {**(root or {}), **dict(sorted(objects.items()))}
         self._save_counter: int | None = None
         self._source: ObjectGraph | None = None
         #: Keys of the variant tensors last read (a ``tf.data`` iterator's state): numpy holds them
