@@ -113,10 +113,10 @@ def test_state_file_follows_the_data_and_saves_keep_their_order(
     real_save = checkpoint_module._save_bundle
     written: list[str] = []
 
-    def gated_save(tensors: Any, prefix: str) -> str:
+    def gated_save(tensors: Any, prefix: str, *rest: Any) -> None:
         gate.wait(30)
         written.append(os.path.basename(prefix))
-        return real_save(tensors, prefix)
+        real_save(tensors, prefix, *rest)
 
     monkeypatch.setattr(checkpoint_module, "_save_bundle", gated_save)
     value = np.zeros(4)

@@ -148,3 +148,16 @@ def enum_of(dtype: Any) -> int:
     if known is None:
         raise TypeError(f"cannot store numpy dtype {np_dtype} in a checkpoint")
     return known
+
+
+#: TensorFlow's ``DataTypeString`` where it differs from our names (its error messages use it).
+_TF_STRINGS = {1: "float", 2: "double", 19: "half"}
+
+
+def dtype_mismatch(key: str, wanted: int, stored: int) -> str:
+    """RestoreV2's text for a tensor restored into a variable of another dtype."""
+
+    def tf_string(enum: int) -> str:
+        return _TF_STRINGS.get(enum, NAMES.get(enum, str(enum)))
+
+    return f"tensor_name = {key}; expected dtype {tf_string(wanted)} does not equal original dtype {tf_string(stored)}"

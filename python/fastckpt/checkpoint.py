@@ -4,8 +4,10 @@
 A nested mapping stands for TensorFlow's objects: every key is an edge (a child object), every
 array (or anything array-like) a variable. Two special keys carry what is not a plain child:
 ``".ATTRIBUTES"`` maps other saved tensors of an object by attribute name (and holds the
-``VARIABLE_VALUE`` of a variable that also has children), and ``".OPTIMIZER_SLOT"``, on an
-optimizer, maps ``{variable path: {slot name: array}}`` for slot variables such as Adam's ``m``.
+``VARIABLE_VALUE`` of a variable that also has children; an attribute TensorFlow stores as several
+tensors, such as a lookup table's ``table-keys`` and ``table-values``, is ``{suffix: array}``), and
+``".OPTIMIZER_SLOT"``, on an optimizer, maps ``{variable path: {slot name: array}}`` for slot
+variables such as Adam's ``m``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import os
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Set as AbstractSet
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, overload
@@ -21,11 +23,13 @@ from typing import Any, Literal, NamedTuple, overload
 import numpy as np
 
 from . import _fastckpt, _storage
-from .errors import DecodeError
+from ._dtypes import VARIANT, dtype_mismatch, enum_of
+from .errors import CheckpointNotFoundError, DecodeError, InvalidArgumentError
 from ._async import BackgroundSaves, snapshot
 from .reader import CheckpointReader, PathLike, _encode, load_checkpoint
+from .saved_model import is_saved_model_dir, variables_prefix
 from .state import get_checkpoint_state, update_checkpoint_state
-from .writer import save as _save_bundle
+from .writer import BundleWriter
 
 #: The key of a TF2 checkpoint's object graph (a scalar string: a serialized ``TrackableObjectGraph``).
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
@@ -186,8 +190,15 @@ def _is_variable(node: TrackableNode, graph: ObjectGraph) -> bool:
     )
 
 
+#: The root object's node id. An edge back to it (``tf.train.Checkpoint(model)`` and
+#: ``Checkpoint(root=model)`` give the root a child ``root`` that is itself) stays out of the
+#: nested mapping: the root is the caller's mapping, and a mapping inside itself would be a cycle.
+ROOT = 0
+
+
 def _tree_of(graph: ObjectGraph, values: Mapping[str, Any]) -> Tree:
-    """The nested mapping of the objects that hold values; shared objects stay shared."""
+    """The nested mapping of the objects that hold values, without edges back to the root;
+    shared objects stay shared."""
     built: dict[int, Any] = {}
 
     def build(node_id: int) -> Any:
@@ -200,7 +211,7 @@ def _tree_of(graph: ObjectGraph, values: Mapping[str, Any]) -> Tree:
         tree: Tree = {}
         built[node_id] = tree
         for name, child in node.children.items():
-            if graph.nodes[child].holds_values:
+            if child != ROOT and graph.nodes[child].holds_values:
                 tree[name] = build(child)
         if node.attributes:
             tree[ATTRIBUTES] = {a.name: values[a.checkpoint_key] for a in node.attributes}
@@ -210,7 +221,7 @@ def _tree_of(graph: ObjectGraph, values: Mapping[str, Any]) -> Tree:
             slots[slot.slot_name] = build(slot.slot_variable_node_id)
         return tree
 
-    root: Tree = build(0)
+    root: Tree = build(ROOT)
     return root
 
 
@@ -263,17 +274,46 @@ class _Objects:
         serialized, keys = _fastckpt.build_object_graph(self.specs)
         tensors: dict[str, Any] = {}
         for spec_keys, spec_values in zip(keys, self.values):
-            tensors.update(zip(spec_keys, spec_values))
+            for key, value in zip(spec_keys, spec_values):
+                tensors.update(_attribute_tensors(key, value))
         tensors[OBJECT_GRAPH_KEY] = np.array(serialized, dtype=object)
         return tensors
+
+
+def _attribute_tensors(key: str, value: Any) -> Iterator[tuple[str, Any]]:
+    """The tensors of one attribute: its value under its key or, for an attribute TensorFlow saves
+    as several tensors named by suffixes of its key (a lookup table's ``-keys`` and ``-values``,
+    a dataset iterator's ``_STATE``), each array of ``{suffix: array}`` under key + suffix."""
+    if _is_mapping(value):
+        for suffix, tensor in value.items():
+            yield key + str(suffix), tensor
+    else:
+        yield key, value
+
+
+def _stored_parts(keys: list[str], reader: CheckpointReader) -> dict[str, list[str]]:
+    """``{key: suffixes}`` of the attributes the checkpoint holds as several tensors: for each
+    key it lacks, the suffixes of the stored keys that extend it (other attributes' keys aside;
+    a stored key goes to the longest lacking key it extends)."""
+    lacking = sorted((k for k in keys if k not in reader), key=len, reverse=True)
+    if not lacking:
+        return {}
+    own = set(keys)
+    parts: dict[str, list[str]] = {}
+    for stored in reader:
+        if stored not in own:
+            key = next((k for k in lacking if stored.startswith(k)), None)
+            if key is not None:
+                parts.setdefault(key, []).append(stored[len(key):])
+    return parts
 
 
 def _exact_tensors(graph: ObjectGraph, root: Mapping[str, Any]) -> dict[str, Any] | None:
     """The values for every tensor of ``graph`` found along its edges in ``root``, keyed as the
     graph keys them, when ``root`` still has the graph's shape (the same names, nothing added);
     ``None`` otherwise."""
-    found: dict[int, Any] = {0: root}
-    queue = [0]
+    found: dict[int, Any] = {ROOT: root}
+    queue = [ROOT]
     for node_id in queue:
         node, value = graph.nodes[node_id], found[node_id]
         if not graph.nodes[node_id].holds_values:
@@ -283,7 +323,7 @@ def _exact_tensors(graph: ObjectGraph, root: Mapping[str, Any]) -> dict[str, Any
                 return None
             continue
         for name, child in node.children.items():
-            if not graph.nodes[child].holds_values:
+            if child == ROOT or not graph.nodes[child].holds_values:
                 continue
             if name not in value:
                 return None
@@ -304,20 +344,21 @@ def _exact_tensors(graph: ObjectGraph, root: Mapping[str, Any]) -> dict[str, Any
             except (KeyError, TypeError):
                 return None
             queue.append(slot.slot_variable_node_id)
-    tensors: dict[str, Any] = {}
+    by_key: dict[str, Any] = {}
     for node_id, value in found.items():
         for attribute in graph.nodes[node_id].attributes:
             if _is_mapping(value):
                 attributes = value.get(ATTRIBUTES, {})
                 if attribute.name not in attributes:
                     return None
-                tensors[attribute.checkpoint_key] = attributes[attribute.name]
+                by_key[attribute.checkpoint_key] = attributes[attribute.name]
             elif attribute.name == VARIABLE_VALUE and len(graph.nodes[node_id].attributes) == 1:
-                tensors[attribute.checkpoint_key] = value
+                by_key[attribute.checkpoint_key] = value
             else:
                 return None
-    if len(tensors) != sum(map(len, _Objects(root).values)):  # something was added
+    if len(by_key) != sum(map(len, _Objects(root).values)):  # something was added
         return None
+    tensors = {k: v for key, value in by_key.items() for k, v in _attribute_tensors(key, value)}
     tensors[OBJECT_GRAPH_KEY] = np.array(graph.serialized, dtype=object)
     return tensors
 
@@ -325,15 +366,18 @@ def _exact_tensors(graph: ObjectGraph, root: Mapping[str, Any]) -> dict[str, Any
 def _fillable_targets(graph: ObjectGraph, root: Mapping[str, Any], reader: CheckpointReader) -> dict[str, Any]:
     """``{checkpoint key: caller's array}`` for the variables of ``graph`` that ``root`` already
     holds, matched by name along the graph's edges, as writable C-contiguous numpy arrays of the
-    stored shape and dtype: those are read in place."""
+    stored shape and dtype: those are read in place. The first numpy array of another dtype than
+    the tensor stored for it raises ``InvalidArgumentError``, as TF's restore into a variable."""
     shapes, dtypes = reader.get_variable_to_shape_map(), reader.get_variable_to_dtype_map()
-    found: dict[int, Any] = {0: root}
+    found: dict[int, Any] = {ROOT: root}
     targets: dict[str, Any] = {}
-    queue = [0]
+    queue = [ROOT]
     for node_id in queue:
         node, value = graph.nodes[node_id], found[node_id]
         if not _is_mapping(value):
             key = node.attributes[0].checkpoint_key if _is_variable(node, graph) else None
+            if key is not None and isinstance(value, np.ndarray) and value.dtype != dtypes[key]:
+                raise InvalidArgumentError(dtype_mismatch(key, enum_of(value.dtype), enum_of(dtypes[key])))
             if (
                 key is not None
                 and isinstance(value, np.ndarray)
@@ -381,12 +425,22 @@ class Checkpoint:
     ``model/dense/kernel/.ATTRIBUTES/VARIABLE_VALUE`` and so on, with an object graph TensorFlow
     restores into matching ``tf.Module`` objects. A checkpoint that was read and is written again
     with the same names keeps its object graph byte for byte (optimizer slots, Keras internals).
+
+    ``Checkpoint(root)`` (or ``root=``), as TensorFlow's: the mapping ``root`` stands for the root
+    object, its entries are the top-level objects, and keyword objects are added beside them (a
+    name ``root`` already holds something else is a ``ValueError``, TensorFlow's text).
     """
 
-    def __init__(self, **objects: Any) -> None:
-        self.objects: Tree = dict(sorted(objects.items()))
+    def __init__(self, root: Mapping[str, Any] | None = None, **objects: Any) -> None:
+        for name, value in objects.items():
+            if root is not None and name in root and root[name] is not value:
+                raise ValueError(f"Cannot create a Checkpoint with keyword argument {name} if root.{name} already exists.")
+        self.objects: Tree = {**(root or {}), **dict(sorted(objects.items()))}
         self._save_counter: int | None = None
         self._source: ObjectGraph | None = None
+        #: Keys of the variant tensors last read (a ``tf.data`` iterator's state): numpy holds them
+        #: as bytes objects, like strings, and they are written back as variants.
+        self._variants: set[str] = set()
         self._saves = BackgroundSaves()
 
     @property
@@ -446,9 +500,10 @@ class Checkpoint:
         def prepare() -> Callable[[], str]:
             tensors = self._tensors()
             data = dict(zip(tensors, snapshot(tensors.values()) if not blocking else tensors.values()))
+            variants = self._variants & data.keys()
 
             def work() -> str:
-                _save_bundle(data, prefix)
+                _save_bundle(data, prefix, variants)
                 if update_state:
                     _record_save(prefix)
                 if after is not None:
@@ -473,7 +528,8 @@ class Checkpoint:
         reader = load_checkpoint(save_path)
         graph = _read_graph(reader)
         keys = [a.checkpoint_key for node in graph.nodes for a in node.attributes]
-        missing = [k for k in keys if k not in reader]
+        parts = _stored_parts(keys, reader)
+        missing = [k for k in keys if k not in reader and k not in parts]
         if missing:
             raise ValueError(f"checkpoint {reader.prefix}: the object graph names tensors it lacks: {missing}")
         targets = _fillable_targets(graph, self.objects, reader)
@@ -481,19 +537,47 @@ class Checkpoint:
             reader._read_into(
                 [_encode(k) for k in targets], [a.reshape(-1).view(np.uint8) for a in targets.values()]
             )
-        values = reader.read_all([k for k in keys if k not in targets], copy=True)
+        stored = [k for k in keys if k not in parts] + [k + s for k, suffixes in parts.items() for s in suffixes]
+        values: dict[str, Any] = reader.read_all([k for k in stored if k not in targets], copy=True)
+        for key, suffixes in parts.items():
+            values[key] = {suffix: values.pop(key + suffix) for suffix in suffixes}
         tree = _tree_of(graph, {**values, **targets})
         counter = tree.pop(SAVE_COUNTER, None)
         if isinstance(counter, np.ndarray) and counter.shape == () and counter.dtype.kind in "iu":
             self._save_counter = int(counter)
         _restore_into(self.objects, tree, "")
         self._source = graph
+        self._variants = {key for key in stored if reader._listing()[key][0] == VARIANT}
         return self.objects
 
     def restore(self, save_path: PathLike | None) -> Tree:
-        """As ``read`` (both restore ``save_counter`` when the checkpoint has one); ``None``, as
-        ``tf.train.latest_checkpoint`` gives for an empty folder, restores nothing."""
-        return self.objects if save_path is None else self.read(save_path)
+        """As ``read`` (both restore ``save_counter`` when the checkpoint has one), and as
+        ``tf.train.Checkpoint.restore`` also from a SavedModel folder (its variables); ``None``,
+        as ``tf.train.latest_checkpoint`` gives for an empty folder, restores nothing. A missing
+        checkpoint raises ``CheckpointNotFoundError`` in TensorFlow's words."""
+        if save_path is None:
+            return self.objects
+        path = variables_prefix(save_path) if is_saved_model_dir(save_path) else save_path
+        try:
+            return self.read(path)
+        except CheckpointNotFoundError as error:
+            detail = error.strerror if error.strerror is not None else str(error)
+            message = (
+                f"Error when restoring from checkpoint or SavedModel at {os.fspath(save_path)}: {detail}\n"
+                "Please double-check that the path is correct. You may be missing the checkpoint "
+                "suffix (e.g. the '-1' in 'path/to/ckpt-1')."
+            )
+            if error.errno is None:
+                raise type(error)(message) from None
+            raise type(error)(error.errno, message, error.filename) from None
+
+
+def _save_bundle(tensors: Mapping[str, Any], prefix: str, variants: AbstractSet[str]) -> None:
+    """Writes the bundle at ``prefix``; the tensors named in ``variants`` as variants."""
+    with BundleWriter(prefix) as writer:
+        writer.add_many((key, value) for key, value in tensors.items() if key not in variants)
+        for key in variants:
+            writer.add(key, tensors[key], dtype=VARIANT)
 
 
 def _record_save(prefix: str) -> None:

@@ -41,6 +41,7 @@ from .checkpoint import OBJECT_GRAPH_KEY
 from .errors import CheckpointError
 from .conversion import open as open_any
 from .reader import CheckpointReader, load_checkpoint, tensor_array
+from .saved_model import variables_prefix
 
 #: What a shell reports for a command stopped by SIGPIPE (128 + 13).
 EXIT_BROKEN_PIPE = 141
@@ -57,7 +58,7 @@ _ENUM_NAMES = {value: enum_name for value, enum_name, *_ in _fastckpt.dtype_tabl
 def _open(path: str, *, verify: bool) -> CheckpointReader:
     """The tensors behind PATH: a checkpoint prefix, a folder with a ``checkpoint`` file, a
     SavedModel folder (its ``variables/variables``), or a safetensors file / folder or npz file."""
-    saved_model_variables = os.path.join(path, "variables", "variables")
+    saved_model_variables = variables_prefix(path)
     if os.path.isdir(path) and os.path.exists(saved_model_variables + ".index"):
         return load_checkpoint(saved_model_variables, verify=verify)
     return open_any(path, verify=verify)

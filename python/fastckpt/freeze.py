@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from typing import Any, Union
 
@@ -15,6 +16,18 @@ from .reader import _resolve_prefix
 from .saved_model import load_saved_model
 
 PathLike = Union[str, "os.PathLike[str]"]
+
+#: Characters TensorFlow refuses in a node name (its ``IsValidNodeName``); the first character
+#: must also not be ``_``, ``-`` or ``/``.
+_NOT_IN_NODE_NAMES = re.compile(r"[^A-Za-z0-9_./-]")
+
+
+def _const_name(checkpoint_key: str) -> str:
+    """The name of the ``Const`` holding a variable's value: its checkpoint key where TensorFlow
+    accepts that as a node name; otherwise refused characters become ``_``, and a key that
+    starts with one TF refuses there (Keras 3's ``_operations/…``) gets a ``.`` in front."""
+    name = _NOT_IN_NODE_NAMES.sub("_", checkpoint_key)
+    return name if re.match(r"[A-Za-z0-9.]", name) else "." + name
 
 
 def freeze_graph(graph_def: Any, checkpoint: PathLike, output_nodes: Iterable[str] | str) -> GraphDef:
@@ -55,7 +68,9 @@ def freeze_saved_model(
 
     Captured handles are matched to checkpoint keys through the SavedModel's object graph (the
     function's ``bound_inputs``) and the checkpoint's own object graph, as TensorFlow's loader
-    does; each becomes a ``Const`` named by its checkpoint key (``w/.ATTRIBUTES/VARIABLE_VALUE``).
+    does; each becomes a ``Const`` named by its checkpoint key (``w/.ATTRIBUTES/VARIABLE_VALUE``;
+    made a valid node name where TensorFlow would refuse the key: Keras 3's
+    ``_operations/1/kernel/…`` becomes ``._operations/1/kernel/…``).
     """
     export_dir = os.fspath(export_dir)
     loaded = load_saved_model(export_dir, tags)
@@ -86,10 +101,19 @@ def freeze_saved_model(
             if not keys:
                 raise CheckpointError(f"{variables.prefix}: no value for the variable of object {node_id} ({handle})")
             renames[handle.split(":")[0]] = keys[0]
+    _rename_nodes(graph_def, renames)  # freeze_graph looks variables up by node name
+    frozen = freeze_graph(graph_def, variables.prefix, outputs)
+    _rename_nodes(frozen, {key: _const_name(key) for key in renames.values() if _const_name(key) != key})
+    return frozen
+
+
+def _rename_nodes(graph_def: GraphDef, renames: dict[str, str]) -> None:
+    """Renames nodes ``{old: new}`` and every input that names them, in place."""
+    if not renames:
+        return
     for node in graph_def.node:
         node.name = renames.get(node.name, node.name)
         for i, name in enumerate(node.input):
             bare = name.lstrip("^").split(":")[0]
             if bare in renames:
                 node.input[i] = name.replace(bare, renames[bare], 1)
-    return freeze_graph(graph_def, variables.prefix, outputs)

@@ -70,39 +70,68 @@ def _node_value(node: Any) -> np.ndarray[Any, Any]:
 
 def variables_of(graph_or_meta: Graph | MetaGraphDef) -> dict[str, np.ndarray[Any, Any]]:
     """``{name: zeros}`` of the variables of a ``Graph`` (its variable ops) or a ``MetaGraphDef``
-    (its ``variables`` collection), as TensorFlow's Saver takes the global variables."""
-    if isinstance(graph_or_meta, MetaGraphDef):
-        listed = {
-            VariableDef.FromString(v).variable_name.rpartition(":")[0]
-            for v in graph_or_meta.collection_def["variables"].bytes_list.value
-        } if "variables" in graph_or_meta.collection_def else set()
-        nodes = [n for n in graph_or_meta.graph_def.node if n.name in listed]
-    else:
+    (its ``variables`` collection), as TensorFlow's Saver takes the global variables: the parts
+    of a partitioned variable (``VariableDef.save_slice_info_def``) as one whole array under its
+    full name, the name TensorFlow saves them under."""
+    if not isinstance(graph_or_meta, MetaGraphDef):
         nodes = [op.node_def for op in graph_or_meta.get_operations() if op.type in _VARIABLE_OPS]
-    return {node.name: _node_value(node) for node in sorted(nodes, key=lambda n: str(n.name))}
+        return {node.name: _node_value(node) for node in sorted(nodes, key=lambda n: str(n.name))}
+    collection = graph_or_meta.collection_def
+    listed = [VariableDef.FromString(v) for v in collection["variables"].bytes_list.value] if "variables" in collection else []
+    by_name = {node.name: node for node in graph_or_meta.graph_def.node}
+    values: dict[str, np.ndarray[Any, Any]] = {}
+    for variable in listed:
+        node = by_name.get(variable.variable_name.rpartition(":")[0])
+        if node is None:
+            continue
+        whole = variable.save_slice_info_def
+        if whole.full_name:
+            values.setdefault(whole.full_name, _zeros(int(node.attr["dtype"].type), [int(d) for d in whole.full_shape]))
+        else:
+            values[node.name] = _node_value(node)
+    return dict(sorted(values.items()))
 
 
-def _saver_specs(meta: Any, graph: Graph, scope: str) -> list[tuple[str, np.ndarray[Any, Any]]]:
-    """``(checkpoint name, zero array)`` of each variable the meta graph's Saver restores: the
-    names its ``RestoreV2`` reads, shapes and dtypes from the variables they are assigned to."""
+def _saver_specs(meta: Any, graph: Graph, scope: str) -> dict[str, np.ndarray[Any, Any]]:
+    """``{checkpoint name: zero array}`` of each variable the meta graph's Saver restores: the
+    names its ``RestoreV2`` reads, with their dtypes; the shape of a partitioned variable is the
+    whole shape its slice specs give (``"5 3 0,3:0,3"``: ``[5, 3]``, one entry for all its parts),
+    any other's that of the variable it is assigned to (``Assign``, or ``AssignVariableOp`` through
+    an ``Identity`` for a resource variable)."""
     restore_op = meta.saver_def.restore_op_name
     prefix = (scope + "/" if scope else "") + restore_op.rpartition("/")[0]
-    names_node = graph.get_operation_by_name(f"{prefix}/RestoreV2/tensor_names")
+    restore = f"{prefix}/RestoreV2"
+    names_node = graph.get_operation_by_name(f"{restore}/tensor_names")
     names = [n.decode() for n in names_node.node_def.attr["value"].tensor.string_val]
-    dtypes = list(graph.get_operation_by_name(f"{prefix}/RestoreV2").get_attr("dtypes"))
+    slices_node = graph.get_operation_by_name(f"{restore}/shape_and_slices")
+    slices = [s.decode() for s in slices_node.node_def.attr["value"].tensor.string_val]
+    dtypes = list(graph.get_operation_by_name(restore).get_attr("dtypes"))
     targets: dict[int, Any] = {}
     for op in graph.get_operation_by_name(f"{scope + '/' if scope else ''}{restore_op}").control_inputs:
         inputs = op.inputs
-        if len(inputs) == 2 and inputs[1].op.name == f"{prefix}/RestoreV2":
-            targets[inputs[1].value_index] = inputs[0].op
-    specs = []
+        if len(inputs) != 2:
+            continue
+        value = inputs[1]
+        if value.op.type == "Identity" and len(value.op.inputs) == 1:
+            value = value.op.inputs[0]
+        if value.op.name == restore:
+            targets[value.value_index] = inputs[0].op
+    specs: dict[str, np.ndarray[Any, Any]] = {}
     for i, (name, dtype) in enumerate(zip(names, dtypes)):
+        if name in specs:
+            continue  # another part of a partitioned variable
         enum = int(getattr(dtype, "as_datatype_enum", dtype))
         variable = targets.get(i)
+        spec = slices[i].split() if i < len(slices) else []
         shape: list[int] = []
-        if variable is not None:
+        if spec:
+            try:
+                shape = [int(d) for d in spec[:-1]]
+            except ValueError:
+                raise ValueError(f"{restore}: shape_and_slices {slices[i]!r} of {name!r} is not a slice spec") from None
+        elif variable is not None:
             shape = [max(int(d.size), 0) for d in variable.node_def.attr["shape"].shape.dim]
-        specs.append((name, _zeros(enum, shape)))
+        specs[name] = _zeros(enum, shape)
     return specs
 
 
@@ -123,7 +152,7 @@ def import_meta_graph(path: PathLike, import_scope: str | None = None, clear_dev
     if not meta.HasField("saver_def") or not meta.saver_def.restore_op_name:
         return graph, None
     saver = Saver(
-        dict(_saver_specs(meta, graph, import_scope or "")),
+        _saver_specs(meta, graph, import_scope or ""),
         max_to_keep=meta.saver_def.max_to_keep,
         keep_checkpoint_every_n_hours=meta.saver_def.keep_checkpoint_every_n_hours,
     )

@@ -24,7 +24,7 @@ class LoadedSavedModel:
         self.saved_model = saved_model
         #: The chosen meta graph (by tags, else the first).
         self.meta_graph = meta_graph
-        prefix = os.path.join(export_dir, "variables", "variables")
+        prefix = variables_prefix(export_dir)
         #: The variables checkpoint (``variables/variables``), or ``None`` when there is none.
         self.variables = CheckpointReader(prefix) if os.path.exists(prefix + ".index") else None
 
@@ -45,6 +45,20 @@ class LoadedSavedModel:
 
     def __repr__(self) -> str:
         return f"LoadedSavedModel({self.export_dir!r}, tags={self.tags}, signatures={sorted(self.signatures)})"
+
+
+def variables_prefix(export_dir: PathLike) -> str:
+    """The prefix of a SavedModel folder's variables checkpoint."""
+    return os.path.join(os.fspath(export_dir), "variables", "variables")
+
+
+def is_saved_model_dir(path: PathLike) -> bool:
+    """Whether ``path`` is a SavedModel folder (it holds ``saved_model.pb`` or ``.pbtxt``), as
+    ``tf.train.Checkpoint.restore`` tells one from a checkpoint."""
+    path = os.fspath(path)
+    return os.path.isdir(path) and any(
+        os.path.exists(os.path.join(path, name)) for name in ("saved_model.pb", "saved_model.pbtxt")
+    )
 
 
 def read_saved_model(export_dir: PathLike) -> SavedModel:

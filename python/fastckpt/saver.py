@@ -20,7 +20,7 @@ from typing import Any, Union
 import numpy as np
 
 from . import _async, _storage
-from ._dtypes import NAMES, STRING, VARIANT, enum_of
+from ._dtypes import STRING, VARIANT, dtype_mismatch, enum_of
 from .checkpoint import OBJECT_GRAPH_KEY
 from .errors import InvalidArgumentError, NotFoundError, UnimplementedError
 from .graph import Graph
@@ -43,14 +43,7 @@ _log = logging.getLogger("fastckpt")
 #: ``SaverDef.V2``, the checkpoint format version of a tensor bundle (``write_version``).
 V2 = 2
 
-#: TensorFlow's names of dtypes (``DataTypeString``) where they differ from numpy's.
-_TF_DTYPE_NAMES = {1: "float", 2: "double", 19: "half"}
-
 SaveResult = Union[str, None, "Future[str | None]"]
-
-
-def _tf_dtype_name(enum: int) -> str:
-    return _TF_DTYPE_NAMES.get(enum, NAMES.get(enum, str(enum)))
 
 
 def _op_name(name: str) -> str:
@@ -414,10 +407,7 @@ class Saver:
         for name, array in arrays.items():
             stored, wanted = dtypes[keys[name]], enum_of(array.dtype)
             if stored != wanted:
-                wrong.append(
-                    f"tensor_name = {keys[name]}; expected dtype {_tf_dtype_name(wanted)} does not equal "
-                    f"original dtype {_tf_dtype_name(stored)}"
-                )
+                wrong.append(dtype_mismatch(keys[name], wanted, stored))
         if wrong:
             raise InvalidArgumentError(
                 _restore_error("\n".join(wrong), "a mismatch between the current graph and the graph")

@@ -1,0 +1,137 @@
+"""Real model architectures written by TensorFlow 2.21 and read, frozen and re-written by
+fastckpt: small Keras models (an LSTM/GRU stack, mixed precision) saved as SavedModels with
+``tf.saved_model.save``, and TF1 graphs with partitioned and resource variables. Every result is
+compared with what TensorFlow computes or restores in the same test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+
+import fastckpt
+
+
+@pytest.fixture(scope="module")
+def recurrent_model(tf: ModuleType) -> tuple[Any, np.ndarray]:
+    """An LSTM → bidirectional GRU → Dense Keras model after one Adam step, and an input batch."""
+    import keras
+
+    keras.utils.set_random_seed(11)
+    inputs = keras.Input((6, 4))
+    h = keras.layers.LSTM(8, return_sequences=True)(inputs)
+    h = keras.layers.Bidirectional(keras.layers.GRU(5))(h)
+    model = keras.Model(inputs, keras.layers.Dense(2)(h))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    rng = np.random.default_rng(11)
+    x = rng.random((3, 6, 4), dtype=np.float32)
+    model.train_on_batch(x, rng.random((3, 2), dtype=np.float32))
+    return model, x
+
+
+def _run_frozen(tf: ModuleType, frozen: Any, feed: str, fetch: str, value: np.ndarray) -> Any:
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.import_graph_def(tf.compat.v1.GraphDef.FromString(frozen.SerializeToString()), name="")
+    with tf.compat.v1.Session(graph=graph) as session:
+        return session.run(fetch, {feed: value})
+
+
+def test_freeze_saved_model_of_keras_model(tf: ModuleType, tmp_path: Path, recurrent_model: Any) -> None:
+    """``tf.saved_model.save`` of a Keras 3 model keys its variables ``_operations/N/…``, which
+    TensorFlow refuses as node names: the frozen graph must still import and compute the
+    signature's output."""
+    model, x = recurrent_model
+    export_dir = str(tmp_path / "saved")
+    serve = tf.function(lambda batch: {"y": model(batch, training=False)},
+                        input_signature=[tf.TensorSpec([None, 6, 4], tf.float32, name="x")])
+    tf.saved_model.save(model, export_dir, signatures={"serving_default": serve.get_concrete_function()})
+    expected = tf.saved_model.load(export_dir).signatures["serving_default"](tf.constant(x))["y"].numpy()
+
+    frozen = fastckpt.freeze_saved_model(export_dir)
+    signature = fastckpt.load_saved_model(export_dir).signatures["serving_default"]
+    got = _run_frozen(tf, frozen, signature.inputs["x"].name, signature.outputs["y"].name, x)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    consts = {node.name for node in frozen.node if node.op == "Const"}
+    keys = {key for key in fastckpt.load_checkpoint(f"{export_dir}/variables/variables") if key.startswith("_operations/")}
+    assert keys and {"." + key for key in keys} <= consts
+    assert not [node.name for node in frozen.node if node.op in ("VarHandleOp", "ReadVariableOp")]
+
+
+@pytest.fixture(scope="module")
+def tf1_training_graph(tf: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, np.ndarray, np.ndarray]:
+    """A TF1 graph trained one Momentum step and saved by ``tf.compat.v1.train.Saver`` with
+    ``global_step``: a partitioned reference variable, a partitioned resource variable, resource
+    variables, their ``Momentum`` slots. Returns the prefix, an input and the output for it."""
+    v1 = tf.compat.v1
+    folder = tmp_path_factory.mktemp("tf1")
+    with tf.Graph().as_default():
+        x = v1.placeholder(tf.float32, [None, 6], name="x")
+        step = v1.train.get_or_create_global_step()
+        with v1.variable_scope("layer", partitioner=v1.fixed_size_partitioner(3)):
+            w = v1.get_variable("w", [6, 4], initializer=v1.random_normal_initializer(seed=1), use_resource=False)
+        with v1.variable_scope("embedding", partitioner=v1.fixed_size_partitioner(2)):
+            table = v1.get_variable("table", [5, 4], initializer=v1.random_normal_initializer(seed=2), use_resource=True)
+        with v1.variable_scope("out"):
+            w2 = v1.get_variable("w", [4, 2], initializer=v1.random_normal_initializer(seed=3), use_resource=True)
+            b2 = v1.get_variable("b", [2], initializer=v1.ones_initializer(), use_resource=True)
+        hidden = tf.matmul(x, w) + tf.reduce_sum(tf.nn.embedding_lookup(table, [1, 3]), axis=0)
+        y = tf.add(tf.matmul(hidden, w2), b2, name="y")
+        train = v1.train.MomentumOptimizer(0.01, 0.9).minimize(tf.reduce_sum(tf.square(y)), global_step=step)
+        saver = v1.train.Saver()
+        feed = np.random.default_rng(3).random((3, 6), dtype=np.float32)
+        with v1.Session() as session:
+            session.run(v1.global_variables_initializer())
+            session.run(train, {x: feed})
+            prefix = saver.save(session, str(folder / "model.ckpt"), global_step=step)
+            expected = session.run(y, {x: feed})
+    return prefix, feed, expected
+
+
+def test_import_meta_graph_saver_with_partitioned_and_resource_variables(
+    tf: ModuleType, tmp_path: Path, tf1_training_graph: Any
+) -> None:
+    """The Saver ``import_meta_graph`` builds restores what TF's restores (a partitioned variable
+    as its whole tensor, a resource variable in its shape), and what it saves TF's Saver restores
+    into the partitioned variables and computes the same output."""
+    prefix, feed, expected = tf1_training_graph
+    theirs = tf.train.load_checkpoint(prefix)
+    _, saver = fastckpt.import_meta_graph(prefix + ".meta")
+    restored = saver.restore(prefix)
+    assert sorted(restored) == sorted(theirs.get_variable_to_shape_map())
+    for name, value in restored.items():
+        np.testing.assert_array_equal(value, theirs.get_tensor(name), err_msg=name)
+    assert int(restored["global_step"]) == 1
+
+    ours = saver.save(str(tmp_path / "model.ckpt"), global_step=7)
+    with tf.Graph().as_default():
+        tf_saver = tf.compat.v1.train.import_meta_graph(prefix + ".meta")
+        with tf.compat.v1.Session() as session:
+            tf_saver.restore(session, ours)
+            np.testing.assert_array_equal(session.run("y:0", {"x:0": feed}), expected)
+            assert session.run(tf.compat.v1.train.get_global_step()) == 1
+
+
+def test_saver_over_a_meta_graph_with_partitioned_variables(
+    tf: ModuleType, tmp_path: Path, tf1_training_graph: Any
+) -> None:
+    """``Saver(meta_graph)`` takes the variables as TF's Saver does: a partitioned variable's parts
+    (saved by TF as slices of ``layer/w``) are one array ``layer/w``; it saved and restored the
+    parts under their own names (``layer/w/part_0``), which TF's checkpoint does not hold."""
+    prefix, feed, expected = tf1_training_graph
+    theirs = tf.train.load_checkpoint(prefix)
+    saver = fastckpt.Saver(fastckpt.read_meta_graph(prefix + ".meta"))
+    assert sorted(saver.var_list) == sorted(theirs.get_variable_to_shape_map())
+    restored = saver.restore(prefix)
+    for name, value in restored.items():
+        np.testing.assert_array_equal(value, theirs.get_tensor(name), err_msg=name)
+
+    ours = saver.save(str(tmp_path / "model.ckpt"))
+    with tf.Graph().as_default():
+        tf_saver = tf.compat.v1.train.import_meta_graph(prefix + ".meta")
+        with tf.compat.v1.Session() as session:
+            tf_saver.restore(session, ours)
+            np.testing.assert_array_equal(session.run("y:0", {"x:0": feed}), expected)

@@ -1,0 +1,182 @@
+"""``tf.train.Checkpoint`` behaviour replayed from TensorFlow's ``checkpoint_test.py`` against
+``fastckpt.Checkpoint``: each test runs the same steps through TensorFlow 2.21 and through
+fastckpt and compares what they write, read and raise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+
+import fastckpt
+from fastckpt import Checkpoint, object_graph
+
+
+def _model(tf: ModuleType, scale: float) -> Any:
+    model = tf.Module()
+    model.v = tf.Variable(1.0 * scale)
+    model.dense = tf.Module()
+    model.dense.w = tf.Variable(np.array([1, 2, 3], np.int32) * int(scale))
+    return model
+
+
+@pytest.mark.parametrize("how", ["positional", "root="])
+def test_checkpoint_with_a_root_object(tf: ModuleType, tmp_path: Path, how: str) -> None:
+    """``tf.train.Checkpoint(model)`` (test_initialize_with_root_object) makes the model the root:
+    its graph has an edge ``root`` from the root to itself. Reading it gives the root's objects
+    without that edge; writing it back keeps TF's graph and TF restores it."""
+    model = _model(tf, 1)
+    make = (lambda m, **kw: tf.train.Checkpoint(m, **kw)) if how == "positional" else (
+        lambda m, **kw: tf.train.Checkpoint(root=m, **kw))
+    prefix = make(model, extra=tf.Variable(5)).save(str(tmp_path / "tf" / "ckpt"))
+    graph = object_graph(prefix)
+    assert graph.root.children["root"] == 0  # TF's own graph
+
+    ckpt = Checkpoint()
+    tree = ckpt.read(prefix)
+    assert sorted(tree) == ["dense", "extra", "v"] and ckpt.save_counter == 1
+    assert tree["v"] == model.v.numpy() and tree["dense"]["w"].tolist() == [1, 2, 3]
+    tree["v"] = np.float32(7)
+    tree["dense"]["w"][...] = [4, 5, 6]
+    out = ckpt.save(str(tmp_path / "ours" / "ckpt"))
+    assert object_graph(out).serialized == graph.serialized
+
+    fresh = _model(tf, 0)
+    extra = tf.Variable(0)
+    restoring = make(fresh, extra=extra)
+    restoring.restore(out).assert_consumed()
+    assert fresh.v.numpy() == 7 and fresh.dense.w.numpy().tolist() == [4, 5, 6] and extra.numpy() == 5
+    assert int(restoring.save_counter.numpy()) == 2
+
+
+def test_restore_from_a_saved_model_folder(tf: ModuleType, tmp_path: Path) -> None:
+    """``restore`` also takes a SavedModel folder and restores its variables
+    (test_checkpoint_saved_model_compatibility); a path with nothing there raises TF's
+    ``NotFoundError`` text."""
+    model = _model(tf, 3)
+    model.double = tf.function(lambda x: x * model.v, input_signature=[tf.TensorSpec([], tf.float32)])
+    export_dir = tmp_path / "saved"
+    tf.saved_model.save(model, str(export_dir))
+
+    into = _model(tf, 0)
+    tf.train.Checkpoint(into).restore(str(export_dir)).expect_partial()
+    tree = Checkpoint().restore(export_dir)
+    assert tree["v"] == into.v.numpy() == 3.0
+    np.testing.assert_array_equal(tree["dense"]["w"], into.dense.w.numpy())
+
+    missing = str(export_dir) + "no"
+    with pytest.raises(tf.errors.NotFoundError) as theirs:
+        tf.train.Checkpoint(_model(tf, 0)).restore(missing)
+    with pytest.raises(fastckpt.NotFoundError) as ours:
+        Checkpoint().restore(missing)
+    assert isinstance(ours.value, FileNotFoundError)
+    head = f"Error when restoring from checkpoint or SavedModel at {missing}: "
+    assert theirs.value.message.startswith(head) and ours.value.strerror.startswith(head)
+    assert ours.value.strerror.splitlines()[-1] == theirs.value.message.splitlines()[-1]
+
+
+def test_restore_into_an_array_of_another_dtype(tf: ModuleType, tmp_path: Path) -> None:
+    """A float checkpoint restored into an int variable raises RestoreV2's InvalidArgumentError
+    in TF; fastckpt raised nothing and swapped the caller's int array for a float one."""
+    prefix = tf.train.Checkpoint(v=tf.Variable([1.5, 2.5]), w=tf.Variable(3.0, dtype=tf.float64)).save(str(tmp_path / "ckpt"))
+    with pytest.raises(tf.errors.InvalidArgumentError) as theirs:
+        tf.train.Checkpoint(v=tf.Variable([0, 0]), w=tf.Variable(0, dtype=tf.int64)).restore(prefix)
+    mine = np.zeros(2, np.int32)
+    with pytest.raises(fastckpt.InvalidArgumentError) as ours:
+        Checkpoint(v=mine, w=np.zeros((), np.int64)).restore(prefix)
+    assert str(ours.value) in theirs.value.message
+    assert str(ours.value) == "tensor_name = v/.ATTRIBUTES/VARIABLE_VALUE; expected dtype int32 does not equal original dtype float"
+    assert mine.tolist() == [0, 0]
+
+
+def _tables(tf: ModuleType, filled: bool) -> dict[str, Any]:
+    words = tf.lookup.experimental.MutableHashTable(tf.string, tf.int64, default_value=-1)
+    dense = tf.lookup.experimental.DenseHashTable(tf.int64, tf.float32, default_value=0.0, empty_key=-1, deleted_key=-2)
+    if filled:
+        words.insert(tf.constant(["a", "b", "c"]), tf.constant([1, 2, 3], tf.int64))
+        dense.insert(tf.constant([5, 7], tf.int64), tf.constant([0.5, 0.75]))
+    return {"words": words, "dense": dense, "v": tf.Variable(2.0 if filled else 0.0)}
+
+
+def test_attributes_saved_as_several_tensors(tf: ModuleType, tmp_path: Path) -> None:
+    """A lookup table's attribute ``table`` is stored as ``table-keys`` and ``table-values`` (its
+    checkpoint key plus suffixes): fastckpt refused such checkpoints ('the object graph names
+    tensors it lacks'). Read, it is ``{suffix: array}``; written back (same graph or a fresh one),
+    TF restores the tables."""
+    prefix = tf.train.Checkpoint(**_tables(tf, True)).write(str(tmp_path / "tf"))
+    reader = tf.train.load_checkpoint(prefix)
+    ckpt = Checkpoint()
+    tree = ckpt.read(prefix)
+    table = tree["words"][".ATTRIBUTES"]["table"]
+    assert sorted(table) == ["-keys", "-values"]
+    np.testing.assert_array_equal(table["-values"], reader.get_tensor("words/.ATTRIBUTES/table-values"))
+    assert table["-keys"].tolist() == reader.get_tensor("words/.ATTRIBUTES/table-keys").tolist()
+
+    table["-values"] = table["-values"] * 10
+    same_graph = ckpt.write(str(tmp_path / "ours"))
+    assert object_graph(same_graph).serialized == object_graph(prefix).serialized
+    fresh_graph = Checkpoint(**tree).write(str(tmp_path / "fresh"))
+    for path in (same_graph, fresh_graph):
+        restored = _tables(tf, False)
+        tf.train.Checkpoint(**restored).read(path).assert_consumed()
+        assert restored["words"].lookup(tf.constant(["a", "c", "z"])).numpy().tolist() == [10, 30, -1]
+        assert restored["dense"].lookup(tf.constant([7], tf.int64)).numpy().tolist() == [0.75]
+        assert restored["v"].numpy() == 2.0
+
+
+def test_iterator_state_is_written_back_as_a_variant(tf: ModuleType, tmp_path: Path) -> None:
+    """A ``tf.data`` iterator saves its state as a variant tensor; a Checkpoint that read it wrote
+    it back as a string, and TF's restore refused it ('expected dtype variant does not equal
+    original dtype string'). Same graph or a fresh one, TF resumes the iterator where it was."""
+
+    def batches() -> Any:
+        return iter(tf.data.Dataset.range(10).shuffle(10, seed=1).batch(2))
+
+    iterator = batches()
+    next(iterator), next(iterator)
+    prefix = tf.train.Checkpoint(it=iterator, v=tf.Variable(1.0)).write(str(tmp_path / "tf"))
+    expected = next(iterator).numpy().tolist()
+
+    ckpt = Checkpoint()
+    tree = ckpt.read(prefix)
+    same_graph = ckpt.write(str(tmp_path / "ours"))
+    tree["extra"] = np.float32(3)
+    fresh_graph = ckpt.write(str(tmp_path / "fresh"))
+    for path in (same_graph, fresh_graph):
+        assert tf.train.load_checkpoint(path).get_variable_to_dtype_map()["it/.ATTRIBUTES/ITERATOR_STATE"] == tf.variant
+        resumed = batches()
+        tf.train.Checkpoint(it=resumed, v=tf.Variable(0.0)).read(path).assert_existing_objects_matched()
+        assert next(resumed).numpy().tolist() == expected
+
+
+def test_root_object_and_keyword_objects(tf: ModuleType, tmp_path: Path) -> None:
+    """``Checkpoint(root, **kwargs)`` as test_initialize_with_root_object_and_kwargs: the root
+    mapping's entries are the top-level objects, keyword objects sit beside them, and a keyword
+    that names something else the root holds is refused with TF's ValueError. fastckpt took
+    ``root=`` for an object named ``root``."""
+    model = tf.Module()
+    model.v = tf.Variable(3.0)
+    with pytest.raises(ValueError) as theirs:
+        tf.train.Checkpoint(model, v=tf.Variable(5.0))
+    with pytest.raises(ValueError) as ours:
+        Checkpoint({"v": np.float32(3)}, v=np.float32(5))
+    assert str(ours.value) == str(theirs.value)
+
+    prefix = tf.train.Checkpoint(model, separate=tf.Variable(5.0)).save(str(tmp_path / "tf" / "ckpt"))
+    v, separate = np.zeros((), np.float32), np.zeros((), np.float32)
+    for make in (lambda: Checkpoint({"v": v}, separate=separate), lambda: Checkpoint(root={"v": v}, separate=separate)):
+        v[...], separate[...] = 0, 0
+        ckpt = make()
+        ckpt.restore(prefix)
+        assert (float(v), float(separate), ckpt.save_counter) == (3.0, 5.0, 1)
+
+    v[...], separate[...] = 7, 8
+    ours_prefix = Checkpoint(root={"v": v}, separate=separate).save(str(tmp_path / "ours" / "ckpt"))
+    restored = tf.Module()
+    restored.v = tf.Variable(0.0)
+    restored_separate = tf.Variable(0.0)
+    tf.train.Checkpoint(restored, separate=restored_separate).restore(ours_prefix).assert_consumed()
+    assert (restored.v.numpy(), restored_separate.numpy()) == (7.0, 8.0)
