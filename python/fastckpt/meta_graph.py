@@ -13,7 +13,11 @@ gives a Saver whose ``restore(sess, P)`` fills the variables::
     save/restore_all = NoOp after every Assign
 
 ``import_meta_graph`` reads a TensorFlow-written ``.meta``: the graph imported as TensorFlow does
-(no ``import/`` prefix) and a ``Saver`` over its variables, named as its ``RestoreV2`` names them.
+(no ``import/`` prefix) and a ``Saver`` over its variables, named as its ``RestoreV2`` ops name
+them; a resource variable's restore reaches it through ``Identity`` and ``AssignVariableOp``::
+
+    save/restore_all ─^─ [NoOp per device ─^─] Assign(v, save/RestoreV2:k)
+                                               AssignVariableOp(v, Identity(save/RestoreV2:k))
 """
 
 from __future__ import annotations
@@ -54,6 +58,8 @@ def write_meta_graph_file(meta: MetaGraphDef, path: PathLike, as_text: bool = Fa
 
 #: Ops that hold a variable: reference variables and resource variables' handles.
 _VARIABLE_OPS = frozenset({"VariableV2", "Variable", "VarHandleOp"})
+#: Ops a Saver's restore writes a variable with: reference and resource variables.
+_ASSIGN_OPS = frozenset({"Assign", "AssignVariableOp"})
 
 
 def _zeros(dtype: int, shape: Sequence[int]) -> np.ndarray[Any, Any]:
@@ -82,49 +88,91 @@ def variables_of(graph_or_meta: Graph | MetaGraphDef) -> dict[str, np.ndarray[An
     return {node.name: _node_value(node) for node in sorted(nodes, key=lambda n: str(n.name))}
 
 
+def _assigned_variables(graph: Graph, restore_op: Any) -> dict[tuple[str, int], Any]:
+    """``{(RestoreV2 op name, output index): variable op}`` of the assignments ``restore_op``
+    runs: ``Assign(v, RestoreV2:k)`` for reference variables, ``AssignVariableOp(v,
+    Identity(RestoreV2:k))`` behind per-device ``NoOp``s for resource variables, and the
+    ``restore_shard`` groups of a sharded Saver."""
+    targets: dict[tuple[str, int], Any] = {}
+    seen: set[str] = set()
+    pending = [restore_op]
+    while pending:
+        op = pending.pop()
+        if op.name in seen:
+            continue
+        seen.add(op.name)
+        pending.extend(op.control_inputs)
+        inputs = op.inputs
+        if op.type not in _ASSIGN_OPS or len(inputs) != 2:
+            continue
+        value = inputs[1]
+        while value.op.type == "Identity":
+            value = value.op.inputs[0]
+        if value.op.type == "RestoreV2":
+            targets[(value.op.name, value.value_index)] = inputs[0].op
+    return targets
+
+
 def _saver_specs(meta: Any, graph: Graph, scope: str) -> list[tuple[str, np.ndarray[Any, Any]]]:
     """``(checkpoint name, zero array)`` of each variable the meta graph's Saver restores: the
-    names its ``RestoreV2`` reads, shapes and dtypes from the variables they are assigned to."""
-    restore_op = meta.saver_def.restore_op_name
-    prefix = (scope + "/" if scope else "") + restore_op.rpartition("/")[0]
-    names_node = graph.get_operation_by_name(f"{prefix}/RestoreV2/tensor_names")
-    names = [n.decode() for n in names_node.node_def.attr["value"].tensor.string_val]
-    dtypes = list(graph.get_operation_by_name(f"{prefix}/RestoreV2").get_attr("dtypes"))
-    targets: dict[int, Any] = {}
-    for op in graph.get_operation_by_name(f"{scope + '/' if scope else ''}{restore_op}").control_inputs:
-        inputs = op.inputs
-        if len(inputs) == 2 and inputs[1].op.name == f"{prefix}/RestoreV2":
-            targets[inputs[1].value_index] = inputs[0].op
+    names its ``RestoreV2`` ops read, shapes and dtypes from the variables they are assigned to."""
+    restore_op = graph.get_operation_by_name((scope + "/" if scope else "") + meta.saver_def.restore_op_name)
+    targets = _assigned_variables(graph, restore_op)
     specs = []
-    for i, (name, dtype) in enumerate(zip(names, dtypes)):
-        enum = int(getattr(dtype, "as_datatype_enum", dtype))
-        variable = targets.get(i)
-        shape: list[int] = []
-        if variable is not None:
-            shape = [max(int(d.size), 0) for d in variable.node_def.attr["shape"].shape.dim]
-        specs.append((name, _zeros(enum, shape)))
+    for restore_name in sorted({name for name, _ in targets}):
+        restore = graph.get_operation_by_name(restore_name)
+        names_node = graph.get_operation_by_name(f"{restore_name}/tensor_names")
+        names = [n.decode() for n in names_node.node_def.attr["value"].tensor.string_val]
+        for i, (name, dtype) in enumerate(zip(names, restore.get_attr("dtypes"))):
+            shape: list[int] = []
+            variable = targets.get((restore_name, i))
+            if variable is not None:
+                shape = [max(int(d.size), 0) for d in variable.node_def.attr["shape"].shape.dim]
+            specs.append((name, _zeros(int(dtype.as_datatype_enum), shape)))
     return specs
 
 
-def import_meta_graph(path: PathLike, import_scope: str | None = None, clear_devices: bool = False) -> tuple[Graph, Any]:
-    """Reads a ``.meta`` file as ``tf.compat.v1.train.import_meta_graph``: returns the imported
-    graph (names under ``import_scope``, no ``import/`` prefix by default) and a ``Saver`` over its
-    variables — zero arrays of their dtypes and shapes, filled by ``saver.restore(P)`` — or
-    ``None`` for the Saver when the meta graph has none."""
+def import_meta_graph(
+    meta_graph_or_file: MetaGraphDef | PathLike | Any,
+    clear_devices: bool = False,
+    import_scope: str | None = None,
+    input_map: dict[str | bytes, Any] | None = None,
+    graph: Graph | None = None,
+) -> tuple[Graph, Any]:
+    """Imports a meta graph as ``tf.compat.v1.train.import_meta_graph`` (same arguments, in the
+    same order): a ``.meta`` file (binary or text) or a ``MetaGraphDef`` (ours or TensorFlow's),
+    its graph imported under ``import_scope`` (no ``import/`` prefix by default), its
+    ``stripped_op_list`` used as ``producer_op_list``, into ``graph`` (a new ``Graph`` if
+    ``None``), whose tensors ``input_map`` may map GraphDef inputs to, as in ``import_graph_def``.
+
+    Returns the graph and a ``Saver`` over its variables (zero arrays of their dtypes and shapes,
+    filled by ``saver.restore(P)``): the variables its ``SaverDef``'s restore op assigns, reference
+    or resource ones; without a ``SaverDef``, the variables of its ``variables`` collection under
+    their scoped names, as TensorFlow then builds a new ``Saver()`` (whose ``save/`` operations
+    are not added to our graph); ``None`` when there are no variables either."""
     from .saver import Saver
 
-    meta = read_meta_graph(path)
+    if isinstance(meta_graph_or_file, (str, bytes, os.PathLike)):
+        meta = read_meta_graph(os.fsdecode(meta_graph_or_file))
+    else:
+        # TensorFlow's message or ours; a copy, as clear_devices edits it.
+        meta = MetaGraphDef.FromString(meta_graph_or_file.SerializeToString())
     graph_def = meta.graph_def
     if clear_devices:
         for node in graph_def.node:
             node.device = ""
-    graph = Graph()
-    import_graph_def(graph_def, name=import_scope or "", graph=graph)
-    if not meta.HasField("saver_def") or not meta.saver_def.restore_op_name:
-        return graph, None
-    saver = Saver(
-        dict(_saver_specs(meta, graph, import_scope or "")),
-        max_to_keep=meta.saver_def.max_to_keep,
-        keep_checkpoint_every_n_hours=meta.saver_def.keep_checkpoint_every_n_hours,
-    )
-    return graph, saver
+    info = meta.meta_info_def
+    producer_op_list = info.stripped_op_list if info.HasField("stripped_op_list") else None
+    scope = import_scope or ""
+    graph = graph if graph is not None else Graph()
+    import_graph_def(graph_def, input_map, name=scope, producer_op_list=producer_op_list, graph=graph)
+    if meta.HasField("saver_def") and meta.saver_def.restore_op_name:
+        saver_def = meta.saver_def
+        return graph, Saver(
+            dict(_saver_specs(meta, graph, scope)),
+            max_to_keep=saver_def.max_to_keep,
+            keep_checkpoint_every_n_hours=saver_def.keep_checkpoint_every_n_hours,
+            allow_empty=True,
+        )
+    scoped = {(scope + "/" if scope else "") + name: value for name, value in variables_of(meta).items()}
+    return graph, Saver(scoped) if scoped else None

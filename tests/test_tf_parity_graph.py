@@ -1,0 +1,144 @@
+"""TensorFlow's graph-side tests replayed against fastckpt where the two differed: each step runs
+through TensorFlow 2.21 and through fastckpt in the same test, and the results are compared.
+
+- ``saver_test.py``'s MetaGraph classes / ``meta_graph_test.py``: ``import_meta_graph`` of the
+  ``.meta`` files TensorFlow 2's ``tf.compat.v1`` graphs write (resource variables, restored
+  through ``AssignVariableOp``), with ``import_scope``, ``clear_devices``, a ``MetaGraphDef``
+  object, ``input_map`` and meta graphs without a ``SaverDef``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+
+import fastckpt
+
+# --------------------------------------------------------------------------------------------------
+# import_meta_graph
+# --------------------------------------------------------------------------------------------------
+
+
+def describe(graph: Any) -> list[tuple[str, str, list[str], list[str], str]]:
+    return [
+        (op.name, op.type, [t.name for t in op.inputs], [c.name for c in op.control_inputs], op.device)
+        for op in graph.get_operations()
+    ]
+
+
+def saved_model_graph(tf: ModuleType, folder: Path, *, use_resource: bool, with_saver: bool) -> tuple[str, str, Any]:
+    """A TF1-style graph built by TensorFlow 2 (``tf.compat.v1``), its variables saved by a
+    Saver; returns the checkpoint prefix, the ``.meta`` written beside it (with a ``SaverDef``, or
+    exported without one) and the values saved."""
+    graph = tf.Graph()
+    with graph.as_default():
+        v = tf.compat.v1.get_variable("v", initializer=np.arange(6, dtype=np.float32).reshape(2, 3), use_resource=use_resource)
+        with tf.compat.v1.variable_scope("layer"):
+            w = tf.compat.v1.get_variable("w", initializer=np.int64(7), use_resource=use_resource)
+        x = tf.compat.v1.placeholder(tf.float32, [None, 3], name="x")
+        tf.add(tf.matmul(x, v, transpose_b=True), tf.cast(w, tf.float32), name="y")
+        saver = tf.compat.v1.train.Saver()
+        with tf.compat.v1.Session() as sess:
+            sess.run(tf.compat.v1.global_variables_initializer())
+            prefix = saver.save(sess, str(folder / "model"))
+            values = dict(zip(["v", "layer/w"], sess.run([v, w])))
+        meta = prefix + ".meta"
+        if not with_saver:
+            meta = str(folder / "no_saver.meta")
+            tf.compat.v1.train.export_meta_graph(meta)
+    return prefix, meta, values
+
+
+def tf_import_meta_graph(tf: ModuleType, meta: Any, prefix: str, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+    """TensorFlow's import into a fresh graph, and what its Saver restores."""
+    graph = tf.Graph()
+    with graph.as_default():
+        saver = tf.compat.v1.train.import_meta_graph(meta, **kwargs)
+        scope = kwargs.get("import_scope")
+        names = {v.op.name: v for v in tf.compat.v1.global_variables()}
+        with tf.compat.v1.Session() as sess:
+            saver.restore(sess, prefix)
+            restored = sess.run(names)
+    return graph, {name[len(scope) + 1 :] if scope else name: value for name, value in restored.items()}
+
+
+@pytest.mark.parametrize("use_resource", [True, False], ids=["resource", "ref"])
+@pytest.mark.parametrize(
+    "options", [{}, {"import_scope": "new_model"}, {"clear_devices": True, "import_scope": "a/b"}], ids=str
+)
+def test_import_meta_graph_saver_restores_as_tensorflows(
+    tf: ModuleType, tmp_path: Path, use_resource: bool, options: dict[str, Any]
+) -> None:
+    """TensorFlow 2 builds resource variables, restored through Identity + AssignVariableOp: our
+    Saver took their shapes from Assign ops only and failed to restore them."""
+    prefix, meta, values = saved_model_graph(tf, tmp_path, use_resource=use_resource, with_saver=True)
+    tf_graph, tf_restored = tf_import_meta_graph(tf, meta, prefix, **options)
+    graph, saver = fastckpt.import_meta_graph(meta, **options)
+    assert describe(graph) == describe(tf_graph)
+    restored = saver.restore(prefix)
+    assert sorted(restored) == sorted(tf_restored) == sorted(values)
+    for name, value in tf_restored.items():
+        np.testing.assert_array_equal(restored[name], value)
+        assert restored[name].dtype == value.dtype
+
+
+def test_import_meta_graph_positional_arguments_and_message(tf: ModuleType, tmp_path: Path) -> None:
+    """TensorFlow's order is (meta_graph_or_file, clear_devices, import_scope); a MetaGraphDef
+    object is accepted as well as a file (ours took a path only, import_scope second)."""
+    prefix, meta, _ = saved_model_graph(tf, tmp_path, use_resource=True, with_saver=True)
+    read = tf.compat.v1.MetaGraphDef.FromString
+    # (TensorFlow's Saver prefixes the scope to the SaverDef of the message it is given, in place.)
+    tf_graph, tf_restored = tf_import_meta_graph(tf, read(Path(meta).read_bytes()), prefix, clear_devices=True, import_scope="s")
+    message = read(Path(meta).read_bytes())
+    for source in (message, fastckpt.read_meta_graph(meta), Path(meta)):
+        graph, saver = fastckpt.import_meta_graph(source, True, "s")
+        assert describe(graph) == describe(tf_graph)
+        assert sorted(saver.restore(prefix)) == sorted(tf_restored)
+    assert message == read(Path(meta).read_bytes())  # ours leaves it as it was
+
+
+def test_import_meta_graph_input_map_into_a_graph(tf: ModuleType, tmp_path: Path) -> None:
+    prefix, meta, _ = saved_model_graph(tf, tmp_path, use_resource=True, with_saver=True)
+    tf_graph = tf.Graph()
+    with tf_graph.as_default():
+        z = tf.compat.v1.placeholder(tf.float32, [None, 3], name="z")
+        tf.compat.v1.train.import_meta_graph(meta, input_map={"x:0": z})
+    graph = fastckpt.Graph()
+    only_z = tf.compat.v1.GraphDef(node=[tf_graph.get_operation_by_name("z").node_def])
+    fastckpt.import_graph_def(only_z, name="", graph=graph)
+    _, saver = fastckpt.import_meta_graph(meta, input_map={"x:0": graph.get_tensor_by_name("z:0")}, graph=graph)
+    assert describe(graph) == describe(tf_graph)
+    assert sorted(saver.restore(prefix)) == ["layer/w", "v"]
+
+
+@pytest.mark.parametrize("import_scope", [None, "scoped"])
+def test_import_meta_graph_without_saver_def(tf: ModuleType, tmp_path: Path, import_scope: str | None) -> None:
+    """Without a SaverDef TensorFlow makes a new Saver() over the imported global variables (ours
+    returned None); its checkpoint names are the scoped variable names."""
+    _, meta, values = saved_model_graph(tf, tmp_path, use_resource=True, with_saver=False)
+    tf_graph = tf.Graph()
+    with tf_graph.as_default():
+        tf_saver = tf.compat.v1.train.import_meta_graph(meta, import_scope=import_scope)
+        with tf.compat.v1.Session() as sess:
+            sess.run(tf.compat.v1.global_variables_initializer())
+            tf_prefix = tf_saver.save(sess, str(tmp_path / "again"))
+    names = sorted(name for name, _ in tf.train.list_variables(tf_prefix))
+    graph, saver = fastckpt.import_meta_graph(meta, import_scope=import_scope)
+    assert saver is not None and sorted(saver.var_list) == names
+    restored = saver.restore(tf_prefix)
+    for name, value in values.items():
+        np.testing.assert_array_equal(restored[f"{import_scope}/{name}" if import_scope else name], value)
+
+    # No variables, no SaverDef: no Saver in either library.
+    empty = tf.Graph()
+    with empty.as_default():
+        tf.constant(1.0, name="c")
+        tf.compat.v1.train.export_meta_graph(str(tmp_path / "empty.meta"))
+    with tf.Graph().as_default():
+        assert tf.compat.v1.train.import_meta_graph(str(tmp_path / "empty.meta")) is None
+    assert fastckpt.import_meta_graph(os.fspath(tmp_path / "empty.meta"))[1] is None
