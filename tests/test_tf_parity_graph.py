@@ -5,6 +5,8 @@ through TensorFlow 2.21 and through fastckpt in the same test, and the results a
   ``.meta`` files TensorFlow 2's ``tf.compat.v1`` graphs write (resource variables, restored
   through ``AssignVariableOp``), with ``import_scope``, ``clear_devices``, a ``MetaGraphDef``
   object, ``input_map`` and meta graphs without a ``SaverDef``.
+- ``graph_util_test.py``: ``extract_sub_graph`` and ``remove_training_nodes`` (new here) give the
+  GraphDef TensorFlow's give, byte for byte, on the test's graphs and on a graph TensorFlow builds.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ def saved_model_graph(tf: ModuleType, folder: Path, *, use_resource: bool, with_
     exported without one) and the values saved."""
     graph = tf.Graph()
     with graph.as_default():
-        v = tf.compat.v1.get_variable("v", initializer=np.arange(6, dtype=np.float32).reshape(2, 3), use_resource=use_resource)
+        initial = np.arange(6, dtype=np.float32).reshape(2, 3)
+        v = tf.compat.v1.get_variable("v", initializer=initial, use_resource=use_resource)
         with tf.compat.v1.variable_scope("layer"):
             w = tf.compat.v1.get_variable("w", initializer=np.int64(7), use_resource=use_resource)
         x = tf.compat.v1.placeholder(tf.float32, [None, 3], name="x")
@@ -93,7 +96,9 @@ def test_import_meta_graph_positional_arguments_and_message(tf: ModuleType, tmp_
     prefix, meta, _ = saved_model_graph(tf, tmp_path, use_resource=True, with_saver=True)
     read = tf.compat.v1.MetaGraphDef.FromString
     # (TensorFlow's Saver prefixes the scope to the SaverDef of the message it is given, in place.)
-    tf_graph, tf_restored = tf_import_meta_graph(tf, read(Path(meta).read_bytes()), prefix, clear_devices=True, import_scope="s")
+    tf_graph, tf_restored = tf_import_meta_graph(
+        tf, read(Path(meta).read_bytes()), prefix, clear_devices=True, import_scope="s"
+    )
     message = read(Path(meta).read_bytes())
     for source in (message, fastckpt.read_meta_graph(meta), Path(meta)):
         graph, saver = fastckpt.import_meta_graph(source, True, "s")
@@ -142,3 +147,119 @@ def test_import_meta_graph_without_saver_def(tf: ModuleType, tmp_path: Path, imp
     with tf.Graph().as_default():
         assert tf.compat.v1.train.import_meta_graph(str(tmp_path / "empty.meta")) is None
     assert fastckpt.import_meta_graph(os.fspath(tmp_path / "empty.meta"))[1] is None
+
+
+# --------------------------------------------------------------------------------------------------
+# graph_util: extract_sub_graph, remove_training_nodes
+# --------------------------------------------------------------------------------------------------
+
+
+def graph_def_of(tf: ModuleType, *nodes: tuple[str, str, list[str]], colocate: dict[str, str] | None = None) -> Any:
+    graph_def = tf.compat.v1.GraphDef()
+    for name, op, inputs in nodes:
+        node = graph_def.node.add(name=name, op=op, input=inputs)
+        if colocate and name in colocate:
+            node.attr["_class"].list.s.append(colocate[name].encode())
+    return graph_def
+
+
+def same_bytes(ours: Any, theirs: Any) -> bool:
+    assert isinstance(ours, fastckpt.GraphDef)
+    return bool(ours.SerializeToString(deterministic=True) == theirs.SerializeToString(deterministic=True))
+
+
+def built_by_tf(tf: ModuleType) -> Any:
+    """A graph with what both functions look at: CheckNumerics, Identity and StopGradient chains,
+    control dependencies, colocation, a function library and versions."""
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, [None, 4], name="x")
+        checked = tf.debugging.check_numerics(x, "bad x", name="check")
+        # (TensorFlow's remove_training_nodes fails with IndexError on an Identity of a CheckNumerics.)
+        squared = tf.math.square(checked, name="squared")
+        a = tf.identity(tf.stop_gradient(tf.identity(squared, name="i1"), name="sg"), name="i2")
+        with tf.control_dependencies([a.op]):
+            b = tf.identity(x, name="guarded")
+        with graph.colocate_with(a.op):
+            c = tf.math.square(a, name="c")
+
+        @tf.function
+        def double(t: Any) -> Any:
+            return t * 2.0
+
+        tf.add(double(c), b, name="out")
+        tf.identity(x, name="unused")
+    return graph.as_graph_def()
+
+
+def test_extract_sub_graph_as_tensorflows(tf: ModuleType) -> None:
+    gu = tf.compat.v1.graph_util
+    # graph_util_test's testExtractSubGraph: a loop, a control input, an unreachable node.
+    loop = graph_def_of(
+        tf, ("n1", "", ["n5"]), ("n2", "", ["n1:0"]), ("n3", "", ["^n2"]), ("n4", "", []), ("n5", "", ["n1"])
+    )
+    colocated = graph_def_of(tf, ("a", "NoOp", []), ("b", "NoOp", []), ("c", "NoOp", ["^b"]), colocate={"c": "loc:@a"})
+    real = built_by_tf(tf)
+    cases = [(loop, ["n3"]), (loop, ["n4", "n2"]), (colocated, ["c"]), (real, ["out"]), (real, ["c", "x"])]
+    for graph_def, dest in cases:
+        theirs = gu.extract_sub_graph(graph_def, dest)
+        assert same_bytes(fastckpt.extract_sub_graph(graph_def, dest), theirs)
+        ours = fastckpt.GraphDef.FromString(graph_def.SerializeToString())
+        assert same_bytes(fastckpt.extract_sub_graph(ours, dest), theirs)
+
+    # testExtractSubGraphWithInvalidDestNodes, and the other argument checks.
+    for args in [(loop, "n1"), (loop.node[0], ["n1"]), (b"", ["n1"])]:
+        with pytest.raises(TypeError) as tf_error:
+            gu.extract_sub_graph(*args)
+        with pytest.raises(TypeError) as fc_error:
+            fastckpt.extract_sub_graph(*args)
+        assert str(fc_error.value) == str(tf_error.value)
+    for dest in (["zz"], ["n1:0"], ["n3", "^n2"]):
+        with pytest.raises(AssertionError) as tf_assert:
+            gu.extract_sub_graph(loop, dest)
+        with pytest.raises(ValueError) as fc_error:
+            fastckpt.extract_sub_graph(loop, dest)
+        assert str(fc_error.value) == str(tf_assert.value)
+
+
+def test_remove_training_nodes_as_tensorflows(tf: ModuleType) -> None:
+    gu = tf.compat.v1.graph_util
+    cases = [
+        # testRemoveTrainingNodes: CheckNumerics behind control inputs, colocation keeps c_identity.
+        graph_def_of(
+            tf,
+            ("a_constant", "Const", []),
+            ("a_check", "CheckNumerics", ["a_constant"]),
+            ("a_identity", "Identity", ["a_constant", "^a_check"]),
+            ("b_constant", "Const", []),
+            ("b_check", "CheckNumerics", ["b_constant"]),
+            ("b_identity", "Identity", ["b_constant", "^b_check"]),
+            ("add", "Add", ["a_identity", "b_identity"]),
+            ("c_constant", "Const", []),
+            ("c_identity", "Identity", ["c_constant"]),
+            ("sub", "Sub", ["c_constant", "c_identity"]),
+            colocate={"sub": "c_identity"},
+        ),
+        # testRemoveIdentityChains
+        graph_def_of(tf, ("A", "Aop", ["B"]), ("B", "Identity", ["C"]), ("C", "Identity", ["D"]), ("D", "Dop", [])),
+        # testRemoveIdentityUsedAsControlInputInConst
+        graph_def_of(tf, ("C", "Const", ["^I"]), ("I", "Identity", ["Base"]), ("Base", "BaseOp", [])),
+        # a chain through an output index and StopGradient, a check read as "check:0" (kept: TensorFlow
+        # drops only inputs that name the node whole)
+        graph_def_of(
+            tf,
+            ("A", "Aop", ["S", "check:0"]),
+            ("S", "StopGradient", ["I"]),
+            ("I", "Identity", ["D:1"]),
+            ("D", "Dop", ["check"]),
+            ("check", "CheckNumerics", ["E"]),
+            ("E", "Eop", []),
+        ),
+        built_by_tf(tf),
+    ]
+    for graph_def in cases:
+        for protected in (None, ["I", "i2", "c_identity"]):
+            theirs = gu.remove_training_nodes(graph_def, protected)
+            assert same_bytes(fastckpt.remove_training_nodes(graph_def, protected), theirs)
+    with pytest.raises(TypeError, match="must be a graph_pb2.GraphDef proto"):
+        fastckpt.remove_training_nodes(cases[0].node[0])

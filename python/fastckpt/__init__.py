@@ -21,6 +21,7 @@ from .freeze import freeze_graph, freeze_saved_model
 from .merge import merge_bundles
 from .meta_graph import import_meta_graph
 from .graph import DType, Graph, Operation, Tensor, import_graph_def
+from .graph_util import extract_sub_graph, remove_training_nodes
 from .graph_io import make_ndarray, make_tensor_proto, read_graph_def, read_meta_graph, write_graph
 from .protos import (
     AssetFileDef,
@@ -115,6 +116,7 @@ __all__ = [
     "checkpoints_iterator",
     "convert",
     "convert_many",
+    "extract_sub_graph",
     "freeze_graph",
     "freeze_saved_model",
     "generate_checkpoint_state_proto",
@@ -138,6 +140,7 @@ __all__ = [
     "read_meta_graph",
     "read_saved_model",
     "remove_checkpoint",
+    "remove_training_nodes",
     "save",
     "update_checkpoint_state",
     "wait_for_new_checkpoint",

@@ -27,6 +27,7 @@ __all__ = [
     "Writer",
     "convert",
     "dtype_table",
+    "extract_sub_graph",
     "freeze_graph",
     "import_graph_def",
     "make_ndarray",
@@ -35,6 +36,7 @@ __all__ = [
     "parse_message",
     "plan_shards",
     "read_message",
+    "remove_training_nodes",
     "saver_meta_graph",
     "write_message",
     "parse_checkpoint_state",
@@ -353,6 +355,8 @@ def write_message(message: _Any, path: str | os.PathLike[str], as_text: bool) ->
 def make_ndarray(tensor: _Any, max_fill_bytes: int | None = None) -> np.ndarray[_Any, _Any]: ...
 def make_tensor_proto(dtype: int, shape: list[int], values: bytes | list[bytes]) -> TensorProto: ...
 def freeze_graph(graph_def: _Any, prefix: str | os.PathLike[str], output_nodes: list[str]) -> GraphDef: ...
+def extract_sub_graph(graph_def: _Any, dest_nodes: list[str]) -> GraphDef: ...
+def remove_training_nodes(graph_def: _Any, protected_nodes: list[str]) -> GraphDef: ...
 
 @final
 class Descriptor:

@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! prune    keep what `outputs` reach through data inputs, control inputs (`^x`) and colocation
-//!          (`_class: "loc:@x"`), in the original order; library and versions are kept
+//!          (`_class: "loc:@x"`), in the original order (`subgraph::reachable`); library and
+//!          versions are kept
 //! convert  Variable / VariableV2 / VarHandleOp "v"  ──▶  Const "v" { dtype, value = checkpoint["v"] }
 //!          then along data edges out of the variable:
 //!            Identity, Enter, Exit, Switch, _SwitchN, NextIteration: T[i] = dtype, go on
@@ -27,6 +28,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::freeze_calls::{convert_call_input, CallKind};
+use super::subgraph::{node_name, reachable};
 use crate::bundle::{DataFile, TensorData};
 use crate::dtype::{DataType, Layout};
 use crate::error::{display_key, Error, Result};
@@ -45,7 +47,7 @@ const PASS_THROUGH_OPS: [&str; 6] = ["Enter", "Exit", "Identity", "NextIteration
 /// are accepted) need, every variable left in it replaced by a `Const` holding its value in
 /// `checkpoint`, and the readers of resource variables rewired onto the constants.
 pub fn freeze_graph(graph_def: &Message, checkpoint: &CheckpointReader, outputs: &[String]) -> Result<Message> {
-    let mut nodes = prune(graph_def.messages("node"), outputs)?;
+    let mut nodes = reachable(graph_def.messages("node"), outputs)?;
     let index: HashMap<Vec<u8>, usize> = nodes.iter().enumerate().map(|(i, n)| (n.bytes("name").to_vec(), i)).collect();
     let consumers = consumers(&nodes, &index);
     let variables: Vec<usize> =
@@ -99,46 +101,6 @@ pub fn freeze_graph(graph_def: &Message, checkpoint: &CheckpointReader, outputs:
     Ok(out)
 }
 
-/// The name of the node an input refers to: `^x`, `x:1` and `x` all name `x`.
-fn node_name(input: &[u8]) -> &[u8] {
-    if let Some(rest) = input.strip_prefix(b"^") {
-        return rest;
-    }
-    match input.iter().position(|&b| b == b':') {
-        Some(colon) => &input[..colon],
-        None => input,
-    }
-}
-
-/// Copies of the nodes `outputs` reach (TensorFlow's `extract_sub_graph`), in graph order.
-fn prune(all: &[Message], outputs: &[String]) -> Result<Vec<Message>> {
-    let index: HashMap<&[u8], usize> = all.iter().enumerate().map(|(i, n)| (n.bytes("name"), i)).collect();
-    let mut keep = vec![false; all.len()];
-    let mut queue = Vec::with_capacity(outputs.len());
-    for output in outputs {
-        let name = node_name(output.as_bytes());
-        let Some(&i) = index.get(name) else {
-            return Err(Error::InvalidArgument(format!("{} is not in graph", display_key(name))));
-        };
-        queue.push(i);
-    }
-    while let Some(i) = queue.pop() {
-        if std::mem::replace(&mut keep[i], true) {
-            continue;
-        }
-        let node = &all[i];
-        let colocated = node
-            .map_get("attr", &key("_class"))
-            .and_then(|a| attr_list(a, "s"))
-            .into_iter()
-            .flatten()
-            .filter_map(|s| s.strip_prefix(b"loc:@"));
-        let inputs = node.strings("input").iter().map(|s| node_name(s));
-        queue.extend(inputs.chain(colocated).filter_map(|name| index.get(name).copied()).filter(|&j| !keep[j]));
-    }
-    Ok(all.iter().zip(keep).filter(|(_, k)| *k).map(|(n, _)| n.clone()).collect())
-}
-
 /// For each node, the `(node, input position)` pairs that read one of its outputs as data.
 fn consumers(nodes: &[Message], index: &HashMap<Vec<u8>, usize>) -> Vec<Vec<(usize, usize)>> {
     let mut out = vec![Vec::new(); nodes.len()];
@@ -157,14 +119,6 @@ fn consumers(nodes: &[Message], index: &HashMap<Vec<u8>, usize>) -> Vec<Vec<(usi
 
 pub(super) fn key(name: &str) -> MapKey {
     MapKey::Bytes(Bytes::copy_from_slice(name.as_bytes()))
-}
-
-/// A list field (`s`, `type`, …) of an `AttrValue` holding a list.
-fn attr_list<'a>(attr: &'a Value, field: &str) -> Option<&'a [Bytes]> {
-    match attr {
-        Value::Message(a) => Some(a.message("list")?.strings(field)),
-        _ => None,
-    }
 }
 
 /// An integer-like field (`type`, `i`, `b`) of a node's attr; 0 when absent.
