@@ -7,10 +7,12 @@ through TensorFlow 2.21 and through fastckpt in the same test, and the results a
   object, ``input_map`` and meta graphs without a ``SaverDef``.
 - ``graph_util_test.py``: ``extract_sub_graph`` and ``remove_training_nodes`` (new here) give the
   GraphDef TensorFlow's give, byte for byte, on the test's graphs and on a graph TensorFlow builds.
+- ``saved_model_utils_test.py``: ``get_saved_model_tag_sets`` and ``get_meta_graph_def`` (new here).
 """
 
 from __future__ import annotations
 
+import ast
 import os
 from pathlib import Path
 from types import ModuleType
@@ -263,3 +265,46 @@ def test_remove_training_nodes_as_tensorflows(tf: ModuleType) -> None:
             assert same_bytes(fastckpt.remove_training_nodes(graph_def, protected), theirs)
     with pytest.raises(TypeError, match="must be a graph_pb2.GraphDef proto"):
         fastckpt.remove_training_nodes(cases[0].node[0])
+
+
+# --------------------------------------------------------------------------------------------------
+# saved_model_utils: get_saved_model_tag_sets, get_meta_graph_def
+# --------------------------------------------------------------------------------------------------
+
+
+def test_saved_model_utils_as_tensorflows(tf: ModuleType, tmp_path: Path) -> None:
+    """saved_model_utils_test's testGetSavedModelTagSets, and get_meta_graph_def on its SavedModel."""
+    from tensorflow.python.tools import saved_model_utils
+
+    export_dir = str(tmp_path / "tags")
+    builder = tf.compat.v1.saved_model.Builder(export_dir)
+    tag_sets = [["train"], ["serve"], ["serve", "gpu"], ["serve", "tpu"], ["foo", "bar"]]
+    for i, tags in enumerate(tag_sets):
+        with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+            tf.compat.v1.Variable(42 + i, name="v")
+            sess.run(tf.compat.v1.global_variables_initializer())
+            if i == 0:
+                builder.add_meta_graph_and_variables(sess, tags)
+            else:
+                builder.add_meta_graph(tags)
+    builder.save()
+
+    assert fastckpt.get_saved_model_tag_sets(export_dir) == saved_model_utils.get_saved_model_tag_sets(export_dir)
+    for tag_set in ["train", "serve", "gpu,serve", "serve,tpu,", "bar,foo"]:
+        ours = fastckpt.get_meta_graph_def(export_dir, tag_set)
+        theirs = saved_model_utils.get_meta_graph_def(export_dir, tag_set)
+        assert ours.SerializeToString(deterministic=True) == theirs.SerializeToString(deterministic=True)
+    for tag_set in ["", "serve,gpu,tpu", "nope"]:
+        with pytest.raises(RuntimeError) as tf_error:
+            saved_model_utils.get_meta_graph_def(export_dir, tag_set)
+        with pytest.raises(RuntimeError) as fc_error:
+            fastckpt.get_meta_graph_def(export_dir, tag_set)
+        # TensorFlow lists each tag set joined in the order of a Python set: compare them as sets.
+        head, _, listed = str(tf_error.value).partition("tag-sets: ")
+        ours_head, _, ours_listed = str(fc_error.value).partition("tag-sets: ")
+        assert ours_head == head
+
+        def tag_set_of(text: str) -> list[frozenset[str]]:
+            return [frozenset(t.split(",")) for t in ast.literal_eval(text)]
+
+        assert tag_set_of(ours_listed) == tag_set_of(listed)

@@ -61,7 +61,13 @@ from .state import (
     wait_for_new_checkpoint,
 )
 from .saver import Saver
-from .saved_model import LoadedSavedModel, load_saved_model, read_saved_model
+from .saved_model import (
+    LoadedSavedModel,
+    get_meta_graph_def,
+    get_saved_model_tag_sets,
+    load_saved_model,
+    read_saved_model,
+)
 from .writer import BundleWriter, save
 from . import distributed  # many processes, one checkpoint: fastckpt.distributed.save/restore
 
@@ -122,6 +128,8 @@ __all__ = [
     "generate_checkpoint_state_proto",
     "get_checkpoint_mtimes",
     "get_checkpoint_state",
+    "get_meta_graph_def",
+    "get_saved_model_tag_sets",
     "import_graph_def",
     "import_meta_graph",
     "latest_checkpoint",
