@@ -5,6 +5,9 @@ through TensorFlow 2.21 and through fastckpt in the same test, and the results a
   ``.meta`` files TensorFlow 2's ``tf.compat.v1`` graphs write (resource variables, restored
   through ``AssignVariableOp``), with ``import_scope``, ``clear_devices``, a ``MetaGraphDef``
   object, ``input_map`` and meta graphs without a ``SaverDef``.
+- ``importer_test.py``: ``Operation.colocation_groups()`` and ``Graph.graph_def_versions`` (new
+  here) after the colocation and version cases of the test (testColocationAndDevice,
+  testNamePrefixColocationAttrs(MultipleImport), testMultipleColocationWithDeviceFn, testVersion).
 - ``graph_util_test.py``: ``extract_sub_graph`` and ``remove_training_nodes`` (new here) give the
   GraphDef TensorFlow's give, byte for byte, on the test's graphs and on a graph TensorFlow builds.
 - ``saved_model_utils_test.py``: ``get_saved_model_tag_sets`` and ``get_meta_graph_def`` (new here).
@@ -149,6 +152,67 @@ def test_import_meta_graph_without_saver_def(tf: ModuleType, tmp_path: Path, imp
     with tf.Graph().as_default():
         assert tf.compat.v1.train.import_meta_graph(str(tmp_path / "empty.meta")) is None
     assert fastckpt.import_meta_graph(os.fspath(tmp_path / "empty.meta"))[1] is None
+
+
+# --------------------------------------------------------------------------------------------------
+# import_graph_def: colocation groups and versions of the imported graph
+# --------------------------------------------------------------------------------------------------
+
+
+def colocated_graph_defs(tf: ModuleType) -> list[Any]:
+    """importer_test's colocation graphs: A and B colocated with A (device on A, on B, on
+    neither), C colocated with both A and B, an op whose _class has a non-loc entry."""
+    noop = "node {{ name: '{}' op: 'NoOp' {} {} }}"
+
+    def colocate(*names: str) -> str:
+        return "attr { key: '_class' value { list { " + " ".join(f"s: '{n}'" for n in names) + " } } }"
+
+    texts = [
+        noop.format("A", "device: '/device:CPU:0'", colocate("loc:@A")) + noop.format("B", "", colocate("loc:@A")),
+        noop.format("A", "", colocate("loc:@A")) + noop.format("B", "device: '/device:CPU:0'", colocate("loc:@A")),
+        noop.format("A", "", "") + noop.format("B", "", colocate("loc:@A")),
+        noop.format("A", "", "") + noop.format("B", "", "") + noop.format("C", "", colocate("loc:@A", "loc:@B")),
+        noop.format("A", "", "") + noop.format("B", "", colocate("other", "loc:@A")),
+    ]
+    from google.protobuf import text_format
+
+    return [text_format.Parse(f"versions {{ producer: 1882 }} {text}", tf.compat.v1.GraphDef()) for text in texts]
+
+
+@pytest.mark.parametrize("name", [None, "", "imported_graph"])
+def test_colocation_groups_as_tensorflows(tf: ModuleType, name: str | None) -> None:
+    for graph_def in colocated_graph_defs(tf):
+        tf_graph = tf.Graph()
+        graph = fastckpt.Graph()
+        for _ in range(2):  # the second import is renamed (A_1 …), its colocations with it
+            with tf_graph.as_default():
+                tf.compat.v1.import_graph_def(graph_def, name=name)
+            fastckpt.import_graph_def(graph_def, name=name, graph=graph)
+        assert describe(graph) == describe(tf_graph)
+        theirs = [op.colocation_groups() for op in tf_graph.get_operations()]
+        assert [op.colocation_groups() for op in graph.get_operations()] == theirs
+
+
+def test_graph_def_versions_as_tensorflows(tf: ModuleType) -> None:
+    from tensorflow.python.framework import versions
+
+    low, high = versions.GRAPH_DEF_VERSION_MIN_CONSUMER, versions.GRAPH_DEF_VERSION
+    assert fastckpt.Graph().graph_def_versions == tf.Graph().graph_def_versions
+    for producer in (low, (low + high) // 2, high):
+        for min_consumer in (low, (low + high) // 2, high):
+            graph_def = tf.compat.v1.GraphDef()
+            graph_def.versions.producer, graph_def.versions.min_consumer = producer, min_consumer
+            graph_def.node.add(name="A", op="NoOp")
+            tf_graph = tf.Graph()
+            with tf_graph.as_default():
+                tf.compat.v1.import_graph_def(graph_def)
+                tf.compat.v1.import_graph_def(graph_def)  # a second import merges the versions
+            graph = fastckpt.Graph()
+            fastckpt.import_graph_def(graph_def, graph=graph)
+            fastckpt.import_graph_def(graph_def, graph=graph)
+            versions_def = graph.graph_def_versions
+            assert isinstance(versions_def, fastckpt.VersionDef)
+            assert versions_def.SerializeToString() == tf_graph.graph_def_versions.SerializeToString()
 
 
 # --------------------------------------------------------------------------------------------------
