@@ -95,6 +95,32 @@ def test_import_meta_graph_saver_restores_as_tensorflows(
         assert restored[name].dtype == value.dtype
 
 
+@pytest.mark.parametrize("use_resource", [True, False], ids=["resource", "ref"])
+def test_import_meta_graph_of_a_sharded_saver_on_two_devices(
+    tf: ModuleType, tmp_path: Path, use_resource: bool
+) -> None:
+    """A sharded Saver over two devices restores through save/RestoreV2 and save/RestoreV2_1 (we
+    read the first only, and missed the variables of the second)."""
+    graph = tf.Graph()
+    with graph.as_default():
+        with tf.device("/cpu:0"):
+            tf.compat.v1.get_variable("a", initializer=np.ones([2], np.float32), use_resource=use_resource)
+        with tf.device("/device:CPU:1"):
+            tf.compat.v1.get_variable("b", initializer=np.full([3], 2, np.int32), use_resource=use_resource)
+        saver = tf.compat.v1.train.Saver(sharded=True)
+        config = tf.compat.v1.ConfigProto(device_count={"CPU": 2})
+        with tf.compat.v1.Session(config=config) as sess:
+            sess.run(tf.compat.v1.global_variables_initializer())
+            prefix = saver.save(sess, str(tmp_path / "sharded"))
+    restore_ops = [n.name for n in fastckpt.read_meta_graph(prefix + ".meta").graph_def.node if n.op == "RestoreV2"]
+    assert restore_ops == ["save/RestoreV2", "save/RestoreV2_1"]
+    _, ours = fastckpt.import_meta_graph(prefix + ".meta")
+    restored = ours.restore(prefix)
+    assert sorted(restored) == sorted(name for name, _ in tf.train.list_variables(prefix))
+    for name, value in restored.items():
+        np.testing.assert_array_equal(value, tf.train.load_variable(prefix, name))
+
+
 def test_import_meta_graph_positional_arguments_and_message(tf: ModuleType, tmp_path: Path) -> None:
     """TensorFlow's order is (meta_graph_or_file, clear_devices, import_scope); a MetaGraphDef
     object is accepted as well as a file (ours took a path only, import_scope second)."""
