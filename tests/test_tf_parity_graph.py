@@ -7,7 +7,8 @@ through TensorFlow 2.21 and through fastckpt in the same test, and the results a
   object, ``input_map`` and meta graphs without a ``SaverDef``.
 - ``importer_test.py``: ``Operation.colocation_groups()`` and ``Graph.graph_def_versions`` (new
   here) after the colocation and version cases of the test (testColocationAndDevice,
-  testNamePrefixColocationAttrs(MultipleImport), testMultipleColocationWithDeviceFn, testVersion).
+  testNamePrefixColocationAttrs(MultipleImport), testMultipleColocationWithDeviceFn, testVersion),
+  and testInvalidInputForInputMap.
 - ``graph_util_test.py``: ``extract_sub_graph`` and ``remove_training_nodes`` (new here) give the
   GraphDef TensorFlow's give, byte for byte, on the test's graphs and on a graph TensorFlow builds.
 - ``saved_model_utils_test.py``: ``get_saved_model_tag_sets`` and ``get_meta_graph_def`` (new here).
@@ -241,6 +242,21 @@ def test_graph_def_versions_as_tensorflows(tf: ModuleType) -> None:
             assert versions_def.SerializeToString() == tf_graph.graph_def_versions.SerializeToString()
 
 
+def test_input_map_values_that_are_not_tensors(tf: ModuleType) -> None:
+    """importer_test's testInvalidInputForInputMap: a value that is no tensor needs a name scope
+    for the constant TensorFlow makes of it; with ``name=""`` both refuse it with TF's ValueError."""
+    graph_def = tf.compat.v1.GraphDef()
+    placeholder = graph_def.node.add(name="a", op="Placeholder")
+    placeholder.attr["dtype"].type = tf.float32.as_datatype_enum
+    with tf.Graph().as_default(), pytest.raises(ValueError) as tf_error:
+        tf.compat.v1.import_graph_def(graph_def, input_map={"a:0": 5.0}, name="")
+    with pytest.raises(ValueError) as fc_error:
+        fastckpt.import_graph_def(graph_def, input_map={"a:0": 5.0}, name="")
+    assert str(fc_error.value) == str(tf_error.value)
+    with pytest.raises(TypeError, match="input_map values must be"):  # TF would make a constant
+        fastckpt.import_graph_def(graph_def, input_map={"a:0": 5.0}, name="scoped")
+
+
 # --------------------------------------------------------------------------------------------------
 # graph_util: extract_sub_graph, remove_training_nodes
 # --------------------------------------------------------------------------------------------------
@@ -398,3 +414,4 @@ def test_saved_model_utils_as_tensorflows(tf: ModuleType, tmp_path: Path) -> Non
             return [frozenset(t.split(",")) for t in ast.literal_eval(text)]
 
         assert tag_set_of(ours_listed) == tag_set_of(listed)
+
