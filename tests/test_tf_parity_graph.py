@@ -5,10 +5,10 @@ through TensorFlow 2.21 and through fastckpt in the same test, and the results a
   ``.meta`` files TensorFlow 2's ``tf.compat.v1`` graphs write (resource variables, restored
   through ``AssignVariableOp``), with ``import_scope``, ``clear_devices``, a ``MetaGraphDef``
   object, ``input_map`` and meta graphs without a ``SaverDef``.
-- ``importer_test.py``: ``Operation.colocation_groups()`` and ``Graph.graph_def_versions`` (new
-  here) after the colocation and version cases of the test (testColocationAndDevice,
-  testNamePrefixColocationAttrs(MultipleImport), testMultipleColocationWithDeviceFn, testVersion),
-  and testInvalidInputForInputMap.
+- ``importer_test.py``: ``Operation.colocation_groups()``, ``Graph.graph_def_versions`` and
+  ``Operation.op_def`` (new here) after the colocation and version cases of the test
+  (testColocationAndDevice, testNamePrefixColocationAttrs(MultipleImport),
+  testMultipleColocationWithDeviceFn, testVersion, testBasic), and testInvalidInputForInputMap.
 - ``graph_util_test.py``: ``extract_sub_graph`` and ``remove_training_nodes`` (new here) give the
   GraphDef TensorFlow's give, byte for byte, on the test's graphs and on a graph TensorFlow builds.
 - ``saved_model_utils_test.py``: ``get_saved_model_tag_sets`` and ``get_meta_graph_def`` (new here).
@@ -240,6 +240,43 @@ def test_graph_def_versions_as_tensorflows(tf: ModuleType) -> None:
             versions_def = graph.graph_def_versions
             assert isinstance(versions_def, fastckpt.VersionDef)
             assert versions_def.SerializeToString() == tf_graph.graph_def_versions.SerializeToString()
+
+
+def test_op_def_as_tensorflows(tf: ModuleType) -> None:
+    """``Operation.op_def``: the registered OpDef of each op type, or the signature of the library
+    function a call runs (importer_test's testBasic only asks that it is there)."""
+
+    @tf.function
+    def inner(x: Any) -> Any:
+        return tf.nn.relu(x)
+
+    @tf.function
+    def f(x: Any) -> Any:
+        return inner(x) * 2.0
+
+    graph_def = f.get_concrete_function(tf.TensorSpec([None], tf.float32)).graph.as_graph_def()
+    with tf.Graph().as_default() as tf_graph:
+        tf.compat.v1.import_graph_def(graph_def)
+        tf.raw_ops.Unique(x=tf.constant([1, 1]), name="u")
+    graph = fastckpt.Graph()
+    fastckpt.import_graph_def(tf_graph.as_graph_def(), name="", graph=graph)
+    assert {op.type for op in graph.get_operations()} >= {"Placeholder", "PartitionedCall", "Unique"}
+    assert len(graph_def.library.function) == 1
+    for tf_op in tf_graph.get_operations():
+        ours = graph.get_operation_by_name(tf_op.name).op_def
+        assert isinstance(ours, fastckpt.OpDef)
+        assert ours.SerializeToString(deterministic=True) == tf_op.op_def.SerializeToString(deterministic=True)
+    for function in graph_def.library.function:  # a call of a library function: its signature
+        call = tf.compat.v1.GraphDef()
+        call.library.CopyFrom(graph_def.library)
+        call.node.add(name="call", op=function.signature.name, input=["p"])
+        placeholder = call.node.add(name="p", op="Placeholder")
+        placeholder.attr["dtype"].type = tf.float32.as_datatype_enum
+        with tf.Graph().as_default() as calling:
+            tf.compat.v1.import_graph_def(call, name="")
+        ours = fastckpt.import_graph_def(call, name="").get_operation_by_name("call").op_def
+        theirs = calling.get_operation_by_name("call").op_def
+        assert ours.SerializeToString(deterministic=True) == theirs.SerializeToString(deterministic=True)
 
 
 def test_input_map_values_that_are_not_tensors(tf: ModuleType) -> None:

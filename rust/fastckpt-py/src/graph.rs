@@ -303,6 +303,20 @@ impl Operation {
         }
     }
 
+    /// `tf.Operation.op_def`: the `OpDef` of its type — the op TensorFlow registers, or the
+    /// signature of the library function it calls; `None` for neither.
+    #[getter]
+    fn op_def<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let def = self.with(py, |g, op| match g.function(op.op_type()) {
+            Some(function) => function.def.message("signature").cloned(),
+            None => graph::registry().ok().and_then(|ops| ops.op_def_message(op.op_type())),
+        });
+        match def {
+            Some(def) => new_message(py, def),
+            None => Ok(py.None().into_bound(py)),
+        }
+    }
+
     /// `tf.Operation.colocation_groups()`: the `loc:@x` entries of the `_class` attr, or
     /// `[b"loc:@<own name>"]` when it has none.
     fn colocation_groups<'py>(&self, py: Python<'py>) -> Vec<Bound<'py, PyBytes>> {
