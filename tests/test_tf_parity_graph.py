@@ -153,6 +153,48 @@ def test_import_meta_graph_input_map_into_a_graph(tf: ModuleType, tmp_path: Path
     assert sorted(saver.restore(prefix)) == ["layer/w", "v"]
 
 
+def test_import_meta_graph_of_a_scoped_export_needs_its_unbound_inputs(tf: ModuleType, tmp_path: Path) -> None:
+    """meta_graph_test's _testScopedImport: a meta graph exported from a scope reads what lies
+    outside through ``$unbound_inputs_…`` inputs, which input_map must map, all and only them."""
+    from tensorflow.python.framework import meta_graph
+
+    graph = tf.Graph()
+    with graph.as_default():
+        images = tf.constant(1.2, tf.float32, shape=[100, 28], name="images")
+        with tf.name_scope("hidden1"):
+            weights = tf.compat.v1.Variable(tf.compat.v1.truncated_normal([28, 128]), name="weights")
+            tf.nn.relu(tf.matmul(images, weights), name="relu")
+        meta = str(tmp_path / "hidden1.pbtxt")
+        meta_graph.export_scoped_meta_graph(filename=meta, graph=graph, export_scope="hidden1")
+
+    outside = tf.Graph()
+    with outside.as_default():
+        tf.constant(1.2, tf.float32, shape=[100, 28], name="new_images")
+    for input_map in (None, {"images:0": "new_images:0"}, {"$unbound_inputs_images": "new_images:0"}):
+        tf_graph = tf.Graph()
+        with tf_graph.as_default():
+            tf.compat.v1.import_graph_def(outside.as_graph_def(), name="")
+            mapped = {k: tf_graph.get_tensor_by_name(v) for k, v in (input_map or {}).items()}
+            try:
+                tf.compat.v1.train.import_meta_graph(meta, import_scope="new_hidden1", input_map=mapped or None)
+                # (no SaverDef: TF adds a new Saver's save/ operations, our Saver none)
+                theirs = [op for op in describe(tf_graph) if not op[0].startswith("save/")]
+            except ValueError as e:
+                theirs = str(e)
+        ours_graph = fastckpt.Graph()
+        fastckpt.import_graph_def(outside.as_graph_def(), name="", graph=ours_graph)
+        mapped = {k: ours_graph.get_tensor_by_name(v) for k, v in (input_map or {}).items()}
+        try:
+            _, saver = fastckpt.import_meta_graph(
+                meta, import_scope="new_hidden1", input_map=mapped or None, graph=ours_graph
+            )
+            ours = describe(ours_graph)
+            assert saver is not None and list(saver.var_list) == ["new_hidden1/weights"]
+        except ValueError as e:
+            ours = str(e)
+        assert ours == theirs
+
+
 @pytest.mark.parametrize("import_scope", [None, "scoped"])
 def test_import_meta_graph_without_saver_def(tf: ModuleType, tmp_path: Path, import_scope: str | None) -> None:
     """Without a SaverDef TensorFlow makes a new Saver() over the imported global variables (ours

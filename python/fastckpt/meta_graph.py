@@ -132,18 +132,37 @@ def _saver_specs(meta: Any, graph: Graph, scope: str) -> list[tuple[str, np.ndar
     return specs
 
 
+def _check_unbound_inputs(meta: MetaGraphDef, collection: str | None, input_map: Any) -> None:
+    """TensorFlow's check that ``input_map`` maps exactly the inputs a scoped export left unbound
+    (its text lists them all when a mapped name is ``str``: it looks the collection's ``bytes``
+    up among the keys)."""
+    if not collection or collection not in meta.collection_def:
+        return
+    kind = meta.collection_def[collection].WhichOneof("kind")
+    values = list(getattr(meta.collection_def[collection], kind).value) if kind else []
+    names = [v.decode() if isinstance(v, bytes) else str(v) for v in values]
+    if values and (not input_map or sorted(names) != sorted(input_map)):
+        missing = [name for value, name in zip(values, names) if not input_map or value not in input_map]
+        raise ValueError(
+            f"Graph contains unbound inputs: {','.join(missing)}. Must provide these inputs through input_map."
+        )
+
+
 def import_meta_graph(
     meta_graph_or_file: MetaGraphDef | PathLike | Any,
     clear_devices: bool = False,
     import_scope: str | None = None,
     input_map: dict[str | bytes, Any] | None = None,
     graph: Graph | None = None,
+    unbound_inputs_col_name: str | None = "unbound_inputs",
 ) -> tuple[Graph, Any]:
     """Imports a meta graph as ``tf.compat.v1.train.import_meta_graph`` (same arguments, in the
     same order): a ``.meta`` file (binary or text) or a ``MetaGraphDef`` (ours or TensorFlow's),
     its graph imported under ``import_scope`` (no ``import/`` prefix by default), its
     ``stripped_op_list`` used as ``producer_op_list``, into ``graph`` (a new ``Graph`` if
     ``None``), whose tensors ``input_map`` may map GraphDef inputs to, as in ``import_graph_def``.
+    A meta graph exported from a scope lists the inputs it reads from outside in the collection
+    ``unbound_inputs_col_name``: ``input_map`` must map exactly those (TensorFlow's ``ValueError``).
 
     Returns the graph and a ``Saver`` over its variables (zero arrays of their dtypes and shapes,
     filled by ``saver.restore(P)``): the variables its ``SaverDef``'s restore op assigns, reference
@@ -157,6 +176,7 @@ def import_meta_graph(
     else:
         # TensorFlow's message or ours; a copy, as clear_devices edits it.
         meta = MetaGraphDef.FromString(meta_graph_or_file.SerializeToString())
+    _check_unbound_inputs(meta, unbound_inputs_col_name, input_map)
     graph_def = meta.graph_def
     if clear_devices:
         for node in graph_def.node:
