@@ -21,6 +21,7 @@ from .freeze import freeze_graph, freeze_saved_model
 from .merge import merge_bundles
 from .meta_graph import import_meta_graph
 from .graph import DType, Graph, Operation, Tensor, import_graph_def
+from .graph_util import extract_sub_graph, remove_training_nodes
 from .graph_io import make_ndarray, make_tensor_proto, read_graph_def, read_meta_graph, write_graph
 from .protos import (
     AssetFileDef,
@@ -60,7 +61,13 @@ from .state import (
     wait_for_new_checkpoint,
 )
 from .saver import Saver
-from .saved_model import LoadedSavedModel, load_saved_model, read_saved_model
+from .saved_model import (
+    LoadedSavedModel,
+    get_meta_graph_def,
+    get_saved_model_tag_sets,
+    load_saved_model,
+    read_saved_model,
+)
 from .writer import BundleWriter, save
 from . import distributed  # many processes, one checkpoint: fastckpt.distributed.save/restore
 
@@ -115,11 +122,14 @@ __all__ = [
     "checkpoints_iterator",
     "convert",
     "convert_many",
+    "extract_sub_graph",
     "freeze_graph",
     "freeze_saved_model",
     "generate_checkpoint_state_proto",
     "get_checkpoint_mtimes",
     "get_checkpoint_state",
+    "get_meta_graph_def",
+    "get_saved_model_tag_sets",
     "import_graph_def",
     "import_meta_graph",
     "latest_checkpoint",
@@ -138,6 +148,7 @@ __all__ = [
     "read_meta_graph",
     "read_saved_model",
     "remove_checkpoint",
+    "remove_training_nodes",
     "save",
     "update_checkpoint_state",
     "wait_for_new_checkpoint",

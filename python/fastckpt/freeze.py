@@ -37,7 +37,9 @@ def freeze_graph(graph_def: Any, checkpoint: PathLike, output_nodes: Iterable[st
 
     ``graph_def`` is our ``GraphDef``, TensorFlow's, or anything with ``as_graph_def()`` (a
     ``tf.Graph``). ``checkpoint`` is a checkpoint prefix (V2 or V1) or a folder (its latest checkpoint);
-    variables are looked up by node name (TF1 name-based checkpoints, e.g. ``dense/kernel``).
+    variables are looked up by node name (TF1 name-based checkpoints, e.g. ``dense/kernel``), or by
+    the name and slice the graph's own Saver (its ``SaveV2`` node) saves them under: a variable
+    saved under another name, each part of a partitioned variable (a slice of one tensor).
 
     Ref variables (``Variable``, ``VariableV2``) and resource variables (``VarHandleOp``) become
     ``Const`` nodes of the same name and device; ``Identity`` readers are retyped,

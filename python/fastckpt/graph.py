@@ -75,7 +75,9 @@ def import_graph_def(
 
     Differences from TensorFlow: the operations go into ``graph`` (a new ``Graph`` if ``None``)
     rather than a default graph; ``input_map`` values are ``Tensor``s of that graph *or tensor
-    names in it* (``"x:0"``; TensorFlow would turn a string into a constant); without
+    names in it* (``"x:0"``; TensorFlow would turn a string into a constant; other values,
+    which TensorFlow turns into constants, are refused: with ``name=""`` by TensorFlow's
+    ``ValueError``, else by a ``TypeError``); without
     ``return_elements`` the graph is returned instead of ``None``. ``op_dict`` is ignored, as in
     TensorFlow. Shape inference is not run.
 
@@ -91,6 +93,12 @@ def import_graph_def(
     del op_dict  # unused, as in TensorFlow
     _check_graph_def(graph_def)
     mapping = _input_map_arg(input_map)
+    if name == "" and mapping and not all(isinstance(v, (Tensor, str)) for v in mapping.values()):
+        # TensorFlow turns such values into constants under the name scope: none without one.
+        raise ValueError(
+            "tf.import_graph_def() requires a non-empty `name` if `input_map` contains non-Tensor values. "
+            "Try calling tf.convert_to_tensor() on `input_map` values before calling tf.import_graph_def()."
+        )
     elements_arg = _return_elements_arg(return_elements)
     if graph is None:
         graph = Graph()

@@ -13,7 +13,11 @@ gives a Saver whose ``restore(sess, P)`` fills the variables::
     save/restore_all = NoOp after every Assign
 
 ``import_meta_graph`` reads a TensorFlow-written ``.meta``: the graph imported as TensorFlow does
-(no ``import/`` prefix) and a ``Saver`` over its variables, named as its ``RestoreV2`` names them.
+(no ``import/`` prefix) and a ``Saver`` over its variables, named as its ``RestoreV2`` ops name
+them; a resource variable's restore reaches it through ``Identity`` and ``AssignVariableOp``::
+
+    save/restore_all ─^─ [NoOp per device ─^─] Assign(v, save/RestoreV2:k)
+                                               AssignVariableOp(v, Identity(save/RestoreV2:k))
 """
 
 from __future__ import annotations
@@ -54,6 +58,8 @@ def write_meta_graph_file(meta: MetaGraphDef, path: PathLike, as_text: bool = Fa
 
 #: Ops that hold a variable: reference variables and resource variables' handles.
 _VARIABLE_OPS = frozenset({"VariableV2", "Variable", "VarHandleOp"})
+#: Ops a Saver's restore writes a variable with: reference and resource variables.
+_ASSIGN_OPS = frozenset({"Assign", "AssignVariableOp"})
 
 
 def _zeros(dtype: int, shape: Sequence[int]) -> np.ndarray[Any, Any]:
@@ -92,68 +98,126 @@ def variables_of(graph_or_meta: Graph | MetaGraphDef) -> dict[str, np.ndarray[An
     return dict(sorted(values.items()))
 
 
-def _saver_specs(meta: Any, graph: Graph, scope: str) -> dict[str, np.ndarray[Any, Any]]:
-    """``{checkpoint name: zero array}`` of each variable the meta graph's Saver restores: the
-    names its ``RestoreV2`` reads, with their dtypes; the shape of a partitioned variable is the
-    whole shape its slice specs give (``"5 3 0,3:0,3"``: ``[5, 3]``, one entry for all its parts),
-    any other's that of the variable it is assigned to (``Assign``, or ``AssignVariableOp`` through
-    an ``Identity`` for a resource variable)."""
-    restore_op = meta.saver_def.restore_op_name
-    prefix = (scope + "/" if scope else "") + restore_op.rpartition("/")[0]
-    restore = f"{prefix}/RestoreV2"
-    names_node = graph.get_operation_by_name(f"{restore}/tensor_names")
-    names = [n.decode() for n in names_node.node_def.attr["value"].tensor.string_val]
-    slices_node = graph.get_operation_by_name(f"{restore}/shape_and_slices")
-    slices = [s.decode() for s in slices_node.node_def.attr["value"].tensor.string_val]
-    dtypes = list(graph.get_operation_by_name(restore).get_attr("dtypes"))
-    targets: dict[int, Any] = {}
-    for op in graph.get_operation_by_name(f"{scope + '/' if scope else ''}{restore_op}").control_inputs:
+def _assigned_variables(graph: Graph, restore_op: Any) -> dict[tuple[str, int], Any]:
+    """``{(RestoreV2 op name, output index): variable op}`` of the assignments ``restore_op``
+    runs: ``Assign(v, RestoreV2:k)`` for reference variables, ``AssignVariableOp(v,
+    Identity(RestoreV2:k))`` behind per-device ``NoOp``s for resource variables, and the
+    ``restore_shard`` groups of a sharded Saver."""
+    targets: dict[tuple[str, int], Any] = {}
+    seen: set[str] = set()
+    pending = [restore_op]
+    while pending:
+        op = pending.pop()
+        if op.name in seen:
+            continue
+        seen.add(op.name)
+        pending.extend(op.control_inputs)
         inputs = op.inputs
-        if len(inputs) != 2:
+        if op.type not in _ASSIGN_OPS or len(inputs) != 2:
             continue
         value = inputs[1]
-        if value.op.type == "Identity" and len(value.op.inputs) == 1:
+        while value.op.type == "Identity":
             value = value.op.inputs[0]
-        if value.op.name == restore:
-            targets[value.value_index] = inputs[0].op
+        if value.op.type == "RestoreV2":
+            targets[(value.op.name, value.value_index)] = inputs[0].op
+    return targets
+
+
+def _saver_specs(meta: Any, graph: Graph, scope: str) -> dict[str, np.ndarray[Any, Any]]:
+    """``{checkpoint name: zero array}`` of each variable the meta graph's Saver restores: the
+    names its ``RestoreV2`` ops read, with their dtypes; the shape of a partitioned variable is the
+    whole shape its slice specs give (``"5 3 0,3:0,3"``: ``[5, 3]``, one entry for all its parts),
+    any other's that of the variable it is assigned to."""
+    restore_op = graph.get_operation_by_name((scope + "/" if scope else "") + meta.saver_def.restore_op_name)
+    targets = _assigned_variables(graph, restore_op)
     specs: dict[str, np.ndarray[Any, Any]] = {}
-    for i, (name, dtype) in enumerate(zip(names, dtypes)):
-        if name in specs:
-            continue  # another part of a partitioned variable
-        enum = int(getattr(dtype, "as_datatype_enum", dtype))
-        variable = targets.get(i)
-        spec = slices[i].split() if i < len(slices) else []
-        shape: list[int] = []
-        if spec:
-            try:
-                shape = [int(d) for d in spec[:-1]]
-            except ValueError:
-                raise ValueError(f"{restore}: shape_and_slices {slices[i]!r} of {name!r} is not a slice spec") from None
-        elif variable is not None:
-            shape = [max(int(d.size), 0) for d in variable.node_def.attr["shape"].shape.dim]
-        specs[name] = _zeros(enum, shape)
+    for restore_name in sorted({name for name, _ in targets}):
+        restore = graph.get_operation_by_name(restore_name)
+        names = _string_constant(graph, f"{restore_name}/tensor_names")
+        slices = _string_constant(graph, f"{restore_name}/shape_and_slices")
+        for i, (name, dtype) in enumerate(zip(names, restore.get_attr("dtypes"))):
+            if name in specs:
+                continue  # another part of a partitioned variable
+            spec = slices[i].split() if i < len(slices) else []
+            shape: list[int] = []
+            variable = targets.get((restore_name, i))
+            if spec:
+                try:
+                    shape = [int(d) for d in spec[:-1]]
+                except ValueError:
+                    raise ValueError(f"{restore_name}: shape_and_slices {slices[i]!r} of {name!r} is not a slice spec") from None
+            elif variable is not None:
+                shape = [max(int(d.size), 0) for d in variable.node_def.attr["shape"].shape.dim]
+            specs[name] = _zeros(int(getattr(dtype, "as_datatype_enum", dtype)), shape)
     return specs
 
 
-def import_meta_graph(path: PathLike, import_scope: str | None = None, clear_devices: bool = False) -> tuple[Graph, Any]:
-    """Reads a ``.meta`` file as ``tf.compat.v1.train.import_meta_graph``: returns the imported
-    graph (names under ``import_scope``, no ``import/`` prefix by default) and a ``Saver`` over its
-    variables — zero arrays of their dtypes and shapes, filled by ``saver.restore(P)`` — or
-    ``None`` for the Saver when the meta graph has none."""
+def _string_constant(graph: Graph, op_name: str) -> list[str]:
+    """The strings of the ``Const`` op ``op_name`` (a ``RestoreV2``'s names or slice specs)."""
+    return [v.decode() for v in graph.get_operation_by_name(op_name).node_def.attr["value"].tensor.string_val]
+
+
+def _check_unbound_inputs(meta: MetaGraphDef, collection: str | None, input_map: Any) -> None:
+    """TensorFlow's check that ``input_map`` maps exactly the inputs a scoped export left unbound
+    (its text lists them all when a mapped name is ``str``: it looks the collection's ``bytes``
+    up among the keys)."""
+    if not collection or collection not in meta.collection_def:
+        return
+    kind = meta.collection_def[collection].WhichOneof("kind")
+    values = list(getattr(meta.collection_def[collection], kind).value) if kind else []
+    names = [v.decode() if isinstance(v, bytes) else str(v) for v in values]
+    if values and (not input_map or sorted(names) != sorted(input_map)):
+        missing = [name for value, name in zip(values, names) if not input_map or value not in input_map]
+        raise ValueError(
+            f"Graph contains unbound inputs: {','.join(missing)}. Must provide these inputs through input_map."
+        )
+
+
+def import_meta_graph(
+    meta_graph_or_file: MetaGraphDef | PathLike | Any,
+    clear_devices: bool = False,
+    import_scope: str | None = None,
+    input_map: dict[str | bytes, Any] | None = None,
+    graph: Graph | None = None,
+    unbound_inputs_col_name: str | None = "unbound_inputs",
+) -> tuple[Graph, Any]:
+    """Imports a meta graph as ``tf.compat.v1.train.import_meta_graph`` (same arguments, in the
+    same order): a ``.meta`` file (binary or text) or a ``MetaGraphDef`` (ours or TensorFlow's),
+    its graph imported under ``import_scope`` (no ``import/`` prefix by default), its
+    ``stripped_op_list`` used as ``producer_op_list``, into ``graph`` (a new ``Graph`` if
+    ``None``), whose tensors ``input_map`` may map GraphDef inputs to, as in ``import_graph_def``.
+    A meta graph exported from a scope lists the inputs it reads from outside in the collection
+    ``unbound_inputs_col_name``: ``input_map`` must map exactly those (TensorFlow's ``ValueError``).
+
+    Returns the graph and a ``Saver`` over its variables (zero arrays of their dtypes and shapes,
+    filled by ``saver.restore(P)``): the variables its ``SaverDef``'s restore op assigns, reference
+    or resource ones; without a ``SaverDef``, the variables of its ``variables`` collection under
+    their scoped names, as TensorFlow then builds a new ``Saver()`` (whose ``save/`` operations
+    are not added to our graph); ``None`` when there are no variables either."""
     from .saver import Saver
 
-    meta = read_meta_graph(path)
+    if isinstance(meta_graph_or_file, (str, bytes, os.PathLike)):
+        meta = read_meta_graph(os.fsdecode(meta_graph_or_file))
+    else:
+        # TensorFlow's message or ours; a copy, as clear_devices edits it.
+        meta = MetaGraphDef.FromString(meta_graph_or_file.SerializeToString())
+    _check_unbound_inputs(meta, unbound_inputs_col_name, input_map)
     graph_def = meta.graph_def
     if clear_devices:
         for node in graph_def.node:
             node.device = ""
-    graph = Graph()
-    import_graph_def(graph_def, name=import_scope or "", graph=graph)
-    if not meta.HasField("saver_def") or not meta.saver_def.restore_op_name:
-        return graph, None
-    saver = Saver(
-        _saver_specs(meta, graph, import_scope or ""),
-        max_to_keep=meta.saver_def.max_to_keep,
-        keep_checkpoint_every_n_hours=meta.saver_def.keep_checkpoint_every_n_hours,
-    )
-    return graph, saver
+    info = meta.meta_info_def
+    producer_op_list = info.stripped_op_list if info.HasField("stripped_op_list") else None
+    scope = import_scope or ""
+    graph = graph if graph is not None else Graph()
+    import_graph_def(graph_def, input_map, name=scope, producer_op_list=producer_op_list, graph=graph)
+    if meta.HasField("saver_def") and meta.saver_def.restore_op_name:
+        saver_def = meta.saver_def
+        return graph, Saver(
+            _saver_specs(meta, graph, scope),
+            max_to_keep=saver_def.max_to_keep,
+            keep_checkpoint_every_n_hours=saver_def.keep_checkpoint_every_n_hours,
+            allow_empty=True,
+        )
+    scoped = {(scope + "/" if scope else "") + name: value for name, value in variables_of(meta).items()}
+    return graph, Saver(scoped) if scoped else None

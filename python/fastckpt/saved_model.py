@@ -1,5 +1,6 @@
 """SavedModels: ``load_saved_model`` reads ``saved_model.pb`` (or ``.pbtxt``) and opens the
-variables checkpoint beside it."""
+variables checkpoint beside it; ``read_saved_model``, ``get_saved_model_tag_sets`` and
+``get_meta_graph_def`` are those of TensorFlow's ``saved_model_utils`` (``saved_model_cli``)."""
 
 from __future__ import annotations
 
@@ -75,6 +76,31 @@ def read_saved_model(export_dir: PathLike) -> SavedModel:
         raise NotImplementedError(f"{export_dir}: chunked SavedModels (saved_model.cpb) are not supported")
     raise CheckpointNotFoundError(
         f"SavedModel file does not exist at: {export_dir}{os.sep}{{saved_model.pbtxt|saved_model.pb}}"
+    )
+
+
+def get_saved_model_tag_sets(saved_model_dir: PathLike) -> list[list[str]]:
+    """The tags of each meta graph of the SavedModel, in file order, as
+    ``saved_model_utils.get_saved_model_tag_sets``."""
+    return [list(meta.meta_info_def.tags) for meta in read_saved_model(saved_model_dir).meta_graphs]
+
+
+def get_meta_graph_def(saved_model_dir: PathLike, tag_set: str) -> MetaGraphDef:
+    """The meta graph whose tags are exactly ``tag_set`` (tags joined by ``,``; ``""`` is the
+    empty set), as ``saved_model_utils.get_meta_graph_def``: ``RuntimeError`` with TensorFlow's
+    text, listing the tag sets there are, when none matches."""
+    wanted = {tag for tag in tag_set.split(",") if tag}
+    available = []
+    meta: MetaGraphDef
+    for meta in read_saved_model(saved_model_dir).meta_graphs:
+        tags = list(meta.meta_info_def.tags)
+        if set(tags) == wanted:
+            return meta
+        # (TensorFlow joins a set, in an order of its own; ours is the file's)
+        available.append(",".join(dict.fromkeys(tags)))
+    raise RuntimeError(
+        f"MetaGraphDef associated with tag-set {tag_set} could not be found in the SavedModel. "
+        f"Please use one of the following tag-sets: {available}"
     )
 
 

@@ -160,6 +160,14 @@ impl Graph {
         new_message(py, def)
     }
 
+    /// The `VersionDef` of the graph (`tf.Graph.graph_def_versions`): TensorFlow's producer
+    /// version for a new graph, merged with each imported GraphDef's.
+    #[getter]
+    fn graph_def_versions<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let versions = self.read(py).versions_message();
+        new_message(py, versions)
+    }
+
     fn __len__(&self, py: Python<'_>) -> usize {
         self.read(py).len()
     }
@@ -293,6 +301,35 @@ impl Operation {
                 Err(PyValueError::new_err(format!("Operation {} has no attr named '{name}'.", repr(py, &op_name)?)))
             }
         }
+    }
+
+    /// `tf.Operation.op_def`: the `OpDef` of its type — the op TensorFlow registers, or the
+    /// signature of the library function it calls; `None` for neither.
+    #[getter]
+    fn op_def<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let def = self.with(py, |g, op| match g.function(op.op_type()) {
+            Some(function) => function.def.message("signature").cloned(),
+            None => graph::registry().ok().and_then(|ops| ops.op_def_message(op.op_type())),
+        });
+        match def {
+            Some(def) => new_message(py, def),
+            None => Ok(py.None().into_bound(py)),
+        }
+    }
+
+    /// `tf.Operation.colocation_groups()`: the `loc:@x` entries of the `_class` attr, or
+    /// `[b"loc:@<own name>"]` when it has none.
+    fn colocation_groups<'py>(&self, py: Python<'py>) -> Vec<Bound<'py, PyBytes>> {
+        let groups = self.with(py, |_, op| {
+            let listed = op.attr("_class").and_then(|class| class.message("list")).map_or(&[][..], |l| l.strings("s"));
+            let groups: Vec<Vec<u8>> = listed.iter().filter(|s| s.starts_with(b"loc:@")).map(|s| s.to_vec()).collect();
+            if groups.is_empty() {
+                vec![format!("loc:@{}", op.name()).into_bytes()]
+            } else {
+                groups
+            }
+        });
+        groups.iter().map(|group| PyBytes::new(py, group)).collect()
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {

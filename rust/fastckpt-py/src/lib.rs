@@ -13,6 +13,7 @@ mod errors;
 mod forks;
 mod freeze;
 mod graph;
+mod graph_util;
 mod io;
 mod locks;
 mod message;
@@ -76,6 +77,8 @@ fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<graph::DType>()?;
     m.add_function(wrap_pyfunction!(graph::import_graph_def, m)?)?;
     m.add_function(wrap_pyfunction!(freeze::freeze_graph, m)?)?;
+    m.add_function(wrap_pyfunction!(graph_util::extract_sub_graph, m)?)?;
+    m.add_function(wrap_pyfunction!(graph_util::remove_training_nodes, m)?)?;
     m.add_function(wrap_pyfunction!(conversion::convert, m)?)?;
     m.add_class::<conversion::Source>()?;
     Ok(())

@@ -4,8 +4,11 @@
 //!
 //! ```text
 //! prune    keep what `outputs` reach through data inputs, control inputs (`^x`) and colocation
-//!          (`_class: "loc:@x"`), in the original order; library and versions are kept
+//!          (`_class: "loc:@x"`), in the original order (`subgraph::reachable`); library and
+//!          versions are kept
 //! convert  Variable / VariableV2 / VarHandleOp "v"  ──▶  Const "v" { dtype, value = checkpoint["v"] }
+//!            (or the name and slice the graph's own Saver writes v under, when its SaveV2 node
+//!            is in the GraphDef: a renamed variable, one partition of a partitioned variable)
 //!          then along data edges out of the variable:
 //!            Identity, Enter, Exit, Switch, _SwitchN, NextIteration: T[i] = dtype, go on
 //!            ReadVariableOp r  ──▶ Identity r (input 0, T = r.dtype)
@@ -27,6 +30,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::freeze_calls::{convert_call_input, CallKind};
+use super::subgraph::{node_name, reachable};
 use crate::bundle::{DataFile, TensorData};
 use crate::dtype::{DataType, Layout};
 use crate::error::{display_key, Error, Result};
@@ -45,7 +49,8 @@ const PASS_THROUGH_OPS: [&str; 6] = ["Enter", "Exit", "Identity", "NextIteration
 /// are accepted) need, every variable left in it replaced by a `Const` holding its value in
 /// `checkpoint`, and the readers of resource variables rewired onto the constants.
 pub fn freeze_graph(graph_def: &Message, checkpoint: &CheckpointReader, outputs: &[String]) -> Result<Message> {
-    let mut nodes = prune(graph_def.messages("node"), outputs)?;
+    let saved = saved_as(graph_def.messages("node"));
+    let mut nodes = reachable(graph_def.messages("node"), outputs)?;
     let index: HashMap<Vec<u8>, usize> = nodes.iter().enumerate().map(|(i, n)| (n.bytes("name").to_vec(), i)).collect();
     let consumers = consumers(&nodes, &index);
     let variables: Vec<usize> =
@@ -58,7 +63,7 @@ pub fn freeze_graph(graph_def: &Message, checkpoint: &CheckpointReader, outputs:
     for v in variables {
         let dtype = DataType(u32::try_from(attr_int(&nodes[v], "dtype", "type")).unwrap_or(0));
         let resource = nodes[v].str("op")? == "VarHandleOp";
-        let value = read_variable(&nodes[v], dtype, checkpoint)?;
+        let value = read_variable(&nodes[v], dtype, checkpoint, saved.get(nodes[v].bytes("name")))?;
         let shape = value.0.clone();
         nodes[v] = constant(&nodes[v], dtype, value)?;
         let mut seen = HashSet::new();
@@ -99,46 +104,6 @@ pub fn freeze_graph(graph_def: &Message, checkpoint: &CheckpointReader, outputs:
     Ok(out)
 }
 
-/// The name of the node an input refers to: `^x`, `x:1` and `x` all name `x`.
-fn node_name(input: &[u8]) -> &[u8] {
-    if let Some(rest) = input.strip_prefix(b"^") {
-        return rest;
-    }
-    match input.iter().position(|&b| b == b':') {
-        Some(colon) => &input[..colon],
-        None => input,
-    }
-}
-
-/// Copies of the nodes `outputs` reach (TensorFlow's `extract_sub_graph`), in graph order.
-fn prune(all: &[Message], outputs: &[String]) -> Result<Vec<Message>> {
-    let index: HashMap<&[u8], usize> = all.iter().enumerate().map(|(i, n)| (n.bytes("name"), i)).collect();
-    let mut keep = vec![false; all.len()];
-    let mut queue = Vec::with_capacity(outputs.len());
-    for output in outputs {
-        let name = node_name(output.as_bytes());
-        let Some(&i) = index.get(name) else {
-            return Err(Error::InvalidArgument(format!("{} is not in graph", display_key(name))));
-        };
-        queue.push(i);
-    }
-    while let Some(i) = queue.pop() {
-        if std::mem::replace(&mut keep[i], true) {
-            continue;
-        }
-        let node = &all[i];
-        let colocated = node
-            .map_get("attr", &key("_class"))
-            .and_then(|a| attr_list(a, "s"))
-            .into_iter()
-            .flatten()
-            .filter_map(|s| s.strip_prefix(b"loc:@"));
-        let inputs = node.strings("input").iter().map(|s| node_name(s));
-        queue.extend(inputs.chain(colocated).filter_map(|name| index.get(name).copied()).filter(|&j| !keep[j]));
-    }
-    Ok(all.iter().zip(keep).filter(|(_, k)| *k).map(|(n, _)| n.clone()).collect())
-}
-
 /// For each node, the `(node, input position)` pairs that read one of its outputs as data.
 fn consumers(nodes: &[Message], index: &HashMap<Vec<u8>, usize>) -> Vec<Vec<(usize, usize)>> {
     let mut out = vec![Vec::new(); nodes.len()];
@@ -157,14 +122,6 @@ fn consumers(nodes: &[Message], index: &HashMap<Vec<u8>, usize>) -> Vec<Vec<(usi
 
 pub(super) fn key(name: &str) -> MapKey {
     MapKey::Bytes(Bytes::copy_from_slice(name.as_bytes()))
-}
-
-/// A list field (`s`, `type`, …) of an `AttrValue` holding a list.
-fn attr_list<'a>(attr: &'a Value, field: &str) -> Option<&'a [Bytes]> {
-    match attr {
-        Value::Message(a) => Some(a.message("list")?.strings(field)),
-        _ => None,
-    }
 }
 
 /// An integer-like field (`type`, `i`, `b`) of a node's attr; 0 when absent.
@@ -297,18 +254,107 @@ impl AsRef<[u8]> for MappedSlice {
     }
 }
 
+/// The string values of the `Const` node `name`.
+fn const_strings<'a>(index: &HashMap<&[u8], &'a Message>, name: &[u8]) -> &'a [Bytes] {
+    let tensor = index.get(node_name(name)).and_then(|n| match n.map_get("attr", &key("value")) {
+        Some(Value::Message(value)) => value.message("tensor"),
+        _ => None,
+    });
+    tensor.map_or(&[], |t| t.strings("string_val"))
+}
+
+/// For each variable a `SaveV2` node of the graph saves: the checkpoint key and the
+/// `shape_and_slices` entry it is saved under. `SaveV2(prefix, tensor_names, shape_and_slices,
+/// tensors…)` reads a ref variable itself, a resource variable through its `ReadVariableOp`,
+/// either possibly through `Identity` nodes.
+fn saved_as(all: &[Message]) -> HashMap<Vec<u8>, (Bytes, Bytes)> {
+    let index: HashMap<&[u8], &Message> = all.iter().map(|n| (n.bytes("name"), n)).collect();
+    let mut saved = HashMap::new();
+    for save in all.iter().filter(|n| n.str("op").is_ok_and(|op| op == "SaveV2")) {
+        let inputs = save.strings("input");
+        let (Some(names), Some(slices)) = (inputs.get(1), inputs.get(2)) else { continue };
+        let (names, slices) = (const_strings(&index, names), const_strings(&index, slices));
+        for (i, tensor) in inputs.iter().skip(3).enumerate() {
+            let mut node = index.get(node_name(tensor)).copied();
+            while let Some(n) = node.filter(|n| n.str("op").is_ok_and(|op| op == "Identity" || op == "ReadVariableOp"))
+            {
+                node = n.strings("input").first().and_then(|input| index.get(node_name(input)).copied());
+            }
+            let Some(variable) = node.filter(|n| VARIABLE_OPS.contains(&n.str("op").unwrap_or(""))) else { continue };
+            if let Some(name) = names.get(i) {
+                let slice = slices.get(i).cloned().unwrap_or_default();
+                saved.insert(variable.bytes("name").to_vec(), (name.clone(), slice));
+            }
+        }
+    }
+    saved
+}
+
+/// The box a `shape_and_slices` entry (`"4 3 0,2:-"`: the full shape, then `start,length` or
+/// `-` per dimension) selects, or `None` for the whole tensor (an empty entry, or a box that
+/// covers it all).
+fn slice_box(entry: &[u8], full: &[usize]) -> Result<Option<Vec<(usize, usize)>>> {
+    let text = std::str::from_utf8(entry).unwrap_or("");
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let bad =
+        || Error::InvalidArgument(format!("invalid shape_and_slices entry '{text}' for a tensor of shape {full:?}"));
+    let parts: Vec<&str> = text.split(' ').collect();
+    let (dims, spec) = parts.split_at(parts.len().saturating_sub(1));
+    let dims: Vec<usize> = dims.iter().map(|d| d.parse().map_err(|_| bad())).collect::<Result<_>>()?;
+    let extents: Vec<&str> = spec.first().map(|s| s.split(':').collect()).unwrap_or_default();
+    if dims != full || extents.len() != full.len() {
+        return Err(bad());
+    }
+    let mut region = Vec::with_capacity(full.len());
+    for (extent, &size) in extents.iter().zip(full) {
+        if *extent == "-" {
+            region.push((0, size));
+            continue;
+        }
+        let (start, length) = extent.split_once(',').ok_or_else(bad)?;
+        let (start, length): (usize, usize) = (start.parse().map_err(|_| bad())?, length.parse().map_err(|_| bad())?);
+        if start.checked_add(length).is_none_or(|end| end > size) {
+            return Err(bad());
+        }
+        region.push((start, length));
+    }
+    Ok((region.iter().zip(full).any(|(&(start, length), &size)| start != 0 || length != size)).then_some(region))
+}
+
 /// The shape and value of variable `node` in the checkpoint, checked against the node's dtype
 /// (and its shape, where the node states a full one).
-fn read_variable(node: &Message, dtype: DataType, checkpoint: &CheckpointReader) -> Result<(Vec<usize>, ProtoValues)> {
-    let name = node.bytes("name");
-    let what = || format!("variable '{}' ({})", display_key(name), node.str("op").unwrap_or("?"),);
+/// `saved`: the name and slice the graph's Saver saves it under.
+fn read_variable(
+    node: &Message,
+    dtype: DataType,
+    checkpoint: &CheckpointReader,
+    saved: Option<&(Bytes, Bytes)>,
+) -> Result<(Vec<usize>, ProtoValues)> {
+    let node_name = node.bytes("name");
+    // The Saver's name when the checkpoint has it (it may come from another program, by node names).
+    let saved = saved.filter(|(name, _)| checkpoint.contains(name));
+    let name = saved.map_or(node_name, |(name, _)| &name[..]);
+    let what = || format!("variable '{}' ({})", display_key(node_name), node.str("op").unwrap_or("?"),);
     if !checkpoint.contains(name) {
         return Err(Error::KeyNotFound {
             path: checkpoint.prefix().to_path_buf(),
             key: format!("{}: no value for {}", display_key(name), what()),
         });
     }
-    let tensor = checkpoint.tensor(name)?;
+    let mut tensor = checkpoint.tensor(name)?;
+    if let Some(region) = saved.map(|(_, slice)| slice_box(slice, &tensor.shape)).transpose()?.flatten() {
+        // One partition of a partitioned variable: its box of the checkpoint's tensor.
+        let Some(Layout::Fixed { size, .. }) = tensor.dtype.layout() else {
+            return Err(unsupported(&what(), tensor.dtype));
+        };
+        let count: usize = region.iter().map(|&(_, length)| length).product();
+        let mut out = vec![0u8; count * size];
+        checkpoint.read_region(name, &region, &mut out)?;
+        tensor.shape = region.iter().map(|&(_, length)| length).collect();
+        tensor.data = TensorData::Owned(out);
+    }
     if tensor.dtype != dtype {
         return Err(Error::InvalidArgument(format!(
             "{} has dtype {} but checkpoint {} holds it as {}",
@@ -519,5 +565,15 @@ mod tests {
         let e = freeze_graph(&g, &reader, &["nope".to_owned()]).unwrap_err().to_string();
         assert_eq!(e, "nope is not in graph");
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn reads_shape_and_slices_entries() {
+        assert_eq!(slice_box(b"", &[4, 3]).unwrap(), None);
+        assert_eq!(slice_box(b"4 3 0,4:-", &[4, 3]).unwrap(), None);
+        assert_eq!(slice_box(b"4 3 2,2:-", &[4, 3]).unwrap(), Some(vec![(2, 2), (0, 3)]));
+        for bad in [&b"4 3 3,2:-"[..], b"4 2 0,2:-", b"4 3 0,2", b"x 3 -:-", b"4 3 a,1:-"] {
+            assert!(slice_box(bad, &[4, 3]).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
     }
 }

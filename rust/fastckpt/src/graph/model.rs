@@ -402,12 +402,17 @@ impl Graph {
             let _ = library.set("gradient", Value::List(List::Message(gradients)));
             let _ = graph.set("library", Value::from(library));
         }
+        let _ = graph.set("versions", Value::from(self.versions_message()));
+        graph
+    }
+
+    /// The versions as a `VersionDef` message.
+    pub fn versions_message(&self) -> Message {
         let mut versions = Message::new(&VERSION_DEF);
         let _ = versions.set("producer", Value::I32(self.versions.producer));
         let _ = versions.set("min_consumer", Value::I32(self.versions.min_consumer));
         let _ = versions.set("bad_consumers", Value::List(List::I32(self.versions.bad_consumers.clone())));
-        let _ = graph.set("versions", Value::from(versions));
-        graph
+        versions
     }
 }
 

@@ -152,15 +152,22 @@ impl OpRegistry {
 
     /// The op called `name`, decoded on its first lookup.
     pub fn get(&self, name: &str) -> Option<&OpDef> {
+        let entry = self.entry(name)?;
+        entry.def.get_or_init(|| OpDef::from_proto(&self.message(entry)?).ok()).as_ref()
+    }
+
+    /// The `OpDef` message of the op called `name`, as TensorFlow registers it.
+    pub fn op_def_message(&self, name: &str) -> Option<Message> {
+        self.message(self.entry(name)?)
+    }
+
+    fn entry(&self, name: &str) -> Option<&OpEntry> {
         let at = self.ops.binary_search_by(|e| self.list[e.name.clone()].cmp(name.as_bytes())).ok()?;
-        let entry = &self.ops[at];
-        entry
-            .def
-            .get_or_init(|| {
-                let message = decode(&OP_DEF, self.list.slice(entry.record.clone())).ok()?;
-                OpDef::from_proto(&message).ok()
-            })
-            .as_ref()
+        Some(&self.ops[at])
+    }
+
+    fn message(&self, entry: &OpEntry) -> Option<Message> {
+        decode(&OP_DEF, self.list.slice(entry.record.clone())).ok()
     }
 
     pub fn len(&self) -> usize {
