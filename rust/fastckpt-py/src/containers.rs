@@ -422,16 +422,6 @@ impl RepeatedScalar {
         Self { owner, field }
     }
 
-    fn snapshot(&self, py: Python<'_>) -> List {
-        let n = self.field.number;
-        self.owner
-            .with(py, |m| match m.and_then(|m| m.get_by_number(n)) {
-                Some(Value::List(l)) => Some(l.clone()),
-                _ => None,
-            })
-            .unwrap_or_else(|| List::empty(self.field.kind))
-    }
-
     fn len(&self, py: Python<'_>) -> usize {
         let n = self.field.number;
         self.owner.with(py, |m| match m.and_then(|m| m.get_by_number(n)) {
