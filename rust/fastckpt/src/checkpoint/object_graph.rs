@@ -492,6 +492,27 @@ impl ObjectGraph {
         names
     }
 
+    /// The graph of a checkpoint whose tensors were renamed or left out: each attribute's
+    /// `checkpoint_key` becomes what `key` makes of it and attributes it maps to `None` are
+    /// dropped (TensorFlow's restore reads every key the graph names, even with
+    /// `expect_partial`); `has_checkpoint_values`, where present, is recomputed.
+    pub fn rekeyed(&self, key: impl Fn(&str) -> Option<String>) -> ObjectGraph {
+        let mut graph = self.clone();
+        for node in &mut graph.nodes {
+            node.attributes = std::mem::take(&mut node.attributes)
+                .into_iter()
+                .filter_map(|a| Some(Attribute { checkpoint_key: key(&a.checkpoint_key)?, ..a }))
+                .collect();
+        }
+        let holds = graph.holds_values();
+        for (node, holds) in graph.nodes.iter_mut().zip(holds) {
+            if node.has_checkpoint_values.is_some() {
+                node.has_checkpoint_values = Some(holds);
+            }
+        }
+        graph
+    }
+
     /// Per node, whether it or anything below it (children, slot variables) holds attributes:
     /// TensorFlow's `has_checkpoint_values`, computed rather than trusted.
     pub fn holds_values(&self) -> Vec<bool> {
