@@ -37,7 +37,10 @@ def freeze_graph(graph_def: Any, checkpoint: PathLike, output_nodes: Iterable[st
 
     ``graph_def`` is our ``GraphDef``, TensorFlow's, or anything with ``as_graph_def()`` (a
     ``tf.Graph``). ``checkpoint`` is a checkpoint prefix (V2 or V1) or a folder (its latest checkpoint);
-    variables are looked up by node name (TF1 name-based checkpoints, e.g. ``dense/kernel``).
+    variables are looked up by node name (TF1 name-based checkpoints, e.g. ``dense/kernel``); a part
+    of a partitioned variable (``w/part_1``) holds the slice of ``w`` that the graph's Saver
+    restores into it (``save/RestoreV2``'s ``shape_and_slices``), as TF's ``freeze_graph`` does
+    with the graph's Saver.
 
     Ref variables (``Variable``, ``VariableV2``) and resource variables (``VarHandleOp``) become
     ``Const`` nodes of the same name and device; ``Identity`` readers are retyped,

@@ -6,6 +6,8 @@
 //! prune    keep what `outputs` reach through data inputs, control inputs (`^x`) and colocation
 //!          (`_class: "loc:@x"`), in the original order; library and versions are kept
 //! convert  Variable / VariableV2 / VarHandleOp "v"  ──▶  Const "v" { dtype, value = checkpoint["v"] }
+//!          (a part of a partitioned variable, "w/part_1": the slice of checkpoint["w"] that the
+//!          graph's Saver restores into it, `RestoreV2` shape_and_slices "5 3 3,2:0,3")
 //!          then along data edges out of the variable:
 //!            Identity, Enter, Exit, Switch, _SwitchN, NextIteration: T[i] = dtype, go on
 //!            ReadVariableOp r  ──▶ Identity r (input 0, T = r.dtype)
@@ -34,9 +36,13 @@ use crate::graph::tensor::{make_tensor_proto, ProtoValues};
 use crate::proto::schema::{ATTR_VALUE, FUNCTION_DEF_LIBRARY, GRAPH_DEF, NODE_DEF};
 use crate::proto::{List, MapKey, Message, Value};
 use crate::reader::CheckpointReader;
+use crate::Tensor;
 
 /// Ops whose output is a variable, read from the checkpoint under the node's name.
 const VARIABLE_OPS: [&str; 3] = ["Variable", "VariableV2", "VarHandleOp"];
+
+/// Ops through which a Saver's restored value reaches a variable.
+const ASSIGN_OPS: [&str; 2] = ["Assign", "AssignVariableOp"];
 
 /// Ops that pass their input through: their `T` is retyped and conversion goes on past them.
 const PASS_THROUGH_OPS: [&str; 6] = ["Enter", "Exit", "Identity", "NextIteration", "Switch", "_SwitchN"];
@@ -45,6 +51,7 @@ const PASS_THROUGH_OPS: [&str; 6] = ["Enter", "Exit", "Identity", "NextIteration
 /// are accepted) need, every variable left in it replaced by a `Const` holding its value in
 /// `checkpoint`, and the readers of resource variables rewired onto the constants.
 pub fn freeze_graph(graph_def: &Message, checkpoint: &CheckpointReader, outputs: &[String]) -> Result<Message> {
+    let slices = saver_slices(graph_def.messages("node"));
     let mut nodes = prune(graph_def.messages("node"), outputs)?;
     let index: HashMap<Vec<u8>, usize> = nodes.iter().enumerate().map(|(i, n)| (n.bytes("name").to_vec(), i)).collect();
     let consumers = consumers(&nodes, &index);
@@ -58,7 +65,7 @@ pub fn freeze_graph(graph_def: &Message, checkpoint: &CheckpointReader, outputs:
     for v in variables {
         let dtype = DataType(u32::try_from(attr_int(&nodes[v], "dtype", "type")).unwrap_or(0));
         let resource = nodes[v].str("op")? == "VarHandleOp";
-        let value = read_variable(&nodes[v], dtype, checkpoint)?;
+        let value = read_variable(&nodes[v], dtype, checkpoint, &slices)?;
         let shape = value.0.clone();
         nodes[v] = constant(&nodes[v], dtype, value)?;
         let mut seen = HashSet::new();
@@ -297,18 +304,145 @@ impl AsRef<[u8]> for MappedSlice {
     }
 }
 
-/// The shape and value of variable `node` in the checkpoint, checked against the node's dtype
-/// (and its shape, where the node states a full one).
-fn read_variable(node: &Message, dtype: DataType, checkpoint: &CheckpointReader) -> Result<(Vec<usize>, ProtoValues)> {
-    let name = node.bytes("name");
-    let what = || format!("variable '{}' ({})", display_key(name), node.str("op").unwrap_or("?"),);
-    if !checkpoint.contains(name) {
+/// A variable the graph's Saver restores from a slice of a checkpoint tensor.
+struct SavedSlice {
+    key: Bytes,
+    /// The `shape_and_slices` entry: `"5 3 3,2:0,3"`.
+    spec: Bytes,
+}
+
+/// The variables the graph's Saver restores from slices (the parts of partitioned variables), by
+/// node name. Found as TensorFlow's restore runs: an `Assign`/`AssignVariableOp` of the variable
+/// whose value comes, through `Identity` nodes, from output `i` of a `RestoreV2`, whose
+/// `tensor_names[i]` and `shape_and_slices[i]` (not empty) say what to read.
+fn saver_slices(all: &[Message]) -> HashMap<Vec<u8>, SavedSlice> {
+    let index: HashMap<&[u8], &Message> = all.iter().map(|n| (n.bytes("name"), n)).collect();
+    let op = |input: &[u8]| index.get(node_name(input)).and_then(|n| n.str("op").ok());
+    let const_strings = |input: &[u8]| -> &[Bytes] {
+        match index.get(node_name(input)).and_then(|n| n.map_get("attr", &key("value"))) {
+            Some(Value::Message(value)) => value.message("tensor").map_or(&[], |t| t.strings("string_val")),
+            _ => &[],
+        }
+    };
+    let mut slices = HashMap::new();
+    for node in all.iter().filter(|n| ASSIGN_OPS.contains(&n.str("op").unwrap_or(""))) {
+        let [variable, value, ..] = node.strings("input") else { continue };
+        let mut value: &[u8] = value;
+        // Bounded: a malformed graph may hold a cycle of Identity nodes.
+        for _ in 0..all.len() {
+            match (op(value), index.get(node_name(value)).and_then(|n| n.strings("input").first())) {
+                (Some("Identity"), Some(input)) => value = input,
+                _ => break,
+            }
+        }
+        if op(value) != Some("RestoreV2") {
+            continue;
+        }
+        let output = match value.iter().position(|&b| b == b':') {
+            Some(colon) => std::str::from_utf8(&value[colon + 1..]).ok().and_then(|i| i.parse().ok()),
+            None => Some(0usize),
+        };
+        let restore = index[node_name(value)].strings("input");
+        let (Some(output), [_, names, specs, ..]) = (output, restore) else { continue };
+        if let (Some(key), Some(spec)) = (const_strings(names).get(output), const_strings(specs).get(output)) {
+            if !spec.is_empty() {
+                slices.insert(node_name(variable).to_vec(), SavedSlice { key: key.clone(), spec: spec.clone() });
+            }
+        }
+    }
+    slices
+}
+
+/// Per dimension, `(start, length)`.
+type Region = Vec<(usize, usize)>;
+
+/// A `shape_and_slices` entry, `"5 3 3,2:0,3"`: the full shape, then per dimension
+/// `start,length` or `-` for all of it; as `(full shape, region)`, the region within the shape.
+fn parse_slice_spec(spec: &str) -> Option<(Vec<usize>, Region)> {
+    let mut words: Vec<&str> = spec.split_whitespace().collect();
+    let slice = words.pop()?;
+    let full: Vec<usize> = words.iter().map(|w| w.parse().ok()).collect::<Option<_>>()?;
+    let region: Region = slice
+        .split(':')
+        .zip(&full)
+        .map(|(extent, &dim)| match extent.split_once(',') {
+            None if extent == "-" => Some((0, dim)),
+            Some((start, length)) => Some((start.parse().ok()?, length.parse().ok()?)),
+            None => None,
+        })
+        .collect::<Option<_>>()?;
+    let fits = region
+        .iter()
+        .zip(&full)
+        .all(|(&(start, length), &dim)| start.checked_add(length).is_some_and(|end| end <= dim));
+    (region.len() == full.len() && fits).then_some((full, region))
+}
+
+/// `w` for `w/part_3`, the naming of TensorFlow's partitioned variables.
+fn partitioned_whole(name: &[u8]) -> Option<&[u8]> {
+    let slash = name.iter().rposition(|&b| b == b'/')?;
+    let index = name[slash + 1..].strip_prefix(b"part_")?;
+    (!index.is_empty() && index.iter().all(u8::is_ascii_digit)).then_some(&name[..slash])
+}
+
+/// The value of a variable that the Saver restores from `slice`: that region of the tensor.
+fn read_slice(checkpoint: &CheckpointReader, slice: &SavedSlice, what: &str) -> Result<Tensor> {
+    let key = &slice.key[..];
+    let spec = String::from_utf8_lossy(&slice.spec);
+    let source = || format!("{what}, which the graph's Saver restores from slice '{spec}' of '{}'", display_key(key));
+    if !checkpoint.contains(key) {
         return Err(Error::KeyNotFound {
             path: checkpoint.prefix().to_path_buf(),
-            key: format!("{}: no value for {}", display_key(name), what()),
+            key: format!("{}: no value for {}", display_key(key), source()),
         });
     }
-    let tensor = checkpoint.tensor(name)?;
+    let (full, region) = parse_slice_spec(&spec)
+        .ok_or_else(|| Error::InvalidArgument(format!("{}: '{spec}' is not a slice spec", source())))?;
+    let (dtype, shape) = checkpoint.dtype_and_shape(key)?;
+    if shape != full {
+        return Err(Error::InvalidArgument(format!(
+            "{}: checkpoint {} holds '{}' with shape {shape:?}",
+            source(),
+            checkpoint.prefix().display(),
+            display_key(key)
+        )));
+    }
+    let size = dtype.element_size().ok_or_else(|| unsupported(what, dtype))?;
+    let shape: Vec<usize> = region.iter().map(|&(_, length)| length).collect();
+    let mut out = vec![0; shape.iter().product::<usize>() * size];
+    checkpoint.read_region(key, &region, &mut out)?;
+    Ok(Tensor { dtype, shape, data: TensorData::Owned(out) })
+}
+
+/// The shape and value of variable `node` in the checkpoint (or the slice the graph's Saver
+/// restores into it), checked against the node's dtype (and its shape, where the node states a
+/// full one).
+fn read_variable(
+    node: &Message,
+    dtype: DataType,
+    checkpoint: &CheckpointReader,
+    slices: &HashMap<Vec<u8>, SavedSlice>,
+) -> Result<(Vec<usize>, ProtoValues)> {
+    let name = node.bytes("name");
+    let what = || format!("variable '{}' ({})", display_key(name), node.str("op").unwrap_or("?"),);
+    let tensor = match slices.get(name) {
+        Some(slice) => read_slice(checkpoint, slice, &what())?,
+        None if checkpoint.contains(name) => checkpoint.tensor(name)?,
+        None => {
+            // A part of a partitioned variable has a value only as a slice of the whole one.
+            let whole = partitioned_whole(name).filter(|whole| checkpoint.contains(whole));
+            let hint = whole.map_or(String::new(), |whole| {
+                format!(
+                    "; it is a part of the partitioned variable '{}', and the graph has no Saver (RestoreV2) that restores a slice of it into the part",
+                    display_key(whole)
+                )
+            });
+            return Err(Error::KeyNotFound {
+                path: checkpoint.prefix().to_path_buf(),
+                key: format!("{}: no value for {}{hint}", display_key(name), what()),
+            });
+        }
+    };
     if tensor.dtype != dtype {
         return Err(Error::InvalidArgument(format!(
             "{} has dtype {} but checkpoint {} holds it as {}",
