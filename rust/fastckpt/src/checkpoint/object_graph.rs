@@ -583,6 +583,24 @@ mod tests {
     }
 
     #[test]
+    fn rekeys_and_drops_attributes() {
+        // Root → model → kernel, and a second variable "b" under the root.
+        let (graph, _) = ObjectGraph::build(&[
+            spec(&[("model", 1), ("b", 2)], &[]),
+            spec(&[("kernel", 3)], &[]),
+            spec(&[], &[VARIABLE_VALUE]),
+            spec(&[], &[VARIABLE_VALUE]),
+        ])
+        .unwrap();
+        let rekeyed = graph.rekeyed(|key| key.strip_prefix("model/").map(|rest| format!("net/{rest}")));
+        assert_eq!(rekeyed.nodes[3].attributes[0].checkpoint_key, "net/kernel/.ATTRIBUTES/VARIABLE_VALUE");
+        assert!(rekeyed.nodes[2].attributes.is_empty());
+        assert_eq!(rekeyed.nodes[2].has_checkpoint_values, Some(false));
+        assert_eq!(rekeyed.nodes[1].has_checkpoint_values, Some(true));
+        assert_eq!(graph.rekeyed(|key| Some(key.to_owned())), graph);
+    }
+
+    #[test]
     fn encodes_tensorflow_bytes() {
         // Root with child "v" (node 1), a variable: bytes as TF 2.21 serializes them.
         let (graph, _) = ObjectGraph::build(&[spec(&[("v", 1)], &[]), spec(&[], &[VARIABLE_VALUE])]).unwrap();

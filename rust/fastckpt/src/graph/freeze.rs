@@ -645,6 +645,18 @@ mod tests {
     }
 
     #[test]
+    fn parses_the_slice_specs_a_saver_writes() {
+        // shape_and_slices of TF 2.21's Saver for w [5, 3] in two parts and v [4, 6] in three.
+        assert_eq!(parse_slice_spec("5 3 3,2:0,3"), Some((vec![5, 3], vec![(3, 2), (0, 3)])));
+        assert_eq!(parse_slice_spec("4 6 0,4:2,2"), Some((vec![4, 6], vec![(0, 4), (2, 2)])));
+        assert_eq!(parse_slice_spec("4 6 -:4,2"), Some((vec![4, 6], vec![(0, 4), (4, 2)])));
+        assert_eq!(parse_slice_spec("4 6 0,4:5,2"), None, "past the end");
+        assert_eq!(parse_slice_spec("4 6 0,4"), None, "an extent per dimension");
+        assert_eq!(partitioned_whole(b"layer/w/part_12"), Some(&b"layer/w"[..]));
+        assert_eq!(partitioned_whole(b"layer/w/part_"), None);
+    }
+
+    #[test]
     fn names_the_missing_variable_and_output() {
         let (dir, reader) = checkpoint("missing", &[("w", &[1.0], &[1])]);
         let g = graph(vec![node("v", "VariableV2", &[], &[("dtype", float())])]);
