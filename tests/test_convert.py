@@ -274,8 +274,15 @@ def test_tf_to_tf_realigned_renamed_and_read_by_tf(tf: ModuleType, tf2_checkpoin
     fastckpt.convert(tf2_checkpoint, out, alignment=4096, rename={"^model/": "net/"})
     got = oracle(tf, out)
     assert set(got) == {k.replace("model/", "net/", 1) if k.startswith("model/") else k for k in expected}
+    graph_key = "_CHECKPOINTABLE_OBJECT_GRAPH"
     for name, value in expected.items():
-        assert same_bits(got[name.replace("model/", "net/", 1) if name.startswith("model/") else name], value)
+        if name != graph_key:
+            assert same_bits(got[name.replace("model/", "net/", 1) if name.startswith("model/") else name], value)
+    # The object graph names the renamed keys.
+    from tensorflow.core.protobuf import trackable_object_graph_pb2
+
+    graph = trackable_object_graph_pb2.TrackableObjectGraph.FromString(got[graph_key])
+    assert {a.checkpoint_key for node in graph.nodes for a in node.attributes} == set(got) - {graph_key}
     reader = fastckpt.load_checkpoint(out)
     assert reader["net/dense/kernel/.ATTRIBUTES/VARIABLE_VALUE"].ctypes.data % 4096 == 0
 

@@ -64,8 +64,8 @@ def test_freeze_saved_model_of_keras_model(tf: ModuleType, tmp_path: Path, recur
 @pytest.fixture(scope="module")
 def tf1_training_graph(tf: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, np.ndarray, np.ndarray]:
     """A TF1 graph trained one Momentum step and saved by ``tf.compat.v1.train.Saver`` with
-    ``global_step``: a partitioned reference variable, a partitioned resource variable, resource
-    variables, their ``Momentum`` slots. Returns the prefix, an input and the output for it."""
+    ``global_step``: a partitioned reference variable, partitioned resource variables (along
+    axis 0 and 1), resource variables, their ``Momentum`` slots. Returns the prefix, an input and the output for it."""
     v1 = tf.compat.v1
     folder = tmp_path_factory.mktemp("tf1")
     with tf.Graph().as_default():
@@ -78,8 +78,10 @@ def tf1_training_graph(tf: ModuleType, tmp_path_factory: pytest.TempPathFactory)
         with v1.variable_scope("out"):
             w2 = v1.get_variable("w", [4, 2], initializer=v1.random_normal_initializer(seed=3), use_resource=True)
             b2 = v1.get_variable("b", [2], initializer=v1.ones_initializer(), use_resource=True)
+            scale = v1.get_variable("scale", [1, 2], initializer=v1.random_normal_initializer(seed=4),
+                                    partitioner=v1.fixed_size_partitioner(2, axis=1), use_resource=True)
         hidden = tf.matmul(x, w) + tf.reduce_sum(tf.nn.embedding_lookup(table, [1, 3]), axis=0)
-        y = tf.add(tf.matmul(hidden, w2), b2, name="y")
+        y = tf.add(tf.matmul(hidden, w2) * scale, b2, name="y")
         train = v1.train.MomentumOptimizer(0.01, 0.9).minimize(tf.reduce_sum(tf.square(y)), global_step=step)
         saver = v1.train.Saver()
         feed = np.random.default_rng(3).random((3, 6), dtype=np.float32)
@@ -135,3 +137,44 @@ def test_saver_over_a_meta_graph_with_partitioned_variables(
         with tf.compat.v1.Session() as session:
             tf_saver.restore(session, ours)
             np.testing.assert_array_equal(session.run("y:0", {"x:0": feed}), expected)
+
+
+def test_freeze_graph_with_partitioned_variables(tf: ModuleType, tf1_training_graph: Any) -> None:
+    """Each part of a partitioned variable (``layer/w/part_1``) is frozen to the slice of the
+    whole variable that the graph's Saver restores into it, as TF's ``freeze_graph`` with the
+    graph's Saver (restore, then ``convert_variables_to_constants``) does: the same constants and
+    the same output. fastckpt looked ``layer/w/part_0`` up by name and raised TensorNotFoundError."""
+    prefix, feed, expected = tf1_training_graph
+    v1 = tf.compat.v1
+    with tf.Graph().as_default() as graph, v1.Session() as session:
+        v1.train.import_meta_graph(prefix + ".meta").restore(session, prefix)
+        graph_def = graph.as_graph_def()
+        theirs = v1.graph_util.convert_variables_to_constants(session, graph_def, ["y"])
+    variables = {node.name for node in graph_def.node if node.op in ("VariableV2", "VarHandleOp")}
+    parts = {node.name: tf.make_ndarray(node.attr["value"].tensor) for node in theirs.node
+             if node.name in variables and "/part_" in node.name}
+    assert {"layer/w/part_2", "embedding/table/part_1", "out/scale/part_1"} <= set(parts)
+
+    frozen = fastckpt.freeze_graph(graph_def, prefix, ["y"])
+    ours = {node.name: node for node in frozen.node}
+    for name, value in parts.items():
+        np.testing.assert_array_equal(fastckpt.make_ndarray(ours[name].attr["value"].tensor), value, err_msg=name)
+    np.testing.assert_array_equal(_run_frozen(tf, frozen, "x:0", "y:0", feed), expected)
+
+
+def test_freeze_graph_of_partitioned_variables_without_a_saver(tf: ModuleType, tf1_training_graph: Any) -> None:
+    """Without the graph's Saver nothing says which slice a part holds: TF's ``freeze_graph``
+    fails on such a model (it means to raise ValueError 'Models containing partition variables
+    cannot be converted from checkpoint files'; 2.21's Saver fails first, IndexError), fastckpt
+    raises TensorNotFoundError naming the part and the partitioned variable it belongs to."""
+    from tensorflow.python.tools import freeze_graph as tf_freeze
+
+    prefix, _, _ = tf1_training_graph
+    graph_def = tf.compat.v1.MetaGraphDef.FromString(Path(prefix + ".meta").read_bytes()).graph_def
+    kept = [node for node in graph_def.node if not node.name.startswith("save/")]
+    del graph_def.node[:]
+    graph_def.node.extend(kept)
+    with tf.Graph().as_default(), pytest.raises((ValueError, IndexError)):
+        tf_freeze.freeze_graph_with_def_protos(graph_def, None, prefix, "y", "", "", "", True, "")
+    with pytest.raises(fastckpt.TensorNotFoundError, match=r"layer/w/part_0.*partitioned variable 'layer/w'"):
+        fastckpt.freeze_graph(graph_def, prefix, ["y"])

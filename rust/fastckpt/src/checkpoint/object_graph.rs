@@ -492,6 +492,27 @@ impl ObjectGraph {
         names
     }
 
+    /// The graph of a checkpoint whose tensors were renamed or left out: each attribute's
+    /// `checkpoint_key` becomes what `key` makes of it and attributes it maps to `None` are
+    /// dropped (TensorFlow's restore reads every key the graph names, even with
+    /// `expect_partial`); `has_checkpoint_values`, where present, is recomputed.
+    pub fn rekeyed(&self, key: impl Fn(&str) -> Option<String>) -> ObjectGraph {
+        let mut graph = self.clone();
+        for node in &mut graph.nodes {
+            node.attributes = std::mem::take(&mut node.attributes)
+                .into_iter()
+                .filter_map(|a| Some(Attribute { checkpoint_key: key(&a.checkpoint_key)?, ..a }))
+                .collect();
+        }
+        let holds = graph.holds_values();
+        for (node, holds) in graph.nodes.iter_mut().zip(holds) {
+            if node.has_checkpoint_values.is_some() {
+                node.has_checkpoint_values = Some(holds);
+            }
+        }
+        graph
+    }
+
     /// Per node, whether it or anything below it (children, slot variables) holds attributes:
     /// TensorFlow's `has_checkpoint_values`, computed rather than trusted.
     pub fn holds_values(&self) -> Vec<bool> {
@@ -559,6 +580,24 @@ mod tests {
         assert_eq!(graph.nodes[2].has_checkpoint_values, Some(true));
         let round = ObjectGraph::decode(&graph.encode()).unwrap();
         assert_eq!(round, graph);
+    }
+
+    #[test]
+    fn rekeys_and_drops_attributes() {
+        // Root → model → kernel, and a second variable "b" under the root.
+        let (graph, _) = ObjectGraph::build(&[
+            spec(&[("model", 1), ("b", 2)], &[]),
+            spec(&[("kernel", 3)], &[]),
+            spec(&[], &[VARIABLE_VALUE]),
+            spec(&[], &[VARIABLE_VALUE]),
+        ])
+        .unwrap();
+        let rekeyed = graph.rekeyed(|key| key.strip_prefix("model/").map(|rest| format!("net/{rest}")));
+        assert_eq!(rekeyed.nodes[3].attributes[0].checkpoint_key, "net/kernel/.ATTRIBUTES/VARIABLE_VALUE");
+        assert!(rekeyed.nodes[2].attributes.is_empty());
+        assert_eq!(rekeyed.nodes[2].has_checkpoint_values, Some(false));
+        assert_eq!(rekeyed.nodes[1].has_checkpoint_values, Some(true));
+        assert_eq!(graph.rekeyed(|key| Some(key.to_owned())), graph);
     }
 
     #[test]

@@ -13,7 +13,8 @@
 //! those and bfloat16/float8/int4 in npz) are an error naming the tensor, unless
 //! `skip_unsupported` is set: then they are left out and listed in the [`Report`]. The object
 //! graph of a TF2 checkpoint is TensorFlow's own and is left out of safetensors and npz outputs;
-//! its checkpoint keys are recorded in the safetensors metadata instead.
+//! its checkpoint keys are recorded in the safetensors metadata instead. A TF output gets the
+//! graph with its keys renamed and those left out dropped, so that TensorFlow restores it.
 
 pub mod cast;
 pub mod names;
@@ -362,7 +363,19 @@ pub fn convert(src: &Path, dst: &Path, options: &Options, progress: Progress<'_>
     let (source_format, _) = detect(src)?;
     let source = open(src)?;
     let (planned, skipped) = plan(&*source, format, options)?;
-    let loader = |p: &Planned| load(&*source, p);
+    let graph = if planned.iter().any(|p| p.source_name == names::OBJECT_GRAPH_KEY) {
+        let out_names: HashMap<&[u8], &str> =
+            planned.iter().map(|p| (p.source_name.as_slice(), p.out_name.as_str())).collect();
+        names::rekeyed_object_graph(&*source, |key| out_names.get(key.as_bytes()).map(|&n| n.to_owned()))?
+    } else {
+        None
+    };
+    let loader = |p: &Planned| match &graph {
+        Some(graph) if p.source_name == names::OBJECT_GRAPH_KEY => {
+            Ok(Tensor { dtype: DataType::STRING, shape: Vec::new(), data: TensorData::Elements(vec![graph.clone()]) })
+        }
+        _ => load(&*source, p),
+    };
     let files = match format {
         Format::Tf => write_tf(dst, &planned, options.alignment, options.max_shard_size, &loader, progress)?,
         Format::Npz => npz::write(dst, &planned, &loader, progress)?,

@@ -133,6 +133,34 @@ fn python_replacement(text: &str) -> String {
     out
 }
 
+/// The source's TF2 object graph, if it has one.
+fn object_graph(source: &dyn TensorSource) -> Result<Option<ObjectGraph>> {
+    if !source.contains(OBJECT_GRAPH_KEY) {
+        return Ok(None);
+    }
+    let invalid =
+        |detail: String| Error::corrupt(source.path(), format!("tensor '_CHECKPOINTABLE_OBJECT_GRAPH': {detail}"));
+    let serialized = match source.tensor(OBJECT_GRAPH_KEY)?.data {
+        TensorData::Elements(mut elements) if elements.len() == 1 => elements.swap_remove(0),
+        _ => return Err(invalid("not a scalar string".into())),
+    };
+    ObjectGraph::decode(&serialized).map(Some).map_err(|e| invalid(e.to_string()))
+}
+
+/// The serialized object graph to write beside tensors renamed or left out: `out_name` gives
+/// each source key's output name (`None`: not written). `None` when the source has no graph or
+/// its graph already names the output's keys, so that it is copied as it is.
+pub fn rekeyed_object_graph(
+    source: &dyn TensorSource,
+    out_name: impl Fn(&str) -> Option<String>,
+) -> Result<Option<Vec<u8>>> {
+    let Some(graph) = object_graph(source)? else {
+        return Ok(None);
+    };
+    let rekeyed = graph.rekeyed(out_name);
+    Ok((rekeyed != graph).then(|| rekeyed.encode()))
+}
+
 /// `model/dense/kernel/.ATTRIBUTES/VARIABLE_VALUE` → `model/dense/kernel`; other names unchanged.
 pub fn friendly_name(name: &str) -> &str {
     name.strip_suffix(TF2_VALUE_SUFFIX).unwrap_or(name)
@@ -145,16 +173,7 @@ pub struct FriendlyNames(HashMap<String, String>);
 
 impl FriendlyNames {
     pub fn of(source: &dyn TensorSource) -> Result<Self> {
-        if !source.contains(OBJECT_GRAPH_KEY) {
-            return Ok(FriendlyNames::default());
-        }
-        let invalid =
-            |detail: String| Error::corrupt(source.path(), format!("tensor '_CHECKPOINTABLE_OBJECT_GRAPH': {detail}"));
-        let serialized = match source.tensor(OBJECT_GRAPH_KEY)?.data {
-            TensorData::Elements(mut elements) if elements.len() == 1 => elements.swap_remove(0),
-            _ => return Err(invalid("not a scalar string".into())),
-        };
-        let graph = ObjectGraph::decode(&serialized).map_err(|e| invalid(e.to_string()))?;
+        let graph = object_graph(source)?.unwrap_or_default();
         Ok(FriendlyNames(graph.friendly_names().into_iter().collect()))
     }
 

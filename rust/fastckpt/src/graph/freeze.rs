@@ -323,6 +323,13 @@ fn slice_box(entry: &[u8], full: &[usize]) -> Result<Option<Vec<(usize, usize)>>
     Ok((region.iter().zip(full).any(|(&(start, length), &size)| start != 0 || length != size)).then_some(region))
 }
 
+/// The variable a partition `w/part_3` is part of (`w`), by TensorFlow's naming of partitions.
+fn partitioned_whole(name: &[u8]) -> Option<&[u8]> {
+    let slash = name.iter().rposition(|&b| b == b'/')?;
+    let digits = name[slash + 1..].strip_prefix(b"part_")?;
+    (!digits.is_empty() && digits.iter().all(u8::is_ascii_digit)).then_some(&name[..slash])
+}
+
 /// The shape and value of variable `node` in the checkpoint, checked against the node's dtype
 /// (and its shape, where the node states a full one).
 /// `saved`: the name and slice the graph's Saver saves it under.
@@ -338,9 +345,15 @@ fn read_variable(
     let name = saved.map_or(node_name, |(name, _)| &name[..]);
     let what = || format!("variable '{}' ({})", display_key(node_name), node.str("op").unwrap_or("?"),);
     if !checkpoint.contains(name) {
+        let part_of = partitioned_whole(node_name).filter(|whole| checkpoint.contains(whole)).map(|whole| {
+            format!(
+                ", a part of the partitioned variable '{}' (the graph's Saver, which says which slice it holds, is not in the graph)",
+                display_key(whole)
+            )
+        });
         return Err(Error::KeyNotFound {
             path: checkpoint.prefix().to_path_buf(),
-            key: format!("{}: no value for {}", display_key(name), what()),
+            key: format!("{}: no value for {}{}", display_key(name), what(), part_of.unwrap_or_default()),
         });
     }
     let mut tensor = checkpoint.tensor(name)?;
@@ -565,6 +578,14 @@ mod tests {
         let e = freeze_graph(&g, &reader, &["nope".to_owned()]).unwrap_err().to_string();
         assert_eq!(e, "nope is not in graph");
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn names_the_variable_a_partition_belongs_to() {
+        assert_eq!(partitioned_whole(b"layer/w/part_12"), Some(&b"layer/w"[..]));
+        for name in [&b"layer/w"[..], b"part_0", b"layer/w/part_", b"layer/w/part_1a", b"layer/w/parts_1"] {
+            assert_eq!(partitioned_whole(name), None, "{}", String::from_utf8_lossy(name));
+        }
     }
 
     #[test]
