@@ -103,8 +103,11 @@ class _NumpyDtypes(Mapping[int, "np.dtype[Any]"]):
 
 NUMPY_DTYPES = _NumpyDtypes()
 
+#: TensorFlow's names (``DataTypeString``) where they differ from ours: accepted as dtype names,
+#: and used in TensorFlow's error texts.
+_TF_NAMES = {1: "float", 2: "double", 19: "half"}
 _BY_NAME: dict[str, int] = {name: value for value, name in NAMES.items()}
-_BY_NAME.update({"float": 1, "double": 2, "half": 19})
+_BY_NAME.update({name: value for value, name in _TF_NAMES.items()})
 _BY_NUMPY: dict[np.dtype[Any], int] = {
     dtype: value for value, dtype in NUMPY_DTYPES._known.items() if value not in (STRING, VARIANT)
 }
@@ -150,14 +153,10 @@ def enum_of(dtype: Any) -> int:
     return known
 
 
-#: TensorFlow's ``DataTypeString`` where it differs from our names (its error messages use it).
-_TF_STRINGS = {1: "float", 2: "double", 19: "half"}
+def _tf_name(enum: int) -> str:
+    return _TF_NAMES.get(enum, NAMES.get(enum, str(enum)))
 
 
 def dtype_mismatch(key: str, wanted: int, stored: int) -> str:
     """RestoreV2's text for a tensor restored into a variable of another dtype."""
-
-    def tf_string(enum: int) -> str:
-        return _TF_STRINGS.get(enum, NAMES.get(enum, str(enum)))
-
-    return f"tensor_name = {key}; expected dtype {tf_string(wanted)} does not equal original dtype {tf_string(stored)}"
+    return f"tensor_name = {key}; expected dtype {_tf_name(wanted)} does not equal original dtype {_tf_name(stored)}"

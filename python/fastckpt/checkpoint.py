@@ -547,7 +547,8 @@ class Checkpoint:
             self._save_counter = int(counter)
         _restore_into(self.objects, tree, "")
         self._source = graph
-        self._variants = {key for key in stored if reader._listing()[key][0] == VARIANT}
+        listing = reader._listing()
+        self._variants = {key for key in stored if listing[key][0] == VARIANT}
         return self.objects
 
     def restore(self, save_path: PathLike | None) -> Tree:

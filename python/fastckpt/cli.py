@@ -153,7 +153,6 @@ def ls(args: argparse.Namespace) -> int:
     return 0
 
 
-#: The tensor of a TF2 checkpoint that holds its TrackableObjectGraph.
 def _object_tree(reader: CheckpointReader, rows: dict[str, dict[str, object]]) -> dict[str, Any]:
     """The objects of a TF2 checkpoint as nested ``{"children": {name: ...}, "tensors": {attribute:
     row}, "slots": [...]}`` from the root, each object expanded once, at its first path;

@@ -320,15 +320,7 @@ impl Operation {
     /// `tf.Operation.colocation_groups()`: the `loc:@x` entries of the `_class` attr, or
     /// `[b"loc:@<own name>"]` when it has none.
     fn colocation_groups<'py>(&self, py: Python<'py>) -> Vec<Bound<'py, PyBytes>> {
-        let groups = self.with(py, |_, op| {
-            let listed = op.attr("_class").and_then(|class| class.message("list")).map_or(&[][..], |l| l.strings("s"));
-            let groups: Vec<Vec<u8>> = listed.iter().filter(|s| s.starts_with(b"loc:@")).map(|s| s.to_vec()).collect();
-            if groups.is_empty() {
-                vec![format!("loc:@{}", op.name()).into_bytes()]
-            } else {
-                groups
-            }
-        });
+        let groups = self.with(py, |_, op| op.colocation_groups());
         groups.iter().map(|group| PyBytes::new(py, group)).collect()
     }
 

@@ -114,6 +114,17 @@ impl Operation {
     pub(crate) fn colocation_values(&self) -> Vec<Bytes> {
         self.attr("_class").and_then(|c| c.message("list")).map(|l| l.strings("s").to_vec()).unwrap_or_default()
     }
+
+    /// `tf.Operation.colocation_groups()`: the `loc:@x` entries of the `_class` attr, or the
+    /// op's own group `loc:@<name>` when it lists none.
+    pub fn colocation_groups(&self) -> Vec<Bytes> {
+        let groups: Vec<Bytes> = self.colocation_values().into_iter().filter(|v| v.starts_with(b"loc:@")).collect();
+        if groups.is_empty() {
+            vec![Bytes::from(format!("loc:@{}", self.name()))]
+        } else {
+            groups
+        }
+    }
 }
 
 /// A function of the graph's library, with its signature parsed.
