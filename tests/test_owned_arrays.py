@@ -142,12 +142,16 @@ def test_steady_copy_loop_reuses_the_memory_of_the_last_pass(tmp_path: Path, rea
     one_pass(0)
     one_pass(1)
     gc.collect()
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    for k in range(4):
+    per_pass = []
+    for k in range(5):
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         one_pass(k)
-    faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 4
-    # What remains are Python's own objects (the arrays' headers, lists, dicts).
-    assert faults < count / 128, f"{faults:.0f} page faults per pass of {count} tensors"
+        per_pass.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    # What remains are Python's own objects (the arrays' headers, lists, dicts). The median, as
+    # one pass on a loaded machine can meet a huge page the kernel could not give (it failed
+    # once in a full run beside three builds: a count of the kernel's, not of the slabs).
+    faults = sorted(per_pass)[len(per_pass) // 2]
+    assert faults < count / 128, f"{per_pass} page faults in passes of {count} tensors"
 
 
 def _huge_pages_of_slab_size() -> bool:

@@ -64,6 +64,26 @@ def test_renamed_checkpoint_restores_into_the_model(tf: ModuleType, tmp_path: Pa
         np.testing.assert_array_equal(got.numpy(), expected, err_msg=got.path)
 
 
+@pytest.mark.parametrize("how", ["rules", "callable"])
+def test_rules_that_match_every_name_leave_the_object_graph_its_name(
+    tf: ModuleType, tmp_path: Path, keras_checkpoint: dict[str, Any], how: str
+) -> None:
+    """A rule or callable that prefixes every name would also rename ``_CHECKPOINTABLE_OBJECT_GRAPH``,
+    and TF would then read the output as a name-based checkpoint and restore nothing into the
+    model: the object graph keeps its reserved name, and its keys name the prefixed tensors."""
+    out = str(tmp_path / how)
+    rename: Any = [("^", "net/")] if how == "rules" else (lambda name: "net/" + name)
+    fastckpt.convert(keras_checkpoint["prefix"], out, rename=rename)
+    names = set(tf.train.load_checkpoint(out).get_variable_to_shape_map())
+    assert "_CHECKPOINTABLE_OBJECT_GRAPH" in names
+    assert all(name.startswith("net/") for name in names - {"_CHECKPOINTABLE_OBJECT_GRAPH"})
+    model, optimizer, status = _restore(tf, keras_checkpoint["fresh"], out)
+    status.assert_consumed()
+    np.testing.assert_array_equal(model(keras_checkpoint["x"]).numpy(), keras_checkpoint["y"])
+    for got, expected in zip(optimizer.variables, keras_checkpoint["optimizer"]):
+        np.testing.assert_array_equal(got.numpy(), expected, err_msg=got.path)
+
+
 def test_friendly_names_rename_the_object_graph(tf: ModuleType, tmp_path: Path, keras_checkpoint: dict[str, Any]) -> None:
     """``friendly_names``: the object graph names the friendly keys (TF's own parser reads it and
     every key it names is in the output). TF's restore cannot load such a checkpoint whatever its

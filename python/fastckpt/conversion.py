@@ -121,7 +121,9 @@ def convert(
       called with ``(name, nbytes)`` after each tensor.
 
     Partitioned variables are written whole. The object graph of a TF2 checkpoint stays out of
-    safetensors and npz files; its keys are recorded in the safetensors metadata.
+    safetensors and npz files; its keys are recorded in the safetensors metadata. In a TF output
+    it keeps its name, ``_CHECKPOINTABLE_OBJECT_GRAPH``, whatever the rules (TensorFlow looks it up
+    by that name), and its keys name the renamed tensors.
     """
     src, dst = os.fspath(src), os.fspath(dst)
     rules: list[tuple[str, str]] = []

@@ -274,15 +274,20 @@ pub fn plan(source: &dyn TensorSource, format: Format, options: &Options) -> Res
         if options.exclude.iter().any(|p| p.matches(name)) {
             continue;
         }
-        let mut out = friendly.as_ref().map_or(name, |f| f.get(name)).to_owned();
-        for rule in &options.rename {
-            out = rule.apply(&out);
+        let chosen = options.names.as_ref().and_then(|m| m.get(&entry.name));
+        if matches!(chosen, Some(None)) {
+            continue;
         }
-        match options.names.as_ref().and_then(|m| m.get(&entry.name)) {
-            Some(None) => continue,
-            Some(Some(chosen)) => out = chosen.clone(),
-            None => {}
-        }
+        // TensorFlow finds the object graph by its reserved name: renaming it would turn the
+        // output into a name-based checkpoint, so it keeps that name (its keys follow the rules).
+        let out = if entry.name == names::OBJECT_GRAPH_KEY {
+            name.to_owned()
+        } else if let Some(Some(chosen)) = chosen {
+            chosen.clone()
+        } else {
+            let friendly_name = friendly.as_ref().map_or(name, |f| f.get(name));
+            options.rename.iter().fold(friendly_name.to_owned(), |out, rule| rule.apply(&out))
+        };
         if out.is_empty() {
             return Err(Error::InvalidArgument(format!("tensor '{name}' would be renamed to the empty name")));
         }
