@@ -75,10 +75,6 @@ def _cast_name(cast: Any) -> str | None:
     return str(np.dtype(cast).name)
 
 
-def _source_names(src: PathLike) -> list[bytes]:
-    return [name for name, _, _ in _fastckpt.Source(os.fspath(src)).entries()]
-
-
 def convert(
     src: PathLike,
     dst: PathLike,
@@ -129,10 +125,8 @@ def convert(
     rules: list[tuple[str, str]] = []
     names: dict[bytes, str | None] | None = None
     if callable(rename):
-        names = {}
-        for key in _source_names(src):
-            chosen = rename(key.decode("utf-8", "surrogateescape"))
-            names[key] = chosen
+        # The engine takes names as their bytes: str keys of the listing encode back exactly.
+        names = {name.encode("utf-8", "surrogateescape"): rename(name) for name in _fastckpt.Source(src).listing()}
     elif isinstance(rename, Mapping):
         rules = list(rename.items())
     elif rename is not None:

@@ -140,7 +140,7 @@ class CheckpointReader(_fastckpt.ReaderBase, Mapping[str, Any]):
     def _listing(self) -> dict[str, tuple[int, tuple[int, ...]]]:
         reader = self._open()
         if self._entries is None:
-            self._entries = {_decode(name): (dtype, shape) for name, dtype, shape in reader.entries()}
+            self._entries = reader.listing()
         return self._entries
 
     # get_tensor(name, *, copy=False, out=None) and the _reader it reads from are the glue's

@@ -11,11 +11,11 @@ use fastckpt::convert::{self as engine, Format, Options, Pattern, RenameRule, Te
 use fastckpt::{DataType, Tensor};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyTuple};
+use pyo3::types::PyDict;
 
 use crate::arrays;
 use crate::errors::IntoPy;
-use crate::reader::{tensor_key, to_array};
+use crate::reader::{self, tensor_key, to_array};
 
 fn dtype_named(py: Python<'_>, name: &str) -> PyResult<DataType> {
     DataType::ALL
@@ -110,12 +110,10 @@ impl Source {
         self.format.name()
     }
 
-    fn entries<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyTuple>>> {
+    /// `{name: (dtype enum, shape tuple)}` of every tensor ([`reader::listing`]).
+    fn listing<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let entries = self.inner.entries().py_err(py)?;
-        entries
-            .into_iter()
-            .map(|e| (PyBytes::new(py, &e.name), e.dtype.0, PyTuple::new(py, e.shape)?).into_pyobject(py))
-            .collect()
+        reader::listing(py, entries.iter().map(|e| (e.name.as_slice(), e.dtype, e.shape.as_slice())))
     }
 
     fn has(&self, name: &[u8]) -> bool {

@@ -68,6 +68,14 @@ impl CheckpointReader {
         }
     }
 
+    /// Each listed tensor ([`Self::names`]) with its dtype and dims.
+    pub fn listing(&self) -> Box<dyn Iterator<Item = (&[u8], DataType, &[usize])> + '_> {
+        match self {
+            CheckpointReader::V2(r) => Box::new(r.listing()),
+            CheckpointReader::V1(r) => Box::new(r.listing()),
+        }
+    }
+
     pub fn contains(&self, name: &[u8]) -> bool {
         match self {
             CheckpointReader::V2(r) => r.contains(name),

@@ -227,6 +227,11 @@ impl V1Reader {
         self.tensors.keys().map(Vec::as_slice)
     }
 
+    /// Each tensor, sorted by name, with its dtype and dims.
+    pub fn listing(&self) -> impl Iterator<Item = (&[u8], DataType, &[usize])> {
+        self.tensors.iter().map(|(name, tensor)| (name.as_slice(), tensor.dtype, tensor.dims.as_slice()))
+    }
+
     pub fn contains(&self, name: &[u8]) -> bool {
         self.tensors.contains_key(name)
     }

@@ -574,7 +574,18 @@ impl BundleReader {
 
     /// Tensor names as `tf.train.load_checkpoint` lists them: sorted, per-slice keys hidden.
     pub fn names(&self) -> impl Iterator<Item = &[u8]> {
-        self.keys.iter().filter(|k| !self.slice_keys.contains(*k)).map(Vec::as_slice)
+        self.listing().map(|(name, _, _)| name)
+    }
+
+    /// Each listed tensor ([`BundleReader::names`]) with its dtype and checked dims, without a
+    /// lookup or an allocation per tensor.
+    pub fn listing(&self) -> impl Iterator<Item = (&[u8], DataType, &[usize])> {
+        self.keys
+            .iter()
+            .zip(&self.entries)
+            .enumerate()
+            .filter(|(_, (key, _))| !self.slice_keys.contains(*key))
+            .map(|(index, (key, entry))| (key.as_slice(), entry.dtype(), self.shapes.get(index).0))
     }
 
     /// Whether `name` is a listed tensor (per-slice keys are not).

@@ -38,12 +38,10 @@ impl TensorSource for BundleReader {
     }
 
     fn entries(&self) -> Result<Vec<Entry>> {
-        self.names()
-            .map(|name| {
-                let (dtype, shape) = self.dtype_and_shape(name)?;
-                Ok(Entry { name: name.to_vec(), dtype, shape })
-            })
-            .collect()
+        Ok(self
+            .listing()
+            .map(|(name, dtype, dims)| Entry { name: name.to_vec(), dtype, shape: dims.to_vec() })
+            .collect())
     }
 
     fn tensor(&self, name: &[u8]) -> Result<Tensor> {
