@@ -165,6 +165,8 @@ OPS: list[tuple[str, str, str, str, str]] = [
     ("st_safe_open", "safetensors", "safetensors", "restore", "restore: safe_open + get_tensor each"),
     ("np_load", "numpy", "numpy", "restore", "restore: np.load(npz)[name] each"),
     ("fc_open", "fastckpt", "fastckpt", "open", "open(verify=False) + views, no touch"),
+    ("fc_list", "fastckpt", "fastckpt", "open", "list: fastckpt.list_variables"),
+    ("tf_list", "tensorflow", "tensorflow", "open", "list: tf.train.list_variables"),
 ]
 OP_INFO = {op: (lib, module, kind, label) for op, lib, module, kind, label in OPS}
 
@@ -176,6 +178,7 @@ OP_FILE = {
     "raw_write_idle": "raw",
     "fc_views": "fastckpt", "fc_read_all": "fastckpt", "fc_copy": "fastckpt",
     "fc_views_noverify": "fastckpt", "fc_views_tfckpt": "tensorflow", "fc_open": "fastckpt",
+    "fc_list": "fastckpt", "tf_list": "tensorflow",
     "tf_restorev2": "tensorflow", "tf_load_ckpt": "tensorflow",
     "st_load_file": "safetensors", "st_safe_open": "safetensors", "np_load": "numpy",
 }
@@ -459,6 +462,33 @@ def c_fc_open(spec: Spec, paths: dict[str, Path], m: Measure) -> None:
     m.extra["warm_median_seconds"] = statistics.median(warm)
 
 
+def _list_variables(m: Measure, list_variables: Callable[[str], list[Any]], prefix: str) -> None:
+    """``list_variables`` of every name and shape (what a user inspecting a checkpoint calls):
+    the first call in a fresh process, then the same repeated in it."""
+    with m:
+        listed = list_variables(prefix)
+    m.extra["tensors_read"] = len(listed)
+    warm = []
+    for _ in range(OPEN_WARM_LOOPS):
+        t0 = time.perf_counter()
+        list_variables(prefix)
+        warm.append(time.perf_counter() - t0)
+    m.extra["warm_min_seconds"] = min(warm)
+    m.extra["warm_median_seconds"] = statistics.median(warm)
+
+
+def c_fc_list(spec: Spec, paths: dict[str, Path], m: Measure) -> None:
+    import fastckpt
+
+    _list_variables(m, fastckpt.list_variables, str(paths["fastckpt"]))
+
+
+def c_tf_list(spec: Spec, paths: dict[str, Path], m: Measure) -> None:
+    import tensorflow as tf
+
+    _list_variables(m, tf.train.list_variables, str(paths["tensorflow"]))
+
+
 CHILD_FUNCS: dict[str, Callable[[Spec, dict[str, Path], Measure], None]] = {
     "fc_save": c_fc_save, "tf_savev2": c_tf_savev2, "tf_savev2_conv": c_tf_savev2_conv,
     "st_save": c_st_save, "np_savez": c_np_savez, "raw_write": c_raw_write,
@@ -468,7 +498,7 @@ CHILD_FUNCS: dict[str, Callable[[Spec, dict[str, Path], Measure], None]] = {
     "fc_views_noverify": c_fc_views_noverify, "fc_views_tfckpt": c_fc_views_tfckpt,
     "tf_restorev2": c_tf_restorev2, "tf_load_ckpt": c_tf_load_ckpt,
     "st_load_file": c_st_load_file, "st_safe_open": c_st_safe_open, "np_load": c_np_load,
-    "fc_open": c_fc_open,
+    "fc_open": c_fc_open, "fc_list": c_fc_list, "tf_list": c_tf_list,
 }
 assert set(CHILD_FUNCS) == set(OP_INFO)
 
@@ -723,8 +753,10 @@ def run_workload(name: str, args: argparse.Namespace, scratch: Path, available: 
     for rep in range(args.repeats):
         for op in rotated(restore_ops, rep):
             run(op, rep)
+    open_ops = [op for op in OP_INFO if OP_INFO[op][2] == "open"]
     for rep in range(args.repeats):
-        run("fc_open", rep)
+        for op in rotated(open_ops, rep):
+            run(op, rep)
 
     summary = {op: summarise(op, runs[op], spec, expected_sig) for op in OP_INFO}
     result = {
@@ -847,6 +879,9 @@ def ratio_checks(name: str, res: dict[str, Any]) -> list[dict[str, Any]]:
         s = ops.get("fc_open", {})
         v = s["best_seconds"] * 1e3 if s.get("ok") else None
         add("open(verify=False) + views of all W1 tensors", v, "< 5 ms", None if v is None else v < 5.0, unit="ms")
+    fc_list, tf_list = ops.get("fc_list", {}), ops.get("tf_list", {})
+    if fc_list.get("ok") and tf_list.get("ok"):
+        add("list_variables, first call: fastckpt / TF [info]", tf_list["best_seconds"] / fc_list["best_seconds"], "info", None)
     for op in ("fc_views", "fc_read_all", "fc_copy"):
         s = ops.get(op, {})
         v = s["peak_above_mib"] / payload_mib if s.get("ok") else None

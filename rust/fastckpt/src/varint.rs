@@ -34,8 +34,17 @@ pub fn varint_len(mut v: u64) -> usize {
     n
 }
 
-/// Decodes a varint at the start of `buf`, returning the value and the bytes used.
+/// Decodes a varint at the start of `buf`, returning the value and the bytes used. Inlined for
+/// the one-byte case (tags, dtypes, small dims: most varints of an index or a graph).
+#[inline]
 pub fn get_varint(buf: &[u8]) -> Result<(u64, usize), VarintError> {
+    match buf.first() {
+        Some(&b) if b < 0x80 => Ok((u64::from(b), 1)),
+        _ => get_long_varint(buf),
+    }
+}
+
+fn get_long_varint(buf: &[u8]) -> Result<(u64, usize), VarintError> {
     let mut v: u64 = 0;
     for (i, &b) in buf.iter().enumerate().take(10) {
         v |= u64::from(b & 0x7F) << (7 * i);

@@ -13,10 +13,12 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
+use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
+use hashbrown::HashTable;
 use memmap2::Mmap;
 use rayon::prelude::*;
 
@@ -404,6 +406,31 @@ pub struct Tensor {
     pub data: TensorData,
 }
 
+/// The keys of an index in one buffer: key `i` is `bytes[ends[i - 1]..ends[i]]` (from 0 for the
+/// first). One allocation for all of them instead of one per key, which was most of what opening
+/// an index of many small tensors allocated.
+#[derive(Debug, Default)]
+struct Keys {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Keys {
+    fn push(&mut self, key: &[u8]) {
+        self.bytes.extend_from_slice(key);
+        self.ends.push(self.bytes.len());
+    }
+
+    fn get(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.bytes[start..self.ends[i]]
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        (0..self.ends.len()).map(|i| self.get(i))
+    }
+}
+
 /// An open checkpoint.
 #[derive(Debug)]
 pub struct BundleReader {
@@ -411,18 +438,20 @@ pub struct BundleReader {
     index_path: PathBuf,
     header: BundleHeader,
     /// Every key but the header's, sorted, with its entry.
-    keys: Vec<Vec<u8>>,
+    keys: Keys,
     entries: Vec<BundleEntry>,
     /// Every entry's dims and element count, checked at open: reads borrow them.
     shapes: Shapes,
     /// Per entry: the position in `shards` of the data file its `shard_id` names.
     slots: Vec<usize>,
     /// Where each key is in `keys`: a read looks its name up here (a binary search over long
-    /// shared prefixes was a twentieth of a steady 32 KiB `get_tensor(copy=True)`). Hashed by
+    /// shared prefixes was a twentieth of a steady 32 KiB `get_tensor(copy=True)`). The table
+    /// holds entry indices, hashed by the keys they point at, so no key is copied for it.
+    positions: HashTable<usize>,
     /// foldhash seeded per process: whoever wrote the file cannot know the seed, so crafted
-    /// names cannot make the map slow, and a name costs a few dozen instructions where the std
+    /// names cannot make the table slow, and a name costs a few dozen instructions where the std
     /// hasher (SipHash) took ~290, on every read and for every entry at open.
-    positions: HashMap<Box<[u8]>, usize, foldhash::fast::RandomState>,
+    hasher: foldhash::fast::RandomState,
     /// Keys of the per-slice entries of partitioned tensors, hidden from listings.
     slice_keys: HashSet<Vec<u8>>,
     verify: bool,
@@ -501,7 +530,7 @@ impl BundleReader {
         let corrupt = |detail: String| Error::corrupt(&index_path, detail);
 
         let mut header = None;
-        let mut keys = Vec::new();
+        let mut keys = Keys::default();
         let mut entries = Vec::new();
         table.for_each(|key, value| {
             if key.is_empty() {
@@ -511,7 +540,7 @@ impl BundleReader {
             }
             let entry = BundleEntry::decode(value)
                 .map_err(|e| corrupt(format!("entry for tensor '{}' not parseable: {}", display_key(key), e.0)))?;
-            keys.push(key.to_vec());
+            keys.push(key);
             entries.push(entry);
             Ok(())
         })?;
@@ -530,9 +559,15 @@ impl BundleReader {
                 slice_keys.insert(slices::slice_key(key, slice));
             }
         }
-        let mut positions = HashMap::with_capacity_and_hasher(keys.len(), foldhash::fast::RandomState::default());
+        let hasher = foldhash::fast::RandomState::default();
+        let mut positions = HashTable::with_capacity(entries.len());
         for (i, key) in keys.iter().enumerate() {
-            positions.entry(key.clone().into_boxed_slice()).or_insert(i);
+            let hash = hasher.hash_one(key);
+            if let hashbrown::hash_table::Entry::Vacant(slot) =
+                positions.entry(hash, |&j| keys.get(j) == key, |&j| hasher.hash_one(keys.get(j)))
+            {
+                slot.insert(i);
+            }
         }
         let verified = entries.iter().map(|_| AtomicBool::new(false)).collect();
         let mut shard_ids: Vec<i32> = entries.iter().map(|entry| entry.shard_id).collect();
@@ -549,6 +584,7 @@ impl BundleReader {
             shapes,
             slots,
             positions,
+            hasher,
             slice_keys,
             verify,
             verified,
@@ -585,7 +621,7 @@ impl BundleReader {
             .zip(&self.entries)
             .enumerate()
             .filter(|(_, (key, _))| !self.slice_keys.contains(*key))
-            .map(|(index, (key, entry))| (key.as_slice(), entry.dtype(), self.shapes.get(index).0))
+            .map(|(index, (key, entry))| (key, entry.dtype(), self.shapes.get(index).0))
     }
 
     /// Whether `name` is a listed tensor (per-slice keys are not).
@@ -595,11 +631,11 @@ impl BundleReader {
 
     /// Every key of the index but the header's, slice keys included.
     pub fn raw_entries(&self) -> impl Iterator<Item = (&[u8], &BundleEntry)> {
-        self.keys.iter().map(Vec::as_slice).zip(&self.entries)
+        self.keys.iter().zip(&self.entries)
     }
 
     fn position(&self, key: &[u8]) -> Option<usize> {
-        self.positions.get(key).copied()
+        self.positions.find(self.hasher.hash_one(key), |&i| self.keys.get(i) == key).copied()
     }
 
     pub fn entry(&self, key: &[u8]) -> Option<&BundleEntry> {
