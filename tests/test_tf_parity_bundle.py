@@ -1,0 +1,175 @@
+"""TensorFlow's tests of the tensor bundle itself and of the ops over it, replayed against fastckpt:
+``tensor_bundle_test.cc`` (merging and its directory structure, partitioned variables and slice
+lookups, header versions, checksums, truncated data, endianness, variant tensors),
+``save_restore_ops_test.py`` / ``RestoreV2`` with ``shape_and_slices``, and ``MergeV2Checkpoints``
+with ``allow_missing_files``. The files are written by TensorFlow 2.21 and each step is run through
+TensorFlow and fastckpt on the same files."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+if TESTS_DIR not in sys.path:
+    sys.path.insert(0, TESTS_DIR)
+
+import craft  # noqa: E402
+
+import fastckpt  # noqa: E402
+from fastckpt.distributed import Slice, restore  # noqa: E402
+
+
+def save_v2(tf: ModuleType, prefix: Path | str, tensors: list[tuple[str, Any, str]]) -> str:
+    """``tf.raw_ops.SaveV2`` of ``(name, value, shape_and_slice)`` triples."""
+    tf.raw_ops.SaveV2(
+        prefix=str(prefix), tensor_names=[n for n, _, _ in tensors], shape_and_slices=[s for _, _, s in tensors],
+        tensors=[tf.constant(v) for _, v, _ in tensors],
+    )
+    return str(prefix)
+
+
+def restore_v2(tf: ModuleType, prefix: str, name: str, spec: str, dtype: Any) -> np.ndarray[Any, Any]:
+    result: np.ndarray[Any, Any] = tf.raw_ops.RestoreV2(
+        prefix=prefix, tensor_names=[name], shape_and_slices=[spec], dtypes=[dtype]
+    )[0].numpy()
+    return result
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def rewrite_header(prefix: str, change: Callable[[Any], None]) -> None:
+    """Rewrites ``prefix.index`` with its header entry changed by ``change`` (a
+    ``BundleHeaderProto``), as the C++ tests' ``FlipEndiannessBit`` and ``VersionTest`` do."""
+    from tensorflow.core.protobuf import tensor_bundle_pb2
+
+    index = Path(prefix + ".index")
+    entries = []
+    for key, value in craft.parse_table(index.read_bytes())["entries"]:
+        if key == b"":
+            header = tensor_bundle_pb2.BundleHeaderProto.FromString(value)
+            change(header)
+            value = header.SerializeToString()
+        entries.append((key, value))
+    index.write_bytes(craft.build_table(entries))
+
+
+# ----------------------------------------------------------------------------------------------
+# MergeBundles / MergeV2Checkpoints
+
+
+def merge_inputs(tf: ModuleType, folder: Path) -> list[str]:
+    """Inputs of every kind a merge meets: a bundle that is itself a merge of two (two data files,
+    the second holding the first key), two bundles holding slices of one partitioned tensor (and
+    a string scalar)."""
+    (folder / "parts").mkdir(parents=True)
+    save_v2(tf, folder / "parts/a", [("z", np.array([1.0, 2.0], np.float32), ""), ("q", np.int32(5), "")])
+    save_v2(tf, folder / "parts/b", [("a", np.array([3.0], np.float32), "")])
+    tf.raw_ops.MergeV2Checkpoints(
+        checkpoint_prefixes=[str(folder / "parts/a"), str(folder / "parts/b")], destination_prefix=str(folder / "ab")
+    )
+    c = save_v2(tf, folder / "c", [("m", b"s", ""), ("v", np.array([[1, 2]], np.int32), "2 2 0,1:-")])
+    d = save_v2(tf, folder / "d", [("v", np.array([[3, 4]], np.int32), "2 2 1,1:-")])
+    return [str(folder / "ab"), c, d]
+
+
+def test_merge_is_byte_identical_to_tensorflows(tf: ModuleType, tmp_path: Path) -> None:
+    """``TestBasic``'s merge, with partitioned and multi-shard inputs: the same data files under the
+    same names, and the same index (TensorFlow re-points the shard id of a partitioned tensor's
+    full entry too)."""
+    by_tf, by_fc = tmp_path / "tf", tmp_path / "fc"
+    tf.raw_ops.MergeV2Checkpoints(checkpoint_prefixes=merge_inputs(tf, by_tf), destination_prefix=str(by_tf / "out"))
+    fastckpt.merge_bundles(merge_inputs(tf, by_fc), by_fc / "out")
+    assert files_of(by_fc) == files_of(by_tf)
+    assert [p.name for p in sorted(by_tf.iterdir())] == [p.name for p in sorted(by_fc.iterdir())]
+    reader = tf.train.load_checkpoint(str(by_fc / "out"))
+    ours = fastckpt.load_checkpoint(by_fc / "out")
+    assert sorted(ours) == ["a", "m", "q", "v", "z"]
+    for name in ours:
+        assert np.array_equal(np.asarray(ours[name]), np.asarray(reader.get_tensor(name))), name
+
+
+def test_merge_directory_structure(tf: ModuleType, tmp_path: Path) -> None:
+    """``DirectoryStructure``: merging one bundle renames it; merging two gives two data files."""
+    results = {}
+    for who in ("tf", "fc"):
+        folder = tmp_path / who
+        folder.mkdir()
+        workers = [save_v2(tf, folder / f"worker{i}", [(f"tensor{i}", np.zeros((2, 3), np.float32), "")]) for i in range(2)]
+        merge: Callable[[list[str], str], Any] = (
+            (lambda ins, out: tf.raw_ops.MergeV2Checkpoints(checkpoint_prefixes=ins, destination_prefix=out))
+            if who == "tf" else fastckpt.merge_bundles
+        )
+        merge([workers[0]], str(folder / "another"))
+        after_one = sorted(os.listdir(folder))
+        merge([str(folder / "another"), workers[1]], str(folder / "merged"))
+        results[who] = (after_one, files_of(folder))
+    assert results["fc"] == results["tf"]
+    assert sorted(results["tf"][1]) == ["merged.data-00000-of-00002", "merged.data-00001-of-00002", "merged.index"]
+
+
+def test_merge_allow_missing_files(tf: ModuleType, tmp_path: Path) -> None:
+    """``MergeV2Checkpoints(allow_missing_files=True)`` skips inputs without an index; without it a
+    missing input is an error, and so is none existing at all."""
+    results = {}
+    for who in ("tf", "fc"):
+        folder = tmp_path / who
+        folder.mkdir()
+        present = save_v2(tf, folder / "b", [("y", np.array([3.0], np.float32), "")])
+        inputs, out = [str(folder / "missing"), present], str(folder / "merged")
+        if who == "tf":
+            tf.raw_ops.MergeV2Checkpoints(checkpoint_prefixes=inputs, destination_prefix=out, allow_missing_files=True)
+        else:
+            fastckpt.merge_bundles(inputs, out, allow_missing_files=True)
+        results[who] = files_of(folder)
+    assert results["fc"] == results["tf"] and sorted(results["tf"]) == ["merged.data-00000-of-00001", "merged.index"]
+    assert fastckpt.load_checkpoint(tmp_path / "fc/merged")["y"].tolist() == [3.0]
+
+    nothing = [str(tmp_path / "nope"), str(tmp_path / "nope2")]
+    with pytest.raises(tf.errors.InvalidArgumentError) as theirs:
+        tf.raw_ops.MergeV2Checkpoints(checkpoint_prefixes=nothing, destination_prefix=str(tmp_path / "m"), allow_missing_files=True)
+    with pytest.raises(ValueError) as ours:
+        fastckpt.merge_bundles(nothing, tmp_path / "m", allow_missing_files=True)
+    assert str(ours.value) in theirs.value.message
+
+    with pytest.raises(tf.errors.InvalidArgumentError, match="allow_missing_files was set to false"):
+        tf.raw_ops.MergeV2Checkpoints(checkpoint_prefixes=nothing[:1], destination_prefix=str(tmp_path / "m"))
+    with pytest.raises(FileNotFoundError, match="nope.index"):
+        fastckpt.merge_bundles(nothing[:1], tmp_path / "m")
+
+
+def test_merge_keeps_the_format_version(tf: ModuleType, tmp_path: Path) -> None:
+    """The merged header carries the inputs' format version (not the writer's own); inputs of
+    different versions are not merged."""
+    results = {}
+    for who in ("tf", "fc"):
+        folder = tmp_path / who
+        folder.mkdir()
+        newer = save_v2(tf, folder / "newer", [("x", np.array([1.0], np.float32), "")])
+        rewrite_header(newer, lambda header: setattr(header.version, "producer", 2))
+        if who == "tf":
+            tf.raw_ops.MergeV2Checkpoints(checkpoint_prefixes=[newer], destination_prefix=str(folder / "out"))
+        else:
+            fastckpt.merge_bundles([newer], folder / "out")
+        results[who] = files_of(folder)
+    assert results["fc"] == results["tf"]
+
+    older = save_v2(tf, tmp_path / "older", [("y", np.array([2.0], np.float32), "")])
+    for who in ("tf", "fc"):
+        inputs = [older, str(tmp_path / who / "out")]
+        with pytest.raises(ValueError if who == "fc" else tf.errors.InvalidArgumentError,
+                           match="Merging bundles with different format versions"):
+            if who == "tf":
+                tf.raw_ops.MergeV2Checkpoints(checkpoint_prefixes=inputs, destination_prefix=str(tmp_path / "m"))
+            else:
+                fastckpt.merge_bundles(inputs, tmp_path / "m")
+    assert fastckpt.load_checkpoint(older)["y"].tolist() == [2.0], "the inputs are left as they were"
