@@ -173,3 +173,90 @@ def test_merge_keeps_the_format_version(tf: ModuleType, tmp_path: Path) -> None:
             else:
                 fastckpt.merge_bundles(inputs, tmp_path / "m")
     assert fastckpt.load_checkpoint(older)["y"].tolist() == [2.0], "the inputs are left as they were"
+
+
+# ----------------------------------------------------------------------------------------------
+# Partitioned variables, slice lookups (BundleReader::LookupSlice, RestoreV2 shape_and_slices)
+
+
+@pytest.fixture
+def partitioned(tf: ModuleType, tmp_path: Path) -> str:
+    """``PartitionedVariables`` and ``EquivalentSliceTest``: ``foo`` [5,10] stored as column 0
+    (zeros) and columns 1..9 (ones); ``no_extents`` and ``both_extents`` stored whole through
+    full slice specs."""
+    ones = np.ones((5, 10), np.float32)
+    return save_v2(tf, tmp_path / "p", [
+        ("foo", np.zeros((5, 1), np.float32), "5 10 -:0,1"),
+        ("foo", np.ones((5, 9), np.float32), "5 10 -:1,9"),
+        ("no_extents", ones, "5 10 -:-"),
+        ("both_extents", ones, "5 10 0,5:0,10"),
+    ])
+
+
+@pytest.mark.parametrize(("name", "spec"), [
+    ("foo", "-:0,2"), ("foo", "-:2,2"), ("foo", "-:-"), ("no_extents", "0,5:0,10"), ("both_extents", "-:-"),
+    ("no_extents", "1,2:3,4"),
+])
+def test_slice_lookups(tf: ModuleType, partitioned: str, name: str, spec: str) -> None:
+    expected = restore_v2(tf, partitioned, name, f"5 10 {spec}", tf.float32)
+    ours = restore(partitioned, {name: Slice([5, 10], spec)})[name]
+    assert ours.dtype == expected.dtype and np.array_equal(ours, expected)
+
+
+def test_partitioned_listing_and_whole_read(tf: ModuleType, partitioned: str) -> None:
+    assert fastckpt.list_variables(partitioned) == tf.train.list_variables(partitioned)
+    theirs, ours = tf.train.load_checkpoint(partitioned), fastckpt.load_checkpoint(partitioned)
+    for name in ("foo", "no_extents", "both_extents"):
+        assert np.array_equal(ours[name], theirs.get_tensor(name))
+
+
+def test_one_shard_of_a_partitioned_tensor(tf: ModuleType, tmp_path: Path) -> None:
+    """A bundle holding some slices only (one shard of a sharded save, before the merge): the
+    region they cover restores, as in TensorFlow; the rest, or the whole tensor, is refused with
+    TensorFlow's InvalidArgument message, naming the checkpoint's index."""
+    prefix = save_v2(tf, tmp_path / "shard", [("v", np.arange(6, dtype=np.float32).reshape(2, 3), "4 3 0,2:-")])
+    for spec in ("0,1:-", "1,1:1,2", "0,2:-"):
+        expected = restore_v2(tf, prefix, "v", f"4 3 {spec}", tf.float32)
+        assert np.array_equal(restore(prefix, {"v": Slice([4, 3], spec)})["v"], expected)
+
+    with pytest.raises(tf.errors.InvalidArgumentError) as theirs:
+        restore_v2(tf, prefix, "v", "4 3 1,2:-", tf.float32)
+    with pytest.raises(fastckpt.InvalidArgumentError) as ours:
+        restore(prefix, {"v": Slice([4, 3], "1,2:-")})
+    assert "Does not have sufficient slices for partitioned tensor v to restore in slice_spec: 1,2:" in theirs.value.message
+    assert "Does not have sufficient slices for partitioned tensor v to restore in slice_spec: 1,2:" in str(ours.value)
+    assert prefix + ".index" in str(ours.value)
+
+    with pytest.raises(ValueError) as whole_theirs:
+        tf.train.load_checkpoint(prefix).get_tensor("v")
+    with pytest.raises(fastckpt.InvalidArgumentError) as whole_ours:
+        fastckpt.load_checkpoint(prefix).get_tensor("v")
+    assert str(whole_theirs.value) in str(whole_ours.value) and prefix + ".index" in str(whole_ours.value)
+
+
+# ----------------------------------------------------------------------------------------------
+# The header: versions (VersionTest), endianness (Endianness)
+
+
+@pytest.mark.parametrize("version", [
+    {"producer": 2, "min_consumer": 2},  # min consumer above the current version
+    {"producer": -1},  # producer below the min producer
+    {"producer": 2, "bad_consumers": [1]},  # the current version disallowed
+])
+def test_header_versions(tf: ModuleType, tmp_path: Path, version: dict[str, Any]) -> None:
+    prefix = save_v2(tf, tmp_path / "v", [("x", np.array([1.0, 2.0], np.float32), "")])
+
+    def change(header: Any) -> None:
+        header.version.producer = version["producer"]
+        header.version.min_consumer = version.get("min_consumer", 0)
+        header.version.bad_consumers.extend(version.get("bad_consumers", []))
+
+    rewrite_header(prefix, change)
+    with pytest.raises(tf.errors.InvalidArgumentError) as theirs:
+        restore_v2(tf, prefix, "x", "", tf.float32)
+    with pytest.raises(fastckpt.InvalidArgumentError) as ours:
+        fastckpt.load_checkpoint(prefix)
+    # TensorFlow's words up to where it names itself ("for TensorFlow 2.21.0", "supported by …").
+    words = theirs.value.message.split("}} ")[-1].split(" for TensorFlow")[0].split(" supported by")[0].split(".  Please")[0]
+    assert words.startswith("Checkpoint ") and words in str(ours.value)
+    assert prefix + ".index" in str(ours.value)

@@ -59,5 +59,7 @@ class UnimplementedError(CheckpointError, NotImplementedError):
 
 
 class InvalidArgumentError(CheckpointError, ValueError):
-    """A checkpoint does not fit what it is restored into (dtype or shape), as
-    ``tf.errors.InvalidArgumentError``; the message is TensorFlow's."""
+    """A checkpoint does not fit what it is restored into (dtype or shape), or cannot give what was
+    asked: it was written for a newer reader (its version), or a partitioned tensor's stored
+    slices do not cover the part asked for. As ``tf.errors.InvalidArgumentError``, whose message
+    it gives (naming the checkpoint's file)."""

@@ -168,7 +168,9 @@ impl V1Reader {
             let meta =
                 table.get(b"")?.ok_or_else(|| corrupt("no SavedTensorSlices metadata under the empty key".into()))?;
             let meta = decode_meta(&meta).map_err(|e| corrupt(format!("unable to parse the metadata: {}", e.0)))?;
-            meta.versions.check("Checkpoint", CHECKPOINT_VERSION, CHECKPOINT_MIN_PRODUCER).map_err(corrupt)?;
+            meta.versions
+                .check("Checkpoint", CHECKPOINT_VERSION, CHECKPOINT_MIN_PRODUCER)
+                .map_err(|detail| Error::Refused { path: file.path().to_path_buf(), detail })?;
             let index = table.index().to_vec();
             let at = reader.files.len();
             for tensor in meta.tensors {
