@@ -260,3 +260,40 @@ def test_header_versions(tf: ModuleType, tmp_path: Path, version: dict[str, Any]
     words = theirs.value.message.split("}} ")[-1].split(" for TensorFlow")[0].split(" supported by")[0].split(".  Please")[0]
     assert words.startswith("Checkpoint ") and words in str(ours.value)
     assert prefix + ".index" in str(ours.value)
+
+
+def byte_swapped(value: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """The array as a machine of the other byte order holds it (complex: each part swapped)."""
+    parts = {np.dtype(np.complex64): np.float32, np.dtype(np.complex128): np.float64}.get(value.dtype)
+    if parts is not None:
+        return value.view(parts).byteswap().view(value.dtype)
+    return value.view(f"u{value.dtype.itemsize}").byteswap().view(value.dtype) if value.dtype.itemsize > 1 else value
+
+
+def test_endianness(tf: ModuleType, tmp_path: Path) -> None:
+    """``TestEndianness``: tensors written byte-swapped under a header that says BIG read back as
+    the values, as TensorFlow reads them; a variant tensor cannot be swapped, and both say
+    Unimplemented."""
+    import ml_dtypes
+
+    dtypes = [np.float32, np.float64, np.int32, np.uint8, np.int16, np.int8, np.complex64, np.complex128,
+              np.int64, np.bool_, ml_dtypes.bfloat16]
+    values = {f"t{i}": np.full((2, 3), 3, dtype) for i, dtype in enumerate(dtypes)}
+    prefix = save_v2(tf, tmp_path / "be", [(n, byte_swapped(v), "") for n, v in values.items()])
+    rewrite_header(prefix, lambda header: setattr(header, "endianness", 1))
+    theirs, ours = tf.train.load_checkpoint(prefix), fastckpt.load_checkpoint(prefix)
+    for name, value in values.items():
+        assert np.array_equal(theirs.get_tensor(name), value)
+        assert ours[name].dtype == value.dtype and np.array_equal(ours[name], value)
+
+    from tensorflow.python.ops import list_ops
+
+    tensor_list = list_ops.tensor_list_from_tensor(tf.constant([1.0, 2.0]), element_shape=[])
+    variant = str(tmp_path / "variant")
+    tf.raw_ops.SaveV2(prefix=variant, tensor_names=["v"], shape_and_slices=[""], tensors=[tf.stack([tensor_list])])
+    rewrite_header(variant, lambda header: setattr(header, "endianness", 1))
+    with pytest.raises(tf.errors.UnimplementedError):
+        tf.raw_ops.RestoreV2(prefix=variant, tensor_names=["v"], shape_and_slices=[""], dtypes=[tf.variant])
+    with pytest.raises(fastckpt.UnimplementedError, match=r"variant tensor 'v'") as ours_error:
+        fastckpt.load_checkpoint(variant).get_tensor("v")
+    assert variant + ".data-00000-of-00001" in str(ours_error.value)

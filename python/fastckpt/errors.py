@@ -53,9 +53,10 @@ class GraphImportError(CheckpointError, ValueError):
 
 
 class UnimplementedError(CheckpointError, NotImplementedError):
-    """Something TensorFlow does that fastckpt does not, as ``tf.errors.UnimplementedError``: a
-    graph using an op removed before the graph's producer version, or a ``Saver`` asked to write
-    V1 checkpoints."""
+    """Something TensorFlow does not do either, or that fastckpt does not do, as
+    ``tf.errors.UnimplementedError``: a graph using an op removed before the graph's producer
+    version, a ``Saver`` asked to write V1 checkpoints, a variant tensor written in the other
+    byte order, or valid data a conversion or graph tool cannot handle (yet)."""
 
 
 class InvalidArgumentError(CheckpointError, ValueError):

@@ -69,6 +69,7 @@ pub fn to_py(py: Python<'_>, error: Error) -> PyErr {
         Error::Checksum { .. } => ChecksumMismatchError::new_err(message),
         Error::KeyNotFound { .. } => TensorNotFoundError::new_err(message),
         Error::Refused { .. } => InvalidArgumentError::new_err(message),
+        Error::Unsupported(_) => UnimplementedError::new_err(message),
         Error::Decode(_) => DecodeError::new_err(message),
         Error::InvalidArgument(_) => PyValueError::new_err(message),
         Error::Import { kind, .. } => match kind {
