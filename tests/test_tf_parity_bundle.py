@@ -297,3 +297,58 @@ def test_endianness(tf: ModuleType, tmp_path: Path) -> None:
     with pytest.raises(fastckpt.UnimplementedError, match=r"variant tensor 'v'") as ours_error:
         fastckpt.load_checkpoint(variant).get_tensor("v")
     assert variant + ".data-00000-of-00001" in str(ours_error.value)
+
+
+# ----------------------------------------------------------------------------------------------
+# Damaged data: Checksum, TruncatedTensorContents, files that are no checkpoint
+
+
+def flip_byte(path: str, at: int) -> None:
+    data = bytearray(Path(path).read_bytes())
+    data[at] ^= 0xFF
+    Path(path).write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(("value", "at", "theirs_says"), [
+    (np.ones((2, 3), np.float32), 5, "Checksum does not match"),
+    (np.array([b"hello", b"world"], object), 0, "length checksum does not match"),  # a string length
+    (np.array([b"hello", b"world"], object), 1, "length checksum does not match"),
+    (np.array([b"hello", b"world"], object), 8, "Checksum does not match"),  # the string bytes
+])
+def test_checksums(tf: ModuleType, tmp_path: Path, value: Any, at: int, theirs_says: str) -> None:
+    prefix = save_v2(tf, tmp_path / "c", [("foo", value, "")])
+    flip_byte(prefix + ".data-00000-of-00001", at)
+    with pytest.raises(tf.errors.DataLossError, match=theirs_says):
+        restore_v2(tf, prefix, "foo", "", tf.as_dtype(value.dtype if value.dtype != object else np.bytes_))
+    with pytest.raises(fastckpt.CorruptCheckpointError, match="(?i)checksum") as ours:
+        fastckpt.load_checkpoint(prefix).get_tensor("foo")
+    assert prefix + ".data-00000-of-00001" in str(ours.value) and "'foo'" in str(ours.value)
+    assert ("length" in theirs_says) == ("length checksum" in str(ours.value))
+
+
+@pytest.mark.parametrize("value", [np.ones((2, 3), np.float32), np.array([b"abc", b"defgh"], object)])
+def test_truncated_tensor_contents(tf: ModuleType, tmp_path: Path, value: Any) -> None:
+    prefix = save_v2(tf, tmp_path / "end", [("key", value, "")])
+    data = Path(prefix + ".data-00000-of-00001")
+    data.write_bytes(data.read_bytes()[:-1])
+    with pytest.raises(tf.errors.OutOfRangeError):
+        restore_v2(tf, prefix, "key", "", tf.as_dtype(value.dtype if value.dtype != object else np.bytes_))
+    with pytest.raises(fastckpt.CorruptCheckpointError, match=r"end\.data-00000-of-00001.*'key'"):
+        fastckpt.load_checkpoint(prefix).get_tensor("key")
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated_v1"])
+def test_a_file_at_the_prefix_that_is_no_checkpoint(tf: ModuleType, tmp_path: Path, damage: str) -> None:
+    """Without ``P.index``, TensorFlow opens the file ``P`` as a V1 checkpoint: one that is no
+    table is DataLoss ("not an sstable"), not a missing file."""
+    prefix = str(tmp_path / "ckpt")
+    if damage == "garbage":
+        Path(prefix).write_bytes(b"not a checkpoint " * 8)
+    else:
+        tf.raw_ops.SaveSlices(filename=prefix, tensor_names=["a"], shapes_and_slices=[""], data=[tf.ones([2, 3])])
+        Path(prefix).write_bytes(Path(prefix).read_bytes()[:-5])
+    with pytest.raises(tf.errors.DataLossError, match="not an sstable"):
+        tf.train.load_checkpoint(prefix)
+    with pytest.raises(fastckpt.CorruptCheckpointError) as ours:
+        fastckpt.load_checkpoint(prefix)
+    assert not isinstance(ours.value, FileNotFoundError) and prefix in str(ours.value)

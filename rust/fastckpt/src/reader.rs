@@ -33,6 +33,15 @@ impl CheckpointReader {
             if let Some(files) = v1::files(prefix) {
                 return Ok(CheckpointReader::V1(V1Reader::open(prefix, files)?));
             }
+            // A file at the prefix itself is what TensorFlow then opens as a V1 checkpoint: a
+            // file that is no table is reported as such (DataLoss there), not as a missing index.
+            if prefix.is_file() {
+                return Err(Error::corrupt(
+                    prefix,
+                    "not a checkpoint: no .index file beside it, and not a V1 (TensorSlice) file \
+                     either (not a table: no footer with its magic number)",
+                ));
+            }
         }
         Ok(CheckpointReader::V2(BundleReader::open(prefix, verify)?))
     }
