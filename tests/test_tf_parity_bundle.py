@@ -210,6 +210,23 @@ def test_partitioned_listing_and_whole_read(tf: ModuleType, partitioned: str) ->
         assert np.array_equal(ours[name], theirs.get_tensor(name))
 
 
+@pytest.mark.parametrize("case", ["full shape", "dtype", "dtype of a slice"])
+def test_slice_lookup_that_does_not_fit(tf: ModuleType, partitioned: str, case: str) -> None:
+    """``RestoreV2``'s checks of ``shape_and_slices`` and ``dtypes`` against the checkpoint: its
+    InvalidArgument words, and the checkpoint named."""
+    spec, dtype, target = {
+        "full shape": ("5 9 -:0,2", np.float32, Slice([5, 9], "-:0,2")),
+        "dtype": ("", np.int32, np.zeros((5, 10), np.int32)),
+        "dtype of a slice": ("5 10 -:0,2", np.float64, Slice([5, 10], "-:0,2", np.zeros((5, 2)))),
+    }[case]
+    with pytest.raises(tf.errors.InvalidArgumentError) as theirs:
+        restore_v2(tf, partitioned, "foo", spec, tf.as_dtype(dtype))
+    with pytest.raises(fastckpt.InvalidArgumentError) as ours:
+        restore(partitioned, {"foo": target})
+    assert theirs.value.message.split("}} ")[-1].split(" [Op:")[0] in str(ours.value)
+    assert partitioned in str(ours.value)
+
+
 def test_one_shard_of_a_partitioned_tensor(tf: ModuleType, tmp_path: Path) -> None:
     """A bundle holding some slices only (one shard of a sharded save, before the merge): the
     region they cover restores, as in TensorFlow; the rest, or the whole tensor, is refused with
