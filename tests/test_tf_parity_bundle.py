@@ -251,6 +251,33 @@ def test_one_shard_of_a_partitioned_tensor(tf: ModuleType, tmp_path: Path) -> No
     assert str(whole_theirs.value) in str(whole_ours.value) and prefix + ".index" in str(whole_ours.value)
 
 
+@pytest.mark.parametrize(("name", "spec"), [
+    ("a", "4 3 1,2:0,2"), ("a", "4 3 0,4:-"), ("a", "4 3 3,1:2,1"), ("b", "3 0,2"), ("c", "2 2 0,1:-"),
+])
+def test_v1_slice_lookups(tf: ModuleType, tmp_path: Path, name: str, spec: str) -> None:
+    """``RestoreSlice`` (and ``RestoreV2``) of a region of a legacy V1 checkpoint
+    (``tensor_slice_reader_test.cc``): ``a`` stored as two row blocks, ``b`` whole, ``c`` as the
+    one slice a single shard holds."""
+    prefix = str(tmp_path / "v1")
+    tf.raw_ops.SaveSlices(
+        filename=prefix, tensor_names=["a", "a", "b", "c"], shapes_and_slices=["4 3 0,2:-", "4 3 2,2:-", "", "2 2 0,1:-"],
+        data=[tf.reshape(tf.range(6.0), [2, 3]), -tf.reshape(tf.range(6.0), [2, 3]), tf.constant([1, 2, 3]),
+              tf.constant([[5.0, 6.0]])],
+    )
+    dtype = tf.int32 if name == "b" else tf.float32
+    expected = tf.raw_ops.RestoreSlice(file_pattern=prefix, tensor_name=name, shape_and_slice=spec, dt=dtype).numpy()
+    assert np.array_equal(restore_v2(tf, prefix, name, spec, dtype), expected)
+    full_shape, box = [int(d) for d in spec.split()[:-1]], spec.split()[-1]
+    assert np.array_equal(restore(prefix, {name: Slice(full_shape, box)})[name], expected)
+
+    if name == "c":  # the row the shard does not hold: InvalidArgument ("Error copying slice data")
+        with pytest.raises(tf.errors.InvalidArgumentError):
+            tf.raw_ops.RestoreSlice(file_pattern=prefix, tensor_name="c", shape_and_slice="2 2 1,1:-", dt=tf.float32)
+        with pytest.raises(fastckpt.InvalidArgumentError) as ours:
+            restore(prefix, {"c": Slice([2, 2], "1,1:-")})
+        assert "Does not have sufficient slices for partitioned tensor c" in str(ours.value) and prefix in str(ours.value)
+
+
 # ----------------------------------------------------------------------------------------------
 # The header: versions (VersionTest), endianness (Endianness)
 

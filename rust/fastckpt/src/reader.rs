@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use crate::bundle::{naming, BundleReader, ReadPlan, Tensor};
 use crate::dtype::DataType;
-use crate::error::{display_key, Error, Result};
+use crate::error::{Error, Result};
 use crate::pool;
 use crate::storage::Location;
 use crate::v1::{self, V1Reader};
@@ -109,15 +109,11 @@ impl CheckpointReader {
     }
 
     /// Reads the box `region` of a fixed-size tensor into `out` (see
-    /// [`BundleReader::read_region`]); V2 checkpoints only.
+    /// [`BundleReader::read_region`]).
     pub fn read_region(&self, name: &[u8], region: &[(usize, usize)], out: &mut [u8]) -> Result<()> {
         match self {
             CheckpointReader::V2(r) => r.read_region(name, region, out),
-            CheckpointReader::V1(r) => Err(Error::InvalidArgument(format!(
-                "reading a slice of tensor '{}' needs a V2 checkpoint; {} is a V1 (TensorSlice) file",
-                display_key(name),
-                r.path().display()
-            ))),
+            CheckpointReader::V1(r) => r.read_region(name, region, out),
         }
     }
 

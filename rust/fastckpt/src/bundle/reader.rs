@@ -977,30 +977,8 @@ impl BundleReader {
     /// verification on, each of those is checksummed whole, as its crc32c covers all of it.
     pub fn read_region(&self, key: &[u8], region: &[(usize, usize)], out: &mut [u8]) -> Result<()> {
         let plan = self.plan_read(key, false)?.ok_or_else(|| self.no_fixed_size(key))?;
-        let fits = region.len() == plan.shape.len()
-            && region
-                .iter()
-                .zip(plan.shape)
-                .all(|(&(start, len), &dim)| start.checked_add(len).is_some_and(|end| end <= dim));
-        let count = region.iter().try_fold(1usize, |acc, &(_, len)| acc.checked_mul(len));
-        let Some(count) = count.filter(|_| fits) else {
-            return Err(Error::InvalidArgument(format!(
-                "slice {} does not fit tensor '{}' of shape {:?}",
-                region_spec(region),
-                display_key(key),
-                plan.shape
-            )));
-        };
         let size = plan.element;
-        if Some(out.len()) != count.checked_mul(size) {
-            return Err(Error::InvalidArgument(format!(
-                "slice {} of tensor '{}' needs {} bytes, the buffer has {}",
-                region_spec(region),
-                display_key(key),
-                count.saturating_mul(size),
-                out.len()
-            )));
-        }
+        let count = slices::checked_region(key, region, plan.shape, size, out.len())?;
         if count == 0 {
             return Ok(());
         }
@@ -1026,7 +1004,7 @@ impl BundleReader {
             copy(data.bytes().unwrap_or(&[]), &part.region, &mut filled);
             self.check_no_overlap(key, entry, &parts[..i], part, &filled)?;
         }
-        filled.check().map_err(|_| self.insufficient_slices(key, &region_spec(region), ""))
+        filled.check().map_err(|_| self.insufficient_slices(key, &slices::region_spec(region), ""))
     }
 
     fn no_fixed_size(&self, key: &[u8]) -> Error {
@@ -1396,11 +1374,6 @@ fn runs(mut pieces: Vec<Piece<'_>>) -> Vec<Vec<Piece<'_>>> {
         }
     }
     runs
-}
-
-/// A resolved region in TensorFlow's slice spelling (`start,length` per dimension, `:`-joined).
-fn region_spec(region: &[(usize, usize)]) -> String {
-    region.iter().map(|(start, len)| format!("{start},{len}")).collect::<Vec<_>>().join(":")
 }
 
 /// The size of the pieces a read of `len` bytes is split into for `threads` threads: as many
