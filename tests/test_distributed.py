@@ -329,9 +329,9 @@ def test_restore_errors(tmp_path: Path) -> None:
     fastckpt.save({"p": FULL}, tmp_path / "r")
     with pytest.raises(KeyError, match=r"rank 0: Key q not found in checkpoint .*/r$"):
         distributed.restore(tmp_path / "r", {"q": np.zeros(1)})
-    with pytest.raises(ValueError, match=r"the slice is of a variable of shape \[3, 8\], the checkpoint holds shape \[8, 3\]"):
+    with pytest.raises(fastckpt.InvalidArgumentError, match=r"spec \[3,8\] does not match the shape stored in checkpoint: \[8,3\]"):
         distributed.restore(tmp_path / "r", {"p": Slice([3, 8], "-:-")})
-    with pytest.raises(ValueError, match=r"holds float32 of shape \[8, 3\] for it, the array to fill is float64 of shape \[8, 3\]"):
+    with pytest.raises(fastckpt.InvalidArgumentError, match=r"tensor_name = p; expected dtype double does not equal original dtype float"):
         distributed.restore(tmp_path / "r", {"p": np.zeros((8, 3))})
     with pytest.raises(ValueError, match=r"holds float32 of shape \[2, 3\] for it, the array to fill is float32 of shape \[3, 3\]"):
         distributed.restore(tmp_path / "r", {"p": Slice([8, 3], "0,2:-", np.zeros((3, 3), np.float32))})

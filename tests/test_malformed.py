@@ -57,6 +57,7 @@ from fastckpt import (  # noqa: E402
     CheckpointNotFoundError,
     ChecksumMismatchError,
     CorruptCheckpointError,
+    InvalidArgumentError,
 )
 
 #: A job (one probe, or one sweep chunk) taking longer than this is a hang.
@@ -635,7 +636,8 @@ def partition_cases() -> list[Hostile]:
     s_payload, s_crc = craft.string_payload([b""] * 2**16)
     return [
         part_case("partitioned_control", [top, bottom], expect=None),
-        part_case("partitioned_slices_do_not_cover", [top]),
+        # One shard's slices only: not corrupt, but not the whole tensor (TensorFlow: InvalidArgument).
+        part_case("partitioned_slices_do_not_cover", [top], expect=InvalidArgumentError),
         part_case("partitioned_same_slice_twice", [top, top]),
         part_case("partitioned_slice_out_of_bounds", [top, [(3, 2), None]]),
         part_case("partitioned_slice_negative_start", [[(-1, 2), None], bottom]),
@@ -656,7 +658,7 @@ def partition_cases() -> list[Hostile]:
         part_case("partitioned_full_slice_is_whole_tensor_missing", [full], slice_entries={}),
         # A huge full shape with a tiny slice: the coverage check must refuse it before allocating.
         part_case("partitioned_huge_shape_tiny_slice", [[(0, 1), (0, 1)]], full=[2**30, 2**30], dtype=4,
-                  slice_entries=slice_entry_at([(0, 1), (0, 1)], 4, [1, 1], b"\x07")),
+                  slice_entries=slice_entry_at([(0, 1), (0, 1)], 4, [1, 1], b"\x07"), expect=InvalidArgumentError),
         part_case("partitioned_huge_shape_huge_slice_not_stored", [[(0, 2**30), (0, 2**30)]], full=[2**30, 2**30],
                   dtype=4, slice_entries=slice_entry_at([(0, 2**30), (0, 2**30)], 4, [2**30, 2**30], b"\x07",
                                                         size=2**60)),
@@ -683,9 +685,9 @@ def header_cases() -> list[Hostile]:
         Hostile("header_missing", bundle(header=b"omit"), **h),
         Hostile("header_unparsable", bundle(header=b"\x0a\xff\x01"), **h),
         Hostile("header_wire_type_7", bundle(header=b"\x0f\x01"), **h),
-        Hostile("header_min_consumer_2", bundle(header=craft.header_proto(min_consumer=2)), **h),
-        Hostile("header_producer_negative", bundle(header=craft.header_proto(producer=-1)), **h),
-        Hostile("header_bad_consumer_1", bundle(header=craft.header_proto(bad_consumers=[1])), **h),
+        Hostile("header_min_consumer_2", bundle(header=craft.header_proto(min_consumer=2)), InvalidArgumentError, **h),
+        Hostile("header_producer_negative", bundle(header=craft.header_proto(producer=-1)), InvalidArgumentError, **h),
+        Hostile("header_bad_consumer_1", bundle(header=craft.header_proto(bad_consumers=[1])), InvalidArgumentError, **h),
         Hostile("header_num_shards_0", bundle(header=craft.header_proto(num_shards=0)), **h),
         Hostile("header_num_shards_negative", bundle(header=craft.header_proto(num_shards=-1)), **h),
         Hostile("header_num_shards_overflows_int32", bundle(header=craft.header_proto(num_shards=2**31)), **h),
@@ -846,12 +848,13 @@ def v1_cases() -> list[Hostile]:
             v1_record(b"bad", halves[0], v1_floats([7.0])), v1_record(b"bad", halves[1], v1_floats([8.0]))]),
             None, files=v1, values={"good": GOOD, "bad": BAD}),
         Hostile("v1_block_byte_flipped", flipped, tensor=None, must_fail=("bad", "good"), healthy=(), files=v1),
-        # Without its footer the file is no table: the prefix names no checkpoint of either format.
-        Hostile("v1_truncated", truncated, CheckpointNotFoundError, tensor=None, must_fail=("bad", "good"),
+        # Without its footer the file is no table: no checkpoint of either format, and the file at
+        # the prefix is reported as corrupt (TensorFlow: DataLoss, "not an sstable").
+        Hostile("v1_truncated", truncated, tensor=None, must_fail=("bad", "good"),
                 healthy=(), files=v1),
         Hostile("v1_no_metadata", v1_file(bad_records=[bad_values], with_meta=False), tensor=None, files=v1),
-        Hostile("v1_newer_version", v1_file(meta=v1_meta([], craft.version_proto(1, min_consumer=5))), tensor=None,
-                files=v1),
+        Hostile("v1_newer_version", v1_file(meta=v1_meta([], craft.version_proto(1, min_consumer=5))),
+                InvalidArgumentError, tensor=None, files=v1),
         Hostile("v1_shape_overflows", v1_file((b"bad", 1, [1 << 40, 1 << 40], [[None, None]]), [bad_values]),
                 files=v1),
         Hostile("v1_absurd_shape_few_values", v1_file((b"bad", 1, [1 << 28, 64], [[None, None]]),

@@ -34,7 +34,8 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 import numpy as np
 
 from . import _storage
-from .errors import CheckpointError, TensorNotFoundError
+from ._dtypes import dtype_mismatch, enum_of
+from .errors import CheckpointError, InvalidArgumentError, TensorNotFoundError
 from .merge import _discard_parts, merge_bundles
 from .reader import CheckpointReader, PathLike, _resolve_prefix, tensor_array
 from .state import get_checkpoint_state, remove_checkpoint, update_checkpoint_state
@@ -458,11 +459,12 @@ def _fill(reader: CheckpointReader, listing: Mapping[str, Any], name: str, targe
     if name not in listing:
         raise TensorNotFoundError(f"Key {name} not found in checkpoint {reader.prefix}")
     dtype, shape = listing[name]
+    where = f" (checkpoint {reader.prefix})"
     if isinstance(target, Slice):
-        if target.full_shape != shape:
-            raise ValueError(
-                f"tensor '{name}': the slice is of a variable of shape {list(target.full_shape)}, "
-                f"the checkpoint holds shape {list(shape)}"
+        if target.full_shape != shape:  # RestoreV2's words for a shape_and_slices of another shape
+            raise InvalidArgumentError(
+                f"tensor_name = {name}; shape in shape_and_slice spec {_dims(target.full_shape)} does not match "
+                f"the shape stored in checkpoint: {_dims(shape)}{where}"
             )
         region = target.region(name)
         out = target.value
@@ -474,7 +476,9 @@ def _fill(reader: CheckpointReader, listing: Mapping[str, Any], name: str, targe
         out = np.empty(lengths, dtype=dtype)
     if not isinstance(out, np.ndarray):
         raise TypeError(f"tensor '{name}' is restored into numpy arrays, not {type(out).__name__}")
-    if out.shape != lengths or out.dtype != dtype:
+    if out.dtype != dtype:  # RestoreV2's words
+        raise InvalidArgumentError(dtype_mismatch(name, enum_of(out.dtype), enum_of(dtype)) + where)
+    if out.shape != lengths:
         raise ValueError(
             f"tensor '{name}': the checkpoint holds {dtype} of shape {list(lengths)} for it, "
             f"the array to fill is {out.dtype} of shape {list(out.shape)}"
@@ -490,6 +494,11 @@ def _fill(reader: CheckpointReader, listing: Mapping[str, Any], name: str, targe
     return out
 
 
+def _dims(shape: Sequence[int]) -> str:
+    """A shape as TensorFlow prints it: ``[5,10]``."""
+    return "[" + ",".join(map(str, shape)) + "]"
+
+
 def restore(
     prefix: PathLike, wanted: Mapping[str, Any], *, coordinator: Coordinator | None = None, verify: bool = True
 ) -> dict[str, np.ndarray[Any, Any]]:
@@ -498,7 +507,8 @@ def restore(
     place with the whole tensor, or to ``Slice(full_shape, spec)`` for one box of it (filled into
     ``Slice.value`` when given). Only the stored pieces that meet a wanted box are read, however
     many processes wrote the checkpoint and however they split it. Returns name → array. A
-    missing name (``KeyError``) or a shape or dtype that does not fit (``ValueError``) on any rank
+    missing name (``KeyError``) or a shape or dtype that does not fit (``ValueError``; a dtype or
+    full shape other than the checkpoint's: ``InvalidArgumentError``, RestoreV2's words) on any rank
     is raised on every rank; every rank must call it."""
     coord = LocalCoordinator() if coordinator is None else coordinator
     what = f"restoring checkpoint {os.fspath(prefix)} (rank {coord.rank} of {coord.size})"

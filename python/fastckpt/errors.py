@@ -53,11 +53,14 @@ class GraphImportError(CheckpointError, ValueError):
 
 
 class UnimplementedError(CheckpointError, NotImplementedError):
-    """Something TensorFlow does that fastckpt does not, as ``tf.errors.UnimplementedError``: a
-    graph using an op removed before the graph's producer version, or a ``Saver`` asked to write
-    V1 checkpoints."""
+    """Something TensorFlow does not do either, or that fastckpt does not do, as
+    ``tf.errors.UnimplementedError``: a graph using an op removed before the graph's producer
+    version, a ``Saver`` asked to write V1 checkpoints, a variant tensor written in the other
+    byte order, or valid data a conversion or graph tool cannot handle (yet)."""
 
 
 class InvalidArgumentError(CheckpointError, ValueError):
-    """A checkpoint does not fit what it is restored into (dtype or shape), as
-    ``tf.errors.InvalidArgumentError``; the message is TensorFlow's."""
+    """A checkpoint does not fit what it is restored into (dtype or shape), or cannot give what was
+    asked: it was written for a newer reader (its version), or a partitioned tensor's stored
+    slices do not cover the part asked for. As ``tf.errors.InvalidArgumentError``, whose message
+    it gives (naming the checkpoint's file)."""

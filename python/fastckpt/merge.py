@@ -22,22 +22,32 @@ from .writer import BundleWriter, _as_array
 
 
 def merge_bundles(
-    prefixes: Sequence[PathLike], output_prefix: PathLike, delete_inputs: bool = True, *, sync: bool = False
+    prefixes: Sequence[PathLike],
+    output_prefix: PathLike,
+    delete_inputs: bool = True,
+    *,
+    allow_missing_files: bool = False,
+    sync: bool = False,
 ) -> str:
     """Merges the checkpoints at ``prefixes`` into one at ``output_prefix``, as TensorFlow's
     ``MergeV2Checkpoints``: their data files are renamed (not copied) to
     ``output_prefix.data-0000i-of-0000n`` and one index points at them; the inputs' index files
     are deleted, and with ``delete_inputs`` their folders too when left empty. Two inputs holding
     the same tensor (other than slices of one partitioned tensor) raise ``ValueError``
-    (``Duplicate tensor keyed by …``) before anything is moved. ``sync=True``: the new index and
-    the folder are on the device when this returns. Returns ``output_prefix``.
+    (``Duplicate tensor keyed by …``) before anything is moved. An input without an index
+    raises ``FileNotFoundError``; with ``allow_missing_files`` (as the op's attribute) it is
+    skipped, and only none at all is an error. ``sync=True``: the new index and the folder are
+    on the device when this returns. Returns ``output_prefix``.
 
     On object storage (``s3://``…) the inputs are parts written by
     ``BundleWriter(part, merged_prefix=output_prefix, shard=i, num_shards=n)``, whose data objects
     already have their final names: the merge checks that they are all there and PUTs the one
     index (the commit point)."""
     output = os.fspath(output_prefix)
-    _fastckpt.merge_bundles([os.fspath(p) for p in prefixes], output, delete_inputs, sync)
+    paths = [os.fspath(p) for p in prefixes]
+    if allow_missing_files:
+        paths = [p for p in paths if _storage.exists(p + ".index")]
+    _fastckpt.merge_bundles(paths, output, delete_inputs, sync)
     return output
 
 

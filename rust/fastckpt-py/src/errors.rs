@@ -17,6 +17,7 @@ pyo3::import_exception!(fastckpt.errors, DecodeError);
 pyo3::import_exception!(fastckpt.errors, GraphImportError);
 pyo3::import_exception!(fastckpt.errors, NotFoundError);
 pyo3::import_exception!(fastckpt.errors, UnimplementedError);
+pyo3::import_exception!(fastckpt.errors, InvalidArgumentError);
 
 /// Imports every class now, when `_fastckpt` is imported (`fastckpt.errors` is the first thing
 /// the package imports): the classes raised are then the ones `fastckpt.errors` defines,
@@ -32,6 +33,7 @@ pub fn import_all(py: Python<'_>) {
     py.get_type::<GraphImportError>();
     py.get_type::<NotFoundError>();
     py.get_type::<UnimplementedError>();
+    py.get_type::<InvalidArgumentError>();
 }
 
 /// The OS error number of `source`, or for an error the OS did not raise (an object store's "not
@@ -66,6 +68,8 @@ pub fn to_py(py: Python<'_>, error: Error) -> PyErr {
         Error::Corrupt { .. } => CorruptCheckpointError::new_err(message),
         Error::Checksum { .. } => ChecksumMismatchError::new_err(message),
         Error::KeyNotFound { .. } => TensorNotFoundError::new_err(message),
+        Error::Refused { .. } => InvalidArgumentError::new_err(message),
+        Error::Unsupported(_) => UnimplementedError::new_err(message),
         Error::Decode(_) => DecodeError::new_err(message),
         Error::InvalidArgument(_) => PyValueError::new_err(message),
         Error::Import { kind, .. } => match kind {

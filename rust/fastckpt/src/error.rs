@@ -23,6 +23,11 @@ pub enum Error {
          computed {computed:#010x} over {size} bytes at offset {offset}"
     )]
     Checksum { path: PathBuf, key: String, stored: u32, computed: u32, offset: u64, size: u64 },
+    /// A well-formed checkpoint that cannot give what was asked, where TensorFlow answers
+    /// InvalidArgument: it was written for a newer reader (its version), or the stored slices of
+    /// a partitioned tensor do not cover the part asked for (one shard of a sharded save).
+    #[error("{path}: {detail}")]
+    Refused { path: PathBuf, detail: String },
     /// The checkpoint has no tensor under this name (TensorFlow's words, and the file).
     #[error("Key {key} not found in checkpoint {path}")]
     KeyNotFound { path: PathBuf, key: String },

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use crate::bundle::{naming, BundleReader, ReadPlan, Tensor};
 use crate::dtype::DataType;
-use crate::error::{display_key, Error, Result};
+use crate::error::{Error, Result};
 use crate::pool;
 use crate::storage::Location;
 use crate::v1::{self, V1Reader};
@@ -32,6 +32,15 @@ impl CheckpointReader {
         if !naming::index_path(prefix).exists() {
             if let Some(files) = v1::files(prefix) {
                 return Ok(CheckpointReader::V1(V1Reader::open(prefix, files)?));
+            }
+            // A file at the prefix itself is what TensorFlow then opens as a V1 checkpoint: a
+            // file that is no table is reported as such (DataLoss there), not as a missing index.
+            if prefix.is_file() {
+                return Err(Error::corrupt(
+                    prefix,
+                    "not a checkpoint: no .index file beside it, and not a V1 (TensorSlice) file \
+                     either (not a table: no footer with its magic number)",
+                ));
             }
         }
         Ok(CheckpointReader::V2(BundleReader::open(prefix, verify)?))
@@ -108,15 +117,11 @@ impl CheckpointReader {
     }
 
     /// Reads the box `region` of a fixed-size tensor into `out` (see
-    /// [`BundleReader::read_region`]); V2 checkpoints only.
+    /// [`BundleReader::read_region`]).
     pub fn read_region(&self, name: &[u8], region: &[(usize, usize)], out: &mut [u8]) -> Result<()> {
         match self {
             CheckpointReader::V2(r) => r.read_region(name, region, out),
-            CheckpointReader::V1(r) => Err(Error::InvalidArgument(format!(
-                "reading a slice of tensor '{}' needs a V2 checkpoint; {} is a V1 (TensorSlice) file",
-                display_key(name),
-                r.path().display()
-            ))),
+            CheckpointReader::V1(r) => r.read_region(name, region, out),
         }
     }
 

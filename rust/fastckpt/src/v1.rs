@@ -168,7 +168,9 @@ impl V1Reader {
             let meta =
                 table.get(b"")?.ok_or_else(|| corrupt("no SavedTensorSlices metadata under the empty key".into()))?;
             let meta = decode_meta(&meta).map_err(|e| corrupt(format!("unable to parse the metadata: {}", e.0)))?;
-            meta.versions.check("Checkpoint", CHECKPOINT_VERSION, CHECKPOINT_MIN_PRODUCER).map_err(corrupt)?;
+            meta.versions
+                .check("Checkpoint", CHECKPOINT_VERSION, CHECKPOINT_MIN_PRODUCER)
+                .map_err(|detail| Error::Refused { path: file.path().to_path_buf(), detail })?;
             let index = table.index().to_vec();
             let at = reader.files.len();
             for tensor in meta.tensors {
@@ -317,12 +319,7 @@ impl V1Reader {
     /// Reads a fixed-size tensor into `out`, which must have exactly its size, assembling slices.
     pub fn read_into(&self, name: &[u8], out: &mut [u8]) -> Result<()> {
         let tensor = self.lookup(name)?;
-        let Some(size) = tensor.dtype.element_size() else {
-            return Err(Error::InvalidArgument(format!(
-                "tensor '{}' of DT_STRING has no fixed element size",
-                display_key(name)
-            )));
-        };
+        let size = self.element_size(name, tensor)?;
         if out.len() != tensor.count * size {
             return Err(Error::InvalidArgument(format!(
                 "tensor '{}' needs {} bytes, the buffer has {}",
@@ -344,6 +341,52 @@ impl V1Reader {
             })?;
         }
         Ok(())
+    }
+
+    /// Reads the box `region` of a fixed-size tensor into `out` (see
+    /// [`BundleReader::read_region`](crate::bundle::BundleReader::read_region)): the stored
+    /// slices that meet it are decoded and copied, and as in TensorFlow (`RestoreSlice`) they need
+    /// cover the region only.
+    pub fn read_region(&self, name: &[u8], region: &[(usize, usize)], out: &mut [u8]) -> Result<()> {
+        let tensor = self.lookup(name)?;
+        let size = self.element_size(name, tensor)?;
+        let count = slices::checked_region(name, region, &tensor.dims, size, out.len())?;
+        // Stored slices never overlap (checked at open): the parts they share with the region
+        // add up to the region exactly when they cover it.
+        let meeting: Vec<&StoredSlice> =
+            tensor.slices.iter().filter(|stored| slices::overlap(&stored.region, region)).collect();
+        let shared = |stored: &StoredSlice| -> usize {
+            stored.region.iter().zip(region).map(|(&(a, an), &(b, bn))| (a + an).min(b + bn) - a.max(b)).product()
+        };
+        if meeting.iter().map(|stored| shared(stored)).sum::<usize>() != count {
+            return Err(Error::Refused {
+                path: self.path().to_path_buf(),
+                detail: format!(
+                    "Does not have sufficient slices for partitioned tensor {} to restore in slice_spec: {}",
+                    display_key(name),
+                    slices::region_spec(region)
+                ),
+            });
+        }
+        for stored in meeting {
+            self.with_slice(name, tensor, stored, |slice| {
+                let Slice::Fixed(src) = slice else {
+                    return Err(self.tensor_error(name, "a slice holds no fixed-size elements"));
+                };
+                slices::for_each_run(&stored.region, region, |s, d, n| {
+                    out[d * size..(d + n) * size].copy_from_slice(&src[s * size..(s + n) * size]);
+                });
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The element size of a fixed-size tensor; strings have none.
+    fn element_size(&self, name: &[u8], tensor: &V1Tensor) -> Result<usize> {
+        tensor.dtype.element_size().ok_or_else(|| {
+            Error::InvalidArgument(format!("tensor '{}' of DT_STRING has no fixed element size", display_key(name)))
+        })
     }
 
     /// A tensor in memory of its own (V1 values are always decoded, never mapped).

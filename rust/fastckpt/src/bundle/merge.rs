@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use super::entry::{checked_shape, BundleEntry};
-use super::header::{BundleHeader, Endianness};
+use super::header::BundleHeader;
 use super::writer::{encode_index, write_index};
 use super::{naming, slices, BundleReader};
 use crate::error::{display_key, Error, Result};
@@ -66,26 +66,33 @@ pub fn merge_bundles(prefixes: &[PathBuf], output: &Path, delete_dirs: bool, syn
 }
 
 /// The entries of the bundles `readers` (opened from `prefixes`) joined: slice lists of a
-/// partitioned tensor concatenated, every other key held by one input only, each data-bearing
-/// entry's shard id given by `shard_of(input number, reader, entry)`. Every partitioned tensor
-/// must come out whole.
+/// partitioned tensor concatenated, every other key held by one input only, each entry's shard
+/// id given by `shard_of(input number, reader, entry)` (a partitioned tensor's: by the first
+/// input holding it). Every partitioned tensor must come out whole. Also the header the output
+/// takes over: the first input's, whose byte order and format version every input must share.
 fn join_entries(
     prefixes: &[PathBuf],
     readers: &[BundleReader],
     mut shard_of: impl FnMut(usize, &BundleReader, &BundleEntry) -> Result<i32>,
-) -> Result<(BTreeMap<Vec<u8>, BundleEntry>, Endianness)> {
+) -> Result<(BTreeMap<Vec<u8>, BundleEntry>, BundleHeader)> {
     let mut entries: BTreeMap<Vec<u8>, BundleEntry> = BTreeMap::new();
-    let mut endianness: Option<Endianness> = None;
+    let mut first: Option<&BundleHeader> = None;
     for (input, (prefix, reader)) in prefixes.iter().zip(readers).enumerate() {
         let header = reader.header();
-        match endianness {
-            None => endianness = Some(header.endianness),
-            Some(e) if e != header.endianness => {
-                return Err(Error::InvalidArgument(
-                    "Merging bundles with conflicting endianness; inputs corrupted?".into(),
-                ))
-            }
-            Some(_) => {}
+        let first = *first.get_or_insert(header);
+        if header.endianness != first.endianness {
+            return Err(Error::InvalidArgument(
+                "Merging bundles with conflicting endianness; inputs corrupted?".into(),
+            ));
+        }
+        if header.version != first.version {
+            return Err(Error::InvalidArgument(format!(
+                "Merging bundles with different format versions: {} has {:?}, {} has {:?}",
+                prefixes[0].display(),
+                first.version,
+                prefix.display(),
+                header.version
+            )));
         }
         for (key, entry) in reader.raw_entries() {
             let duplicate = || {
@@ -109,17 +116,17 @@ fn join_entries(
                 existing.slices.extend(entry.slices.iter().cloned());
                 continue;
             }
+            // The full entry of a partitioned tensor holds no data, but TensorFlow re-points its
+            // shard id all the same (to its input's data file): so do we, for the same bytes.
             let mut entry = entry.clone();
-            if entry.slices.is_empty() {
-                entry.shard_id = shard_of(input, reader, &entry)?;
-            }
+            entry.shard_id = shard_of(input, reader, &entry)?;
             entries.insert(key.to_vec(), entry);
         }
     }
     for (key, entry) in &entries {
         check_partition(key, entry)?;
     }
-    Ok((entries, endianness.unwrap_or(Endianness::Little)))
+    Ok((entries, first.cloned().unwrap_or_else(|| BundleHeader::new(1))))
 }
 
 /// Local parts: their data files renamed to `output.data-…`, numbered in order of first reference.
@@ -128,7 +135,7 @@ fn merge_by_renaming(prefixes: &[PathBuf], output: &Path, delete_dirs: bool, syn
     let mut shards: HashMap<PathBuf, i32> = HashMap::new();
     let mut renames: Vec<PathBuf> = Vec::new();
     let readers = prefixes.iter().map(|prefix| BundleReader::open(prefix, false)).collect::<Result<Vec<_>>>()?;
-    let (entries, endianness) = join_entries(prefixes, &readers, |input, reader, entry| {
+    let (entries, header) = join_entries(prefixes, &readers, |input, reader, entry| {
         let data = naming::data_path(&prefixes[input], entry.shard_id, reader.header().num_shards);
         let next = shard_number(shards.len())?;
         Ok(*shards.entry(data.clone()).or_insert_with(|| {
@@ -144,7 +151,7 @@ fn merge_by_renaming(prefixes: &[PathBuf], output: &Path, delete_dirs: bool, syn
         let to = naming::data_path(output, shard_number(shard)?, num_shards);
         std::fs::rename(from, &to).map_err(|e| Error::io(from, e))?;
     }
-    let header = BundleHeader { num_shards, endianness, ..BundleHeader::new(1) };
+    let header = BundleHeader { num_shards, ..header };
     let index = naming::index_path(output);
     write_index(&index, &header, &entries)?.commit(sync)?;
     for prefix in prefixes {
@@ -171,7 +178,7 @@ fn merge_in_place(prefixes: &[PathBuf], output: &Remote) -> Result<()> {
     let mut owners: BTreeMap<i32, (usize, u64)> = BTreeMap::new();
     let readers =
         concurrently(prefixes, |prefix| BundleReader::open(prefix, false)).into_iter().collect::<Result<Vec<_>>>()?;
-    let (entries, endianness) = join_entries(prefixes, &readers, |input, reader, entry| {
+    let (entries, header) = join_entries(prefixes, &readers, |input, reader, entry| {
         let n = reader.header().num_shards;
         match num_shards {
             None => num_shards = Some((n, input)),
@@ -184,6 +191,9 @@ fn merge_in_place(prefixes: &[PathBuf], output: &Remote) -> Result<()> {
                 )))
             }
             Some(_) => {}
+        }
+        if !entry.slices.is_empty() {
+            return Ok(entry.shard_id); // no data of its own, so no data object to claim
         }
         let end = u64::try_from(entry.offset.saturating_add(entry.size)).unwrap_or(0);
         let owner = owners.entry(entry.shard_id).or_insert((input, 0));
@@ -229,7 +239,7 @@ fn merge_in_place(prefixes: &[PathBuf], output: &Remote) -> Result<()> {
             )));
         }
     }
-    let header = BundleHeader { num_shards, endianness, ..BundleHeader::new(1) };
+    let header = BundleHeader { num_shards, ..header };
     let index = output.with_suffix(naming::INDEX_SUFFIX);
     let mut bytes = Vec::new();
     encode_index(&mut bytes, &header, &entries).map_err(|e| Error::io(index.display_path(), e))?;

@@ -545,7 +545,11 @@ impl BundleReader {
             Ok(())
         })?;
         let header = header.ok_or_else(|| corrupt("no header entry (failed to seek to header entry)".into()))?;
-        header.version.check("Checkpoint", BUNDLE_VERSION, 0).map_err(corrupt)?;
+        // A version this reader does not accept is no corruption: TensorFlow says InvalidArgument.
+        header
+            .version
+            .check("Checkpoint", BUNDLE_VERSION, 0)
+            .map_err(|detail| Error::Refused { path: index_path.clone(), detail })?;
         if header.num_shards < 1 {
             return Err(corrupt(format!("header declares {} data shards", header.num_shards)));
         }
@@ -799,14 +803,22 @@ impl BundleReader {
     /// it gives is therefore backed by data on disk and a caller may allocate it, then hand the
     /// plan to [`BundleReader::read_planned`].
     pub fn plan(&self, key: &[u8]) -> Result<Option<ReadPlan<'_>>> {
+        self.plan_read(key, true)
+    }
+
+    /// [`BundleReader::plan`]; without `whole`, for a read of part of the tensor, whose stored
+    /// slices need not cover all of it (the read checks that they cover its part).
+    fn plan_read(&self, key: &[u8], whole: bool) -> Result<Option<ReadPlan<'_>>> {
         let (index, dtype, shape, count) = self.lookup(key)?;
         let Some(Layout::Fixed { size, swap }) = dtype.layout() else { return Ok(None) };
         let entry = &self.entries[index];
         let stored = if entry.slices.is_empty() {
             let (file, offset, _) = self.locate(key, index)?;
             Stored::Whole { file, offset }
+        } else if whole {
+            Stored::Slices(self.whole_slices_of(key, entry, shape, count)?)
         } else {
-            Stored::Slices(self.slices_of(key, entry, shape, count)?)
+            Stored::Slices(self.slices_of(key, entry, shape)?)
         };
         let byte_size = count
             .checked_mul(size)
@@ -1007,34 +1019,13 @@ impl BundleReader {
     /// Reads the box `region` of a fixed-size tensor (per dimension `(start, length)`) into `out`,
     /// row-major, verified and in the host's byte order, whatever slicing stored the tensor:
     /// how a process restores its own part of a partitioned variable. Only the stored pieces
-    /// (the whole tensor, or the slices of a partitioned one) that meet the region are read; with
+    /// (the whole tensor, or the slices of a partitioned one) that meet the region are read, and
+    /// as in TensorFlow they need cover the region only, not the whole tensor; with
     /// verification on, each of those is checksummed whole, as its crc32c covers all of it.
     pub fn read_region(&self, key: &[u8], region: &[(usize, usize)], out: &mut [u8]) -> Result<()> {
-        let plan = self.plan(key)?.ok_or_else(|| self.no_fixed_size(key))?;
-        let fits = region.len() == plan.shape.len()
-            && region
-                .iter()
-                .zip(plan.shape)
-                .all(|(&(start, len), &dim)| start.checked_add(len).is_some_and(|end| end <= dim));
-        let count = region.iter().try_fold(1usize, |acc, &(_, len)| acc.checked_mul(len));
-        let Some(count) = count.filter(|_| fits) else {
-            return Err(Error::InvalidArgument(format!(
-                "slice {} does not fit tensor '{}' of shape {:?}",
-                region_spec(region),
-                display_key(key),
-                plan.shape
-            )));
-        };
+        let plan = self.plan_read(key, false)?.ok_or_else(|| self.no_fixed_size(key))?;
         let size = plan.element;
-        if Some(out.len()) != count.checked_mul(size) {
-            return Err(Error::InvalidArgument(format!(
-                "slice {} of tensor '{}' needs {} bytes, the buffer has {}",
-                region_spec(region),
-                display_key(key),
-                count.saturating_mul(size),
-                out.len()
-            )));
-        }
+        let count = slices::checked_region(key, region, plan.shape, size, out.len())?;
         if count == 0 {
             return Ok(());
         }
@@ -1060,7 +1051,7 @@ impl BundleReader {
             copy(data.bytes().unwrap_or(&[]), &part.region, &mut filled);
             self.check_no_overlap(key, entry, &parts[..i], part, &filled)?;
         }
-        filled.check().map_err(|e| self.partition_error(key, e))
+        filled.check().map_err(|_| self.insufficient_slices(key, &slices::region_spec(region), ""))
     }
 
     fn no_fixed_size(&self, key: &[u8]) -> Error {
@@ -1087,13 +1078,23 @@ impl BundleReader {
     fn read_elements(&self, index: usize, key: &[u8], count: usize) -> Result<TensorData> {
         let entry = &self.entries[index];
         let (file, offset, len) = self.locate(key, index)?;
-        let bytes = &*file.range(offset, len)?;
         let big_endian = self.header.endianness == Endianness::Big;
+        if big_endian && entry.dtype() == DataType::VARIANT {
+            // Valid data, but its elements are C++ objects of unknown layout: TensorFlow cannot
+            // byte-swap them either (Unimplemented).
+            return Err(Error::Unsupported(format!(
+                "{}: variant tensor '{}' was written in big-endian byte order, and variant tensors \
+                 cannot be byte-swapped",
+                file.path().display(),
+                display_key(key)
+            )));
+        }
+        let bytes = &*file.range(offset, len)?;
         let expected = self.verify.then_some(entry.crc32c);
         let (decoded, what) = if entry.dtype() == DataType::STRING {
             (strings::decode(bytes, count, big_endian, expected), "string")
         } else {
-            (variant::decode(bytes, count, big_endian, expected), "variant")
+            (variant::decode(bytes, count, expected), "variant")
         };
         decoded.map(TensorData::Elements).map_err(|e| match e {
             ElementsError::Checksum { computed, .. } => self.checksum_error(file, key, entry, computed),
@@ -1154,12 +1155,11 @@ impl BundleReader {
         Ok(())
     }
 
-    /// The stored slices of a partitioned tensor, each checked against the full shape, with their
-    /// data; refuses slices that cannot cover the tensor before anything is allocated for it.
-    fn slices_of(&self, key: &[u8], entry: &BundleEntry, dims: &[usize], count: usize) -> Result<Vec<SlicePart>> {
+    /// The stored slices of a partitioned tensor, each checked against the full shape and against
+    /// its own entry and data. They may hold part of the tensor only: one shard of a sharded
+    /// save, before the merge, holds its own slices.
+    fn slices_of(&self, key: &[u8], entry: &BundleEntry, dims: &[usize]) -> Result<Vec<SlicePart>> {
         let mut parts = Vec::with_capacity(entry.slices.len());
-        let mut covered: usize = 0;
-        let mut files = HashMap::new();
         for (position, slice) in entry.slices.iter().enumerate() {
             let region = slices::resolve(slice, dims).map_err(|e| self.partition_error(key, e))?;
             let slice_key = slices::slice_key(key, slice);
@@ -1181,17 +1181,29 @@ impl BundleReader {
             if parts.iter().any(|p: &SlicePart| p.key == slice_key) {
                 return Err(self.partition_error(key, "a slice is listed twice"));
             }
-            let (file, _, _) = self.locate(&slice_key, index)?;
-            files.insert(part.shard_id, file.len());
-            covered = covered.saturating_add(part_count);
+            self.locate(&slice_key, index)?;
             parts.push(SlicePart { slice: position, region, index, key: slice_key, count: part_count });
         }
+        Ok(parts)
+    }
+
+    /// [`BundleReader::slices_of`] for a read of the whole tensor: refuses slices that cannot
+    /// cover it before anything is allocated for it.
+    fn whole_slices_of(&self, key: &[u8], entry: &BundleEntry, dims: &[usize], count: usize) -> Result<Vec<SlicePart>> {
+        let parts = self.slices_of(key, entry, dims)?;
+        let covered = parts.iter().fold(0usize, |sum, part| sum.saturating_add(part.count));
         if covered < count {
-            return Err(self.partition_error(key, format!("the stored slices hold {covered} of its {count} elements")));
+            let whole = vec!["-"; dims.len()].join(":");
+            let held = format!(" (the stored slices hold {covered} of its {count} elements)");
+            return Err(self.insufficient_slices(key, &whole, &held));
         }
         // Every element takes at least one stored byte, so a tensor larger than the files holding
         // its slices is a lie (slice entries can share bytes); refusing it bounds what callers
         // allocate by the size of the files.
+        let mut files = HashMap::new();
+        for part in &parts {
+            files.insert(self.entries[part.index].shard_id, self.data_file(part.index)?.len());
+        }
         let stored: usize = files.values().sum();
         let element_size = entry.dtype().element_size().unwrap_or(1);
         if count.saturating_mul(element_size) > stored {
@@ -1201,6 +1213,18 @@ impl BundleReader {
             ));
         }
         Ok(parts)
+    }
+
+    /// TensorFlow's refusal of a read that the stored slices do not cover (`spec` in its slice
+    /// spelling): no corruption, the checkpoint holds part of the tensor only.
+    fn insufficient_slices(&self, key: &[u8], spec: &str, detail: &str) -> Error {
+        Error::Refused {
+            path: self.index_path.clone(),
+            detail: format!(
+                "Does not have sufficient slices for partitioned tensor {} to restore in slice_spec: {spec}{detail}",
+                display_key(key)
+            ),
+        }
     }
 
     fn partition_error(&self, key: &[u8], detail: impl std::fmt::Display) -> Error {
@@ -1226,7 +1250,7 @@ impl BundleReader {
 
     /// Assembles a partitioned string or variant tensor.
     fn assemble_elements(&self, key: &[u8], entry: &BundleEntry, dims: &[usize], count: usize) -> Result<Vec<Vec<u8>>> {
-        let parts = self.slices_of(key, entry, dims, count)?;
+        let parts = self.whole_slices_of(key, entry, dims, count)?;
         let mut out = vec![Vec::new(); count];
         let mut filled = Coverage::new(count);
         for (i, part) in parts.iter().enumerate() {
@@ -1397,11 +1421,6 @@ fn runs(mut pieces: Vec<Piece<'_>>) -> Vec<Vec<Piece<'_>>> {
         }
     }
     runs
-}
-
-/// A resolved region in TensorFlow's slice spelling (`start,length` per dimension, `:`-joined).
-fn region_spec(region: &[(usize, usize)]) -> String {
-    region.iter().map(|(start, len)| format!("{start},{len}")).collect::<Vec<_>>().join(":")
 }
 
 /// The size of the pieces a read of `len` bytes is split into for `threads` threads: as many

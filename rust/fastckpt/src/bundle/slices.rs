@@ -11,6 +11,7 @@
 //! A full dimension is written as start 0, length -1. Because the key starts with `00`, slice keys
 //! sort before every ordinary tensor name.
 
+use crate::error::{display_key, Error, Result};
 use crate::proto::TensorSlice;
 
 #[allow(clippy::cast_possible_truncation, reason = "counts of at most 10 bytes")]
@@ -162,6 +163,42 @@ pub fn spec(slice: &TensorSlice) -> String {
         .map(|e| if e.is_full() { "-".to_string() } else { format!("{},{}", e.start, e.length) })
         .collect();
     extents.join(":")
+}
+
+/// A resolved region in TensorFlow's slice spelling (`start,length` per dimension, `:`-joined).
+pub fn region_spec(region: &[(usize, usize)]) -> String {
+    region.iter().map(|(start, len)| format!("{start},{len}")).collect::<Vec<_>>().join(":")
+}
+
+/// The element count of the box `region` (per dimension `(start, length)`) of tensor `key` of
+/// shape `dims`, which a read fills into a buffer of `out_len` bytes of `element`-byte elements:
+/// refused unless the box lies inside the tensor and the buffer has exactly its size.
+pub fn checked_region(
+    key: &[u8],
+    region: &[(usize, usize)],
+    dims: &[usize],
+    element: usize,
+    out_len: usize,
+) -> Result<usize> {
+    let fits = region.len() == dims.len()
+        && region.iter().zip(dims).all(|(&(start, len), &dim)| start.checked_add(len).is_some_and(|end| end <= dim));
+    let count = region.iter().try_fold(1usize, |acc, &(_, len)| acc.checked_mul(len));
+    let Some(count) = count.filter(|_| fits) else {
+        return Err(Error::InvalidArgument(format!(
+            "slice {} does not fit tensor '{}' of shape {dims:?}",
+            region_spec(region),
+            display_key(key)
+        )));
+    };
+    if Some(out_len) != count.checked_mul(element) {
+        return Err(Error::InvalidArgument(format!(
+            "slice {} of tensor '{}' needs {} bytes, the buffer has {out_len}",
+            region_spec(region),
+            display_key(key),
+            count.saturating_mul(element)
+        )));
+    }
+    Ok(count)
 }
 
 /// Whether two resolved slices of one tensor share an element.

@@ -14,10 +14,7 @@ use crate::varint::{get_varint, put_varint};
 
 /// DT_VARIANT data: per element `varint64 L | proto[L] | fixed32 mask(running crc)`; the running
 /// crc covers L as 8 LE bytes, the proto and the stored checksums before it.
-pub fn decode(data: &[u8], n: usize, big_endian: bool, expected: Option<u32>) -> Result<Vec<Vec<u8>>, ElementsError> {
-    if big_endian {
-        return Err("byte-swapped variant tensors are not supported".into());
-    }
+pub fn decode(data: &[u8], n: usize, expected: Option<u32>) -> Result<Vec<Vec<u8>>, ElementsError> {
     if n > data.len() {
         return Err(format!("{n} variant elements cannot fit in {} bytes", data.len()).into());
     }
