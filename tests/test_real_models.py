@@ -1,7 +1,8 @@
 """Real model architectures written by TensorFlow 2.21 and read, frozen and re-written by
 fastckpt: small Keras models (an LSTM/GRU stack, mixed precision) saved as SavedModels with
-``tf.saved_model.save``, and TF1 graphs with partitioned and resource variables. Every result is
-compared with what TensorFlow computes or restores in the same test."""
+``tf.saved_model.save``, a ``tf.Module`` looking up embeddings in its variables, and TF1 graphs
+with partitioned and resource variables. Every result is compared with what TensorFlow computes
+or restores in the same test."""
 
 from __future__ import annotations
 
@@ -59,6 +60,44 @@ def test_freeze_saved_model_of_keras_model(tf: ModuleType, tmp_path: Path, recur
     keys = {key for key in fastckpt.load_checkpoint(f"{export_dir}/variables/variables") if key.startswith("_operations/")}
     assert keys and {"." + key for key in keys} <= consts
     assert not [node.name for node in frozen.node if node.op in ("VarHandleOp", "ReadVariableOp")]
+
+
+def test_freeze_saved_model_with_gathers_from_variables(tf: ModuleType, tmp_path: Path) -> None:
+    """``tf.gather`` / ``tf.nn.embedding_lookup`` / ``tf.gather_nd`` on a variable inside the
+    signature's function are ``ResourceGather(Nd)`` ops reading the captured handle. TF's
+    ``convert_variables_to_constants_v2`` turns them into ``GatherV2`` / ``GatherNd`` on the
+    constant; fastckpt refused the SavedModel (``cannot freeze ResourceGather … inside function``)."""
+
+    class Lookup(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.table = tf.Variable(tf.random.stateless_normal([6, 3], [1, 2]))
+            self.grid = tf.Variable(tf.random.stateless_normal([2, 3, 4], [3, 4]))
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name="ids")])
+        def __call__(self, ids: Any) -> dict[str, Any]:
+            rows = tf.gather(self.table, ids) + tf.nn.embedding_lookup(self.table, ids[::-1])
+            cells = tf.gather_nd(self.grid, tf.stack([ids % 2, ids % 3], axis=1))
+            return {"y": tf.concat([rows, cells], axis=1)}
+
+    module = Lookup()
+    export_dir = str(tmp_path / "saved")
+    tf.saved_model.save(module, export_dir, signatures={"serving_default": module.__call__.get_concrete_function()})
+    ids = np.array([0, 5, 2, 3], np.int64)
+    expected = tf.saved_model.load(export_dir).signatures["serving_default"](ids=tf.constant(ids))["y"].numpy()
+
+    frozen = fastckpt.freeze_saved_model(export_dir)
+    functions = {function.signature.name: function for function in frozen.library.function}
+    called, nodes = set(), list(frozen.node)
+    for node in nodes:  # the functions the signature runs, at any depth
+        if node.op == "StatefulPartitionedCall" and node.attr["f"].func.name not in called:
+            called.add(node.attr["f"].func.name)
+            nodes.extend(functions[node.attr["f"].func.name].node_def)
+    ops = {node.op for name in called for node in functions[name].node_def}
+    assert {"GatherV2", "GatherNd"} <= ops and not {op for op in ops if op.startswith("Resource")}
+    signature = fastckpt.load_saved_model(export_dir).signatures["serving_default"]
+    got = _run_frozen(tf, frozen, signature.inputs["ids"].name, signature.outputs["y"].name, ids)
+    np.testing.assert_array_equal(got, expected)
 
 
 @pytest.fixture(scope="module")
@@ -178,3 +217,4 @@ def test_freeze_graph_of_partitioned_variables_without_a_saver(tf: ModuleType, t
         tf_freeze.freeze_graph_with_def_protos(graph_def, None, prefix, "y", "", "", "", True, "")
     with pytest.raises(fastckpt.TensorNotFoundError, match=r"layer/w/part_0.*partitioned variable 'layer/w'"):
         fastckpt.freeze_graph(graph_def, prefix, ["y"])
+
