@@ -6,6 +6,8 @@ or restores in the same test."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -218,3 +220,16 @@ def test_freeze_graph_of_partitioned_variables_without_a_saver(tf: ModuleType, t
     with pytest.raises(fastckpt.TensorNotFoundError, match=r"layer/w/part_0.*partitioned variable 'layer/w'"):
         fastckpt.freeze_graph(graph_def, prefix, ["y"])
 
+
+def test_cli_freezes_a_saver_meta_graph(tf: ModuleType, tmp_path: Path, tf1_training_graph: Any) -> None:
+    """``fastckpt freeze model.ckpt-1.meta --checkpoint … --outputs y`` freezes the graph a TF1
+    Saver wrote beside its checkpoint (as TF's ``freeze_graph --input_meta_graph``); the command
+    read the ``.meta`` as a GraphDef and failed, though ``fastckpt graph`` reads it."""
+    prefix, feed, expected = tf1_training_graph
+    out = tmp_path / "frozen.pb"
+    done = subprocess.run(
+        [sys.executable, "-m", "fastckpt", "freeze", prefix + ".meta", "--checkpoint", prefix, "--outputs", "y", "-o", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    np.testing.assert_array_equal(_run_frozen(tf, fastckpt.read_graph_def(out), "x:0", "y:0", feed), expected)

@@ -372,19 +372,24 @@ def _output_folder_and_name(output: str) -> tuple[str, str]:
     return os.path.split(os.path.abspath(output))
 
 
+def _graph_file(path: str) -> Any:
+    """The GraphDef of a graph file: a ``.meta`` file's graph (a TF1 Saver's), else a ``.pb``/``.pbtxt``."""
+    from .graph_io import read_graph_def, read_meta_graph
+
+    return read_meta_graph(path).graph_def if path.endswith(".meta") else read_graph_def(path)
+
+
 def graph(args: argparse.Namespace) -> int:
     """A GraphDef (``.pb``/``.pbtxt``), the graph of a MetaGraphDef (``.meta``) or of a SavedModel
     folder: node count, op histogram, placeholders, likely outputs, bytes held by constants;
     ``--to pb|pbtxt -o OUT`` writes it in the other format."""
-    from .graph_io import read_graph_def, read_meta_graph, write_graph
+    from .graph_io import write_graph
     from .saved_model import load_saved_model
 
     if os.path.isdir(args.path):
         graph_def = load_saved_model(args.path).meta_graph.graph_def
-    elif args.path.endswith(".meta"):
-        graph_def = read_meta_graph(args.path).graph_def
     else:
-        graph_def = read_graph_def(args.path)
+        graph_def = _graph_file(args.path)
     if args.to is not None:
         if args.output is None:
             raise ValueError("--to needs -o OUT")
@@ -506,14 +511,14 @@ def freeze(args: argparse.Namespace) -> int:
     Variables become constants read from the checkpoint (through function calls too); TensorFlow
     imports and runs the result."""
     from .freeze import freeze_graph, freeze_saved_model
-    from .graph_io import read_graph_def, write_graph
+    from .graph_io import write_graph
 
     if os.path.isdir(args.source):
         frozen = freeze_saved_model(args.source, args.signature, args.tags.split(","))
     elif args.checkpoint is None or args.outputs is None:
         raise ValueError("freezing a graph file needs --checkpoint PREFIX and --outputs a,b")
     else:
-        frozen = freeze_graph(read_graph_def(args.source), args.checkpoint, args.outputs.split(","))
+        frozen = freeze_graph(_graph_file(args.source), args.checkpoint, args.outputs.split(","))
     folder, name = _output_folder_and_name(args.output)
     path = write_graph(frozen, folder, name, as_text=name.endswith(".pbtxt"))
     print(f"{path}: {len(frozen.node)} nodes")
@@ -650,7 +655,7 @@ def _parser() -> argparse.ArgumentParser:
     cmd.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
     cmd = command("freeze", freeze)
-    cmd.add_argument("source", help="SavedModel folder, or GraphDef file (.pb/.pbtxt)")
+    cmd.add_argument("source", help="SavedModel folder, or graph file (.pb/.pbtxt, or a Saver's .meta)")
     cmd.add_argument("-o", "--output", required=True, help="the frozen GraphDef (.pbtxt: text format)")
     cmd.add_argument("--signature", default="serving_default", help="SavedModel signature key")
     cmd.add_argument("--tags", default="serve", help="SavedModel meta graph tags, comma-separated")
