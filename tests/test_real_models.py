@@ -305,3 +305,29 @@ def test_keras_training_state_round_trip(tf: ModuleType, tmp_path: Path, optimiz
     for key in keys:
         np.testing.assert_array_equal(again[key], wrote[key], err_msg=key)
     assert any(not np.array_equal(wrote[key], ours[key]) for key in keys)
+
+
+def test_tree_lists_the_tensors_of_lookup_tables(tf: ModuleType, tmp_path: Path) -> None:
+    """``fastckpt ls --tree`` of a checkpoint holding ``tf.lookup`` tables: TF saves a table's
+    attribute ``table`` as two tensors (``…/.ATTRIBUTES/table-keys``, ``-values``); the tree
+    lists both under the table, with the dtype and shape TF's reader gives. It showed one
+    ``table`` entry naming a key the checkpoint does not hold, without dtype, shape or size."""
+    import json
+
+    mutable = tf.lookup.experimental.MutableHashTable(tf.string, tf.int64, default_value=-1)
+    mutable.insert(tf.constant(["a", "bb", "ccc"]), tf.constant([1, 2, 3], tf.int64))
+    dense = tf.lookup.experimental.DenseHashTable(tf.int64, tf.float32, default_value=0.0, empty_key=-1,
+                                                  deleted_key=-2, initial_num_buckets=8)
+    dense.insert(tf.constant([5, 7], tf.int64), tf.constant([0.5, 0.7]))
+    prefix = tf.train.Checkpoint(words=mutable, ids=dense).write(str(tmp_path / "tables"))
+    done = subprocess.run([sys.executable, "-m", "fastckpt", "ls", "--tree", "--json", prefix],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    children = json.loads(done.stdout)["tree"]["children"]
+    theirs = tf.train.load_checkpoint(prefix)
+    for name in ("words", "ids"):
+        rows = children[name]["tensors"]
+        assert sorted(rows) == ["table-keys", "table-values"]
+        for row in rows.values():
+            assert row["shape"] == theirs.get_variable_to_shape_map()[row["name"]], row
+            assert row["dtype"] == theirs.get_variable_to_dtype_map()[row["name"]].name, row

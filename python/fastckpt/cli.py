@@ -37,7 +37,7 @@ import numpy as np
 
 from . import __version__, _fastckpt, _storage
 from ._dtypes import NAMES, enum_of
-from .checkpoint import OBJECT_GRAPH_KEY
+from .checkpoint import OBJECT_GRAPH_KEY, _stored_parts
 from .errors import CheckpointError
 from .conversion import open as open_any
 from .reader import CheckpointReader, load_checkpoint, tensor_array
@@ -156,10 +156,12 @@ def ls(args: argparse.Namespace) -> int:
 def _object_tree(reader: CheckpointReader, rows: dict[str, dict[str, object]]) -> dict[str, Any]:
     """The objects of a TF2 checkpoint as nested ``{"children": {name: ...}, "tensors": {attribute:
     row}, "slots": [...]}`` from the root, each object expanded once, at its first path;
-    elsewhere it is ``{"same_as": that path}``."""
+    elsewhere it is ``{"same_as": that path}``. An attribute stored as several tensors (a lookup
+    table's ``table-keys`` and ``table-values``) is listed as each of them."""
     if OBJECT_GRAPH_KEY not in reader:
         raise ValueError(f"{reader.prefix} is not a TF2 object-based checkpoint (no {OBJECT_GRAPH_KEY}): --tree needs one")
     graph = _fastckpt.TrackableObjectGraph.FromString(reader.get_tensor(OBJECT_GRAPH_KEY))
+    parts = _stored_parts([a.checkpoint_key for node in graph.nodes for a in node.attributes], reader)
     # Each object's first path, depth first in the order the graph lists children (so a Keras 3
     # weight is shown in the model, where it is first listed, not under the optimizer's alias).
     paths: dict[int, str] = {}
@@ -176,7 +178,11 @@ def _object_tree(reader: CheckpointReader, rows: dict[str, dict[str, object]]) -
         node = graph.nodes[node_id]
         out: dict[str, Any] = {}
         if node.attributes:
-            out["tensors"] = {a.name: rows.get(a.checkpoint_key, {"name": a.checkpoint_key}) for a in node.attributes}
+            out["tensors"] = {
+                a.name + suffix: rows.get(a.checkpoint_key + suffix, {"name": a.checkpoint_key + suffix})
+                for a in node.attributes
+                for suffix in parts.get(a.checkpoint_key, [""])
+            }
         if node.slot_variables:
             out["slots"] = [
                 {"slot": s.slot_name, "of": paths.get(s.original_variable_node_id, f"node {s.original_variable_node_id}"),
