@@ -481,16 +481,17 @@ def saved_model(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({"path": args.path, "meta_graphs": meta_graphs})
         return 0
-    for meta_graph_info in meta_graphs:
-        print(f"MetaGraphDef with tag-set: '{','.join(meta_graph_info['tags'])}' contains the following SignatureDefs:")
+    for meta_graph_info in sorted(meta_graphs, key=lambda info: info["tags"]):  # as saved_model_cli
+        print(f"\nMetaGraphDef with tag-set: '{', '.join(meta_graph_info['tags'])}' contains the following SignatureDefs:")
         for key, signature_info in meta_graph_info["signatures"].items():
             print(f"\nsignature_def['{key}']:")
             for direction in ("inputs", "outputs"):
                 print(f"  The given SavedModel SignatureDef contains the following {direction[:-1]}(s):")
                 for arg, info in signature_info[direction].items():
+                    shape = "unknown_rank" if info["shape"] is None else f"({', '.join(map(str, info['shape']))})"
                     print(f"    {direction}['{arg}'] tensor_info:")
                     print(f"        dtype: {info['dtype']}")
-                    print(f"        shape: {info['shape']}")
+                    print(f"        shape: {shape}")
                     print(f"        name: {info['name']}")
             print(f"  Method name is: {signature_info['method_name']}")
     return 0
