@@ -6,6 +6,7 @@ optimizer, a SavedModel with a signature. Outputs, ``--json`` schemas and exit c
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -338,3 +339,18 @@ def test_ls_tree_of_keras_checkpoint(tf: ModuleType, written: Written) -> None:
 
     done = run("ls", "--tree", written.tf1_prefix, expect=1)
     assert "not a TF2 object-based checkpoint" in done.stderr and done.stderr.count("\n") == 1
+
+
+def test_saved_model_text_is_saved_model_cli_show_all(tf: ModuleType, written: Written) -> None:
+    """The text of ``fastckpt saved-model`` is what TF's ``saved_model_cli show --all`` prints
+    before its op list and concrete functions (which take TensorFlow to load): the blank line
+    first, tags joined by ', ', shapes as tuples ``(-1, 2)`` and ``unknown_rank``. It printed
+    Python lists and ``None``."""
+    theirs = subprocess.run(
+        [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli", "show", "--dir", written.saved_model, "--all"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert theirs.returncode == 0, theirs.stderr
+    signatures = theirs.stdout.split("\nThe MetaGraph with tag set")[0]
+    assert "shape: (-1, 2)" in signatures and "shape: unknown_rank" in signatures
+    assert run("saved-model", written.saved_model).stdout == signatures + "\n"

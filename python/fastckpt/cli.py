@@ -37,7 +37,7 @@ import numpy as np
 
 from . import __version__, _fastckpt, _storage
 from ._dtypes import NAMES, enum_of
-from .checkpoint import OBJECT_GRAPH_KEY
+from .checkpoint import OBJECT_GRAPH_KEY, _stored_parts
 from .errors import CheckpointError
 from .conversion import open as open_any
 from .reader import CheckpointReader, load_checkpoint, tensor_array
@@ -156,10 +156,12 @@ def ls(args: argparse.Namespace) -> int:
 def _object_tree(reader: CheckpointReader, rows: dict[str, dict[str, object]]) -> dict[str, Any]:
     """The objects of a TF2 checkpoint as nested ``{"children": {name: ...}, "tensors": {attribute:
     row}, "slots": [...]}`` from the root, each object expanded once, at its first path;
-    elsewhere it is ``{"same_as": that path}``."""
+    elsewhere it is ``{"same_as": that path}``. An attribute stored as several tensors (a lookup
+    table's ``table-keys`` and ``table-values``) is listed as each of them."""
     if OBJECT_GRAPH_KEY not in reader:
         raise ValueError(f"{reader.prefix} is not a TF2 object-based checkpoint (no {OBJECT_GRAPH_KEY}): --tree needs one")
     graph = _fastckpt.TrackableObjectGraph.FromString(reader.get_tensor(OBJECT_GRAPH_KEY))
+    parts = _stored_parts([a.checkpoint_key for node in graph.nodes for a in node.attributes], reader)
     # Each object's first path, depth first in the order the graph lists children (so a Keras 3
     # weight is shown in the model, where it is first listed, not under the optimizer's alias).
     paths: dict[int, str] = {}
@@ -176,7 +178,11 @@ def _object_tree(reader: CheckpointReader, rows: dict[str, dict[str, object]]) -
         node = graph.nodes[node_id]
         out: dict[str, Any] = {}
         if node.attributes:
-            out["tensors"] = {a.name: rows.get(a.checkpoint_key, {"name": a.checkpoint_key}) for a in node.attributes}
+            out["tensors"] = {
+                a.name + suffix: rows.get(a.checkpoint_key + suffix, {"name": a.checkpoint_key + suffix})
+                for a in node.attributes
+                for suffix in parts.get(a.checkpoint_key, [""])
+            }
         if node.slot_variables:
             out["slots"] = [
                 {"slot": s.slot_name, "of": paths.get(s.original_variable_node_id, f"node {s.original_variable_node_id}"),
@@ -372,19 +378,24 @@ def _output_folder_and_name(output: str) -> tuple[str, str]:
     return os.path.split(os.path.abspath(output))
 
 
+def _graph_file(path: str) -> Any:
+    """The GraphDef of a graph file: a ``.meta`` file's graph (a TF1 Saver's), else a ``.pb``/``.pbtxt``."""
+    from .graph_io import read_graph_def, read_meta_graph
+
+    return read_meta_graph(path).graph_def if path.endswith(".meta") else read_graph_def(path)
+
+
 def graph(args: argparse.Namespace) -> int:
     """A GraphDef (``.pb``/``.pbtxt``), the graph of a MetaGraphDef (``.meta``) or of a SavedModel
     folder: node count, op histogram, placeholders, likely outputs, bytes held by constants;
     ``--to pb|pbtxt -o OUT`` writes it in the other format."""
-    from .graph_io import read_graph_def, read_meta_graph, write_graph
+    from .graph_io import write_graph
     from .saved_model import load_saved_model
 
     if os.path.isdir(args.path):
         graph_def = load_saved_model(args.path).meta_graph.graph_def
-    elif args.path.endswith(".meta"):
-        graph_def = read_meta_graph(args.path).graph_def
     else:
-        graph_def = read_graph_def(args.path)
+        graph_def = _graph_file(args.path)
     if args.to is not None:
         if args.output is None:
             raise ValueError("--to needs -o OUT")
@@ -470,16 +481,17 @@ def saved_model(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({"path": args.path, "meta_graphs": meta_graphs})
         return 0
-    for meta_graph_info in meta_graphs:
-        print(f"MetaGraphDef with tag-set: '{','.join(meta_graph_info['tags'])}' contains the following SignatureDefs:")
+    for meta_graph_info in sorted(meta_graphs, key=lambda info: info["tags"]):  # as saved_model_cli
+        print(f"\nMetaGraphDef with tag-set: '{', '.join(meta_graph_info['tags'])}' contains the following SignatureDefs:")
         for key, signature_info in meta_graph_info["signatures"].items():
             print(f"\nsignature_def['{key}']:")
             for direction in ("inputs", "outputs"):
                 print(f"  The given SavedModel SignatureDef contains the following {direction[:-1]}(s):")
                 for arg, info in signature_info[direction].items():
+                    shape = "unknown_rank" if info["shape"] is None else f"({', '.join(map(str, info['shape']))})"
                     print(f"    {direction}['{arg}'] tensor_info:")
                     print(f"        dtype: {info['dtype']}")
-                    print(f"        shape: {info['shape']}")
+                    print(f"        shape: {shape}")
                     print(f"        name: {info['name']}")
             print(f"  Method name is: {signature_info['method_name']}")
     return 0
@@ -506,14 +518,14 @@ def freeze(args: argparse.Namespace) -> int:
     Variables become constants read from the checkpoint (through function calls too); TensorFlow
     imports and runs the result."""
     from .freeze import freeze_graph, freeze_saved_model
-    from .graph_io import read_graph_def, write_graph
+    from .graph_io import write_graph
 
     if os.path.isdir(args.source):
         frozen = freeze_saved_model(args.source, args.signature, args.tags.split(","))
     elif args.checkpoint is None or args.outputs is None:
         raise ValueError("freezing a graph file needs --checkpoint PREFIX and --outputs a,b")
     else:
-        frozen = freeze_graph(read_graph_def(args.source), args.checkpoint, args.outputs.split(","))
+        frozen = freeze_graph(_graph_file(args.source), args.checkpoint, args.outputs.split(","))
     folder, name = _output_folder_and_name(args.output)
     path = write_graph(frozen, folder, name, as_text=name.endswith(".pbtxt"))
     print(f"{path}: {len(frozen.node)} nodes")
@@ -650,7 +662,7 @@ def _parser() -> argparse.ArgumentParser:
     cmd.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
     cmd = command("freeze", freeze)
-    cmd.add_argument("source", help="SavedModel folder, or GraphDef file (.pb/.pbtxt)")
+    cmd.add_argument("source", help="SavedModel folder, or graph file (.pb/.pbtxt, or a Saver's .meta)")
     cmd.add_argument("-o", "--output", required=True, help="the frozen GraphDef (.pbtxt: text format)")
     cmd.add_argument("--signature", default="serving_default", help="SavedModel signature key")
     cmd.add_argument("--tags", default="serve", help="SavedModel meta graph tags, comma-separated")

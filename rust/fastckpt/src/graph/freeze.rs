@@ -80,7 +80,8 @@ pub fn freeze_graph(graph_def: &Message, checkpoint: &CheckpointReader, outputs:
             } else if op == "ReadVariableOp" {
                 nodes[n] = read_to_identity(&nodes[n])?;
             } else if op == "ResourceGather" {
-                let (gather, axis) = resource_gather(&nodes[n], !index.contains_key(&axis_name(&nodes[n])))?;
+                let axis = axis_name(&nodes[n]);
+                let (gather, axis) = resource_gather(&nodes[n], Bytes::from(axis.clone()), !index.contains_key(&axis))?;
                 nodes[n] = gather;
                 extra.extend(axis);
             } else if op == "ResourceGatherNd" {
@@ -193,13 +194,19 @@ pub(super) fn read_to_identity(read: &Message) -> Result<Message> {
     rewrite(read, "Identity", &[input], &[("dtype", "T"), ("_class", "_class")])
 }
 
-fn axis_name(gather: &Message) -> Vec<u8> {
+/// The name of the `Const` node holding the axis of a `ResourceGather` turned into `GatherV2`.
+pub(super) fn axis_name(gather: &Message) -> Vec<u8> {
     [gather.bytes("name"), b"/axis"].concat()
 }
 
-/// `ResourceGather` as `GatherV2` on the constant, with the axis as a new `Const` (when
-/// `add_axis`, i.e. no node of that name exists yet).
-fn resource_gather(gather: &Message, add_axis: bool) -> Result<(Message, Option<Message>)> {
+/// `ResourceGather` as `GatherV2` on the constant, with the axis as a new `Const` named
+/// `axis_name(gather)` (when `add_axis`, i.e. no node of that name exists yet), which the gather
+/// reads as `axis_input` (the name in a graph, `name:output:0` in a function body).
+pub(super) fn resource_gather(
+    gather: &Message,
+    axis_input: Bytes,
+    add_axis: bool,
+) -> Result<(Message, Option<Message>)> {
     let batch_dims = attr_int(gather, "batch_dims", "i");
     if batch_dims != 0 {
         return Err(Error::InvalidArgument(format!(
@@ -207,7 +214,6 @@ fn resource_gather(gather: &Message, add_axis: bool) -> Result<(Message, Option<
             display_key(gather.bytes("name"))
         )));
     }
-    let axis_name = Bytes::from(axis_name(gather));
     let inputs = gather.strings("input");
     let (params, indices) = match inputs {
         [p, i, ..] => (p.clone(), i.clone()),
@@ -216,7 +222,7 @@ fn resource_gather(gather: &Message, add_axis: bool) -> Result<(Message, Option<
     let node = rewrite(
         gather,
         "GatherV2",
-        &[params, indices, axis_name.clone()],
+        &[params, indices, axis_input],
         &[("dtype", "Tparams"), ("Tindices", "Tindices"), ("Tindices", "Taxis"), ("_class", "_class")],
     )?;
     if !add_axis {
@@ -230,12 +236,12 @@ fn resource_gather(gather: &Message, add_axis: bool) -> Result<(Message, Option<
     let zero = vec![0u8; axis_type.element_size().unwrap_or(4)];
     let value = ProtoValues::Fixed(Bytes::from(zero));
     let mut axis = Message::new(&NODE_DEF);
-    axis.set("name", Value::Bytes(axis_name))?;
+    axis.set("name", Value::Bytes(Bytes::from(axis_name(gather))))?;
     let axis = constant(&axis, axis_type, (Vec::new(), value))?;
     Ok((node, Some(axis)))
 }
 
-fn resource_gather_nd(gather: &Message) -> Result<Message> {
+pub(super) fn resource_gather_nd(gather: &Message) -> Result<Message> {
     let inputs: Vec<Bytes> = gather.strings("input").iter().take(2).cloned().collect();
     rewrite(gather, "GatherNd", &inputs, &[("dtype", "Tparams"), ("Tindices", "Tindices"), ("_class", "_class")])
 }
@@ -513,7 +519,8 @@ mod tests {
     }
 
     /// A handle captured by a call: the call's Tin, the function's argument and its reader are
-    /// rewritten, `r:value:0` references (inputs and returns) become `r:output:0`.
+    /// rewritten, `r:value:0` references (inputs and returns) become `r:output:0`; a gather from
+    /// the handle becomes `GatherV2` reading a new axis `Const` of the body.
     #[test]
     fn freezes_a_handle_passed_to_a_function() {
         use crate::proto::schema::{FUNCTION_DEF, OP_DEF, OP_DEF_ARG_DEF};
@@ -551,6 +558,9 @@ mod tests {
         function.set("signature", signature.into()).unwrap();
         function.push("node_def", node("r", "ReadVariableOp", &["h"], &[("dtype", float())]).into()).unwrap();
         function.push("node_def", node("add", "AddV2", &["a", "r:value:0"], &[("T", float())]).into()).unwrap();
+        let int32 = type_attr(DataType::INT32).unwrap();
+        let gather = node("g", "ResourceGather", &["h", "a"], &[("dtype", float()), ("Tindices", int32)]);
+        function.push("node_def", gather.into()).unwrap();
         function.map_insert("ret", key("out"), "r:value:0".into()).unwrap();
         let mut library = Message::new(&FUNCTION_DEF_LIBRARY);
         library.push("function", function.into()).unwrap();
@@ -566,6 +576,9 @@ mod tests {
         assert_eq!((body[0].str("op").unwrap(), attr_int(&body[0], "T", "type")), ("Identity", 1));
         assert_eq!(body[1].strings("input")[1], Bytes::from_static(b"r:output:0"));
         assert!(matches!(function.map_get("ret", &key("out")), Some(Value::Bytes(b)) if b == "r:output:0"));
+        assert_eq!((body[2].str("op").unwrap(), attr_int(&body[2], "Tparams", "type")), ("GatherV2", 1));
+        assert_eq!(body[2].strings("input"), [b"h".as_slice(), b"a", b"g/axis:output:0"].map(Bytes::from_static));
+        assert_eq!((body[3].str("name").unwrap(), body[3].str("op").unwrap()), ("g/axis", "Const"));
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -12,6 +12,9 @@
 //!   inside, along the argument's uses  ReadVariableOp r ──▶ Identity r (T = dtype), and every
 //!                                        "r:value:N" reference becomes "r:output:N"
 //!                                      Identity: T retyped, its uses followed
+//!                                      ResourceGather g ──▶ GatherV2 g reading a new
+//!                                        Const "g/axis" = 0 as "g/axis:output:0"
+//!                                      ResourceGatherNd ──▶ GatherNd
 //!                                      a nested call: the same rewrite, one level down
 //! ```
 //! A value that is not a resource (a ref variable's, or one read before the call) needs nothing:
@@ -24,7 +27,7 @@ use std::collections::HashSet;
 
 use bytes::Bytes;
 
-use super::freeze::{key, read_to_identity, set_type};
+use super::freeze::{axis_name, key, read_to_identity, resource_gather, resource_gather_nd, set_type};
 use crate::dtype::DataType;
 use crate::error::{display_key, Error, Result};
 use crate::proto::schema::{TENSOR_SHAPE_PROTO, TENSOR_SHAPE_PROTO_DIM};
@@ -205,10 +208,11 @@ fn convert_uses(
     shape: &[usize],
     pending: &mut Vec<ArgumentToConvert>,
 ) -> Result<()> {
-    let function_name = function.message("signature").map(|s| display_key(s.bytes("name"))).unwrap_or_default();
     let Ok(Value::List(List::Message(nodes))) = function.get_mut("node_def") else { return Ok(()) };
     let mut handles = vec![source];
     let mut reads = Vec::new();
+    let mut axes = Vec::new();
+    let mut names: HashSet<Vec<u8>> = nodes.iter().map(|node| node.bytes("name").to_vec()).collect();
     let mut seen = HashSet::new();
     while let Some(handle) = handles.pop() {
         for (n, node) in nodes.iter_mut().enumerate() {
@@ -234,15 +238,21 @@ fn convert_uses(
                     handles.push(Bytes::from([name.as_ref(), b":output:0"].concat()));
                 } else if let Some(kind) = CallKind::of(&op) {
                     retype_call(node, &kind, position, dtype, shape, pending)?;
-                } else if op.starts_with("ResourceGather") {
-                    return Err(Error::Unsupported(format!(
-                        "cannot freeze {op} '{}' inside function '{function_name}'",
-                        display_key(&name)
-                    )));
+                } else if op == "ResourceGather" {
+                    // GatherV2's output is named `output` as ResourceGather's: references stay.
+                    let axis = axis_name(node);
+                    let reference = Bytes::from([axis.as_slice(), b":output:0"].concat());
+                    let (gather, axis_node) = resource_gather(node, reference, !names.contains(&axis))?;
+                    *node = gather;
+                    names.insert(axis);
+                    axes.extend(axis_node);
+                } else if op == "ResourceGatherNd" {
+                    *node = resource_gather_nd(node)?;
                 }
             }
         }
     }
+    nodes.extend(axes);
     // Identity names its output `output` where ReadVariableOp named it `value`.
     for read in reads {
         let old = [read.as_ref(), b":value:"].concat();
