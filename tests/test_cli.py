@@ -35,6 +35,33 @@ def test_version_option() -> None:
     assert done.stdout == f"fastckpt {fastckpt.__version__}\n"
 
 
+def test_help_lists_every_command_with_a_whole_sentence() -> None:
+    """Each command's line in ``fastckpt --help`` is its docstring's first paragraph, plain text:
+    a first line cut mid-sentence ("... (the engine releases the GIL),") or reST markup is not."""
+    result = subprocess.run([*COMMAND, "--help"], capture_output=True, text=True, check=True)
+    commands = result.stdout.split("positional arguments:", 1)[1].split("options:", 1)[0]
+    # argparse puts a command's help after its name, wrapped onto indented lines
+    entries = re.findall(r"^    (\S+(?: \(\w+\))?)\s+(.*?)(?=^    \S|\Z)", commands, re.MULTILINE | re.DOTALL)
+    names = [name for name, _ in entries]
+    assert names == ["ls (list)", "show", "verify", "diff", "graph", "saved-model", "convert", "freeze", "bench"]
+    for name, text in entries:
+        line = " ".join(text.split())
+        assert line.endswith(".") and "``" not in line, (name, line)
+
+
+def test_path_help_names_every_format_read(tmp_path: Path) -> None:
+    """The PATH a listing takes is any format fastckpt reads, and its --help says so."""
+    tensors = {"w": np.arange(3, dtype=np.float32)}
+    fastckpt.save(tensors, tmp_path / "ckpt")
+    fastckpt.convert(tmp_path / "ckpt", tmp_path / "w.safetensors")
+    np.savez(tmp_path / "w.npz", **tensors)
+    for path in ("ckpt", "w.safetensors", "w.npz"):
+        listed = subprocess.run([*COMMAND, "ls", str(tmp_path / path)], capture_output=True, text=True, check=True)
+        assert "w  " in listed.stdout
+    usage = " ".join(subprocess.run([*COMMAND, "ls", "--help"], capture_output=True, text=True, check=True).stdout.split())
+    assert all(kind in usage for kind in ("checkpoint prefix", "SavedModel", "safetensors", "npz"))
+
+
 def test_list_and_verify(tmp_path: Path) -> None:
     prefix = fastckpt.save({"w": np.zeros((2, 3), np.float32), "s": np.array([b"x"], dtype=object)}, tmp_path / "c")
     listed = subprocess.run([*COMMAND, "list", prefix], capture_output=True, text=True, timeout=120)

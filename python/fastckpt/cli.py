@@ -590,11 +590,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"fastckpt {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    path_help = "checkpoint prefix, a folder holding a 'checkpoint' file, or a SavedModel folder"
+    path_help = (
+        "checkpoint prefix (V2 or V1), a folder holding a 'checkpoint' file, a SavedModel folder, "
+        "a safetensors file or folder, or an npz file"
+    )
 
     def command(name: str, function: Callable[[argparse.Namespace], int], **kwargs: Any) -> argparse.ArgumentParser:
-        doc = (function.__doc__ or "").strip()
-        cmd = sub.add_parser(name, help=doc.split("\n")[0], description=doc, **kwargs)
+        # The docstring, as plain text: its first paragraph (a sentence that may span lines) is
+        # the command's line in --help, the whole of it the command's own --help description.
+        doc = (function.__doc__ or "").strip().replace("``", "")
+        summary = " ".join(doc.split("\n\n", 1)[0].split())
+        cmd = sub.add_parser(name, help=summary, description=doc, **kwargs)
         cmd.set_defaults(run=function)
         return cmd
 
