@@ -180,3 +180,58 @@ def test_root_object_and_keyword_objects(tf: ModuleType, tmp_path: Path) -> None
     restored_separate = tf.Variable(0.0)
     tf.train.Checkpoint(restored, separate=restored_separate).restore(ours_prefix).assert_consumed()
     assert (restored.v.numpy(), restored_separate.numpy()) == (7.0, 8.0)
+
+
+def test_lists_and_dicts_of_variables(tf: ModuleType, tmp_path: Path) -> None:
+    """test_inititialize_with_data_structures: ``Checkpoint(a=[v0, v1], b={"a": v2, "b": v3})``.
+    TF tracks a list's items as objects ``a/0``, ``a/1``; fastckpt stacked a list of arrays into
+    one variable ``a`` (TF's restore then matched nothing) and replaced a caller's list with a
+    dict when restoring into it. Now a list (or tuple) is a container of objects both ways, and
+    its arrays are filled in place."""
+    theirs = tf.train.Checkpoint(a=[tf.Variable(0.0), tf.Variable(1.0)], b={"a": tf.Variable(2.0), "b": tf.Variable(3.0)})
+    prefix = theirs.save(str(tmp_path / "tf" / "ckpt"))
+    a = [np.full((), 4, np.float32), np.full((), 5, np.float32)]
+    b = {"a": np.full((), 6, np.float32), "b": np.full((), 7, np.float32)}
+    ckpt = Checkpoint(a=a, b=b)
+    ckpt.restore(prefix)
+    assert ckpt["a"] is a and [float(x) for x in a] == [v.numpy() for v in theirs.a]
+    assert {k: float(x) for k, x in b.items()} == {k: v.numpy() for k, v in theirs.b.items()}
+
+    ours = Checkpoint(a=[np.float32(8), np.float32(9)], b={"a": np.float32(10), "b": np.float32(11)}).save(str(tmp_path / "ours" / "ckpt"))
+    assert sorted(fastckpt.list_variables(ours)) == sorted(tuple(x) for x in tf.train.list_variables(prefix))
+    load = tf.train.Checkpoint(a=[tf.Variable(0.0), tf.Variable(0.0)], b={"a": tf.Variable(0.0), "b": tf.Variable(0.0)})
+    load.restore(ours).assert_consumed()
+    assert [v.numpy() for v in load.a] == [8, 9] and [load.b[k].numpy() for k in "ab"] == [10, 11]
+
+    # A tuple is filled in place; what has no place in a shorter list stays out.
+    pair = (np.zeros((), np.float32), np.zeros((), np.float32))
+    short = [np.zeros((), np.float32)]
+    Checkpoint(a=pair, b=b).restore(prefix)
+    Checkpoint(a=short, b=b).restore(prefix)
+    assert [float(x) for x in pair] == [0.0, 1.0] and len(short) == 1 and float(short[0]) == 0.0
+
+
+def test_objects_that_refer_to_each_other(tf: ModuleType, tmp_path: Path) -> None:
+    """test_dependency_loop: objects in a cycle save and restore. Restoring a checkpoint whose
+    objects form a cycle into mappings that do recursed without end (RecursionError)."""
+    first, second = tf.Module(), tf.Module()
+    first.second, second.first = second, first
+    first.v, second.v = tf.Variable([3.0, 1.0, 4.0]), tf.Variable([1.0, 1.0, 2.0, 3.0])
+    prefix = tf.train.Checkpoint(first=first).write(str(tmp_path / "tf"))
+
+    a: dict[str, Any] = {"v": np.zeros(3, np.float32)}
+    b: dict[str, Any] = {"v": np.zeros(4, np.float32), "first": a}
+    a["second"] = b
+    Checkpoint(first=a).read(prefix)
+    np.testing.assert_array_equal(a["v"], first.v.numpy())
+    np.testing.assert_array_equal(b["v"], second.v.numpy())
+    assert a["second"] is b and b["first"] is a
+
+    a["v"][...], b["v"][...] = [2, 7, 1], [2, 7, 1, 8]
+    ours = Checkpoint(first=a).write(str(tmp_path / "ours"))
+    load_first, load_second = tf.Module(), tf.Module()
+    load_first.second, load_second.first = load_second, load_first
+    load_first.v, load_second.v = tf.Variable(tf.zeros([3])), tf.Variable(tf.zeros([4]))
+    tf.train.Checkpoint(first=load_first).read(ours).assert_consumed()
+    assert load_first.v.numpy().tolist() == [2, 7, 1] and load_second.v.numpy().tolist() == [2, 7, 1, 8]
+

@@ -2,7 +2,8 @@
 ``Checkpoint`` to save and restore nested mappings of arrays as ``tf.train.Checkpoint`` does.
 
 A nested mapping stands for TensorFlow's objects: every key is an edge (a child object), every
-array (or anything array-like) a variable. Two special keys carry what is not a plain child:
+array (or any other array-like value) a variable; a list or tuple is a container whose items are
+the children ``0``, ``1``, … (as TensorFlow tracks a list of variables). Two special keys carry what is not a plain child:
 ``".ATTRIBUTES"`` maps other saved tensors of an object by attribute name (and holds the
 ``VARIABLE_VALUE`` of a variable that also has children; an attribute TensorFlow stores as several
 tensors, such as a lookup table's ``table-keys`` and ``table-values``, is ``{suffix: array}``), and
@@ -229,6 +230,17 @@ def _is_mapping(value: Any) -> bool:
     return isinstance(value, Mapping)
 
 
+def _children(value: Any) -> Mapping[str, Any] | None:
+    """The entries of a container object by local name, or ``None`` for a variable: a mapping's
+    own; a list's or tuple's by position (``"0"``, ``"1"``, …), as TensorFlow tracks a list of
+    variables."""
+    if _is_mapping(value):
+        return value  # type: ignore[no-any-return]
+    if isinstance(value, (list, tuple)):
+        return {str(i): item for i, item in enumerate(value)}
+    return None
+
+
 class _Objects:
     """The objects of a nested mapping as the engine's object specs, and the tensors they save."""
 
@@ -239,7 +251,7 @@ class _Objects:
         self._visit(root)
 
     def _visit(self, value: Any) -> int:
-        shared = _is_mapping(value) or isinstance(value, np.ndarray)
+        shared = isinstance(value, (Mapping, list, tuple, np.ndarray))
         if shared and id(value) in self._index:
             return self._index[id(value)]
         index = len(self.specs)
@@ -250,11 +262,12 @@ class _Objects:
         self.values.append([])
         if shared:
             self._index[id(value)] = index
-        if not _is_mapping(value):
+        entries = _children(value)
+        if entries is None:
             attributes.append(VARIABLE_VALUE)
             self.values[index].append(value)
             return index
-        for name, child in value.items():
+        for name, child in entries.items():
             if name == ATTRIBUTES:
                 for attribute, tensor in child.items():
                     attributes.append(str(attribute))
@@ -318,37 +331,39 @@ def _exact_tensors(graph: ObjectGraph, root: Mapping[str, Any]) -> dict[str, Any
         node, value = graph.nodes[node_id], found[node_id]
         if not graph.nodes[node_id].holds_values:
             continue
-        if not _is_mapping(value):
+        entries = _children(value)
+        if entries is None:
             if node.children or node.slot_variables:
                 return None
             continue
         for name, child in node.children.items():
             if child == ROOT or not graph.nodes[child].holds_values:
                 continue
-            if name not in value:
+            if name not in entries:
                 return None
             if child in found:
-                if found[child] is not value[name]:
+                if found[child] is not entries[name]:
                     raise ValueError(
                         f"object {graph.nodes[child].path!r} of {graph.source} is reached through "
                         f"'{name}' of {node.path or 'the root'!r} and elsewhere, and the two now hold "
                         "different objects; change the value in place or assign the same object to both"
                     )
                 continue
-            found[child] = value[name]
+            found[child] = entries[name]
             queue.append(child)
         for slot in node.slot_variables:
             variable_path = graph.nodes[slot.original_variable_node_id].path or ""
             try:
-                found[slot.slot_variable_node_id] = value[OPTIMIZER_SLOT][variable_path][slot.slot_name]
+                found[slot.slot_variable_node_id] = entries[OPTIMIZER_SLOT][variable_path][slot.slot_name]
             except (KeyError, TypeError):
                 return None
             queue.append(slot.slot_variable_node_id)
     by_key: dict[str, Any] = {}
     for node_id, value in found.items():
         for attribute in graph.nodes[node_id].attributes:
-            if _is_mapping(value):
-                attributes = value.get(ATTRIBUTES, {})
+            entries = _children(value)
+            if entries is not None:
+                attributes = entries.get(ATTRIBUTES, {})
                 if attribute.name not in attributes:
                     return None
                 by_key[attribute.checkpoint_key] = attributes[attribute.name]
@@ -374,7 +389,8 @@ def _fillable_targets(graph: ObjectGraph, root: Mapping[str, Any], reader: Check
     queue = [ROOT]
     for node_id in queue:
         node, value = graph.nodes[node_id], found[node_id]
-        if not _is_mapping(value):
+        entries = _children(value)
+        if entries is None:
             key = node.attributes[0].checkpoint_key if _is_variable(node, graph) else None
             if key is not None and isinstance(value, np.ndarray) and value.dtype != dtypes[key]:
                 raise InvalidArgumentError(dtype_mismatch(key, enum_of(value.dtype), enum_of(dtypes[key])))
@@ -390,20 +406,35 @@ def _fillable_targets(graph: ObjectGraph, root: Mapping[str, Any], reader: Check
                 targets[key] = value
             continue
         for name, child in node.children.items():
-            if child not in found and name in value:
-                found[child] = value[name]
+            if child not in found and name in entries:
+                found[child] = entries[name]
                 queue.append(child)
     return targets
 
 
-def _restore_into(target: MutableMapping[str, Any], source: Mapping[str, Any], path: str) -> None:
+def _restore_into(target: MutableMapping[str, Any] | list[Any] | tuple[Any, ...], source: Mapping[str, Any], path: str,
+                  merged: set[tuple[int, int]] | None = None) -> None:
     """Merges ``source`` into ``target``: arrays the caller owns (writable numpy arrays of the
-    same shape and dtype) are filled in place, everything else is set."""
+    same shape and dtype) are filled in place, everything else is set; a list or tuple is filled
+    by position (entries past its end stay out, as TensorFlow leaves values no object takes; a
+    tuple's items are filled in place only). Each
+    pair of objects is merged once, so objects that refer to each other (a cycle) are fine."""
+    merged = set() if merged is None else merged
+    if (id(target), id(source)) in merged:
+        return
+    merged.add((id(target), id(source)))
     for name, value in source.items():
         here = f"{path}/{name}" if path else name
-        current = target.get(name)
-        if _is_mapping(value) and isinstance(current, MutableMapping):
-            _restore_into(current, value, here)
+        key: Any = name
+        if isinstance(target, (list, tuple)):
+            if not (name.isdigit() and int(name) < len(target)):
+                continue
+            key = int(name)
+            current = target[key]
+        else:
+            current = target.get(name)
+        if _is_mapping(value) and isinstance(current, (MutableMapping, list, tuple)):
+            _restore_into(current, value, here, merged)
         elif isinstance(current, np.ndarray) and isinstance(value, np.ndarray) and current is not value:
             if current.shape != value.shape:
                 raise ValueError(
@@ -412,10 +443,10 @@ def _restore_into(target: MutableMapping[str, Any], source: Mapping[str, Any], p
                 )
             if current.flags.writeable and current.dtype == value.dtype:
                 np.copyto(current, value)
-            else:
-                target[name] = value
-        else:
-            target[name] = value
+            elif not isinstance(target, tuple):
+                target[key] = value
+        elif not isinstance(target, tuple):
+            target[key] = value
 
 
 class Checkpoint:
