@@ -235,3 +235,27 @@ def test_objects_that_refer_to_each_other(tf: ModuleType, tmp_path: Path) -> Non
     tf.train.Checkpoint(first=load_first).read(ours).assert_consumed()
     assert load_first.v.numpy().tolist() == [2, 7, 1] and load_second.v.numpy().tolist() == [2, 7, 1, 8]
 
+
+def test_checkpoint_view(tf: ModuleType, tmp_path: Path) -> None:
+    """checkpoint_view_test: ``CheckpointView(path).children(0)`` and ``.descendants()`` are
+    ``object_graph(path).children(0)`` and ``.descendants()``; a checkpoint without an object
+    graph raises TF's ValueError text (fastckpt had its own words)."""
+    from tensorflow.python.checkpoint import checkpoint_view
+
+    root = tf.Module()
+    root.leaf = tf.Module()
+    root.leaf.v = tf.Variable(1.0)
+    root.leaf.again = root  # an edge back up
+    root.w = tf.Variable(2.0)
+    prefix = tf.train.Checkpoint(root=root).save(str(tmp_path / "ckpt"))
+    view, graph = checkpoint_view.CheckpointView(prefix), object_graph(prefix)
+    assert all(graph.children(i) == view.children(i) for i in range(len(graph.nodes)))
+    assert graph.descendants() == view.descendants()
+
+    tf1 = str(tmp_path / "tf1")
+    tf.raw_ops.SaveV2(prefix=tf1, tensor_names=["v"], shape_and_slices=[""], tensors=[tf.constant(1.0)])
+    with pytest.raises(ValueError) as theirs:
+        checkpoint_view.CheckpointView(tf1)
+    with pytest.raises(ValueError) as ours:
+        object_graph(tf1)
+    assert str(ours.value) == str(theirs.value)

@@ -122,6 +122,22 @@ class ObjectGraph:
     def root(self) -> TrackableNode:
         return self.nodes[0]
 
+    def children(self, node_id: int) -> dict[str, int]:
+        """``{local name: node id}`` of one object, as TensorFlow's ``CheckpointView.children``."""
+        return dict(self.nodes[node_id].children)
+
+    def descendants(self) -> list[int]:
+        """The ids of the root and every object reached from it through children, breadth first
+        (slot variables aside), as TensorFlow's ``CheckpointView.descendants``."""
+        order = [ROOT]
+        seen = {ROOT}
+        for node_id in order:
+            for child in self.nodes[node_id].children.values():
+                if child not in seen:
+                    seen.add(child)
+                    order.append(child)
+        return order
+
     def checkpoint_key(self, path: str) -> str:
         """The key of the tensor at a friendly path or object path (``model/dense/kernel``)."""
         try:
@@ -158,10 +174,11 @@ def _open(reader_or_prefix: CheckpointReader | PathLike) -> CheckpointReader:
 
 
 def _read_graph(reader: CheckpointReader) -> ObjectGraph:
-    if OBJECT_GRAPH_KEY not in reader:
+    if OBJECT_GRAPH_KEY not in reader:  # TensorFlow's words (CheckpointView)
         raise ValueError(
-            f"checkpoint {reader.prefix} has no {OBJECT_GRAPH_KEY} tensor: it is not a TF2 object-based "
-            "checkpoint (read it by name with load_checkpoint)"
+            f'The specified checkpoint "{reader.prefix}" does not appear to be object-based (saved with TF2) '
+            f'since it is missing the key "{OBJECT_GRAPH_KEY}". Likely it was created with the TF1 name-based '
+            "saver and does not contain an object dependency graph."
         )
     serialized = reader.get_tensor(OBJECT_GRAPH_KEY)
     if not isinstance(serialized, bytes):  # a scalar string comes back as bytes, as from TF
