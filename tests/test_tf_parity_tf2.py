@@ -259,3 +259,40 @@ def test_checkpoint_view(tf: ModuleType, tmp_path: Path) -> None:
     with pytest.raises(ValueError) as ours:
         object_graph(tf1)
     assert str(ours.value) == str(theirs.value)
+
+
+def test_objects_nested_deeper_than_the_recursion_limit(tf: ModuleType, tmp_path: Path) -> None:
+    """TF saves and restores a chain of modules nested 1,500 deep; fastckpt's read and write
+    raised RecursionError beyond Python's recursion limit (1,000 frames)."""
+    depth = 1500
+
+    def chain(value: float) -> Any:
+        root = module = tf.Module()
+        for _ in range(depth):
+            module.c = tf.Module()
+            module = module.c
+        module.v = tf.Variable(value)
+        return root, module
+
+    root, _ = chain(1.0)
+    prefix = tf.train.Checkpoint(root=root).write(str(tmp_path / "tf"))
+    tree = Checkpoint().read(prefix)
+    node = tree
+    for _ in range(depth):
+        node = node["c"]
+    assert float(node["v"]) == 1.0
+    node["v"] = np.float32(5)
+    ours = Checkpoint(tree).write(str(tmp_path / "ours"))
+
+    restored, leaf = chain(0.0)
+    tf.train.Checkpoint(root=restored).read(ours).assert_consumed()
+    assert leaf.v.numpy() == 5.0
+    into = {"v": np.zeros((), np.float32)}
+    holder: dict[str, Any] = {}
+    node = holder
+    for _ in range(depth - 1):
+        node["c"] = {}
+        node = node["c"]
+    node["c"] = into
+    Checkpoint(holder).read(ours)
+    assert float(into["v"]) == 5.0

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, MutableMapping, Set as AbstractSet
+from collections.abc import Callable, Generator, Iterator, Mapping, MutableMapping, Set as AbstractSet
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, overload
@@ -216,30 +216,39 @@ ROOT = 0
 
 def _tree_of(graph: ObjectGraph, values: Mapping[str, Any]) -> Tree:
     """The nested mapping of the objects that hold values, without edges back to the root;
-    shared objects stay shared."""
-    built: dict[int, Any] = {}
+    shared objects stay shared. Built without recursion: an object graph may be thousands of
+    objects deep, as TensorFlow saves it."""
 
-    def build(node_id: int) -> Any:
+    def parts(node: TrackableNode) -> Iterator[int]:
+        """The objects an object's mapping holds: its children, then its slot variables."""
+        yield from (c for c in node.children.values() if c != ROOT and graph.nodes[c].holds_values)
+        yield from (slot.slot_variable_node_id for slot in node.slot_variables)
+
+    built: dict[int, Any] = {}
+    queue = [ROOT]
+    for node_id in queue:
         if node_id in built:
-            return built[node_id]
+            continue
         node = graph.nodes[node_id]
         if _is_variable(node, graph):
             built[node_id] = values[node.attributes[0].checkpoint_key]
-            return built[node_id]
-        tree: Tree = {}
-        built[node_id] = tree
+        else:
+            built[node_id] = {}
+            queue.extend(parts(node))
+    for node_id, tree in built.items():
+        node = graph.nodes[node_id]
+        if _is_variable(node, graph):
+            continue
         for name, child in node.children.items():
             if child != ROOT and graph.nodes[child].holds_values:
-                tree[name] = build(child)
+                tree[name] = built[child]
         if node.attributes:
             tree[ATTRIBUTES] = {a.name: values[a.checkpoint_key] for a in node.attributes}
         for slot in node.slot_variables:
             variable_path = graph.nodes[slot.original_variable_node_id].path or ""
             slots = tree.setdefault(OPTIMIZER_SLOT, {}).setdefault(variable_path, {})
-            slots[slot.slot_name] = build(slot.slot_variable_node_id)
-        return tree
-
-    root: Tree = build(ROOT)
+            slots[slot.slot_name] = built[slot.slot_variable_node_id]
+    root: Tree = built[ROOT]
     return root
 
 
@@ -267,23 +276,45 @@ class _Objects:
         self._index: dict[int, int] = {}
         self._visit(root)
 
-    def _visit(self, value: Any) -> int:
+    def _visit(self, root: Any) -> None:
+        """Numbers the objects depth first, each entry's object (and all below it) before the
+        next entry, an object reached twice once. An explicit stack stands for the recursion,
+        so that chains thousands of objects deep can be saved, as TensorFlow saves them: each
+        frame is an object's ``_entries`` and the index of the last object it asked for."""
+        stack: list[tuple[Generator[Any, int | None, None], int | None]] = [(self._entries(self._add(root)[0], root), None)]
+        while stack:
+            entries, answer = stack.pop()
+            try:
+                child = entries.send(answer)
+            except StopIteration:
+                continue
+            index, new = self._add(child)
+            stack.append((entries, index))
+            if new:
+                stack.append((self._entries(index, child), None))
+
+    def _add(self, value: Any) -> tuple[int, bool]:
+        """The index of ``value``'s object, and whether it was added now (arrays and containers
+        are one object however often they are reached)."""
         shared = isinstance(value, (Mapping, list, tuple, np.ndarray))
         if shared and id(value) in self._index:
-            return self._index[id(value)]
+            return self._index[id(value)], False
         index = len(self.specs)
-        children: list[tuple[str, int]] = []
-        attributes: list[str] = []
-        slots: list[tuple[str, str, int]] = []
-        self.specs.append((children, attributes, slots))
+        self.specs.append(([], [], []))
         self.values.append([])
         if shared:
             self._index[id(value)] = index
+        return index, True
+
+    def _entries(self, index: int, value: Any) -> Generator[Any, int | None, None]:
+        """Fills the spec of object ``index``; yields each child (or slot variable) value and
+        is sent back its object's index."""
+        children, attributes, slots = self.specs[index]
         entries = _children(value)
         if entries is None:
             attributes.append(VARIABLE_VALUE)
             self.values[index].append(value)
-            return index
+            return
         for name, child in entries.items():
             if name == ATTRIBUTES:
                 for attribute, tensor in child.items():
@@ -292,12 +323,15 @@ class _Objects:
             elif name == OPTIMIZER_SLOT:
                 for variable_path, by_slot in child.items():
                     for slot_name, tensor in by_slot.items():
-                        slots.append((str(variable_path), str(slot_name), self._visit(tensor)))
+                        slot_index = yield tensor
+                        assert slot_index is not None
+                        slots.append((str(variable_path), str(slot_name), slot_index))
             else:
                 if not isinstance(name, str):
                     raise TypeError(f"object names must be strings, got {name!r}")
-                children.append((name, self._visit(child)))
-        return index
+                child_index = yield child
+                assert child_index is not None
+                children.append((name, child_index))
 
     def tensors(self) -> dict[str, Any]:
         """``{checkpoint key: value}`` plus the serialized object graph."""
@@ -429,41 +463,43 @@ def _fillable_targets(graph: ObjectGraph, root: Mapping[str, Any], reader: Check
     return targets
 
 
-def _restore_into(target: MutableMapping[str, Any] | list[Any] | tuple[Any, ...], source: Mapping[str, Any], path: str,
-                  merged: set[tuple[int, int]] | None = None) -> None:
+def _restore_into(target: MutableMapping[str, Any] | list[Any] | tuple[Any, ...], source: Mapping[str, Any]) -> None:
     """Merges ``source`` into ``target``: arrays the caller owns (writable numpy arrays of the
     same shape and dtype) are filled in place, everything else is set; a list or tuple is filled
     by position (entries past its end stay out, as TensorFlow leaves values no object takes; a
-    tuple's items are filled in place only). Each
-    pair of objects is merged once, so objects that refer to each other (a cycle) are fine."""
-    merged = set() if merged is None else merged
-    if (id(target), id(source)) in merged:
-        return
-    merged.add((id(target), id(source)))
-    for name, value in source.items():
-        here = f"{path}/{name}" if path else name
-        key: Any = name
-        if isinstance(target, (list, tuple)):
-            if not (name.isdigit() and int(name) < len(target)):
-                continue
-            key = int(name)
-            current = target[key]
-        else:
-            current = target.get(name)
-        if _is_mapping(value) and isinstance(current, (MutableMapping, list, tuple)):
-            _restore_into(current, value, here, merged)
-        elif isinstance(current, np.ndarray) and isinstance(value, np.ndarray) and current is not value:
-            if current.shape != value.shape:
-                raise ValueError(
-                    f"Received incompatible tensor with shape {value.shape} when attempting to restore "
-                    f"variable with shape {current.shape} and name {here}."
-                )
-            if current.flags.writeable and current.dtype == value.dtype:
-                np.copyto(current, value)
-            elif not isinstance(target, tuple):
-                target[key] = value
-        elif not isinstance(target, tuple):
-            target[key] = value
+    tuple's items are filled in place only). Each pair of objects is merged once, so objects
+    that refer to each other (a cycle) are fine, and without recursion, so depth is too."""
+    merged: set[tuple[int, int]] = set()
+    pending: list[tuple[Any, Mapping[str, Any], str]] = [(target, source, "")]
+    while pending:
+        into, values, path = pending.pop()
+        if (id(into), id(values)) in merged:
+            continue
+        merged.add((id(into), id(values)))
+        for name, value in values.items():
+            here = f"{path}/{name}" if path else name
+            key: Any = name
+            if isinstance(into, (list, tuple)):
+                if not (name.isdigit() and int(name) < len(into)):
+                    continue
+                key = int(name)
+                current = into[key]
+            else:
+                current = into.get(name)
+            if _is_mapping(value) and isinstance(current, (MutableMapping, list, tuple)):
+                pending.append((current, value, here))
+            elif isinstance(current, np.ndarray) and isinstance(value, np.ndarray) and current is not value:
+                if current.shape != value.shape:
+                    raise ValueError(
+                        f"Received incompatible tensor with shape {value.shape} when attempting to restore "
+                        f"variable with shape {current.shape} and name {here}."
+                    )
+                if current.flags.writeable and current.dtype == value.dtype:
+                    np.copyto(current, value)
+                elif not isinstance(into, tuple):
+                    into[key] = value
+            elif not isinstance(into, tuple):
+                into[key] = value
 
 
 class Checkpoint:
@@ -593,7 +629,7 @@ class Checkpoint:
         counter = tree.pop(SAVE_COUNTER, None)
         if isinstance(counter, np.ndarray) and counter.shape == () and counter.dtype.kind in "iu":
             self._save_counter = int(counter)
-        _restore_into(self.objects, tree, "")
+        _restore_into(self.objects, tree)
         self._source = graph
         listing = reader._listing()
         self._variants = {key for key in stored if listing[key][0] == VARIANT}
