@@ -296,3 +296,48 @@ def test_objects_nested_deeper_than_the_recursion_limit(tf: ModuleType, tmp_path
     node["c"] = into
     Checkpoint(holder).read(ours)
     assert float(into["v"]) == 5.0
+
+
+def test_read_of_none_restores_nothing(tf: ModuleType) -> None:
+    """``Checkpoint.read(None)``, as ``restore(None)``, restores nothing in TF (what
+    ``latest_checkpoint`` gives for an empty folder); fastckpt's ``read`` raised TypeError."""
+    v = tf.Variable(2.0)
+    tf.train.Checkpoint(v=v).read(None)
+    mine = np.full((), 2, np.float32)
+    ckpt = Checkpoint(v=mine)
+    assert ckpt.read(None) == {"v": mine} and float(mine) == v.numpy() and ckpt.save_counter == 0
+
+
+def test_partial_renamed_and_counted_objects(tf: ModuleType, tmp_path: Path) -> None:
+    """Replays that agree: a restore into fewer objects (testSilencePartialWarning; the rest is
+    added, as TF defers it to objects attached later), names with '/' and '.'
+    (testVariableNameEscaping), ``write`` leaving ``save_counter`` out until a ``save`` made it
+    (test_write_checkpoint_*), and a checkpoint TF split over shards by
+    ``CheckpointOptions(experimental_sharding_callback=MaxShardSizePolicy(...))``."""
+    names = ["a/b/c", "c/", "d/.S", "d/.ATTRIBUTES/f", "x.y"]
+    theirs = tf.train.Checkpoint(**{n: tf.Variable(float(i)) for i, n in enumerate(names)})
+    prefix = theirs.write(str(tmp_path / "tf"))
+    ours = Checkpoint(**{n: np.float32(i) for i, n in enumerate(names)}).write(str(tmp_path / "ours"))
+    assert sorted(fastckpt.list_variables(ours)) == sorted(tuple(x) for x in tf.train.list_variables(prefix))
+    kept = np.zeros((), np.float32)
+    tree = Checkpoint(**{"a/b/c": kept}).read(prefix)
+    assert float(kept) == getattr(theirs, "a/b/c").numpy() and sorted(tree) == sorted(names)
+    load = tf.train.Checkpoint(**{n: tf.Variable(-1.0) for n in names})
+    load.read(ours).assert_consumed()
+    assert [getattr(load, n).numpy() for n in names] == list(range(len(names)))
+
+    for make, array in ((lambda: tf.train.Checkpoint(v=tf.Variable(1.0)), False), (lambda: Checkpoint(v=np.float32(1)), True)):
+        ckpt: Any = make()
+        first = ckpt.write(str(tmp_path / f"w{array}"))
+        ckpt.save(str(tmp_path / f"s{array}" / "ckpt"))
+        second = ckpt.write(str(tmp_path / f"w2{array}"))
+        keys = [sorted(k for k, _ in tf.train.list_variables(p)) for p in (first, second)]
+        assert "save_counter/.ATTRIBUTES/VARIABLE_VALUE" not in keys[0] and "save_counter/.ATTRIBUTES/VARIABLE_VALUE" in keys[1]
+
+    policy = tf.train.experimental.MaxShardSizePolicy(max_shard_size=1000)
+    big = tf.train.Checkpoint(v=tf.Variable(np.arange(1000, dtype=np.float32).reshape(100, 10)), w=tf.Variable(np.ones(300)))
+    sharded = big.write(str(tmp_path / "sharded" / "ckpt"), options=tf.train.CheckpointOptions(experimental_sharding_callback=policy))
+    assert len(list((tmp_path / "sharded").glob("ckpt.data-*"))) > 1
+    tree = Checkpoint().read(sharded)
+    np.testing.assert_array_equal(tree["v"], big.v.numpy())
+    np.testing.assert_array_equal(tree["w"], big.w.numpy())

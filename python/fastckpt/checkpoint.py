@@ -605,10 +605,14 @@ class Checkpoint:
         """Waits for a pending ``blocking=False`` save."""
         self._saves.wait()
 
-    def read(self, save_path: PathLike) -> Tree:
+    def read(self, save_path: PathLike | None) -> Tree:
         """Restores from a checkpoint written by ``write`` or ``save`` (by TensorFlow or fastckpt):
         objects are matched by name along the object graph; writable arrays of the right shape
-        and dtype are filled in place, other values are replaced or added. Returns the objects."""
+        and dtype are filled in place, other values are replaced or added. Returns the objects.
+        ``None`` (what ``tf.train.latest_checkpoint`` gives for an empty folder) restores
+        nothing, as TensorFlow's ``read`` and ``restore``."""
+        if save_path is None:
+            return self.objects
         reader = load_checkpoint(save_path)
         graph = _read_graph(reader)
         keys = [a.checkpoint_key for node in graph.nodes for a in node.attributes]
