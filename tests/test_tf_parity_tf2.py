@@ -341,3 +341,35 @@ def test_partial_renamed_and_counted_objects(tf: ModuleType, tmp_path: Path) -> 
     tree = Checkpoint().read(sharded)
     np.testing.assert_array_equal(tree["v"], big.v.numpy())
     np.testing.assert_array_equal(tree["w"], big.w.numpy())
+
+
+def test_restore_skipping_slot_variables(tf: ModuleType, tmp_path: Path) -> None:
+    """testSkipSlotVarRestore: ``restore(path, options=CheckpointOptions(
+    experimental_skip_slot_variables=True))`` restores the variables and the optimizer's own
+    (``beta1_power``) but leaves slot variables as they are; fastckpt had no such option."""
+
+    def trained(value: float) -> Any:
+        root = tf.train.Checkpoint()
+        root.var = tf.Variable(0.0)
+        root.optimizer = tf.compat.v1.train.AdamOptimizer(0.1)
+        root.optimizer.minimize(lambda: root.var * 2.0, var_list=[root.var])
+        root.var.assign(value)
+        root.optimizer.get_slot(root.var, "m").assign(value + 2)
+        return root
+
+    prefix = trained(12.0).save(str(tmp_path / "ckpt"))
+    tree = Checkpoint().read(prefix)
+    slot = tree["optimizer"][".OPTIMIZER_SLOT"]["var"]
+    assert sorted(slot) == ["m", "v"]
+    for skip in (True, False):
+        theirs = trained(0.0)
+        before = theirs.optimizer.get_slot(theirs.var, "m").numpy()
+        theirs.restore(prefix, options=tf.train.CheckpointOptions(experimental_skip_slot_variables=skip)).assert_consumed()
+        m = np.full((), before, np.float32)
+        var = np.zeros((), np.float32)
+        power = np.zeros((), np.float32)
+        ours = Checkpoint(var=var, optimizer={"beta1_power": power, ".OPTIMIZER_SLOT": {"var": {"m": m, "v": np.zeros((), np.float32)}}})
+        ours.restore(prefix, skip_slot_variables=skip)
+        assert float(var) == theirs.var.numpy() == 12.0
+        assert float(m) == theirs.optimizer.get_slot(theirs.var, "m").numpy() == (before if skip else 14.0)
+        assert float(power) == theirs.optimizer._get_beta_accumulators()[0].numpy()

@@ -214,15 +214,16 @@ def _is_variable(node: TrackableNode, graph: ObjectGraph) -> bool:
 ROOT = 0
 
 
-def _tree_of(graph: ObjectGraph, values: Mapping[str, Any]) -> Tree:
-    """The nested mapping of the objects that hold values, without edges back to the root;
-    shared objects stay shared. Built without recursion: an object graph may be thousands of
+def _tree_of(graph: ObjectGraph, values: Mapping[str, Any], *, slots: bool = True) -> Tree:
+    """The nested mapping of the objects that hold values, without edges back to the root, and
+    (``slots``) the optimizers' slot variables; shared objects stay shared. Built without recursion: an object graph may be thousands of
     objects deep, as TensorFlow saves it."""
 
     def parts(node: TrackableNode) -> Iterator[int]:
         """The objects an object's mapping holds: its children, then its slot variables."""
         yield from (c for c in node.children.values() if c != ROOT and graph.nodes[c].holds_values)
-        yield from (slot.slot_variable_node_id for slot in node.slot_variables)
+        if slots:
+            yield from (slot.slot_variable_node_id for slot in node.slot_variables)
 
     built: dict[int, Any] = {}
     queue = [ROOT]
@@ -244,10 +245,10 @@ def _tree_of(graph: ObjectGraph, values: Mapping[str, Any]) -> Tree:
                 tree[name] = built[child]
         if node.attributes:
             tree[ATTRIBUTES] = {a.name: values[a.checkpoint_key] for a in node.attributes}
-        for slot in node.slot_variables:
+        for slot in node.slot_variables if slots else ():
             variable_path = graph.nodes[slot.original_variable_node_id].path or ""
-            slots = tree.setdefault(OPTIMIZER_SLOT, {}).setdefault(variable_path, {})
-            slots[slot.slot_name] = built[slot.slot_variable_node_id]
+            by_name = tree.setdefault(OPTIMIZER_SLOT, {}).setdefault(variable_path, {})
+            by_name[slot.slot_name] = built[slot.slot_variable_node_id]
     root: Tree = built[ROOT]
     return root
 
@@ -605,12 +606,13 @@ class Checkpoint:
         """Waits for a pending ``blocking=False`` save."""
         self._saves.wait()
 
-    def read(self, save_path: PathLike | None) -> Tree:
+    def read(self, save_path: PathLike | None, *, skip_slot_variables: bool = False) -> Tree:
         """Restores from a checkpoint written by ``write`` or ``save`` (by TensorFlow or fastckpt):
         objects are matched by name along the object graph; writable arrays of the right shape
         and dtype are filled in place, other values are replaced or added. Returns the objects.
         ``None`` (what ``tf.train.latest_checkpoint`` gives for an empty folder) restores
-        nothing, as TensorFlow's ``read`` and ``restore``."""
+        nothing, as TensorFlow's ``read`` and ``restore``. ``skip_slot_variables`` leaves the
+        optimizers' slot variables as they are (``CheckpointOptions(experimental_skip_slot_variables=True)``)."""
         if save_path is None:
             return self.objects
         reader = load_checkpoint(save_path)
@@ -629,7 +631,7 @@ class Checkpoint:
         values: dict[str, Any] = reader.read_all([k for k in stored if k not in targets], copy=True)
         for key, suffixes in parts.items():
             values[key] = {suffix: values.pop(key + suffix) for suffix in suffixes}
-        tree = _tree_of(graph, {**values, **targets})
+        tree = _tree_of(graph, {**values, **targets}, slots=not skip_slot_variables)
         counter = tree.pop(SAVE_COUNTER, None)
         if isinstance(counter, np.ndarray) and counter.shape == () and counter.dtype.kind in "iu":
             self._save_counter = int(counter)
@@ -639,7 +641,7 @@ class Checkpoint:
         self._variants = {key for key in stored if listing[key][0] == VARIANT}
         return self.objects
 
-    def restore(self, save_path: PathLike | None) -> Tree:
+    def restore(self, save_path: PathLike | None, *, skip_slot_variables: bool = False) -> Tree:
         """As ``read`` (both restore ``save_counter`` when the checkpoint has one), and as
         ``tf.train.Checkpoint.restore`` also from a SavedModel folder (its variables); ``None``,
         as ``tf.train.latest_checkpoint`` gives for an empty folder, restores nothing. A missing
@@ -648,7 +650,7 @@ class Checkpoint:
             return self.objects
         path = variables_prefix(save_path) if is_saved_model_dir(save_path) else save_path
         try:
-            return self.read(path)
+            return self.read(path, skip_slot_variables=skip_slot_variables)
         except CheckpointNotFoundError as error:
             detail = error.strerror if error.strerror is not None else str(error)
             message = (
