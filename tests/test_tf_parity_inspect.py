@@ -40,7 +40,8 @@ def _inspect(tf: ModuleType, prefix: str, **flags: Any) -> str:
 @pytest.fixture(scope="module")
 def prefixes(tf: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Tensors of many dtypes and shapes (one beyond numpy's summary threshold) written by
-    ``tf.raw_ops.SaveV2``, and a TF2 checkpoint with its object graph."""
+    ``tf.raw_ops.SaveV2``, and a TF2 checkpoint with its object graph and a ``tf.data``
+    iterator's state (a variant)."""
     folder = tmp_path_factory.mktemp("inspect")
     tensors = {
         "scalar": tf.constant(1.5),
@@ -59,7 +60,9 @@ def prefixes(tf: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     model = tf.Module()
     model.dense = tf.Module()
     model.dense.kernel = tf.Variable(np.arange(6, dtype=np.float32).reshape(2, 3))
-    tf2 = tf.train.Checkpoint(model=model, step=tf.Variable(3, dtype=tf.int64)).save(str(folder / "tf2" / "ckpt"))
+    iterator = iter(tf.data.Dataset.range(3))
+    next(iterator)
+    tf2 = tf.train.Checkpoint(model=model, step=tf.Variable(3, dtype=tf.int64), it=iterator).save(str(folder / "tf2" / "ckpt"))
     return {"raw": raw, "tf2": tf2}
 
 
@@ -70,7 +73,7 @@ def test_one_tensor(tf: ModuleType, prefixes: dict[str, str], which: str) -> Non
     TensorFlow versions)."""
     prefix = prefixes[which]
     for name in fastckpt.load_checkpoint(prefix):
-        if name == "_CHECKPOINTABLE_OBJECT_GRAPH":
+        if name.endswith("ITERATOR_STATE"):  # TF prints its reader's error; fastckpt as --all-tensors
             continue
         assert _show(prefix, name) == _inspect(tf, prefix, tensor_name=name, all_tensors=False), name
 
@@ -78,13 +81,14 @@ def test_one_tensor(tf: ModuleType, prefixes: dict[str, str], which: str) -> Non
 @pytest.mark.parametrize("which", ["raw", "tf2"])
 def test_every_tensor(tf: ModuleType, prefixes: dict[str, str], which: str) -> None:
     """``all_tensor_names`` and ``all_tensors`` (names sorted), and no flag at all (the reader's
-    debug string): fastckpt had no counterpart to print."""
+    debug string): fastckpt had no counterpart to print. A variant is listed as ``variant``
+    (fastckpt's listings say ``string``: numpy holds it as bytes)."""
     prefix = prefixes[which]
     assert _show(prefix, "--all-tensor-names") == _inspect(tf, prefix, all_tensors=False, all_tensor_names=True)
     assert _show(prefix) == _inspect(tf, prefix, all_tensors=False)
+    theirs = _inspect(tf, prefix, all_tensors=True)
+    assert _show(prefix, "--all-tensors") == theirs  # a variant as '<not convertible to a numpy dtype>'
     if which == "raw":
-        theirs = _inspect(tf, prefix, all_tensors=True)
-        assert _show(prefix, "--all-tensors") == theirs
         printed = json.loads(_show(prefix, "--all-tensors", "--json"))
         assert [t["name"] for t in printed["tensors"]] == sorted(fastckpt.load_checkpoint(prefix))
         assert f"# Total number of params: {printed['total_params']}\n" == theirs.splitlines(keepends=True)[-1]

@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from . import __version__, _fastckpt, _storage
-from ._dtypes import NAMES, enum_of
+from ._dtypes import NAMES, VARIANT, enum_of
 from .checkpoint import OBJECT_GRAPH_KEY, _stored_parts
 from .errors import CheckpointError
 from .conversion import open as open_any
@@ -245,6 +245,7 @@ def show(args: argparse.Namespace) -> int:
     with _open(args.path, verify=True) as reader, np.printoptions(threshold=threshold):
         shapes = reader.get_variable_to_shape_map()
         dtypes = reader.get_variable_to_dtype_map()
+        variants = {name for name, (enum, _) in reader._listing().items() if enum == VARIANT}
         total = sum(math.prod(shape) for shape in shapes.values())
         if args.name is None and not listing:
             if args.json:
@@ -256,7 +257,7 @@ def show(args: argparse.Namespace) -> int:
             rows = []
             for name in names:
                 array = _array(reader, name) if with_values else None
-                dtype = _dtype_name(dtypes[name] if array is None else array.dtype)
+                dtype = NAMES[VARIANT] if name in variants else _dtype_name(dtypes[name] if array is None else array.dtype)
                 shape = shapes[name] if array is None else list(array.shape)
                 if args.json:
                     row: dict[str, Any] = {"name": name, "dtype": dtype, "shape": shape}
@@ -265,8 +266,8 @@ def show(args: argparse.Namespace) -> int:
                     rows.append(row)
                 else:
                     print(f"tensor: {name} ({dtype}) {shape}")
-                    if array is not None:
-                        print(array)
+                    if array is not None:  # TensorFlow's reader gives no value for a variant
+                        print("<not convertible to a numpy dtype>" if name in variants else array)
             if args.json:
                 _print_json(rows[0] if args.name is not None else {"path": reader.prefix, "tensors": rows, "total_params": total})
                 return 0
