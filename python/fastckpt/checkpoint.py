@@ -2,7 +2,8 @@
 ``Checkpoint`` to save and restore nested mappings of arrays as ``tf.train.Checkpoint`` does.
 
 A nested mapping stands for TensorFlow's objects: every key is an edge (a child object), every
-array (or anything array-like) a variable. Two special keys carry what is not a plain child:
+array (or any other array-like value) a variable; a list or tuple is a container whose items are
+the children ``0``, ``1``, … (as TensorFlow tracks a list of variables). Two special keys carry what is not a plain child:
 ``".ATTRIBUTES"`` maps other saved tensors of an object by attribute name (and holds the
 ``VARIABLE_VALUE`` of a variable that also has children; an attribute TensorFlow stores as several
 tensors, such as a lookup table's ``table-keys`` and ``table-values``, is ``{suffix: array}``), and
@@ -15,7 +16,7 @@ from __future__ import annotations
 import os
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, MutableMapping, Set as AbstractSet
+from collections.abc import Callable, Generator, Iterator, Mapping, MutableMapping, Set as AbstractSet
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, overload
@@ -121,6 +122,22 @@ class ObjectGraph:
     def root(self) -> TrackableNode:
         return self.nodes[0]
 
+    def children(self, node_id: int) -> dict[str, int]:
+        """``{local name: node id}`` of one object, as TensorFlow's ``CheckpointView.children``."""
+        return dict(self.nodes[node_id].children)
+
+    def descendants(self) -> list[int]:
+        """The ids of the root and every object reached from it through children, breadth first
+        (slot variables aside), as TensorFlow's ``CheckpointView.descendants``."""
+        order = [ROOT]
+        seen = {ROOT}
+        for node_id in order:
+            for child in self.nodes[node_id].children.values():
+                if child not in seen:
+                    seen.add(child)
+                    order.append(child)
+        return order
+
     def checkpoint_key(self, path: str) -> str:
         """The key of the tensor at a friendly path or object path (``model/dense/kernel``)."""
         try:
@@ -157,10 +174,11 @@ def _open(reader_or_prefix: CheckpointReader | PathLike) -> CheckpointReader:
 
 
 def _read_graph(reader: CheckpointReader) -> ObjectGraph:
-    if OBJECT_GRAPH_KEY not in reader:
+    if OBJECT_GRAPH_KEY not in reader:  # TensorFlow's words (CheckpointView)
         raise ValueError(
-            f"checkpoint {reader.prefix} has no {OBJECT_GRAPH_KEY} tensor: it is not a TF2 object-based "
-            "checkpoint (read it by name with load_checkpoint)"
+            f'The specified checkpoint "{reader.prefix}" does not appear to be object-based (saved with TF2) '
+            f'since it is missing the key "{OBJECT_GRAPH_KEY}". Likely it was created with the TF1 name-based '
+            "saver and does not contain an object dependency graph."
         )
     serialized = reader.get_tensor(OBJECT_GRAPH_KEY)
     if not isinstance(serialized, bytes):  # a scalar string comes back as bytes, as from TF
@@ -196,37 +214,58 @@ def _is_variable(node: TrackableNode, graph: ObjectGraph) -> bool:
 ROOT = 0
 
 
-def _tree_of(graph: ObjectGraph, values: Mapping[str, Any]) -> Tree:
-    """The nested mapping of the objects that hold values, without edges back to the root;
-    shared objects stay shared."""
-    built: dict[int, Any] = {}
+def _tree_of(graph: ObjectGraph, values: Mapping[str, Any], *, slots: bool = True) -> Tree:
+    """The nested mapping of the objects that hold values, without edges back to the root, and
+    (``slots``) the optimizers' slot variables; shared objects stay shared. Built without recursion: an object graph may be thousands of
+    objects deep, as TensorFlow saves it."""
 
-    def build(node_id: int) -> Any:
+    def parts(node: TrackableNode) -> Iterator[int]:
+        """The objects an object's mapping holds: its children, then its slot variables."""
+        yield from (c for c in node.children.values() if c != ROOT and graph.nodes[c].holds_values)
+        if slots:
+            yield from (slot.slot_variable_node_id for slot in node.slot_variables)
+
+    built: dict[int, Any] = {}
+    queue = [ROOT]
+    for node_id in queue:
         if node_id in built:
-            return built[node_id]
+            continue
         node = graph.nodes[node_id]
         if _is_variable(node, graph):
             built[node_id] = values[node.attributes[0].checkpoint_key]
-            return built[node_id]
-        tree: Tree = {}
-        built[node_id] = tree
+        else:
+            built[node_id] = {}
+            queue.extend(parts(node))
+    for node_id, tree in built.items():
+        node = graph.nodes[node_id]
+        if _is_variable(node, graph):
+            continue
         for name, child in node.children.items():
             if child != ROOT and graph.nodes[child].holds_values:
-                tree[name] = build(child)
+                tree[name] = built[child]
         if node.attributes:
             tree[ATTRIBUTES] = {a.name: values[a.checkpoint_key] for a in node.attributes}
-        for slot in node.slot_variables:
+        for slot in node.slot_variables if slots else ():
             variable_path = graph.nodes[slot.original_variable_node_id].path or ""
-            slots = tree.setdefault(OPTIMIZER_SLOT, {}).setdefault(variable_path, {})
-            slots[slot.slot_name] = build(slot.slot_variable_node_id)
-        return tree
-
-    root: Tree = build(ROOT)
+            by_name = tree.setdefault(OPTIMIZER_SLOT, {}).setdefault(variable_path, {})
+            by_name[slot.slot_name] = built[slot.slot_variable_node_id]
+    root: Tree = built[ROOT]
     return root
 
 
 def _is_mapping(value: Any) -> bool:
     return isinstance(value, Mapping)
+
+
+def _children(value: Any) -> Mapping[str, Any] | None:
+    """The entries of a container object by local name, or ``None`` for a variable: a mapping's
+    own; a list's or tuple's by position (``"0"``, ``"1"``, …), as TensorFlow tracks a list of
+    variables."""
+    if _is_mapping(value):
+        return value  # type: ignore[no-any-return]
+    if isinstance(value, (list, tuple)):
+        return {str(i): item for i, item in enumerate(value)}
+    return None
 
 
 class _Objects:
@@ -238,23 +277,46 @@ class _Objects:
         self._index: dict[int, int] = {}
         self._visit(root)
 
-    def _visit(self, value: Any) -> int:
-        shared = _is_mapping(value) or isinstance(value, np.ndarray)
+    def _visit(self, root: Any) -> None:
+        """Numbers the objects depth first, each entry's object (and all below it) before the
+        next entry, an object reached twice once. An explicit stack stands for the recursion,
+        so that chains thousands of objects deep can be saved, as TensorFlow saves them: each
+        frame is an object's ``_entries`` and the index of the last object it asked for."""
+        stack: list[tuple[Generator[Any, int | None, None], int | None]] = [(self._entries(self._add(root)[0], root), None)]
+        while stack:
+            entries, answer = stack.pop()
+            try:
+                child = entries.send(answer)
+            except StopIteration:
+                continue
+            index, new = self._add(child)
+            stack.append((entries, index))
+            if new:
+                stack.append((self._entries(index, child), None))
+
+    def _add(self, value: Any) -> tuple[int, bool]:
+        """The index of ``value``'s object, and whether it was added now (arrays and containers
+        are one object however often they are reached)."""
+        shared = isinstance(value, (Mapping, list, tuple, np.ndarray))
         if shared and id(value) in self._index:
-            return self._index[id(value)]
+            return self._index[id(value)], False
         index = len(self.specs)
-        children: list[tuple[str, int]] = []
-        attributes: list[str] = []
-        slots: list[tuple[str, str, int]] = []
-        self.specs.append((children, attributes, slots))
+        self.specs.append(([], [], []))
         self.values.append([])
         if shared:
             self._index[id(value)] = index
-        if not _is_mapping(value):
+        return index, True
+
+    def _entries(self, index: int, value: Any) -> Generator[Any, int | None, None]:
+        """Fills the spec of object ``index``; yields each child (or slot variable) value and
+        is sent back its object's index."""
+        children, attributes, slots = self.specs[index]
+        entries = _children(value)
+        if entries is None:
             attributes.append(VARIABLE_VALUE)
             self.values[index].append(value)
-            return index
-        for name, child in value.items():
+            return
+        for name, child in entries.items():
             if name == ATTRIBUTES:
                 for attribute, tensor in child.items():
                     attributes.append(str(attribute))
@@ -262,12 +324,15 @@ class _Objects:
             elif name == OPTIMIZER_SLOT:
                 for variable_path, by_slot in child.items():
                     for slot_name, tensor in by_slot.items():
-                        slots.append((str(variable_path), str(slot_name), self._visit(tensor)))
+                        slot_index = yield tensor
+                        assert slot_index is not None
+                        slots.append((str(variable_path), str(slot_name), slot_index))
             else:
                 if not isinstance(name, str):
                     raise TypeError(f"object names must be strings, got {name!r}")
-                children.append((name, self._visit(child)))
-        return index
+                child_index = yield child
+                assert child_index is not None
+                children.append((name, child_index))
 
     def tensors(self) -> dict[str, Any]:
         """``{checkpoint key: value}`` plus the serialized object graph."""
@@ -318,37 +383,39 @@ def _exact_tensors(graph: ObjectGraph, root: Mapping[str, Any]) -> dict[str, Any
         node, value = graph.nodes[node_id], found[node_id]
         if not graph.nodes[node_id].holds_values:
             continue
-        if not _is_mapping(value):
+        entries = _children(value)
+        if entries is None:
             if node.children or node.slot_variables:
                 return None
             continue
         for name, child in node.children.items():
             if child == ROOT or not graph.nodes[child].holds_values:
                 continue
-            if name not in value:
+            if name not in entries:
                 return None
             if child in found:
-                if found[child] is not value[name]:
+                if found[child] is not entries[name]:
                     raise ValueError(
                         f"object {graph.nodes[child].path!r} of {graph.source} is reached through "
                         f"'{name}' of {node.path or 'the root'!r} and elsewhere, and the two now hold "
                         "different objects; change the value in place or assign the same object to both"
                     )
                 continue
-            found[child] = value[name]
+            found[child] = entries[name]
             queue.append(child)
         for slot in node.slot_variables:
             variable_path = graph.nodes[slot.original_variable_node_id].path or ""
             try:
-                found[slot.slot_variable_node_id] = value[OPTIMIZER_SLOT][variable_path][slot.slot_name]
+                found[slot.slot_variable_node_id] = entries[OPTIMIZER_SLOT][variable_path][slot.slot_name]
             except (KeyError, TypeError):
                 return None
             queue.append(slot.slot_variable_node_id)
     by_key: dict[str, Any] = {}
     for node_id, value in found.items():
         for attribute in graph.nodes[node_id].attributes:
-            if _is_mapping(value):
-                attributes = value.get(ATTRIBUTES, {})
+            entries = _children(value)
+            if entries is not None:
+                attributes = entries.get(ATTRIBUTES, {})
                 if attribute.name not in attributes:
                     return None
                 by_key[attribute.checkpoint_key] = attributes[attribute.name]
@@ -374,7 +441,8 @@ def _fillable_targets(graph: ObjectGraph, root: Mapping[str, Any], reader: Check
     queue = [ROOT]
     for node_id in queue:
         node, value = graph.nodes[node_id], found[node_id]
-        if not _is_mapping(value):
+        entries = _children(value)
+        if entries is None:
             key = node.attributes[0].checkpoint_key if _is_variable(node, graph) else None
             if key is not None and isinstance(value, np.ndarray) and value.dtype != dtypes[key]:
                 raise InvalidArgumentError(dtype_mismatch(key, enum_of(value.dtype), enum_of(dtypes[key])))
@@ -390,32 +458,49 @@ def _fillable_targets(graph: ObjectGraph, root: Mapping[str, Any], reader: Check
                 targets[key] = value
             continue
         for name, child in node.children.items():
-            if child not in found and name in value:
-                found[child] = value[name]
+            if child not in found and name in entries:
+                found[child] = entries[name]
                 queue.append(child)
     return targets
 
 
-def _restore_into(target: MutableMapping[str, Any], source: Mapping[str, Any], path: str) -> None:
+def _restore_into(target: MutableMapping[str, Any] | list[Any] | tuple[Any, ...], source: Mapping[str, Any]) -> None:
     """Merges ``source`` into ``target``: arrays the caller owns (writable numpy arrays of the
-    same shape and dtype) are filled in place, everything else is set."""
-    for name, value in source.items():
-        here = f"{path}/{name}" if path else name
-        current = target.get(name)
-        if _is_mapping(value) and isinstance(current, MutableMapping):
-            _restore_into(current, value, here)
-        elif isinstance(current, np.ndarray) and isinstance(value, np.ndarray) and current is not value:
-            if current.shape != value.shape:
-                raise ValueError(
-                    f"Received incompatible tensor with shape {value.shape} when attempting to restore "
-                    f"variable with shape {current.shape} and name {here}."
-                )
-            if current.flags.writeable and current.dtype == value.dtype:
-                np.copyto(current, value)
+    same shape and dtype) are filled in place, everything else is set; a list or tuple is filled
+    by position (entries past its end stay out, as TensorFlow leaves values no object takes; a
+    tuple's items are filled in place only). Each pair of objects is merged once, so objects
+    that refer to each other (a cycle) are fine, and without recursion, so depth is too."""
+    merged: set[tuple[int, int]] = set()
+    pending: list[tuple[Any, Mapping[str, Any], str]] = [(target, source, "")]
+    while pending:
+        into, values, path = pending.pop()
+        if (id(into), id(values)) in merged:
+            continue
+        merged.add((id(into), id(values)))
+        for name, value in values.items():
+            here = f"{path}/{name}" if path else name
+            key: Any = name
+            if isinstance(into, (list, tuple)):
+                if not (name.isdigit() and int(name) < len(into)):
+                    continue
+                key = int(name)
+                current = into[key]
             else:
-                target[name] = value
-        else:
-            target[name] = value
+                current = into.get(name)
+            if _is_mapping(value) and isinstance(current, (MutableMapping, list, tuple)):
+                pending.append((current, value, here))
+            elif isinstance(current, np.ndarray) and isinstance(value, np.ndarray) and current is not value:
+                if current.shape != value.shape:
+                    raise ValueError(
+                        f"Received incompatible tensor with shape {value.shape} when attempting to restore "
+                        f"variable with shape {current.shape} and name {here}."
+                    )
+                if current.flags.writeable and current.dtype == value.dtype:
+                    np.copyto(current, value)
+                elif not isinstance(into, tuple):
+                    into[key] = value
+            elif not isinstance(into, tuple):
+                into[key] = value
 
 
 class Checkpoint:
@@ -521,10 +606,15 @@ class Checkpoint:
         """Waits for a pending ``blocking=False`` save."""
         self._saves.wait()
 
-    def read(self, save_path: PathLike) -> Tree:
+    def read(self, save_path: PathLike | None, *, skip_slot_variables: bool = False) -> Tree:
         """Restores from a checkpoint written by ``write`` or ``save`` (by TensorFlow or fastckpt):
         objects are matched by name along the object graph; writable arrays of the right shape
-        and dtype are filled in place, other values are replaced or added. Returns the objects."""
+        and dtype are filled in place, other values are replaced or added. Returns the objects.
+        ``None`` (what ``tf.train.latest_checkpoint`` gives for an empty folder) restores
+        nothing, as TensorFlow's ``read`` and ``restore``. ``skip_slot_variables`` leaves the
+        optimizers' slot variables as they are (``CheckpointOptions(experimental_skip_slot_variables=True)``)."""
+        if save_path is None:
+            return self.objects
         reader = load_checkpoint(save_path)
         graph = _read_graph(reader)
         keys = [a.checkpoint_key for node in graph.nodes for a in node.attributes]
@@ -541,17 +631,17 @@ class Checkpoint:
         values: dict[str, Any] = reader.read_all([k for k in stored if k not in targets], copy=True)
         for key, suffixes in parts.items():
             values[key] = {suffix: values.pop(key + suffix) for suffix in suffixes}
-        tree = _tree_of(graph, {**values, **targets})
+        tree = _tree_of(graph, {**values, **targets}, slots=not skip_slot_variables)
         counter = tree.pop(SAVE_COUNTER, None)
         if isinstance(counter, np.ndarray) and counter.shape == () and counter.dtype.kind in "iu":
             self._save_counter = int(counter)
-        _restore_into(self.objects, tree, "")
+        _restore_into(self.objects, tree)
         self._source = graph
         listing = reader._listing()
         self._variants = {key for key in stored if listing[key][0] == VARIANT}
         return self.objects
 
-    def restore(self, save_path: PathLike | None) -> Tree:
+    def restore(self, save_path: PathLike | None, *, skip_slot_variables: bool = False) -> Tree:
         """As ``read`` (both restore ``save_counter`` when the checkpoint has one), and as
         ``tf.train.Checkpoint.restore`` also from a SavedModel folder (its variables); ``None``,
         as ``tf.train.latest_checkpoint`` gives for an empty folder, restores nothing. A missing
@@ -560,7 +650,7 @@ class Checkpoint:
             return self.objects
         path = variables_prefix(save_path) if is_saved_model_dir(save_path) else save_path
         try:
-            return self.read(path)
+            return self.read(path, skip_slot_variables=skip_slot_variables)
         except CheckpointNotFoundError as error:
             detail = error.strerror if error.strerror is not None else str(error)
             message = (

@@ -1,7 +1,7 @@
 """The ``fastckpt`` command: look into checkpoints, graphs and SavedModels, check them, compare them.
 
     fastckpt ls PATH [--tree] [--json]       tensors: name, dtype, shape, bytes (``list`` is an alias)
-    fastckpt show PATH NAME [--all]          a tensor's values, printed by numpy
+    fastckpt show PATH [NAME] [--all-tensors] values, as TensorFlow's ``inspect_checkpoint`` prints them
     fastckpt verify PATH [--json]            every checksum, in parallel; every bad tensor named
     fastckpt diff A B [--rtol --atol]        names only in A / only in B, dtype, shape, value changes
     fastckpt graph PATH [--to pb|pbtxt -o F] a GraphDef's nodes, ops, placeholders, outputs, constants
@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from . import __version__, _fastckpt, _storage
-from ._dtypes import NAMES, enum_of
+from ._dtypes import NAMES, VARIANT, enum_of
 from .checkpoint import OBJECT_GRAPH_KEY, _stored_parts
 from .errors import CheckpointError
 from .conversion import open as open_any
@@ -231,18 +231,47 @@ def _dtype_name(dtype: np.dtype[Any]) -> str:
 
 
 def show(args: argparse.Namespace) -> int:
-    """One tensor's values, as TensorFlow's ``inspect_checkpoint --tensor_name`` prints them."""
-    with _open(args.path, verify=True) as reader:
-        array = _array(reader, args.name)
-    if args.json:
-        _print_json(
-            {"name": args.name, "dtype": _dtype_name(array.dtype), "shape": list(array.shape), "values": _json_values(array)}
-        )
-        return 0
+    """Tensor values, as TensorFlow 2.21's ``inspect_checkpoint`` prints them: NAME's header line
+    (``tensor: NAME (dtype) [shape]``) and values; ``--all-tensor-names`` every header line,
+    ``--all-tensors`` every header and values; without NAME or either flag, the reader's
+    ``debug_string``. Each ends with ``# Total number of params: N`` (the elements of every
+    tensor)."""
+    if args.all_tensors and args.all_tensor_names:
+        raise ValueError("--all-tensors and --all-tensor-names exclude each other")
+    listing = args.all_tensors or args.all_tensor_names
+    if args.name is not None and listing:
+        raise ValueError("give either NAME or --all-tensors / --all-tensor-names")
     threshold = sys.maxsize if args.all else args.threshold
-    with np.printoptions(threshold=threshold):
-        print(f"tensor_name:  {args.name}")
-        print(array)
+    with _open(args.path, verify=True) as reader, np.printoptions(threshold=threshold):
+        shapes = reader.get_variable_to_shape_map()
+        dtypes = reader.get_variable_to_dtype_map()
+        variants = {name for name, (enum, _) in reader._listing().items() if enum == VARIANT}
+        total = sum(math.prod(shape) for shape in shapes.values())
+        if args.name is None and not listing:
+            if args.json:
+                raise ValueError("--json needs NAME, --all-tensors or --all-tensor-names")
+            print(reader.debug_string().decode("utf-8", errors="ignore"))
+        else:
+            names = sorted(shapes) if listing else [args.name]
+            with_values = args.name is not None or args.all_tensors
+            rows = []
+            for name in names:
+                array = _array(reader, name) if with_values else None
+                dtype = NAMES[VARIANT] if name in variants else _dtype_name(dtypes[name] if array is None else array.dtype)
+                shape = shapes[name] if array is None else list(array.shape)
+                if args.json:
+                    row: dict[str, Any] = {"name": name, "dtype": dtype, "shape": shape}
+                    if array is not None:
+                        row["values"] = _json_values(array)
+                    rows.append(row)
+                else:
+                    print(f"tensor: {name} ({dtype}) {shape}")
+                    if array is not None:  # TensorFlow's reader gives no value for a variant
+                        print("<not convertible to a numpy dtype>" if name in variants else array)
+            if args.json:
+                _print_json(rows[0] if args.name is not None else {"path": reader.prefix, "tensors": rows, "total_params": total})
+                return 0
+        print(f"# Total number of params: {total}")
     return 0
 
 
@@ -614,7 +643,9 @@ def _parser() -> argparse.ArgumentParser:
 
     cmd = command("show", show)
     cmd.add_argument("path", help=path_help)
-    cmd.add_argument("name", help="tensor name")
+    cmd.add_argument("name", nargs="?", help="tensor name")
+    cmd.add_argument("--all-tensors", action="store_true", help="every tensor's name, dtype, shape and values")
+    cmd.add_argument("--all-tensor-names", action="store_true", help="every tensor's name, dtype and shape")
     cmd.add_argument("--all", action="store_true", help="print every value (no '...' summary)")
     cmd.add_argument("--threshold", type=int, default=1000, help="values printed in full up to this count")
     json_option(cmd)
