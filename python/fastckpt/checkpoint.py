@@ -3,7 +3,8 @@
 
 A nested mapping stands for TensorFlow's objects: every key is an edge (a child object), every
 array (or any other array-like value) a variable; a list or tuple is a container whose items are
-the children ``0``, ``1``, … (as TensorFlow tracks a list of variables). Two special keys carry what is not a plain child:
+the children ``0``, ``1``, … (as TensorFlow tracks a list of variables). Two special keys carry
+what is not a plain child:
 ``".ATTRIBUTES"`` maps other saved tensors of an object by attribute name (and holds the
 ``VARIABLE_VALUE`` of a variable that also has children; an attribute TensorFlow stores as several
 tensors, such as a lookup table's ``table-keys`` and ``table-values``, is ``{suffix: array}``), and
@@ -216,8 +217,8 @@ ROOT = 0
 
 def _tree_of(graph: ObjectGraph, values: Mapping[str, Any], *, slots: bool = True) -> Tree:
     """The nested mapping of the objects that hold values, without edges back to the root, and
-    (``slots``) the optimizers' slot variables; shared objects stay shared. Built without recursion: an object graph may be thousands of
-    objects deep, as TensorFlow saves it."""
+    (``slots``) the optimizers' slot variables; shared objects stay shared. Built without
+    recursion: an object graph may be thousands of objects deep, as TensorFlow saves it."""
 
     def parts(node: TrackableNode) -> Iterator[int]:
         """The objects an object's mapping holds: its children, then its slot variables."""
