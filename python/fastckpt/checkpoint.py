@@ -258,6 +258,19 @@ def _is_mapping(value: Any) -> bool:
     return isinstance(value, Mapping)
 
 
+def _slot_keys(graph: ObjectGraph) -> set[str]:
+    """The checkpoint keys of the optimizers' slot variables that no object holds as a child
+    (those ``_tree_of(..., slots=False)`` leaves out)."""
+    children = {child for node in graph.nodes for child in node.children.values()}
+    return {
+        attribute.checkpoint_key
+        for node in graph.nodes
+        for slot in node.slot_variables
+        if slot.slot_variable_node_id not in children
+        for attribute in graph.nodes[slot.slot_variable_node_id].attributes
+    }
+
+
 def _children(value: Any) -> Mapping[str, Any] | None:
     """The entries of a container object by local name, or ``None`` for a variable: a mapping's
     own; a list's or tuple's by position (``"0"``, ``"1"``, …), as TensorFlow tracks a list of
@@ -619,6 +632,9 @@ class Checkpoint:
         reader = load_checkpoint(save_path)
         graph = _read_graph(reader)
         keys = [a.checkpoint_key for node in graph.nodes for a in node.attributes]
+        if skip_slot_variables:  # not read at all: often the larger part of the file
+            slot_keys = _slot_keys(graph)
+            keys = [k for k in keys if k not in slot_keys]
         parts = _stored_parts(keys, reader)
         missing = [k for k in keys if k not in reader and k not in parts]
         if missing:

@@ -243,22 +243,20 @@ def show(args: argparse.Namespace) -> int:
         raise ValueError("give either NAME or --all-tensors / --all-tensor-names")
     threshold = sys.maxsize if args.all else args.threshold
     with _open(args.path, verify=True) as reader, np.printoptions(threshold=threshold):
-        shapes = reader.get_variable_to_shape_map()
-        dtypes = reader.get_variable_to_dtype_map()
-        variants = {name for name, (enum, _) in reader._listing().items() if enum == VARIANT}
-        total = sum(math.prod(shape) for shape in shapes.values())
+        stored = reader._listing()  # {name: (dtype enum, shape)}
+        total = sum(math.prod(shape) for _, shape in stored.values())
         if args.name is None and not listing:
             if args.json:
                 raise ValueError("--json needs NAME, --all-tensors or --all-tensor-names")
             print(reader.debug_string().decode("utf-8", errors="ignore"))
         else:
-            names = sorted(shapes) if listing else [args.name]
+            names = sorted(stored) if listing else [args.name]
             with_values = args.name is not None or args.all_tensors
             rows = []
             for name in names:
-                array = _array(reader, name) if with_values else None
-                dtype = NAMES[VARIANT] if name in variants else _dtype_name(dtypes[name] if array is None else array.dtype)
-                shape = shapes[name] if array is None else list(array.shape)
+                array = _array(reader, name) if with_values else None  # a missing NAME raises here
+                enum, stored_shape = stored[name]
+                dtype, shape = NAMES[enum], list(stored_shape)
                 if args.json:
                     row: dict[str, Any] = {"name": name, "dtype": dtype, "shape": shape}
                     if array is not None:
@@ -267,7 +265,7 @@ def show(args: argparse.Namespace) -> int:
                 else:
                     print(f"tensor: {name} ({dtype}) {shape}")
                     if array is not None:  # TensorFlow's reader gives no value for a variant
-                        print("<not convertible to a numpy dtype>" if name in variants else array)
+                        print("<not convertible to a numpy dtype>" if enum == VARIANT else array)
             if args.json:
                 _print_json(rows[0] if args.name is not None else {"path": reader.prefix, "tensors": rows, "total_params": total})
                 return 0

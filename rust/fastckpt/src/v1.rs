@@ -359,14 +359,7 @@ impl V1Reader {
             stored.region.iter().zip(region).map(|(&(a, an), &(b, bn))| (a + an).min(b + bn) - a.max(b)).product()
         };
         if meeting.iter().map(|stored| shared(stored)).sum::<usize>() != count {
-            return Err(Error::Refused {
-                path: self.path().to_path_buf(),
-                detail: format!(
-                    "Does not have sufficient slices for partitioned tensor {} to restore in slice_spec: {}",
-                    display_key(name),
-                    slices::region_spec(region)
-                ),
-            });
+            return Err(slices::insufficient(self.path(), name, &slices::region_spec(region), ""));
         }
         for stored in meeting {
             self.with_slice(name, tensor, stored, |slice| {

@@ -1051,7 +1051,7 @@ impl BundleReader {
             copy(data.bytes().unwrap_or(&[]), &part.region, &mut filled);
             self.check_no_overlap(key, entry, &parts[..i], part, &filled)?;
         }
-        filled.check().map_err(|_| self.insufficient_slices(key, &slices::region_spec(region), ""))
+        filled.check().map_err(|_| slices::insufficient(&self.index_path, key, &slices::region_spec(region), ""))
     }
 
     fn no_fixed_size(&self, key: &[u8]) -> Error {
@@ -1195,7 +1195,7 @@ impl BundleReader {
         if covered < count {
             let whole = vec!["-"; dims.len()].join(":");
             let held = format!(" (the stored slices hold {covered} of its {count} elements)");
-            return Err(self.insufficient_slices(key, &whole, &held));
+            return Err(slices::insufficient(&self.index_path, key, &whole, &held));
         }
         // Every element takes at least one stored byte, so a tensor larger than the files holding
         // its slices is a lie (slice entries can share bytes); refusing it bounds what callers
@@ -1213,18 +1213,6 @@ impl BundleReader {
             ));
         }
         Ok(parts)
-    }
-
-    /// TensorFlow's refusal of a read that the stored slices do not cover (`spec` in its slice
-    /// spelling): no corruption, the checkpoint holds part of the tensor only.
-    fn insufficient_slices(&self, key: &[u8], spec: &str, detail: &str) -> Error {
-        Error::Refused {
-            path: self.index_path.clone(),
-            detail: format!(
-                "Does not have sufficient slices for partitioned tensor {} to restore in slice_spec: {spec}{detail}",
-                display_key(key)
-            ),
-        }
     }
 
     fn partition_error(&self, key: &[u8], detail: impl std::fmt::Display) -> Error {

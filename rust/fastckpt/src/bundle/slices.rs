@@ -11,6 +11,8 @@
 //! A full dimension is written as start 0, length -1. Because the key starts with `00`, slice keys
 //! sort before every ordinary tensor name.
 
+use std::path::Path;
+
 use crate::error::{display_key, Error, Result};
 use crate::proto::TensorSlice;
 
@@ -168,6 +170,19 @@ pub fn spec(slice: &TensorSlice) -> String {
 /// A resolved region in TensorFlow's slice spelling (`start,length` per dimension, `:`-joined).
 pub fn region_spec(region: &[(usize, usize)]) -> String {
     region.iter().map(|(start, len)| format!("{start},{len}")).collect::<Vec<_>>().join(":")
+}
+
+/// TensorFlow's refusal (InvalidArgument) of a read of `spec` (its slice spelling) that the
+/// stored slices of partitioned tensor `key` in `path` do not cover: no corruption, the checkpoint
+/// holds part of the tensor only (one shard of a sharded save). `detail` follows TF's words.
+pub fn insufficient(path: &Path, key: &[u8], spec: &str, detail: &str) -> Error {
+    Error::Refused {
+        path: path.to_path_buf(),
+        detail: format!(
+            "Does not have sufficient slices for partitioned tensor {} to restore in slice_spec: {spec}{detail}",
+            display_key(key)
+        ),
+    }
 }
 
 /// The element count of the box `region` (per dimension `(start, length)`) of tensor `key` of
