@@ -421,3 +421,21 @@ def test_merges_between_local_paths_and_urls_are_refused_before_writing(
     key = bucket.split("/", 3)[3]
     assert s3.keys(key) == []
     assert not os.path.exists("s3:")
+
+
+def test_folder_without_checkpoints_named_as_tensorflow_does(s3: S3Server, bucket: str, tmp_path: Any, tf: Any) -> None:
+    """A URL with objects below it but neither a state file nor a checkpoint is a folder without
+    checkpoints: TensorFlow's ValueError words (checked on a local folder, TF 2.21 has no S3 file
+    system), not a missing ``.index``; a URL naming nothing at all stays a missing checkpoint."""
+    fastckpt.save({"x": np.arange(3.0)}, f"{bucket}/other/elsewhere")
+    with pytest.raises(ValueError) as tf_error:
+        tf.train.load_checkpoint(str(tmp_path))
+    with pytest.raises(fastckpt.NoCheckpointInFolderError) as ours:
+        fastckpt.load_checkpoint(f"{bucket}/other/")
+    assert str(ours.value) == str(tf_error.value).replace(str(tmp_path), f"{bucket}/other/")
+    with pytest.raises(fastckpt.NoCheckpointInFolderError, match="given directory"):
+        fastckpt.load_checkpoint(f"{bucket}/other")
+    with pytest.raises(fastckpt.CheckpointNotFoundError) as missing:
+        fastckpt.load_checkpoint(f"{bucket}/nothing")
+    assert not isinstance(missing.value, fastckpt.NoCheckpointInFolderError)
+    assert isinstance(ours.value, ValueError) and isinstance(missing.value, FileNotFoundError)

@@ -78,6 +78,13 @@ def exists(path: str) -> bool:
     return _fastckpt.storage_exists(path)
 
 
+def is_folder(path: str) -> bool:
+    """A local directory, or a URL that objects are stored below (an object store's folder)."""
+    if not is_url(path):
+        return os.path.isdir(path)
+    return _fastckpt.storage_is_folder(path)
+
+
 def read_bytes(path: str) -> bytes:
     if not is_url(path):
         with open(path, "rb") as f:

@@ -29,25 +29,41 @@ def _decode(name: bytes) -> str:
     return name.decode("utf-8", "surrogateescape")
 
 
+#: TensorFlow's words for a folder holding neither a state file nor checkpoints.
+_NO_CHECKPOINT_IN_FOLDER = "Couldn't find 'checkpoint' file or checkpoints in given directory {}"
+
+
+def _is_folder(url: str) -> bool:
+    """Whether objects are stored below ``url``; a listing that fails (a missing bucket, no right
+    to list) counts as no, and opening the checkpoint then says what is wrong."""
+    try:
+        return _storage.is_folder(url)
+    except OSError:
+        return False
+
+
 def _resolve_prefix(path: PathLike) -> str:
     path = os.fspath(path)
     if _storage.is_url(path):
+        if _storage.exists(path + ".index"):
+            return path
         # A folder of objects has no entry of its own: a URL naming no checkpoint but holding a
-        # state file is a folder.
-        if not _storage.exists(path + ".index") and _storage.exists(_storage.join(path, "checkpoint")):
+        # state file, or any object below it (as for TensorFlow's object-store file systems), is
+        # a folder.
+        if _storage.exists(_storage.join(path, "checkpoint")):
             latest = latest_checkpoint(path)
             if latest is None:
                 raise NoCheckpointInFolderError(f"Couldn't find checkpoints named by the state file in {path}")
             return latest
-        if path.endswith(".index") and not _storage.exists(path + ".index"):
+        if path.endswith(".index"):
             return path[: -len(".index")]
+        if _is_folder(path):
+            raise NoCheckpointInFolderError(_NO_CHECKPOINT_IN_FOLDER.format(path))
         return path
     if os.path.isdir(path):
         latest = latest_checkpoint(path)
         if latest is None:
-            raise NoCheckpointInFolderError(
-                f"Couldn't find 'checkpoint' file or checkpoints in given directory {path}"
-            )
+            raise NoCheckpointInFolderError(_NO_CHECKPOINT_IN_FOLDER.format(path))
         return latest
     if path.endswith(".index") and not os.path.exists(path + ".index"):
         return path[: -len(".index")]

@@ -56,6 +56,7 @@ fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(storage::storage_read, m)?)?;
     m.add_function(wrap_pyfunction!(storage::storage_write, m)?)?;
     m.add_function(wrap_pyfunction!(storage::storage_exists, m)?)?;
+    m.add_function(wrap_pyfunction!(storage::storage_is_folder, m)?)?;
     m.add_function(wrap_pyfunction!(storage::storage_delete, m)?)?;
     m.add_function(wrap_pyfunction!(storage::storage_list, m)?)?;
     m.add_function(wrap_pyfunction!(storage::remove_file, m)?)?;

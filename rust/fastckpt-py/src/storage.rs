@@ -39,6 +39,13 @@ pub fn storage_exists(py: Python<'_>, path: &str) -> PyResult<bool> {
     py.detach(|| location.exists()).py_err(py)
 }
 
+/// Whether `path` is a local directory or a URL that objects are stored below.
+#[pyfunction]
+pub fn storage_is_folder(py: Python<'_>, path: &str) -> PyResult<bool> {
+    let location = location(py, path)?;
+    py.detach(|| location.is_folder()).py_err(py)
+}
+
 /// Deletes a file or object; a missing one is no error.
 #[pyfunction]
 pub fn storage_delete(py: Python<'_>, path: &str) -> PyResult<()> {

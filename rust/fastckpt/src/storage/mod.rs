@@ -169,6 +169,16 @@ impl Location {
         }
     }
 
+    /// Whether this is a folder: a local directory, or a key that objects are stored below (an
+    /// object store has no folders of its own; `key/…` objects make one, as TensorFlow's
+    /// object-store file systems see it).
+    pub fn is_folder(&self) -> Result<bool> {
+        match self {
+            Location::Local(path) => Ok(path.is_dir()),
+            Location::Remote(remote) => remote.is_folder(),
+        }
+    }
+
     /// Deletes the file or object; one that does not exist is no error.
     pub fn delete(&self) -> Result<()> {
         match self {
@@ -332,6 +342,12 @@ impl Remote {
             Err(object_store::Error::NotFound { .. }) => Ok(false),
             Err(e) => Err(self.error(e)),
         }
+    }
+
+    /// [`Location::is_folder`]: one listing of what is below the key, stopping at the next `/`.
+    pub fn is_folder(&self) -> Result<bool> {
+        let below = runtime::block_on(self.store.list_with_delimiter(Some(&self.path()))).map_err(|e| self.error(e))?;
+        Ok(!below.objects.is_empty() || !below.common_prefixes.is_empty())
     }
 
     pub fn delete(&self) -> Result<()> {
