@@ -1,0 +1,122 @@
+"""TensorFlow 2.21's own test files replayed against fastckpt where its public API covers them; each
+test runs the scenario through real TensorFlow and through fastckpt and compares.
+
+- ``framework/dtypes_test.py``: ``fastckpt.DType`` for every ``DataType`` enum value (enum, name,
+  ``str``, hash, base type, unique names), refused values (``testInvalid``), equality with what is
+  not a ``DType`` (``testEqWithNonTFTypes``: read by ``tf.as_dtype``), pickling (``testReduce``),
+  and what is taken as a dtype (``testNumpyConversion``, ``testStringConversion``,
+  ``testPythonTypesConversion``, ``testAsDtypeInvalidArgument``) through ``make_tensor_proto``'s
+  ``dtype`` and ``DType`` equality. Left out: ``as_numpy_dtype``, ``is_floating``/``is_integer``/…,
+  ``min``/``max``/``limits``, ``real_dtype``, subtypes and trace types, which ``fastckpt.DType``
+  does not have (checkpoints give numpy dtypes).
+"""
+
+from __future__ import annotations
+
+import pickle
+from types import ModuleType
+from typing import Any
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+import fastckpt
+from fastckpt import DType
+
+
+def _outcome(call: Any) -> Any:
+    """What ``call()`` returns, or the type and text of what it raises."""
+    try:
+        return call()
+    except Exception as error:  # noqa: BLE001 - the exception is the outcome compared
+        return type(error).__name__, str(error)
+
+
+def _enum_values(tf: ModuleType) -> list[int]:
+    from tensorflow.core.framework import types_pb2
+
+    return [value for value in types_pb2.DataType.values() if value != types_pb2.DT_INVALID]
+
+
+# --- framework/dtypes_test.py ---------------------------------------------------------------------
+
+
+def test_dtype_of_every_enum_value_is_tensorflows(tf: ModuleType) -> None:
+    """testAllTypesConstructible, testDTypesHaveUniqueNames: every enum value, reference types
+    included, makes a ``DType`` with TensorFlow's name, text, hash and base type, equal to
+    TensorFlow's."""
+    values = _enum_values(tf)
+    for value in values:
+        theirs, ours = tf.dtypes.DType(value), DType(value)
+        assert ours.as_datatype_enum == value
+        assert (ours.name, str(ours), hash(ours)) == (theirs.name, str(theirs), hash(theirs))
+        assert ours.base_dtype == theirs.base_dtype and ours.base_dtype.as_datatype_enum == theirs.base_dtype.as_datatype_enum
+        assert ours == theirs and theirs == ours and not ours != theirs
+        assert repr(ours) == "fastckpt." + theirs.name  # TensorFlow's is "tf." + name
+    assert len({DType(value).name for value in values}) == len(values)
+
+
+@pytest.mark.parametrize("value", [0, 99, 100, 134, 1000, -1])
+def test_dtype_refuses_what_tensorflow_refuses(tf: ModuleType, value: int) -> None:
+    """testInvalid: ``DT_INVALID`` and values outside the enum raise TensorFlow's TypeError."""
+    theirs = _outcome(lambda: tf.dtypes.DType(value))
+    assert theirs[0] == "TypeError"
+    assert _outcome(lambda: DType(value)) == theirs
+
+
+def _dtype_likes(tf: ModuleType) -> list[Any]:
+    """What dtypes_test hands ``tf.as_dtype``, and what it refuses."""
+
+    class WithDtypeString:
+        dtype = "f4"
+
+    class WithNumpyDtype:
+        dtype = np.dtype(np.complex64)
+
+    numpy_types = [np.float16, np.float32, np.float64, np.int8, np.int16, np.int32, np.int64, np.uint8,
+                   np.uint16, np.uint32, np.uint64, np.complex64, np.complex128, np.bool_, np.object_, np.str_,
+                   np.bytes_]
+    ml_types = [ml_dtypes.bfloat16, ml_dtypes.float8_e5m2, ml_dtypes.float8_e4m3fn, ml_dtypes.float8_e4m3fnuz,
+                ml_dtypes.float8_e4m3b11fnuz, ml_dtypes.float8_e5m2fnuz, ml_dtypes.float4_e2m1fn, ml_dtypes.int4,
+                ml_dtypes.uint4, ml_dtypes.int2, ml_dtypes.uint2]
+    names = [tf.dtypes.DType(v).name for v in _enum_values(tf)]
+    return [
+        *numpy_types, *ml_types, *(np.dtype(t) for t in numpy_types + ml_types),
+        np.dtype(">f4"), np.dtype("S3"), np.array(["foo", "bar"]).dtype, np.array(2**32).dtype,
+        np.dtype([("qint8", np.int8)]), np.dtype([("f1", np.uint), ("f2", np.int32)]),
+        *names, "float", "double", "half", "float_ref", "half_ref", "not_a_type", "DT_FLOAT", "Float32", "",
+        b"float32", *_enum_values(tf), 0, 100, 1000, -1, True, np.int64(3),
+        float, bool, object, int, complex, str, bytes, 2.1, None,
+        WithDtypeString, WithNumpyDtype, (tf.int32, tf.float32), tf.float32, tf.dtypes.DType(103), DType(1),
+    ]
+
+
+def test_dtype_equals_what_tensorflow_reads_as_it(tf: ModuleType) -> None:
+    """testEqWithNonTFTypes and the conversions of testNumpyConversion/testStringConversion/
+    testPythonTypesConversion: a ``DType`` equals whatever ``tf.as_dtype`` reads as its type (an
+    enum value, a name, a numpy type, ``float``), and nothing ``tf.as_dtype`` refuses."""
+    for value in [1, 2, 3, 7, 9, 10, 14, 19, 20, 101, 103, 114]:
+        theirs, ours = tf.dtypes.DType(value), DType(value)
+        for other in _dtype_likes(tf):
+            assert (ours == other, ours != other) == (theirs == other, theirs != other), (ours, other)
+
+
+def test_make_tensor_proto_reads_its_dtype_as_tensorflow(tf: ModuleType) -> None:
+    """The ``dtype`` of ``make_tensor_proto`` is read as ``tf.as_dtype`` reads it (``float`` is
+    float32, ``"float32_ref"`` float32, ``int`` and ``"DT_FLOAT"`` are refused): the same
+    ``TensorProto`` bytes, or the same error."""
+    for other in _dtype_likes(tf):
+        if isinstance(other, (str, int)) and not other:
+            continue  # TensorFlow takes "" and 0 for no dtype, then fails with an AttributeError
+        for values in ([1, 0], np.array([1, 0], np.int32)):
+            theirs = _outcome(lambda: tf.make_tensor_proto(values, dtype=other).SerializeToString())
+            ours = _outcome(lambda: fastckpt.make_tensor_proto(values, dtype=other).SerializeToString())
+            assert ours == theirs, (other, values)
+
+
+def test_dtype_pickles(tf: ModuleType) -> None:
+    """testReduce: every ``DType`` survives pickling."""
+    for value in _enum_values(tf):
+        back = pickle.loads(pickle.dumps(DType(value)))
+        assert type(back) is DType and back == DType(value) and back == tf.dtypes.DType(value)
