@@ -9,11 +9,18 @@ test runs the scenario through real TensorFlow and through fastckpt and compares
   ``dtype`` and ``DType`` equality. Left out: ``as_numpy_dtype``, ``is_floating``/``is_integer``/…,
   ``min``/``max``/``limits``, ``real_dtype``, subtypes and trace types, which ``fastckpt.DType``
   does not have (checkpoints give numpy dtypes).
+- ``trackable/trackable_utils.py``'s name escaping (its test file only tests an ordering helper):
+  objects and dict keys named with ``/``, ``.``, ``.S``, ``..``, non-ASCII, at the root, in a dict,
+  in a list; TensorFlow's checkpoint read by ``fastckpt.Checkpoint`` (the names unescaped, the same
+  keys and object graph written back, TensorFlow restores it) and a tree of such names written by
+  fastckpt with TensorFlow's keys and graph. A child named ``.ATTRIBUTES`` (TensorFlow escapes it
+  to ``..ATTRIBUTES``) cannot be a key of a tree: reading one is refused, naming the object.
 """
 
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -22,7 +29,8 @@ import numpy as np
 import pytest
 
 import fastckpt
-from fastckpt import DType
+from fastckpt import Checkpoint, DType, object_graph
+from fastckpt.errors import UnimplementedError
 
 
 def _outcome(call: Any) -> Any:
@@ -120,3 +128,102 @@ def test_dtype_pickles(tf: ModuleType) -> None:
     for value in _enum_values(tf):
         back = pickle.loads(pickle.dumps(DType(value)))
         assert type(back) is DType and back == DType(value) and back == tf.dtypes.DType(value)
+
+
+# --- name escaping of TF2 object checkpoints (trackable_utils.escape_local_name) ------------------
+
+#: Attribute and dict-key names that need TensorFlow's escaping (``.`` → ``..``, ``/`` → ``.S``).
+ODD_NAMES = ["a/b", "c.d", "..", ".S", "x.Sy", "./", "/", "dots...", "\u00e9/\u00fc", "..S/."]
+
+
+def _odd_model(tf: ModuleType, fill: float | None) -> tuple[Any, dict[str, Any]]:
+    """A ``tf.train.Checkpoint`` whose objects have ``ODD_NAMES`` as attribute names, dict keys and
+    list items, and its variables (``fill`` or distinct values) by a readable path."""
+    root = tf.Module()
+    variables: dict[str, Any] = {}
+    for i, name in enumerate(ODD_NAMES):
+        variables[name] = tf.Variable(float(i) if fill is None else float(fill))
+        setattr(root, name, variables[name])
+    inner = [np.int64(i) if fill is None else np.int64(fill) for i in (1, 2)]
+    variables["tracked/k/x.y"] = tf.Variable(np.array(inner))
+    variables["tracked/plain"] = tf.Variable(np.int32(3 if fill is None else fill))
+    root.tracked = {"k/x.y": variables["tracked/k/x.y"], "plain": variables["tracked/plain"]}
+    variables["lst/1/in.list/"] = tf.Variable(6.0 if fill is None else float(fill))
+    root.lst = [tf.Module(), {"in.list/": variables["lst/1/in.list/"]}]
+    variables["top/level.x"] = tf.Variable(9.0 if fill is None else float(fill))
+    return tf.train.Checkpoint(root=root, **{"top/level.x": variables["top/level.x"]}), variables
+
+
+def test_escaped_names_read_and_written_back(tf: ModuleType, tmp_path: Path) -> None:
+    """TensorFlow's keys for odd names (``a.Sb``, ``c..d``, ``tracked/k.Sx..y``) are read as the
+    names themselves, and written back as TensorFlow wrote them; TensorFlow restores every value."""
+    ckpt, variables = _odd_model(tf, None)
+    prefix = ckpt.write(str(tmp_path / "tf" / "ckpt"))
+    theirs = fastckpt.load_checkpoint(prefix).get_variable_to_shape_map()
+    assert "a.Sb/.ATTRIBUTES/VARIABLE_VALUE" in theirs and "tracked/k.Sx..y/.ATTRIBUTES/VARIABLE_VALUE" in theirs
+
+    ckpt = Checkpoint()
+    tree = ckpt.read(prefix)  # `root=` makes the module the root: its children are the tree's
+    assert {name: tree[name] for name in ODD_NAMES} == {name: variables[name].numpy() for name in ODD_NAMES}
+    assert tree["tracked"]["k/x.y"].tolist() == [1, 2] and tree["lst"]["1"]["in.list/"] == 6.0
+    assert tree["top/level.x"] == 9.0
+    for name in ODD_NAMES:
+        tree[name] = tree[name] + 10
+
+    ours = ckpt.write(str(tmp_path / "ours" / "ckpt"))
+    assert fastckpt.load_checkpoint(ours).get_variable_to_shape_map() == theirs
+    assert object_graph(ours).serialized == object_graph(prefix).serialized
+
+    restoring, fresh = _odd_model(tf, -1)
+    restoring.read(ours).assert_consumed()
+    for path, variable in variables.items():
+        expected = variable.numpy() + (10 if path in ODD_NAMES else 0)
+        assert np.array_equal(fresh[path].numpy(), expected), path
+
+
+def _graph_without_names(tf: ModuleType, prefix: str) -> Any:
+    """The object graph with the variables' own names (``full_name``) cleared: TensorFlow's are
+    the names its variables were made with, fastckpt's their paths."""
+    from tensorflow.core.protobuf import trackable_object_graph_pb2
+
+    graph = trackable_object_graph_pb2.TrackableObjectGraph.FromString(object_graph(prefix).serialized)
+    for node in graph.nodes:
+        for attribute in node.attributes:
+            attribute.full_name = ""
+    return graph
+
+
+def test_odd_names_of_a_tree_are_escaped_as_tensorflow(tf: ModuleType, tmp_path: Path) -> None:
+    """A tree written by fastckpt with odd names gets TensorFlow's keys and object graph, and
+    TensorFlow restores it into objects of those names."""
+    tree = {name: np.float32(i) for i, name in enumerate(ODD_NAMES)}
+    tree["d"] = {"k/x.y": np.arange(3), "in": [np.float32(7), {"x.S/": np.float32(8)}]}
+    ours = Checkpoint(**tree).write(str(tmp_path / "ours" / "ckpt"))
+
+    kwargs = {name: tf.Variable(-1.0) for name in ODD_NAMES}
+    inner = {"x.S/": tf.Variable(-1.0)}
+    kwargs["d"] = {"k/x.y": tf.Variable(np.zeros(3, np.int64)), "in": [tf.Variable(-1.0), inner]}
+    restoring = tf.train.Checkpoint(**kwargs)
+    restoring.read(ours).assert_consumed()
+    assert [float(kwargs[name].numpy()) for name in ODD_NAMES] == [float(tree[name]) for name in ODD_NAMES]
+    assert kwargs["d"]["k/x.y"].numpy().tolist() == [0, 1, 2] and inner["x.S/"].numpy() == 8
+
+    theirs = restoring.write(str(tmp_path / "tf" / "ckpt"))
+    assert fastckpt.load_checkpoint(ours).get_variable_to_shape_map() == fastckpt.load_checkpoint(
+        theirs
+    ).get_variable_to_shape_map()
+    assert _graph_without_names(tf, ours) == _graph_without_names(tf, theirs)
+
+
+@pytest.mark.parametrize("name", [".ATTRIBUTES", ".OPTIMIZER_SLOT"])
+def test_a_child_named_as_a_tree_key_is_refused(tf: ModuleType, tmp_path: Path, name: str) -> None:
+    """TensorFlow saves an object named ``.ATTRIBUTES`` (as ``..ATTRIBUTES``); a tree would mistake
+    it for the attributes of its parent, so reading it is refused, naming the object and file."""
+    model = tf.Module()
+    model.inner = tf.Module()
+    setattr(model.inner, name, tf.Variable(1.0))
+    model.inner.w = tf.Variable(2.0)
+    prefix = tf.train.Checkpoint(model=model).write(str(tmp_path / "ckpt"))
+    assert object_graph(prefix).checkpoint_key("model/inner/" + name.replace(".", "..")) is not None
+    with pytest.raises(UnimplementedError, match=f"object 'model/inner' of .*ckpt has a child named '{name}'"):
+        Checkpoint().read(prefix)
