@@ -22,11 +22,20 @@ test runs the scenario through real TensorFlow and through fastckpt and compares
   Left out: multi-device and multi-task saves (``test_checkpoint_is_sharded_by_task``, logical
   CPUs, ``experimental_io_device``, ``ShardByTaskPolicy``) need devices or servers; on one host
   TensorFlow 2.21 writes those as one data file, which the other tests cover.
+- ``training/saver_large_variable_test.py`` and ``saver_large_partitioned_variable_test.py``
+  (marked ``big``: about 30 s and 7–10 GiB each; ``-m "not big"`` leaves them out): a tensor over
+  2 GiB (2**31 + 4096 bytes) saved by TensorFlow's V2 writer read by fastckpt and written back for
+  TensorFlow to read; a partitioned variable of 2**31 elements in 4 parts saved by a TF1 ``Saver``
+  read by fastckpt as one tensor, and its 4 slices written by fastckpt assembled by TensorFlow.
+  The V1 format's refusal of a 2 GiB slice is left out: fastckpt does not write V1 checkpoints.
 """
 
 from __future__ import annotations
 
+import gc
 import pickle
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -203,7 +212,7 @@ def _graph_without_names(tf: ModuleType, prefix: str) -> Any:
 def test_odd_names_of_a_tree_are_escaped_as_tensorflow(tf: ModuleType, tmp_path: Path) -> None:
     """A tree written by fastckpt with odd names gets TensorFlow's keys and object graph, and
     TensorFlow restores it into objects of those names."""
-    tree = {name: np.float32(i) for i, name in enumerate(ODD_NAMES)}
+    tree: dict[str, Any] = {name: np.float32(i) for i, name in enumerate(ODD_NAMES)}
     tree["d"] = {"k/x.y": np.arange(3), "in": [np.float32(7), {"x.S/": np.float32(8)}]}
     ours = Checkpoint(**tree).write(str(tmp_path / "ours" / "ckpt"))
 
@@ -275,3 +284,91 @@ def test_a_save_sliced_by_max_shard_size_is_read_changed_and_restored(tf: Module
     for name, variable in saved.items():
         expected = variable.numpy() * 2 if name == "big" else variable.numpy()
         assert np.array_equal(restored[name].numpy(), expected), name
+
+
+# --- training/saver_large_variable_test.py, saver_large_partitioned_variable_test.py --------------
+
+CYCLE = np.arange(251, dtype=np.uint8)
+#: Big arrays are compared in parts of this many elements, so that no second copy is made.
+STEP = 1 << 27
+
+
+def _cycled(start: int, stop: int) -> np.ndarray:
+    """Elements ``start:stop`` of 0, 1, …, 250, 0, 1, … (uint8)."""
+    return np.tile(np.roll(CYCLE, -(start % len(CYCLE))), (stop - start) // len(CYCLE) + 2)[: stop - start]
+
+
+@pytest.fixture
+def big_tmp(tmp_path: Path) -> Iterator[Path]:
+    """``tmp_path``, emptied afterwards: pytest keeps the last runs' folders, GiBs each here."""
+    yield tmp_path
+    shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def _is_cycled(array: np.ndarray) -> bool:
+    return all(np.array_equal(array[i : i + STEP], _cycled(i, min(i + STEP, len(array)))) for i in range(0, len(array), STEP))
+
+
+@pytest.mark.big
+def test_a_tensor_over_2_gib_both_ways(tf: ModuleType, big_tmp: Path) -> None:
+    """testLargeVariable, in the V2 format TensorFlow writes today: one uint8 tensor of 2**31 +
+    4096 bytes (past every 32-bit offset and size) saved by TensorFlow and read by fastckpt, then
+    saved by fastckpt and read by TensorFlow; one big array alive at a time."""
+    size = (1 << 31) + 4096
+    variable = tf.Variable(_cycled(0, size))
+    gc.collect()
+    prefix = tf.train.Checkpoint(v=variable).write(str(big_tmp / "tf" / "ckpt"))
+    del variable
+    gc.collect()
+
+    key = "v/.ATTRIBUTES/VARIABLE_VALUE"
+    reader = fastckpt.load_checkpoint(prefix)
+    assert reader.get_variable_to_shape_map()[key] == [size]
+    view = reader.get_tensor(key)  # a view of the mapped file
+    assert view.dtype == np.uint8 and _is_cycled(view)
+    ours = fastckpt.save({"big": view}, big_tmp / "ours" / "ckpt")
+    del view, reader
+    gc.collect()
+
+    theirs = tf.train.load_checkpoint(ours).get_tensor("big")
+    assert theirs.shape == (size,) and _is_cycled(theirs)
+    del theirs
+    gc.collect()
+
+
+@pytest.mark.big
+def test_a_partitioned_variable_over_2_gib_both_ways(tf: ModuleType, big_tmp: Path) -> None:
+    """testLargePartitionedVariables: a variable of 2**31 elements in 4 parts of 512 MiB, saved
+    by a TF1 ``Saver``, is one tensor of that shape to fastckpt (part i holds i + 1, uint8 rather
+    than the original bool so that the parts differ); the 4 slices written by fastckpt are
+    assembled by TensorFlow's reader."""
+    size, parts = 1 << 31, 4
+    quarter = size // parts
+
+    def initializer(shape: Any, dtype: Any = None, partition_info: Any = None) -> Any:
+        part = partition_info.single_offset(shape) // shape[0]
+        return tf.fill(shape, tf.constant(part + 1, tf.uint8))
+
+    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+        partitioner = tf.compat.v1.fixed_size_partitioner(parts)
+        variable = tf.compat.v1.get_variable("my_var", [size], tf.uint8, initializer=initializer, partitioner=partitioner)
+        sess.run(tf.compat.v1.global_variables_initializer())
+        save_path = str(big_tmp / "tf" / "large_variable")
+        assert tf.compat.v1.train.Saver(list(variable)).save(sess, save_path) == save_path
+    gc.collect()
+
+    assert fastckpt.list_variables(save_path) == [(k, list(s)) for k, s in tf.train.list_variables(save_path)]
+    whole = fastckpt.load_checkpoint(save_path).get_tensor("my_var")
+    assert whole.shape == (size,)
+    assert all(np.all(whole[i * quarter : (i + 1) * quarter] == i + 1) for i in range(parts))
+
+    with fastckpt.BundleWriter(big_tmp / "ours" / "ckpt") as writer:
+        for i in range(parts):
+            writer.add_slice("my_var", [size], [(i * quarter, quarter)], whole[i * quarter : (i + 1) * quarter])
+    del whole
+    gc.collect()
+    theirs = tf.train.load_checkpoint(writer.prefix).get_tensor("my_var")
+    assert theirs.shape == (size,)
+    assert all(np.all(theirs[i * quarter : (i + 1) * quarter] == i + 1) for i in range(parts))
+    del theirs
+    gc.collect()
