@@ -28,13 +28,25 @@ test runs the scenario through real TensorFlow and through fastckpt and compares
   TensorFlow to read; a partitioned variable of 2**31 elements in 4 parts saved by a TF1 ``Saver``
   read by fastckpt as one tensor, and its 4 slices written by fastckpt assembled by TensorFlow.
   The V1 format's refusal of a 2 GiB slice is left out: fastckpt does not write V1 checkpoints.
+- ``saved_model/loader_test.py`` and ``saved_model_test.py``, the reading side, on a TF1
+  SavedModel of three meta graphs (``foo_graph`` with variables, signatures, an asset and a main
+  op; ``serve,gpu`` with sparse and ragged inputs; no tags): tag sets, ``get_meta_graph_def`` and
+  ``load_saved_model`` by tags (the meta graph or TensorFlow's ``RuntimeError`` text), the
+  variables, the asset, the ``SavedModel`` message, a missing folder (``OSError``, TensorFlow's
+  text). Left out: loading into a session, ``import_scope``, running the init op (TF objects).
+- ``tools/saved_model_cli_test.py``: ``fastckpt saved-model`` prints what ``saved_model_cli show
+  --all`` prints for that SavedModel without its op lists (``testShowCommandAll``); the op lists
+  and concrete functions take TensorFlow to load the model.
 """
 
 from __future__ import annotations
 
 import gc
+import os
 import pickle
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -372,3 +384,107 @@ def test_a_partitioned_variable_over_2_gib_both_ways(tf: ModuleType, big_tmp: Pa
     assert all(np.all(theirs[i * quarter : (i + 1) * quarter] == i + 1) for i in range(parts))
     del theirs
     gc.collect()
+
+
+# --- saved_model/loader_test.py, saved_model_test.py, tools/saved_model_cli_test.py ----------------
+
+
+@pytest.fixture(scope="module")
+def tf1_saved_model(tf: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """loader_test's SavedModel (x = 5, y = 11, z = x + y, signatures ``foo`` and ``bar``, a main
+    op setting y to 7) with an asset, and two more meta graphs: ``serve,gpu`` with sparse and
+    ragged inputs, and one without tags."""
+    folder = tmp_path_factory.mktemp("saved-model")
+    asset = folder / "vocab.txt"
+    asset.write_text("a\nb\n")
+    export_dir = str(folder / "model")
+    v1 = tf.compat.v1
+    with tf.Graph().as_default(), v1.Session() as sess:
+        x = v1.Variable(5, name="x")
+        y = v1.Variable(11, name="y")
+        z = x + y
+        example = v1.placeholder(tf.string, name="tf_example")
+        sparse = v1.sparse_placeholder(tf.float32, shape=[None, 3], name="sp")
+        ragged = v1.ragged.placeholder(tf.int64, 1, [None], name="rg")
+        v1.add_to_collection(v1.GraphKeys.ASSET_FILEPATHS, tf.constant(str(asset), name="asset_path"))
+        sess.run(v1.global_variables_initializer())
+        info = v1.saved_model.utils.build_tensor_info
+        signature = v1.saved_model.signature_def_utils.build_signature_def
+        foo = signature({"foo_input": info(x)}, {"foo_output": info(z)})
+        bar = signature({"bar_x": info(x), "bar_y": info(y), "ex": info(example)}, {"bar_z": info(z)}, "tensorflow/serving/classify")
+        odd = signature({"sp": info(sparse), "rg": info(ragged)}, {"z": info(z)})
+        builder = v1.saved_model.Builder(export_dir)
+        builder.add_meta_graph_and_variables(
+            sess, ["foo_graph"], {"foo": foo, "bar": bar},
+            assets_collection=v1.get_collection(v1.GraphKeys.ASSET_FILEPATHS), main_op=tf.group(v1.assign(y, 7)),
+        )
+        builder.add_meta_graph(["serve", "gpu"], {"odd": odd})
+        builder.add_meta_graph([])
+        builder.save()
+    return export_dir
+
+
+def test_saved_model_read_by_tags_as_tensorflow(tf: ModuleType, tf1_saved_model: str) -> None:
+    """Tag sets, the meta graph of a tag set (saved_model_utils) or of tags (the loader's
+    ``get_meta_graph_def_from_tags``: test_parse_saved_model, test_load_invalid_meta_graph), with
+    TensorFlow's ``RuntimeError`` texts; the variables, the asset and the whole message."""
+    from tensorflow.core.protobuf.meta_graph_pb2 import MetaGraphDef
+    from tensorflow.python.saved_model import loader_impl
+    from tensorflow.python.tools import saved_model_utils
+
+    def as_tf(message: Any) -> Any:  # map fields are serialized in an order of their own
+        return MetaGraphDef.FromString(message.SerializeToString())
+
+    assert fastckpt.get_saved_model_tag_sets(tf1_saved_model) == saved_model_utils.get_saved_model_tag_sets(tf1_saved_model)
+    for tag_set in ("foo_graph", "serve,gpu", "gpu,serve", "", "serve", "not_a_graph", "foo_graph,"):
+        theirs = _outcome(lambda: saved_model_utils.get_meta_graph_def(tf1_saved_model, tag_set))
+        ours = _outcome(lambda: as_tf(fastckpt.get_meta_graph_def(tf1_saved_model, tag_set)))
+        assert ours == theirs, tag_set
+
+    loader = loader_impl.SavedModelLoader(tf1_saved_model)
+    for tags in (["foo_graph"], ["gpu", "serve"], [], [""], ["not_a_graph"], ["serve"], ("foo_graph", "x")):
+        theirs = _outcome(lambda: loader.get_meta_graph_def_from_tags(tags))
+        ours = _outcome(lambda: as_tf(fastckpt.load_saved_model(tf1_saved_model, tags).meta_graph))
+        assert ours == theirs, tags
+
+    loaded = fastckpt.load_saved_model(tf1_saved_model, ["foo_graph"])
+    assert sorted(loaded.signatures) == ["bar", "foo"]
+    assert loaded.signatures["bar"].method_name == "tensorflow/serving/classify"
+    assert loaded.variables is not None
+    tf_reader = tf.train.load_checkpoint(os.path.join(tf1_saved_model, "variables", "variables"))
+    assert {name: loaded.variables.get_tensor(name) for name in ("x", "y")} == {"x": 5, "y": 11}
+    assert {name: tf_reader.get_tensor(name) for name in ("x", "y")} == {"x": 5, "y": 11}
+
+    message = fastckpt.read_saved_model(tf1_saved_model)
+    parsed = loader_impl.parse_saved_model(tf1_saved_model)
+    assert type(parsed).FromString(message.SerializeToString()) == parsed
+    # A TF1 builder records its assets in a collection of AssetFileDefs.
+    assert "saved_model_assets" in parsed.meta_graphs[0].collection_def
+    assert as_tf(loaded.meta_graph) == parsed.meta_graphs[0]
+
+
+def test_missing_saved_model_as_tensorflow(tf: ModuleType, tmp_path: Path) -> None:
+    """A folder without ``saved_model.pb``, or no folder: TensorFlow's ``OSError`` text."""
+    from tensorflow.python.saved_model import loader_impl
+
+    for path in (tmp_path, tmp_path / "nope"):
+        with pytest.raises(OSError) as theirs:
+            loader_impl.parse_saved_model(str(path))
+        with pytest.raises(OSError) as ours:
+            fastckpt.load_saved_model(path)
+        assert str(ours.value) == str(theirs.value)
+
+
+def test_saved_model_cli_show_all(tf: ModuleType, tf1_saved_model: str) -> None:
+    """testShowCommandAll on three meta graphs: ``fastckpt saved-model`` prints what
+    ``saved_model_cli show --all`` prints, less the op list after each meta graph."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    command = [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli", "show", "--dir", tf1_saved_model, "--all"]
+    theirs = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert theirs.returncode == 0, theirs.stderr
+    lines = theirs.stdout.splitlines(keepends=True)
+    expected = "".join(line for line in lines if not line.startswith("The MetaGraph with tag set "))
+    assert expected.count("MetaGraphDef with tag-set:") == 3 and "inputs['sp']" in expected
+    ours = subprocess.run([sys.executable, "-m", "fastckpt", "saved-model", tf1_saved_model], capture_output=True, text=True, timeout=300)
+    assert ours.returncode == 0, ours.stderr
+    assert ours.stdout == expected
