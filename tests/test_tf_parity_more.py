@@ -37,6 +37,11 @@ test runs the scenario through real TensorFlow and through fastckpt and compares
 - ``tools/saved_model_cli_test.py``: ``fastckpt saved-model`` prints what ``saved_model_cli show
   --all`` prints for that SavedModel without its op lists (``testShowCommandAll``); the op lists
   and concrete functions take TensorFlow to load the model.
+- ``framework/graph_io.py`` (TensorFlow 2.21 has no ``graph_io_test.py``; ``tests/test_graph_io.py``
+  covers ``write_graph`` itself): the file ``tf.io.write_graph`` writes, byte for byte in both
+  modes, for attribute values text format spells in special ways (NaN, infinities, subnormals,
+  shortest float round trips, non-UTF-8 and escaped bytes, bfloat16, complex) and for the
+  SavedModel's graph and whole ``MetaGraphDef``.
 """
 
 from __future__ import annotations
@@ -488,3 +493,34 @@ def test_saved_model_cli_show_all(tf: ModuleType, tf1_saved_model: str) -> None:
     ours = subprocess.run([sys.executable, "-m", "fastckpt", "saved-model", tf1_saved_model], capture_output=True, text=True, timeout=300)
     assert ours.returncode == 0, ours.stderr
     assert ours.stdout == expected
+
+
+# --- framework/graph_io.py: write_graph -----------------------------------------------------------
+
+
+def test_write_graph_spells_values_as_tensorflow(tf: ModuleType, tf1_saved_model: str, tmp_path: Path) -> None:
+    """Text format's hard cases (float and double specials and shortest round trips, bytes that
+    need escapes, a non-ASCII device) and a whole SavedModel meta graph: ``write_graph`` writes
+    ``tf.io.write_graph``'s bytes, as text and binary."""
+    from tensorflow.python.saved_model import loader_impl
+
+    with tf.Graph().as_default() as graph:
+        tf.constant([b"\x00\xff\xfe", "h\u00e9llo \u2713".encode(), b"'\"\\\n\t"], name="s")
+        tf.constant(np.array([np.nan, np.inf, -np.inf, -0.0, 1e-45, 3.4028235e38, 0.1], np.float32), name="f")
+        tf.constant(np.array([np.nan, 1e308, 5e-324, 0.1], np.float64), name="d")
+        for i, value in enumerate([np.float32(0.1), np.float64(1 / 3), np.float32(-np.inf), np.float32(np.nan)]):
+            tf.constant(value, name=f"scalar{i}")
+        tf.constant(np.array([1 + 2j], np.complex64), name="c")
+        tf.constant(np.int64(-(2**63)), name="i")
+        tf.constant(np.array([0.5, -3.0], ml_dtypes.bfloat16), name="bf")
+        x = tf.compat.v1.placeholder(tf.float32, [None, 3], name="x")
+        for alpha in (0.1, float("nan"), float("-inf"), 1e-40):
+            tf.nn.leaky_relu(x, alpha=alpha)
+    graph_def = graph.as_graph_def()
+    graph_def.node.add(name="odd_device", op="NoOp", device="/d:\u00e9")
+    meta = loader_impl.parse_saved_model(tf1_saved_model).meta_graphs[0]
+    for message, name in ((graph_def, "values"), (meta.graph_def, "graph"), (meta, "meta")):
+        for as_text in (True, False):
+            theirs = tf.io.write_graph(message, str(tmp_path / "tf"), name, as_text=as_text)
+            ours = fastckpt.write_graph(message, tmp_path / "ours", name, as_text=as_text)
+            assert Path(ours).read_bytes() == Path(theirs).read_bytes(), (name, as_text)
