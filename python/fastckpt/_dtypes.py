@@ -125,7 +125,8 @@ def _lookup_numpy(dtype: np.dtype[Any]) -> int | None:
 
 def enum_of(dtype: Any) -> int:
     """The DataType enum value for a numpy dtype, an enum value, or a name ("float32", "DT_HALF",
-    "qint8", a ``tf.DType``'s ``.name``)."""
+    "qint8", a ``tf.DType``'s ``.name``) of a type a checkpoint can store; Python's ``float``,
+    ``bool`` and ``object`` as TensorFlow reads them, other Python types as numpy does."""
     if isinstance(dtype, np.dtype):  # the common case, first
         known = _lookup_numpy(dtype)
         if known is not None:
@@ -138,6 +139,8 @@ def enum_of(dtype: Any) -> int:
         key = dtype.lower().removeprefix("dt_")
         if key in _BY_NAME:
             return _BY_NAME[key]
+    if isinstance(dtype, type) and dtype in _PYTHON_TYPES:  # `float` is float32 to TensorFlow, float64 to numpy
+        return _PYTHON_TYPES[dtype]
     name = getattr(dtype, "name", None)
     if isinstance(name, str) and not isinstance(dtype, np.dtype) and name in _BY_NAME:
         return _BY_NAME[name]  # e.g. a tf.DType
@@ -150,6 +153,69 @@ def enum_of(dtype: Any) -> int:
     known = _lookup_numpy(np_dtype.newbyteorder("="))
     if known is None:
         raise TypeError(f"cannot store numpy dtype {np_dtype} in a checkpoint")
+    return known
+
+
+#: enum value → ``tf.DType.name`` of every value of the enum, ``resource`` included (not
+#: ``DT_INVALID``, which no ``tf.DType`` has); reference types add ``_ref`` and 100.
+_DTYPE_NAMES: dict[int, str] = {value: name for value, _, name, _, _ in _fastckpt.dtype_table() if value}
+_REF = 100
+#: The names ``tf.as_dtype`` takes: every ``tf.DType`` name, TensorFlow's ``float``, ``double`` and
+#: ``half``, and all of them with ``_ref``.
+_AS_DTYPE_NAMES: dict[str, int] = {
+    name + suffix: value + offset
+    for value, name in [*_DTYPE_NAMES.items(), *_TF_NAMES.items()]
+    for suffix, offset in (("", 0), ("_ref", _REF))
+}
+#: Python's own types that ``tf.as_dtype`` takes (not ``int``: it refuses it).
+_PYTHON_TYPES: dict[type, int] = {float: _BY_NAME["float32"], bool: _BY_NAME["bool"], object: STRING}
+
+
+def dtype_name(enum: int) -> str:
+    """``tf.DType.name`` of a valid enum value (``float32``, ``resource``, ``int32_ref``)."""
+    return _DTYPE_NAMES[enum - _REF] + "_ref" if enum > _REF else _DTYPE_NAMES[enum]
+
+
+def base_enum(enum: int) -> int:
+    """The enum value of the type a reference type refers to (others unchanged)."""
+    return enum - _REF if enum > _REF else enum
+
+
+def _numpy_enum(dtype: np.dtype[Any]) -> int | None:
+    if dtype.kind in "OSU":
+        return STRING
+    return _lookup_numpy(dtype.newbyteorder("=") if dtype.names is None else dtype)
+
+
+def as_dtype(type_value: Any) -> int:
+    """The enum value of ``tf.as_dtype(type_value)``, reference types included, accepting what it
+    accepts: a ``DType`` (ours or TensorFlow's), an enum value, a name (``"float32"``, ``"float"``,
+    ``"int32_ref"``), a numpy dtype or scalar type, Python's ``float``, ``bool`` and ``object``, or
+    an object with a ``dtype`` attribute; ``TypeError`` in TensorFlow's words otherwise."""
+    if isinstance(type_value, _fastckpt.DType):
+        return type_value.as_datatype_enum
+    known: int | None = None
+    if isinstance(type_value, np.dtype):
+        known = _numpy_enum(type_value)
+    elif isinstance(type_value, (int, np.integer)):  # bools too: TensorFlow looks them up as 0 and 1
+        value = int(type_value)
+        known = value if base_enum(value) in _DTYPE_NAMES else None
+    elif isinstance(type_value, str):
+        known = _AS_DTYPE_NAMES.get(type_value)
+    elif isinstance(type_value, type):
+        known = _PYTHON_TYPES.get(type_value)
+        if known is None and issubclass(type_value, np.generic):
+            known = _numpy_enum(np.dtype(type_value))
+    if known is None and hasattr(type_value, "dtype"):
+        try:
+            known = _numpy_enum(np.dtype(type_value.dtype))
+        except TypeError:
+            pass
+    if known is None:
+        enum = getattr(type_value, "as_datatype_enum", None)  # a tf.DType
+        known = enum if isinstance(enum, int) and base_enum(enum) in _DTYPE_NAMES else None
+    if known is None:
+        raise TypeError(f"Cannot convert the argument `type_value`: {type_value!r} to a TensorFlow DType.")
     return known
 
 

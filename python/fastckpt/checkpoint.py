@@ -9,7 +9,8 @@ what is not a plain child:
 ``VARIABLE_VALUE`` of a variable that also has children; an attribute TensorFlow stores as several
 tensors, such as a lookup table's ``table-keys`` and ``table-values``, is ``{suffix: array}``), and
 ``".OPTIMIZER_SLOT"``, on an optimizer, maps ``{variable path: {slot name: array}}`` for slot
-variables such as Adam's ``m``.
+variables such as Adam's ``m``. An object TensorFlow saved under one of these two names (it
+escapes them as ``..ATTRIBUTES``) has no place in a tree: reading it raises ``UnimplementedError``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import numpy as np
 
 from . import _fastckpt, _storage
 from ._dtypes import VARIANT, dtype_mismatch, enum_of
-from .errors import CheckpointNotFoundError, DecodeError, InvalidArgumentError
+from .errors import CheckpointNotFoundError, DecodeError, InvalidArgumentError, UnimplementedError
 from ._async import BackgroundSaves, snapshot
 from .reader import CheckpointReader, PathLike, _encode, load_checkpoint
 from .saved_model import is_saved_model_dir, variables_prefix
@@ -243,6 +244,11 @@ def _tree_of(graph: ObjectGraph, values: Mapping[str, Any], *, slots: bool = Tru
             continue
         for name, child in node.children.items():
             if child != ROOT and graph.nodes[child].holds_values:
+                if name in (ATTRIBUTES, OPTIMIZER_SLOT):  # TensorFlow escapes them; a tree cannot
+                    raise UnimplementedError(
+                        f"object {node.path or '(root)'!r} of {graph.source} has a child named {name!r}, "
+                        "the key a Checkpoint tree keeps for its own use; read its tensors with load_checkpoint"
+                    )
                 tree[name] = built[child]
         if node.attributes:
             tree[ATTRIBUTES] = {a.name: values[a.checkpoint_key] for a in node.attributes}

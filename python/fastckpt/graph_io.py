@@ -12,7 +12,7 @@ from typing import Any, Union
 import numpy as np
 
 from . import _fastckpt, _storage
-from ._dtypes import NAMES, NUMPY_DTYPES, QUANTIZED, STRING, enum_of
+from ._dtypes import NAMES, NUMPY_DTYPES, QUANTIZED, STRING, VARIANT, as_dtype, base_enum, dtype_name, enum_of
 from ._fastckpt import GraphDef, Message, MetaGraphDef, TensorProto
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -80,7 +80,7 @@ def _accepted_types(enum: int) -> tuple[type, ...] | None:
     """The Python types the values for dtype ``enum`` may have, or ``None`` for any."""
     if enum == STRING:
         return _ACCEPTED["OSU"]
-    if enum in QUANTIZED or enum not in NUMPY_DTYPES:
+    if enum in QUANTIZED or enum == VARIANT or enum not in NUMPY_DTYPES:
         return None
     kind: str = NUMPY_DTYPES[enum].kind
     if kind == "V":  # ml_dtypes' floats and small integers
@@ -100,14 +100,14 @@ def _refuse(value: Any, name: str) -> TypeError:
     return TypeError(f"Expected {name}, but got {value} of type '{type(value).__name__}'.")
 
 
-def _check_elements(values: Any, enum: int) -> None:
-    """Refuses, with TensorFlow's ``TypeError``, values of the wrong kind for ``enum`` (a float
-    for an integer type, a number for a string…); a quantized value is a tuple of integers."""
-    name = NAMES[enum]
+def _check_elements(values: Any, wanted: int) -> None:
+    """Refuses, with TensorFlow's ``TypeError``, values of the wrong kind for dtype ``wanted`` (a
+    float for an integer type, a number for a string…); a quantized value is a tuple of integers."""
+    name, enum = dtype_name(wanted), base_enum(wanted)
     if enum in QUANTIZED:
         if isinstance(values, list):
             for value in values:
-                _check_elements(value, enum)
+                _check_elements(value, wanted)
             return
         if not isinstance(values, tuple):
             raise _refuse(values, name)
@@ -142,20 +142,24 @@ def _as_bytes(value: Any) -> bytes:
     raise TypeError(f"Expected binary or unicode string, got {value!r}")
 
 
-def _to_array(values: Any, enum: int | None, shape: Any) -> np.ndarray[Any, Any]:
-    """``values`` as a numpy array, as TensorFlow converts them: arrays cast to the dtype, nested
-    lists checked element by element and required to be dense, Python floats as float32 and ints
-    as int32 (int64 when they do not fit) unless a dtype is given."""
+def _to_array(values: Any, wanted: int | None, shape: Any) -> np.ndarray[Any, Any]:
+    """``values`` as a numpy array of dtype ``wanted``'s base type, as TensorFlow converts them:
+    arrays cast to the dtype, nested lists checked element by element and required to be dense,
+    Python floats as float32 and ints as int32 (int64 when they do not fit) unless a dtype is
+    given."""
+    enum = None if wanted is None else base_enum(wanted)
     # numpy has no variant or resource arrays: such values stay as numpy makes them.
-    np_dtype = None if enum is None or enum not in NUMPY_DTYPES else NUMPY_DTYPES[enum]
+    np_dtype = None if enum is None or enum == VARIANT or enum not in NUMPY_DTYPES else NUMPY_DTYPES[enum]
     if isinstance(values, (np.ndarray, np.generic)):
         return values.astype(np_dtype) if np_dtype is not None else np.asarray(values)
     if values is None:
         raise ValueError("None values not supported.")
     if shape is not None and np.prod(shape, dtype=np.int64) == 0:
         return np.empty(shape, dtype=np_dtype)
-    if enum is not None:
-        _check_elements(values, enum)
+    # TensorFlow checks the elements against a table of base types; for the references it misses
+    # it falls back on the number kinds, so those of bool and string are not checked.
+    if wanted is not None and (wanted == enum or dtype_name(base_enum(wanted)) not in ("bool", "string")):
+        _check_elements(values, wanted)
     if np_dtype is not None and np_dtype.kind in "iufcb" and np_dtype.names is None:
         array = np.array(values).astype(np_dtype)  # out-of-range integers wrap, as TensorFlow's
     else:
@@ -186,13 +190,14 @@ def make_tensor_proto(
     ``ValueError``."""
     if isinstance(values, TensorProto):
         return values
-    enum = None if dtype is None else enum_of(dtype)
+    wanted = None if dtype is None else as_dtype(dtype)
+    enum = None if wanted is None else base_enum(wanted)
     if hasattr(values, "__array__") or isinstance(getattr(values, "__array_interface__", None), dict):
         values = np.asarray(values)
-    array = _to_array(values, enum, shape)
+    array = _to_array(values, wanted, shape)
     found = STRING if array.dtype.kind in "OSU" else enum_of(array.dtype)
-    if enum is not None and enum != found and not (enum in QUANTIZED and array.dtype.names is not None):
-        raise TypeError(f"`dtype` <dtype: '{NAMES[enum]}'> is not compatible with {values} of dtype {array.dtype}.")
+    if wanted is not None and enum != found and not (enum in QUANTIZED and array.dtype.names is not None):
+        raise TypeError(f"`dtype` <dtype: '{dtype_name(wanted)}'> is not compatible with {values} of dtype {array.dtype}.")
     enum = found if enum is None else enum
     if shape is None:
         dims = list(array.shape)

@@ -96,8 +96,7 @@ def get_meta_graph_def(saved_model_dir: PathLike, tag_set: str) -> MetaGraphDef:
         tags = list(meta.meta_info_def.tags)
         if set(tags) == wanted:
             return meta
-        # (TensorFlow joins a set, in an order of its own; ours is the file's)
-        available.append(",".join(dict.fromkeys(tags)))
+        available.append(",".join(set(tags)))  # in a set's order, as TensorFlow joins them
     raise RuntimeError(
         f"MetaGraphDef associated with tag-set {tag_set} could not be found in the SavedModel. "
         f"Please use one of the following tag-sets: {available}"
@@ -116,13 +115,17 @@ def load_saved_model(export_dir: PathLike, tags: str | Iterable[str] | None = No
     if tags is None:
         chosen = meta_graphs[0]
     else:
+        if not isinstance(tags, (str, list, tuple, set, frozenset)):
+            tags = list(tags)
         wanted = {tags} if isinstance(tags, str) else set(tags)
         found = [m for m in meta_graphs if set(m.meta_info_def.tags) == wanted]
         if not found:
-            available = [sorted(m.meta_info_def.tags) for m in meta_graphs]
+            # TensorFlow's loader's text: the tags as given, each meta graph's as a set.
+            available = [set(m.meta_info_def.tags) for m in meta_graphs]
             raise RuntimeError(
-                f"MetaGraphDef associated with tags {sorted(wanted)} could not be found in SavedModel, "
-                f"with available tags '{available}'"
+                f"MetaGraphDef associated with tags {str(tags).strip('[]')} could not be found in SavedModel, "
+                f"with available tags '{available}'. To inspect available tag-sets in the SavedModel, "
+                "please use the SavedModel CLI: `saved_model_cli`."
             )
         chosen = found[0]
     return LoadedSavedModel(export_dir, saved_model, chosen)

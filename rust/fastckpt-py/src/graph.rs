@@ -400,7 +400,8 @@ impl Tensor {
 }
 
 /// A TensorFlow `DataType` with `tf.DType`'s names: `float32`, `float64`, `float16`, `resource`,
-/// `float32_ref`, …; equal to another `DType`, a `tf.DType` or an enum value of the same type.
+/// `float32_ref`, …; equal to whatever `tf.as_dtype` reads as the same type (a `tf.DType`, the
+/// enum value, a name, a numpy type).
 #[pyclass(frozen, module = "fastckpt._fastckpt")]
 #[derive(Debug, Clone, Copy)]
 pub struct DType {
@@ -409,9 +410,20 @@ pub struct DType {
 
 #[pymethods]
 impl DType {
+    /// Only values of the enum (reference types included), as `tf.DType` takes them.
     #[new]
-    fn py_new(as_datatype_enum: u32) -> Self {
-        DType { value: as_datatype_enum }
+    fn py_new(as_datatype_enum: i64) -> PyResult<Self> {
+        match u32::try_from(as_datatype_enum).map(DataType) {
+            Ok(t) if t.is_valid() && t != DataType::INVALID => Ok(DType { value: t.0 }),
+            _ => Err(PyTypeError::new_err(format!(
+                "{as_datatype_enum} does not correspond to a valid tensorflow::DataType"
+            ))),
+        }
+    }
+
+    /// Pickles as its enum value (`tf.DType` pickles by name).
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, (u32,))> {
+        Ok((slf.get_type().into_any(), (slf.get().value,)))
     }
 
     #[getter]
@@ -443,15 +455,18 @@ impl DType {
         format!("<dtype: '{}'>", self.name())
     }
 
-    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
-        let other_value = if let Ok(d) = other.cast::<DType>() {
-            Some(d.get().value)
-        } else if other.is_instance_of::<pyo3::types::PyInt>() {
-            other.extract::<u32>().ok()
-        } else {
-            other.getattr("as_datatype_enum").and_then(|v| v.extract::<u32>()).ok()
-        };
-        other_value == Some(self.value)
+    /// As `tf.DType.__eq__`: `other` is read by `tf.as_dtype` (`fastckpt._dtypes.as_dtype`), so
+    /// a `DType` equals its enum value, its names and its numpy type; what that refuses is unequal.
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> PyResult<bool> {
+        if let Ok(d) = other.cast::<DType>() {
+            return Ok(d.get().value == self.value);
+        }
+        let py = other.py();
+        match py.import("fastckpt._dtypes")?.getattr("as_dtype")?.call1((other,)) {
+            Ok(value) => Ok(value.extract::<u32>().ok() == Some(self.value)),
+            Err(e) if e.is_instance_of::<PyTypeError>(py) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     fn __hash__(&self) -> u64 {
