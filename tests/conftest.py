@@ -46,6 +46,36 @@ def tf() -> ModuleType:
     return tensorflow
 
 
+#: What a test marked ``big`` needs free (``MemAvailable``) and on the temp dir's disk: its peak
+#: is about 10 GiB of memory and it writes 4–5 GiB.
+BIG_MEMORY = 12 << 30
+BIG_DISK = 8 << 30
+
+
+def _available_memory() -> int:
+    with open("/proc/meminfo") as meminfo:
+        for line in meminfo:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A ``big`` test is skipped, saying why, on a machine without the memory or disk it needs,
+    rather than swapping or being killed mid-run."""
+    if item.get_closest_marker("big") is None:
+        return
+    import shutil
+    import tempfile
+
+    memory, disk = _available_memory(), shutil.disk_usage(tempfile.gettempdir()).free
+    if memory < BIG_MEMORY or disk < BIG_DISK:
+        pytest.skip(
+            f"needs {BIG_MEMORY >> 30} GiB of available memory and {BIG_DISK >> 30} GiB of free disk; "
+            f"this machine has {memory / 2**30:.1f} GiB and {disk / 2**30:.1f} GiB"
+        )
+
+
 @dataclass
 class TrainingRuns:
     """``folder/runNN/`` for NN in 00..19, each a TF2 checkpoint ``ckpt-1`` and its state file, with
