@@ -9,9 +9,9 @@ from collections.abc import Iterable
 from typing import Any, Union
 
 from . import _fastckpt
-from ._fastckpt import GraphDef, TrackableObjectGraph
-from .checkpoint import OBJECT_GRAPH_KEY
-from .errors import CheckpointError, CheckpointNotFoundError
+from ._fastckpt import GraphDef
+from .checkpoint import _read_graph
+from .errors import CheckpointError, CheckpointNotFoundError, InvalidFileError, SignatureNotFoundError
 from .reader import _resolve_prefix
 from .saved_model import load_saved_model
 
@@ -78,7 +78,7 @@ def freeze_saved_model(
     loaded = load_saved_model(export_dir, tags)
     signatures = loaded.signatures
     if signature not in signatures:
-        raise KeyError(f"signature {signature!r} is not in the SavedModel {export_dir} (it has {sorted(signatures)})")
+        raise SignatureNotFoundError(f"signature {signature!r} is not in the SavedModel {export_dir} (it has {sorted(signatures)})")
     if loaded.variables is None:
         raise CheckpointNotFoundError(f"the SavedModel {export_dir} has no variables/variables checkpoint")
     variables = loaded.variables
@@ -87,9 +87,11 @@ def freeze_saved_model(
     graph_def.CopyFrom(loaded.meta_graph.graph_def)
     nodes = {node.name: node for node in graph_def.node}
     saved_objects = loaded.meta_graph.object_graph_def
-    checkpoint_objects = TrackableObjectGraph.FromString(variables.get_tensor(OBJECT_GRAPH_KEY))
+    checkpoint_objects = _read_graph(variables)
     renames: dict[str, str] = {}
     for output in outputs:
+        if output not in nodes:
+            raise InvalidFileError(f"the SavedModel {export_dir}: signature {signature!r} outputs {output!r}, a node its graph lacks")
         call = nodes[output]
         function = call.attr["f"].func.name if "f" in call.attr else ""
         if function not in saved_objects.concrete_functions:
@@ -97,6 +99,10 @@ def freeze_saved_model(
         bound = list(saved_objects.concrete_functions[function].bound_inputs)
         data_inputs = [name for name in call.input if not name.startswith("^")]
         for handle, node_id in zip(data_inputs[len(data_inputs) - len(bound):], bound):
+            if not node_id < min(len(saved_objects.nodes), len(checkpoint_objects.nodes)):
+                raise InvalidFileError(
+                    f"the SavedModel {export_dir}: function {function!r} captures object {node_id}, which its object graphs lack"
+                )
             if saved_objects.nodes[node_id].WhichOneof("kind") != "variable":
                 continue  # a captured constant or asset: already a node of the graph
             keys = [a.checkpoint_key for a in checkpoint_objects.nodes[node_id].attributes if a.name == "VARIABLE_VALUE"]

@@ -187,7 +187,8 @@ impl<'a> Lexer<'a> {
     fn describe(&self) -> String {
         match self.tok {
             Tok::Ident(s) | Tok::Number(s) => format!("'{s}'"),
-            Tok::Str(s) => format!("'{}'", String::from_utf8_lossy(s)),
+            // (escaped: a message is one line, and a string token may hold line breaks)
+            Tok::Str(s) => format!("'{}'", String::from_utf8_lossy(s).escape_debug()),
             Tok::Punct(c) => format!("'{}'", char::from(c)),
             Tok::End => "the end of the text".into(),
         }
