@@ -728,9 +728,12 @@ class _WarningLines(logging.Handler):
 
 
 def _naming_the_file(args: argparse.Namespace, error: BaseException) -> str:
-    """The error's message, led by the file the command reads when it does not name it already
-    (the graph tools' messages, in TensorFlow's words, name a node)."""
+    """The error's message; one about the input (a ``CheckpointError``) is led by the file the
+    command reads when it does not name it already (the graph tools' messages, in TensorFlow's
+    words, name a node)."""
     message = str(error)
+    if not isinstance(error, CheckpointError):
+        return message
     sources = getattr(args, "src", None) or []
     subject = getattr(args, "path", None) or getattr(args, "source", None) or (sources[0] if len(sources) == 1 else None)
     return message if subject is None or subject in message else f"{subject}: {message}"

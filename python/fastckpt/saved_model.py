@@ -88,8 +88,7 @@ def get_saved_model_tag_sets(saved_model_dir: PathLike) -> list[list[str]]:
 def get_meta_graph_def(saved_model_dir: PathLike, tag_set: str) -> MetaGraphDef:
     """The meta graph whose tags are exactly ``tag_set`` (tags joined by ``,``; ``""`` is the
     empty set), as ``saved_model_utils.get_meta_graph_def``: ``MetaGraphNotFoundError`` (a
-    ``RuntimeError``) with TensorFlow's text and the folder, listing the tag sets there are, when
-    none matches."""
+    ``RuntimeError``) with TensorFlow's text, listing the tag sets there are, when none matches."""
     wanted = {tag for tag in tag_set.split(",") if tag}
     available = []
     meta: MetaGraphDef
@@ -100,7 +99,7 @@ def get_meta_graph_def(saved_model_dir: PathLike, tag_set: str) -> MetaGraphDef:
         # (TensorFlow joins a set, in an order of its own; ours is the file's)
         available.append(",".join(dict.fromkeys(tags)))
     raise MetaGraphNotFoundError(
-        f"MetaGraphDef associated with tag-set {tag_set} could not be found in the SavedModel {saved_model_dir}. "
+        f"MetaGraphDef associated with tag-set {tag_set} could not be found in the SavedModel. "
         f"Please use one of the following tag-sets: {available}"
     )
 
