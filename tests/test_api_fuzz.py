@@ -416,3 +416,40 @@ def test_convert_names_the_source_of_an_empty_tensor_name(tmp_path: Any) -> None
     with pytest.raises(fastckpt.InvalidArgumentError, match="tensor '' would be renamed to the empty name") as ours:
         fastckpt.convert(npz, str(tmp_path / "out.safetensors"))
     assert npz in str(ours.value) and isinstance(ours.value, ValueError)
+
+
+def test_text_parse_errors_escape_control_characters(seeds: str, tmp_path: Any) -> None:
+    """A stray control byte (\\x1d, which Python's splitlines breaks at) was shown raw in the
+    'found' part of a text-format error, splitting the CLI's one line."""
+    folder = _copy(seeds, "tf1", tmp_path)
+    path = os.path.join(folder, "graph.pbtxt")
+    with open(path, "ab") as f:
+        f.write(b"\x1d\n")
+    with pytest.raises(fastckpt.DecodeError) as ours:
+        fastckpt.read_graph_def(path)
+    assert len(str(ours.value).splitlines()) == 1 and "\\u{1d}" in str(ours.value)
+    assert path in _cli_error(["graph", path])
+
+
+def test_restore_into_one_array_held_twice(tf: Any, tmp_path: Any) -> None:
+    """The same caller array under two names was handed twice to the engine's in-place read
+    ('read_into needs buffers that do not overlap each other', a bare ValueError)."""
+    prefix = tf.train.Checkpoint(a=tf.Variable([1.0, 2.0]), b=tf.Variable([3.0, 4.0])).write(str(tmp_path / "ab"))
+    shared = np.zeros(2, np.float32)
+    fastckpt.Checkpoint(a=shared, b=shared).restore(prefix)
+    assert shared.tolist() in ([1.0, 2.0], [3.0, 4.0])
+
+
+def test_freeze_saved_model_graph_errors_name_the_folder(seeds: str, tf: Any, tmp_path: Any) -> None:
+    """The engine's refusal of a SavedModel's graph (a call whose inputs outnumber its Tin)
+    named neither the SavedModel nor its files."""
+
+    def short_tin(m: Any) -> None:
+        for node in m.meta_graphs[0].graph_def.node:
+            if node.op == "StatefulPartitionedCall":
+                del node.attr["Tin"].list.type[1:]
+
+    folder = _saved_model_without(seeds, tmp_path, short_tin)
+    with pytest.raises(fastckpt.CheckpointError) as ours:
+        fastckpt.freeze_saved_model(folder)
+    assert folder in str(ours.value)

@@ -457,6 +457,7 @@ def _fillable_targets(graph: ObjectGraph, root: Mapping[str, Any], reader: Check
     shapes, dtypes = reader.get_variable_to_shape_map(), reader.get_variable_to_dtype_map()
     found: dict[int, Any] = {ROOT: root}
     targets: dict[str, Any] = {}
+    filled: set[int] = set()  # ids of the arrays taken: one array is filled from one key only
     queue = [ROOT]
     for node_id in queue:
         node, value = graph.nodes[node_id], found[node_id]
@@ -474,8 +475,10 @@ def _fillable_targets(graph: ObjectGraph, root: Mapping[str, Any], reader: Check
                 and list(value.shape) == shapes.get(key)
                 and value.dtype == dtypes.get(key)
                 and value.dtype != object
+                and id(value) not in filled
             ):
                 targets[key] = value
+                filled.add(id(value))
             continue
         for name, child in node.children.items():
             if child not in found and name in entries:

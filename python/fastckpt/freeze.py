@@ -11,7 +11,14 @@ from typing import Any, Union
 from . import _fastckpt
 from ._fastckpt import GraphDef
 from .checkpoint import _read_graph
-from .errors import CheckpointError, CheckpointNotFoundError, InvalidFileError, SignatureNotFoundError
+from .errors import (
+    CheckpointError,
+    CheckpointNotFoundError,
+    GraphImportError,
+    InvalidArgumentError,
+    InvalidFileError,
+    SignatureNotFoundError,
+)
 from .reader import _resolve_prefix
 from .saved_model import load_saved_model
 
@@ -110,7 +117,12 @@ def freeze_saved_model(
                 raise CheckpointError(f"{variables.prefix}: no value for the variable of object {node_id} ({handle})")
             renames[handle.split(":")[0]] = keys[0]
     _rename_nodes(graph_def, renames)  # freeze_graph looks variables up by node name
-    frozen = freeze_graph(graph_def, variables.prefix, outputs)
+    try:
+        frozen = freeze_graph(graph_def, variables.prefix, outputs)
+    except (InvalidArgumentError, GraphImportError) as error:  # about the graph: name the SavedModel
+        if export_dir in str(error):
+            raise
+        raise type(error)(f"the SavedModel {export_dir}: {error}") from None
     _rename_nodes(frozen, {key: _const_name(key) for key in renames.values() if _const_name(key) != key})
     return frozen
 
