@@ -27,7 +27,7 @@ import numpy as np
 
 from . import _fastckpt, _storage
 from ._dtypes import VARIANT, dtype_mismatch, enum_of
-from .errors import CheckpointNotFoundError, DecodeError, InvalidArgumentError, UnimplementedError
+from .errors import CheckpointNotFoundError, DecodeError, InvalidArgumentError, InvalidFileError, UnimplementedError
 from ._async import BackgroundSaves, snapshot
 from .reader import CheckpointReader, PathLike, _encode, load_checkpoint
 from .saved_model import is_saved_model_dir, variables_prefix
@@ -177,14 +177,14 @@ def _open(reader_or_prefix: CheckpointReader | PathLike) -> CheckpointReader:
 
 def _read_graph(reader: CheckpointReader) -> ObjectGraph:
     if OBJECT_GRAPH_KEY not in reader:  # TensorFlow's words (CheckpointView)
-        raise ValueError(
+        raise InvalidFileError(
             f'The specified checkpoint "{reader.prefix}" does not appear to be object-based (saved with TF2) '
             f'since it is missing the key "{OBJECT_GRAPH_KEY}". Likely it was created with the TF1 name-based '
             "saver and does not contain an object dependency graph."
         )
     serialized = reader.get_tensor(OBJECT_GRAPH_KEY)
     if not isinstance(serialized, bytes):  # a scalar string comes back as bytes, as from TF
-        raise ValueError(f"{OBJECT_GRAPH_KEY} of checkpoint {reader.prefix} is not a scalar string")
+        raise InvalidFileError(f"{OBJECT_GRAPH_KEY} of checkpoint {reader.prefix} is not a scalar string")
     try:
         return ObjectGraph(serialized, source=reader.prefix)
     except DecodeError as error:
@@ -227,20 +227,25 @@ def _tree_of(graph: ObjectGraph, values: Mapping[str, Any], *, slots: bool = Tru
         if slots:
             yield from (slot.slot_variable_node_id for slot in node.slot_variables)
 
+    def bare(node: TrackableNode) -> bool:
+        """Read back as an array: the root never is (it is the caller's mapping), even when the
+        graph says it is a variable."""
+        return node.node_id != ROOT and _is_variable(node, graph)
+
     built: dict[int, Any] = {}
     queue = [ROOT]
     for node_id in queue:
         if node_id in built:
             continue
         node = graph.nodes[node_id]
-        if _is_variable(node, graph):
+        if bare(node):
             built[node_id] = values[node.attributes[0].checkpoint_key]
         else:
             built[node_id] = {}
             queue.extend(parts(node))
     for node_id, tree in built.items():
         node = graph.nodes[node_id]
-        if _is_variable(node, graph):
+        if bare(node):
             continue
         for name, child in node.children.items():
             if child != ROOT and graph.nodes[child].holds_values:
@@ -458,13 +463,15 @@ def _fillable_targets(graph: ObjectGraph, root: Mapping[str, Any], reader: Check
     shapes, dtypes = reader.get_variable_to_shape_map(), reader.get_variable_to_dtype_map()
     found: dict[int, Any] = {ROOT: root}
     targets: dict[str, Any] = {}
+    filled: set[int] = set()  # ids of the arrays taken: one array is filled from one key only
     queue = [ROOT]
     for node_id in queue:
         node, value = graph.nodes[node_id], found[node_id]
         entries = _children(value)
         if entries is None:
             key = node.attributes[0].checkpoint_key if _is_variable(node, graph) else None
-            if key is not None and isinstance(value, np.ndarray) and value.dtype != dtypes[key]:
+            # (a key stored in parts, a lookup table's, is no variable to fill)
+            if key in dtypes and isinstance(value, np.ndarray) and value.dtype != dtypes[key]:
                 raise InvalidArgumentError(dtype_mismatch(key, enum_of(value.dtype), enum_of(dtypes[key])))
             if (
                 key is not None
@@ -474,8 +481,10 @@ def _fillable_targets(graph: ObjectGraph, root: Mapping[str, Any], reader: Check
                 and list(value.shape) == shapes.get(key)
                 and value.dtype == dtypes.get(key)
                 and value.dtype != object
+                and id(value) not in filled
             ):
                 targets[key] = value
+                filled.add(id(value))
             continue
         for name, child in node.children.items():
             if child not in found and name in entries:
@@ -510,8 +519,8 @@ def _restore_into(target: MutableMapping[str, Any] | list[Any] | tuple[Any, ...]
             if _is_mapping(value) and isinstance(current, (MutableMapping, list, tuple)):
                 pending.append((current, value, here))
             elif isinstance(current, np.ndarray) and isinstance(value, np.ndarray) and current is not value:
-                if current.shape != value.shape:
-                    raise ValueError(
+                if current.shape != value.shape:  # TensorFlow's ValueError, with its text
+                    raise InvalidArgumentError(
                         f"Received incompatible tensor with shape {value.shape} when attempting to restore "
                         f"variable with shape {current.shape} and name {here}."
                     )
@@ -644,7 +653,7 @@ class Checkpoint:
         parts = _stored_parts(keys, reader)
         missing = [k for k in keys if k not in reader and k not in parts]
         if missing:
-            raise ValueError(f"checkpoint {reader.prefix}: the object graph names tensors it lacks: {missing}")
+            raise InvalidFileError(f"checkpoint {reader.prefix}: the object graph names tensors it lacks: {missing}")
         targets = _fillable_targets(graph, self.objects, reader)
         if targets:  # straight from the file into the caller's arrays
             reader._read_into(

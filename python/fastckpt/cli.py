@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import os
 import sys
@@ -37,8 +38,8 @@ import numpy as np
 
 from . import __version__, _fastckpt, _storage
 from ._dtypes import NAMES, VARIANT, enum_of
-from .checkpoint import OBJECT_GRAPH_KEY, _stored_parts
-from .errors import CheckpointError
+from .checkpoint import OBJECT_GRAPH_KEY, _read_graph, _stored_parts
+from .errors import CheckpointError, InvalidFileError
 from .conversion import open as open_any
 from .reader import CheckpointReader, load_checkpoint, tensor_array
 from .saved_model import variables_prefix
@@ -160,7 +161,7 @@ def _object_tree(reader: CheckpointReader, rows: dict[str, dict[str, object]]) -
     table's ``table-keys`` and ``table-values``) is listed as each of them."""
     if OBJECT_GRAPH_KEY not in reader:
         raise ValueError(f"{reader.prefix} is not a TF2 object-based checkpoint (no {OBJECT_GRAPH_KEY}): --tree needs one")
-    graph = _fastckpt.TrackableObjectGraph.FromString(reader.get_tensor(OBJECT_GRAPH_KEY))
+    graph = _read_graph(reader)  # checked: every node id it names is one of its nodes
     parts = _stored_parts([a.checkpoint_key for node in graph.nodes for a in node.attributes], reader)
     # Each object's first path, depth first in the order the graph lists children (so a Keras 3
     # weight is shown in the model, where it is first listed, not under the optimizer's alias).
@@ -171,8 +172,8 @@ def _object_tree(reader: CheckpointReader, rows: dict[str, dict[str, object]]) -
         if node_id in paths:
             continue
         paths[node_id] = path
-        for child in reversed(graph.nodes[node_id].children):
-            stack.append((child.node_id, f"{path}/{child.local_name}".lstrip("/")))
+        for local_name, child_id in reversed(graph.nodes[node_id].children.items()):
+            stack.append((child_id, f"{path}/{local_name}".lstrip("/")))
 
     def visit(node_id: int, path: str) -> dict[str, Any]:
         node = graph.nodes[node_id]
@@ -190,10 +191,10 @@ def _object_tree(reader: CheckpointReader, rows: dict[str, dict[str, object]]) -
                 for s in node.slot_variables
             ]  # fmt: skip
         children = {}
-        for child in node.children:
-            child_path = f"{path}/{child.local_name}".lstrip("/")
-            first = paths[child.node_id]
-            children[child.local_name] = visit(child.node_id, child_path) if first == child_path else {"same_as": first}
+        for local_name, child_id in node.children.items():
+            child_path = f"{path}/{local_name}".lstrip("/")
+            first = paths[child_id]
+            children[local_name] = visit(child_id, child_path) if first == child_path else {"same_as": first}
         if children:
             out["children"] = children
         return out
@@ -465,7 +466,10 @@ def _summarize(graph_def: Any) -> dict[str, Any]:
             if tensor.tensor_content:
                 const_bytes += len(tensor.tensor_content)
             else:
-                const_bytes += _byte_size(make_ndarray(tensor), ())
+                try:
+                    const_bytes += _byte_size(make_ndarray(tensor), ())
+                except (TypeError, ValueError) as error:  # make_ndarray's words for a value TF cannot hold
+                    raise InvalidFileError(f"Const {node.name!r}: {error}") from None
         if node.name not in consumed and node.op not in _NOT_OUTPUTS:
             outputs.append({"name": node.name, "op": node.op})
     ops = Counter(node.op for node in graph_def.node)
@@ -715,9 +719,32 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
     print(f"fastckpt: warning: {message}", file=sys.stderr)
 
 
+class _WarningLines(logging.Handler):
+    """What the library logs (a state file it cannot parse is ignored, as TensorFlow logs it) as
+    the command's warning lines."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"fastckpt: warning: {record.getMessage()}", file=sys.stderr)
+
+
+def _naming_the_file(args: argparse.Namespace, error: BaseException) -> str:
+    """The error's message; one about the input (a ``CheckpointError``) is led by the file the
+    command reads when it does not name it already (the graph tools' messages, in TensorFlow's
+    words, name a node)."""
+    message = str(error)
+    if not isinstance(error, CheckpointError):
+        return message
+    sources = getattr(args, "src", None) or []
+    subject = getattr(args, "path", None) or getattr(args, "source", None) or (sources[0] if len(sources) == 1 else None)
+    return message if subject is None or subject in message else f"{subject}: {message}"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     warnings.showwarning = _show_warning
+    library_log = logging.getLogger("fastckpt")
+    if not any(isinstance(handler, _WarningLines) for handler in library_log.handlers):
+        library_log.addHandler(_WarningLines(logging.WARNING))
     try:
         status: int = args.run(args)
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's final flush
@@ -731,7 +758,7 @@ def main(argv: list[str] | None = None) -> int:
         print("fastckpt: interrupted", file=sys.stderr)
         return 130
     except (CheckpointError, OSError, KeyError, ValueError, NotImplementedError, ImportError) as error:
-        print(f"fastckpt: {error}", file=sys.stderr)
+        print(f"fastckpt: {_naming_the_file(args, error)}", file=sys.stderr)
         return int(getattr(args, "error_status", 1))
 
 

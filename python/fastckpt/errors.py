@@ -13,6 +13,13 @@ class ChecksumMismatchError(CorruptCheckpointError):
     """A tensor's bytes do not match the crc32c stored with them."""
 
 
+class InvalidFileError(CorruptCheckpointError, ValueError):
+    """A file (or the message read from it) parses but says something that cannot be right: a
+    ``checkpoint`` state file naming no checkpoint, a SavedModel without meta graphs, a
+    ``SaverDef`` naming operations its graph lacks. Also a ``ValueError``, as TensorFlow raises
+    for the ones it checks."""
+
+
 class NotFoundError(CheckpointError, LookupError):
     """Something does not exist, as ``tf.errors.NotFoundError``: a tensor a checkpoint lacks
     (``TensorNotFoundError``), a checkpoint file (``CheckpointNotFoundError``), an op type that
@@ -20,11 +27,24 @@ class NotFoundError(CheckpointError, LookupError):
     a ``Saver`` restores that the checkpoint lacks (``Key v2 not found in checkpoint``)."""
 
 
-class TensorNotFoundError(NotFoundError, KeyError):
-    """The checkpoint holds no tensor of that name (``Key v3 not found in checkpoint P``)."""
+class _NameNotFoundError(NotFoundError, KeyError):
+    """A name looked up is missing: also a ``KeyError``, as from TensorFlow."""
 
     def __str__(self) -> str:  # KeyError would show the message quoted
         return str(self.args[0]) if self.args else ""
+
+
+class TensorNotFoundError(_NameNotFoundError):
+    """The checkpoint holds no tensor of that name (``Key v3 not found in checkpoint P``)."""
+
+
+class SignatureNotFoundError(_NameNotFoundError):
+    """A SavedModel has no signature of that name."""
+
+
+class MetaGraphNotFoundError(NotFoundError, RuntimeError):
+    """A SavedModel has no meta graph with the tags asked for: also a ``RuntimeError``, as
+    TensorFlow's loader raises."""
 
 
 class CheckpointNotFoundError(FileNotFoundError, NotFoundError):
@@ -63,4 +83,5 @@ class InvalidArgumentError(CheckpointError, ValueError):
     """A checkpoint does not fit what it is restored into (dtype or shape), or cannot give what was
     asked: it was written for a newer reader (its version), or a partitioned tensor's stored
     slices do not cover the part asked for. As ``tf.errors.InvalidArgumentError``, whose message
-    it gives (naming the checkpoint's file)."""
+    it gives (naming the checkpoint's file). Also what the engine says of arguments it refuses
+    (an output node no graph holds, a rename that gives two tensors one name)."""

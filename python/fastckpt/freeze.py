@@ -9,9 +9,17 @@ from collections.abc import Iterable
 from typing import Any, Union
 
 from . import _fastckpt
-from ._fastckpt import GraphDef, TrackableObjectGraph
-from .checkpoint import OBJECT_GRAPH_KEY
-from .errors import CheckpointError, CheckpointNotFoundError
+from ._fastckpt import GraphDef
+from .checkpoint import _read_graph
+from .errors import (
+    CheckpointError,
+    CheckpointNotFoundError,
+    GraphImportError,
+    InvalidArgumentError,
+    InvalidFileError,
+    MetaGraphNotFoundError,
+    SignatureNotFoundError,
+)
 from .reader import _resolve_prefix
 from .saved_model import load_saved_model
 
@@ -75,10 +83,13 @@ def freeze_saved_model(
     ``_operations/1/kernel/…`` becomes ``._operations/1/kernel/…``).
     """
     export_dir = os.fspath(export_dir)
-    loaded = load_saved_model(export_dir, tags)
+    try:
+        loaded = load_saved_model(export_dir, tags)
+    except MetaGraphNotFoundError as error:  # TensorFlow's text names no folder
+        raise MetaGraphNotFoundError(f"{export_dir}: {error}") from None
     signatures = loaded.signatures
     if signature not in signatures:
-        raise KeyError(f"signature {signature!r} is not in the SavedModel {export_dir} (it has {sorted(signatures)})")
+        raise SignatureNotFoundError(f"signature {signature!r} is not in the SavedModel {export_dir} (it has {sorted(signatures)})")
     if loaded.variables is None:
         raise CheckpointNotFoundError(f"the SavedModel {export_dir} has no variables/variables checkpoint")
     variables = loaded.variables
@@ -87,9 +98,11 @@ def freeze_saved_model(
     graph_def.CopyFrom(loaded.meta_graph.graph_def)
     nodes = {node.name: node for node in graph_def.node}
     saved_objects = loaded.meta_graph.object_graph_def
-    checkpoint_objects = TrackableObjectGraph.FromString(variables.get_tensor(OBJECT_GRAPH_KEY))
+    checkpoint_objects = _read_graph(variables)
     renames: dict[str, str] = {}
     for output in outputs:
+        if output not in nodes:
+            raise InvalidFileError(f"the SavedModel {export_dir}: signature {signature!r} outputs {output!r}, a node its graph lacks")
         call = nodes[output]
         function = call.attr["f"].func.name if "f" in call.attr else ""
         if function not in saved_objects.concrete_functions:
@@ -97,6 +110,10 @@ def freeze_saved_model(
         bound = list(saved_objects.concrete_functions[function].bound_inputs)
         data_inputs = [name for name in call.input if not name.startswith("^")]
         for handle, node_id in zip(data_inputs[len(data_inputs) - len(bound):], bound):
+            if not node_id < min(len(saved_objects.nodes), len(checkpoint_objects.nodes)):
+                raise InvalidFileError(
+                    f"the SavedModel {export_dir}: function {function!r} captures object {node_id}, which its object graphs lack"
+                )
             if saved_objects.nodes[node_id].WhichOneof("kind") != "variable":
                 continue  # a captured constant or asset: already a node of the graph
             keys = [a.checkpoint_key for a in checkpoint_objects.nodes[node_id].attributes if a.name == "VARIABLE_VALUE"]
@@ -104,7 +121,12 @@ def freeze_saved_model(
                 raise CheckpointError(f"{variables.prefix}: no value for the variable of object {node_id} ({handle})")
             renames[handle.split(":")[0]] = keys[0]
     _rename_nodes(graph_def, renames)  # freeze_graph looks variables up by node name
-    frozen = freeze_graph(graph_def, variables.prefix, outputs)
+    try:
+        frozen = freeze_graph(graph_def, variables.prefix, outputs)
+    except (InvalidArgumentError, GraphImportError) as error:  # about the graph: name the SavedModel
+        if export_dir in str(error):
+            raise
+        raise type(error)(f"the SavedModel {export_dir}: {error}") from None
     _rename_nodes(frozen, {key: _const_name(key) for key in renames.values() if _const_name(key) != key})
     return frozen
 

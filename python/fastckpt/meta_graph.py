@@ -30,6 +30,7 @@ import numpy as np
 
 from . import _fastckpt, _storage
 from ._dtypes import NUMPY_DTYPES, STRING, VARIANT
+from .errors import CheckpointError, InvalidFileError
 from .graph import Graph, import_graph_def
 from .graph_io import read_meta_graph, write_graph
 from .protos import MetaGraphDef, VariableDef
@@ -123,11 +124,18 @@ def _assigned_variables(graph: Graph, restore_op: Any) -> dict[tuple[str, int], 
     return targets
 
 
-def _saver_specs(meta: Any, graph: Graph, scope: str) -> dict[str, np.ndarray[Any, Any]]:
+def _saver_specs(meta: Any, graph: Graph, scope: str, source: str) -> dict[str, np.ndarray[Any, Any]]:
     """``{checkpoint name: zero array}`` of each variable the meta graph's Saver restores: the
     names its ``RestoreV2`` ops read, with their dtypes; the shape of a partitioned variable is the
     whole shape its slice specs give (``"5 3 0,3:0,3"``: ``[5, 3]``, one entry for all its parts),
-    any other's that of the variable it is assigned to."""
+    any other's that of the variable it is assigned to. ``source`` names the meta graph in errors."""
+    try:
+        return _restored_variables(meta, graph, scope, source)
+    except KeyError as error:  # Graph.get_operation_by_name
+        raise InvalidFileError(f"{source}: the SaverDef's restore operations are not in its graph: {error.args[0]}") from None
+
+
+def _restored_variables(meta: Any, graph: Graph, scope: str, source: str) -> dict[str, np.ndarray[Any, Any]]:
     restore_op = graph.get_operation_by_name((scope + "/" if scope else "") + meta.saver_def.restore_op_name)
     targets = _assigned_variables(graph, restore_op)
     specs: dict[str, np.ndarray[Any, Any]] = {}
@@ -145,7 +153,7 @@ def _saver_specs(meta: Any, graph: Graph, scope: str) -> dict[str, np.ndarray[An
                 try:
                     shape = [int(d) for d in spec[:-1]]
                 except ValueError:
-                    raise ValueError(f"{restore_name}: shape_and_slices {slices[i]!r} of {name!r} is not a slice spec") from None
+                    raise InvalidFileError(f"{source}: {restore_name}: shape_and_slices {slices[i]!r} of {name!r} is not a slice spec") from None
             elif variable is not None:
                 shape = [max(int(d.size), 0) for d in variable.node_def.attr["shape"].shape.dim]
             specs[name] = _zeros(int(getattr(dtype, "as_datatype_enum", dtype)), shape)
@@ -196,8 +204,10 @@ def import_meta_graph(
     are not added to our graph); ``None`` when there are no variables either."""
     from .saver import Saver
 
+    source: str | None = None  # the file, named in errors
     if isinstance(meta_graph_or_file, (str, bytes, os.PathLike)):
-        meta = read_meta_graph(os.fsdecode(meta_graph_or_file))
+        source = os.fsdecode(meta_graph_or_file)
+        meta = read_meta_graph(source)
     else:
         # TensorFlow's message or ours; a copy, as clear_devices edits it.
         meta = MetaGraphDef.FromString(meta_graph_or_file.SerializeToString())
@@ -210,11 +220,16 @@ def import_meta_graph(
     producer_op_list = info.stripped_op_list if info.HasField("stripped_op_list") else None
     scope = import_scope or ""
     graph = graph if graph is not None else Graph()
-    import_graph_def(graph_def, input_map, name=scope, producer_op_list=producer_op_list, graph=graph)
+    try:
+        import_graph_def(graph_def, input_map, name=scope, producer_op_list=producer_op_list, graph=graph)
+    except CheckpointError as error:  # TensorFlow's text names the node; ours adds the file
+        if source is None:
+            raise
+        raise type(error)(f"{source}: {error}") from None
     if meta.HasField("saver_def") and meta.saver_def.restore_op_name:
         saver_def = meta.saver_def
         return graph, Saver(
-            _saver_specs(meta, graph, scope),
+            _saver_specs(meta, graph, scope, source or "the MetaGraphDef"),
             max_to_keep=saver_def.max_to_keep,
             keep_checkpoint_every_n_hours=saver_def.keep_checkpoint_every_n_hours,
             allow_empty=True,

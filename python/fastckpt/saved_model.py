@@ -10,7 +10,7 @@ from typing import Union
 
 from . import _fastckpt
 from ._fastckpt import MetaGraphDef, SavedModel, SignatureDef
-from .errors import CheckpointNotFoundError
+from .errors import CheckpointNotFoundError, InvalidFileError, MetaGraphNotFoundError
 from .reader import CheckpointReader
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -87,8 +87,8 @@ def get_saved_model_tag_sets(saved_model_dir: PathLike) -> list[list[str]]:
 
 def get_meta_graph_def(saved_model_dir: PathLike, tag_set: str) -> MetaGraphDef:
     """The meta graph whose tags are exactly ``tag_set`` (tags joined by ``,``; ``""`` is the
-    empty set), as ``saved_model_utils.get_meta_graph_def``: ``RuntimeError`` with TensorFlow's
-    text, listing the tag sets there are, when none matches."""
+    empty set), as ``saved_model_utils.get_meta_graph_def``: ``MetaGraphNotFoundError`` (a
+    ``RuntimeError``) with TensorFlow's text, listing the tag sets there are, when none matches."""
     wanted = {tag for tag in tag_set.split(",") if tag}
     available = []
     meta: MetaGraphDef
@@ -97,7 +97,7 @@ def get_meta_graph_def(saved_model_dir: PathLike, tag_set: str) -> MetaGraphDef:
         if set(tags) == wanted:
             return meta
         available.append(",".join(set(tags)))  # in a set's order, as TensorFlow joins them
-    raise RuntimeError(
+    raise MetaGraphNotFoundError(
         f"MetaGraphDef associated with tag-set {tag_set} could not be found in the SavedModel. "
         f"Please use one of the following tag-sets: {available}"
     )
@@ -111,7 +111,7 @@ def load_saved_model(export_dir: PathLike, tags: str | Iterable[str] | None = No
     saved_model = read_saved_model(export_dir)
     meta_graphs = list(saved_model.meta_graphs)
     if not meta_graphs:
-        raise ValueError(f"the SavedModel in {export_dir} holds no meta graph")
+        raise InvalidFileError(f"the SavedModel in {export_dir} holds no meta graph")
     if tags is None:
         chosen = meta_graphs[0]
     else:
@@ -120,9 +120,10 @@ def load_saved_model(export_dir: PathLike, tags: str | Iterable[str] | None = No
         wanted = {tags} if isinstance(tags, str) else set(tags)
         found = [m for m in meta_graphs if set(m.meta_info_def.tags) == wanted]
         if not found:
-            # TensorFlow's loader's text: the tags as given, each meta graph's as a set.
+            # TensorFlow's loader's text: the tags as given, each meta graph's as a set (it names
+            # no folder: the tags asked for are what is wrong, not the SavedModel).
             available = [set(m.meta_info_def.tags) for m in meta_graphs]
-            raise RuntimeError(
+            raise MetaGraphNotFoundError(
                 f"MetaGraphDef associated with tags {str(tags).strip('[]')} could not be found in SavedModel, "
                 f"with available tags '{available}'. To inspect available tag-sets in the SavedModel, "
                 "please use the SavedModel CLI: `saved_model_cli`."

@@ -21,12 +21,12 @@ import numpy as np
 
 from . import _async, _storage
 from ._dtypes import STRING, VARIANT, dtype_mismatch, enum_of
-from .checkpoint import OBJECT_GRAPH_KEY
+from .checkpoint import OBJECT_GRAPH_KEY, _read_graph
 from .errors import InvalidArgumentError, NotFoundError, UnimplementedError
 from .graph import Graph
 from .merge import save_sharded
 from .meta_graph import build_meta_graph, variables_of, write_meta_graph_file
-from .protos import MetaGraphDef, SaverDef, TrackableObjectGraph
+from .protos import MetaGraphDef, SaverDef
 from .reader import CheckpointReader, PathLike
 from .state import (
     STATE_FILE,
@@ -105,7 +105,7 @@ def _restore_error(detail: str, cause: str) -> str:
 
 def _object_graph_keys(reader: CheckpointReader) -> dict[str, str]:
     """``{variable name when written: checkpoint key}`` from a TF2 checkpoint's object graph."""
-    graph = TrackableObjectGraph.FromString(reader.get_tensor(OBJECT_GRAPH_KEY))
+    graph = _read_graph(reader)  # checked, its errors naming the checkpoint
     return {attr.full_name: attr.checkpoint_key for node in graph.nodes for attr in node.attributes}
 
 

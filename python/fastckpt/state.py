@@ -21,7 +21,7 @@ from typing import Union
 
 from . import _fastckpt, _storage
 from ._fastckpt import CheckpointState
-from .errors import DecodeError
+from .errors import DecodeError, InvalidFileError
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -38,8 +38,8 @@ def get_checkpoint_state(checkpoint_dir: PathLike, latest_filename: str | None =
     """The ``CheckpointState`` of ``checkpoint_dir``, with relative paths joined onto the folder.
 
     As ``tf.train.get_checkpoint_state``: ``None`` when there is no state file or it cannot be
-    read or parsed (logged); ``ValueError`` when it names no ``model_checkpoint_path`` (an empty
-    file, for instance). A field given twice keeps its last value.
+    read or parsed (logged); ``InvalidFileError`` (a ``ValueError``) when it names no
+    ``model_checkpoint_path`` (an empty file, for instance). A field given twice keeps its last value.
     """
     checkpoint_dir = os.fspath(checkpoint_dir)
     path = _state_path(checkpoint_dir, latest_filename)
@@ -53,7 +53,7 @@ def get_checkpoint_state(checkpoint_dir: PathLike, latest_filename: str | None =
         _log.warning("%s: Checkpoint ignored", path)
         return None
     if not state.model_checkpoint_path:
-        raise ValueError("Invalid checkpoint state loaded from " + checkpoint_dir)
+        raise InvalidFileError("Invalid checkpoint state loaded from " + checkpoint_dir)
     if not _storage.isabs(state.model_checkpoint_path):
         state.model_checkpoint_path = _storage.join(checkpoint_dir, state.model_checkpoint_path)
     paths = state.all_model_checkpoint_paths

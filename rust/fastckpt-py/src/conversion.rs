@@ -141,6 +141,6 @@ impl Source {
             }
             _ => tensor,
         };
-        to_array(py, tensor, None)
+        to_array(py, tensor, None).map_err(|e| reader::unrepresentable(py, &self.path, name, e))
     }
 }

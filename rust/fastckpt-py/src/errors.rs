@@ -4,7 +4,6 @@
 
 use fastckpt::error::ImportErrorKind;
 use fastckpt::Error;
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 pyo3::import_exception!(fastckpt.errors, CheckpointError);
@@ -71,7 +70,8 @@ pub fn to_py(py: Python<'_>, error: Error) -> PyErr {
         Error::Refused { .. } => InvalidArgumentError::new_err(message),
         Error::Unsupported(_) => UnimplementedError::new_err(message),
         Error::Decode(_) => DecodeError::new_err(message),
-        Error::InvalidArgument(_) => PyValueError::new_err(message),
+        // TensorFlow's InvalidArgument: a ValueError, and a CheckpointError like every engine error.
+        Error::InvalidArgument(_) => InvalidArgumentError::new_err(message),
         Error::Import { kind, .. } => match kind {
             ImportErrorKind::ValueError => GraphImportError::new_err(message),
             ImportErrorKind::NotFoundError => NotFoundError::new_err(message),

@@ -390,20 +390,24 @@ impl Reader {
         .py_err(py)
     }
 
-    /// numpy refuses shapes TensorFlow allows (more than 64 dimensions, sizes beyond `isize`): say
-    /// which tensor of which checkpoint, as a `CheckpointError`.
     fn unrepresentable(&self, py: Python<'_>, name: &[u8], error: PyErr) -> PyErr {
-        if !error.is_instance_of::<pyo3::exceptions::PyValueError>(py) {
-            return error;
-        }
-        let message = format!(
-            "tensor '{}' in {} cannot be a numpy array: {}",
-            String::from_utf8_lossy(name),
-            self.inner.index_path().display(),
-            error.value(py)
-        );
-        errors::CheckpointError::new_err(message)
+        unrepresentable(py, self.inner.index_path(), name, error)
     }
+}
+
+/// numpy refuses shapes TensorFlow allows (more than 64 dimensions, sizes beyond `isize`): say
+/// which tensor of which file, as a `CheckpointError`.
+pub fn unrepresentable(py: Python<'_>, path: &std::path::Path, name: &[u8], error: PyErr) -> PyErr {
+    if !error.is_instance_of::<PyValueError>(py) {
+        return error;
+    }
+    let message = format!(
+        "tensor '{}' in {} cannot be a numpy array: {}",
+        String::from_utf8_lossy(name),
+        path.display(),
+        error.value(py)
+    );
+    errors::CheckpointError::new_err(message)
 }
 
 /// The address and length of a caller's buffer the engine may write into.

@@ -288,8 +288,11 @@ pub fn plan(source: &dyn TensorSource, format: Format, options: &Options) -> Res
             let friendly_name = friendly.as_ref().map_or(name, |f| f.get(name));
             options.rename.iter().fold(friendly_name.to_owned(), |out, rule| rule.apply(&out))
         };
+        // Both are about the source's names (an npz member or safetensors key may be empty or
+        // collide once its '|' becomes '/'), so the error names the source file.
+        let refused = |detail: String| Error::Refused { path: source.path().to_path_buf(), detail };
         if out.is_empty() {
-            return Err(Error::InvalidArgument(format!("tensor '{name}' would be renamed to the empty name")));
+            return Err(refused(format!("tensor '{name}' would be renamed to the empty name")));
         }
         let dtype = match options.cast {
             Some(target) if cast::applies(entry.dtype, target) => target,
@@ -314,9 +317,7 @@ pub fn plan(source: &dyn TensorSource, format: Format, options: &Options) -> Res
             });
         }
         if let Some(first) = taken.insert(out.clone(), name.to_owned()) {
-            return Err(Error::InvalidArgument(format!(
-                "tensors '{first}' and '{name}' would both be named '{out}' in the output"
-            )));
+            return Err(refused(format!("tensors '{first}' and '{name}' would both be named '{out}' in the output")));
         }
         let count = entry.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
         let byte_len = dtype.element_size().map_or(Some(0), |size| count.and_then(|c| c.checked_mul(size)));

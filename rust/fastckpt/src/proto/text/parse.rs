@@ -185,10 +185,12 @@ impl<'a> Lexer<'a> {
     }
 
     fn describe(&self) -> String {
+        // Escaped: a message is one line, and a string token may hold line breaks, a stray byte
+        // may be a control character.
         match self.tok {
-            Tok::Ident(s) | Tok::Number(s) => format!("'{s}'"),
-            Tok::Str(s) => format!("'{}'", String::from_utf8_lossy(s)),
-            Tok::Punct(c) => format!("'{}'", char::from(c)),
+            Tok::Ident(s) | Tok::Number(s) => format!("'{}'", s.escape_debug()),
+            Tok::Str(s) => format!("'{}'", String::from_utf8_lossy(s).escape_debug()),
+            Tok::Punct(c) => format!("'{}'", char::from(c).escape_debug()),
             Tok::End => "the end of the text".into(),
         }
     }
