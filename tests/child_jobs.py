@@ -31,6 +31,7 @@ from typing import Any, Optional
 import numpy as np
 
 import fastckpt
+from fastckpt.bench import reset_hwm
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -50,15 +51,6 @@ def _status_kb(name: str) -> int:
     with open("/proc/self/status") as f:
         m = re.search(rf"^{name}:\s+(\d+) kB", f.read(), re.M)
     return int(m.group(1)) if m else 0
-
-
-def _reset_peak_rss() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
 
 
 def _child_main(module: str, jobs_file: str) -> None:
@@ -85,7 +77,7 @@ def _child_main(module: str, jobs_file: str) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))
     for job in jobs:
         print(_MARK + "START " + job["id"], flush=True)
-        precise = _reset_peak_rss()
+        precise = reset_hwm()
         before = _status_kb("VmRSS") if precise else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         started = time.monotonic()
         value, error = None, None
