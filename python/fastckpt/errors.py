@@ -1,5 +1,19 @@
 """The exceptions fastckpt raises. Everything it raises about a checkpoint is a CheckpointError."""
 
+from __future__ import annotations
+
+from typing import TypeVar
+
+
+_E = TypeVar("_E", bound=Exception)
+
+
+def led_by(source: str, error: _E) -> _E:
+    """``error``, or one of its type whose message is led by ``source`` (the file or folder it is
+    about) when it does not name it already: TensorFlow's texts name a node or a tag, not a file."""
+    message = str(error)
+    return error if source in message else type(error)(f"{source}: {message}")
+
 
 class CheckpointError(Exception):
     """Base class of every checkpoint problem fastckpt reports."""

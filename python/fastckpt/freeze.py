@@ -19,6 +19,7 @@ from .errors import (
     InvalidFileError,
     MetaGraphNotFoundError,
     SignatureNotFoundError,
+    led_by,
 )
 from .reader import _resolve_prefix
 from .saved_model import load_saved_model
@@ -86,7 +87,7 @@ def freeze_saved_model(
     try:
         loaded = load_saved_model(export_dir, tags)
     except MetaGraphNotFoundError as error:  # TensorFlow's text names no folder
-        raise MetaGraphNotFoundError(f"{export_dir}: {error}") from None
+        raise led_by(export_dir, error) from None
     signatures = loaded.signatures
     if signature not in signatures:
         raise SignatureNotFoundError(f"signature {signature!r} is not in the SavedModel {export_dir} (it has {sorted(signatures)})")
@@ -124,9 +125,7 @@ def freeze_saved_model(
     try:
         frozen = freeze_graph(graph_def, variables.prefix, outputs)
     except (InvalidArgumentError, GraphImportError) as error:  # about the graph: name the SavedModel
-        if export_dir in str(error):
-            raise
-        raise type(error)(f"the SavedModel {export_dir}: {error}") from None
+        raise led_by(export_dir, error) from None
     _rename_nodes(frozen, {key: _const_name(key) for key in renames.values() if _const_name(key) != key})
     return frozen
 

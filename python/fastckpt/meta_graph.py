@@ -30,7 +30,7 @@ import numpy as np
 
 from . import _fastckpt, _storage
 from ._dtypes import NUMPY_DTYPES, STRING, VARIANT
-from .errors import CheckpointError, InvalidFileError
+from .errors import CheckpointError, InvalidFileError, led_by
 from .graph import Graph, import_graph_def
 from .graph_io import read_meta_graph, write_graph
 from .protos import MetaGraphDef, VariableDef
@@ -225,7 +225,7 @@ def import_meta_graph(
     except CheckpointError as error:  # TensorFlow's text names the node; ours adds the file
         if source is None:
             raise
-        raise type(error)(f"{source}: {error}") from None
+        raise led_by(source, error) from None
     if meta.HasField("saver_def") and meta.saver_def.restore_op_name:
         saver_def = meta.saver_def
         return graph, Saver(
