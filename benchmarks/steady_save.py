@@ -30,6 +30,14 @@ Rows, per tensor (µs):
   fastckpt with ``remove_checkpoint`` (unlinked at once, the space freed by a background thread),
   TensorFlow's files with ``os.unlink`` (``tf.train.CheckpointManager`` deletes synchronously).
 - ``engine overhead``: fastckpt's same-prefix save − raw write() − crc32c + memcpy; target ≤ 2 µs.
+
+Between passes the script waits (untimed, ``os.sync()``) until every file written so far is on the
+disk, as ``bench_bundle.py`` does before each save: a training loop saves every N steps, and the
+kernel writes a checkpoint back in between. Without the wait a pass paid for the one before it: on
+ext4 a save over an existing checkpoint starts writing the new files back (ext4 does the same for
+TensorFlow's rename, inside its ``SaveV2`` call; fastckpt on its background thread, 65–100 ms of
+``sync_file_range`` per 256 MiB on this VM), and the pass right after it took 17–19 µs/tensor
+instead of 8 (session 13).
 """
 
 from __future__ import annotations
@@ -185,6 +193,7 @@ def rows(args: argparse.Namespace) -> list[dict[str, Any]]:
             if op == RAW and op in written:
                 os.unlink(written[op])  # untimed: the row is the write into fresh pages alone
             written[op] = path
+            os.sync()  # untimed: the next pass finds no writeback under way (see the module comment)
             return elapsed
 
         times = rotating_rounds(list(ops), repeats, one_pass)
