@@ -4,13 +4,16 @@
 //! A scalar has no dims and encodes as nothing; `[3]` encodes as `12 02 08 03`; a dim of size 0
 //! still gets its sub-message (`12 00`).
 
+use smallvec::SmallVec;
+
 use super::wire::{Decoder, Encoder, WireError, WireResult};
 
 /// A shape as stored in files. Sizes are kept as read (possibly negative = unknown); callers
-/// validate before using them to size anything.
+/// validate before using them to size anything. Dims up to rank 4 are held inline, so decoding
+/// the entries of an index allocates nothing per shape.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TensorShape {
-    pub dims: Vec<i64>,
+    pub dims: SmallVec<[i64; 4]>,
     pub unknown_rank: bool,
 }
 
@@ -19,7 +22,7 @@ pub const MAX_DECODED_DIMS: usize = 1024;
 
 impl TensorShape {
     pub fn new(dims: Vec<i64>) -> Self {
-        Self { dims, unknown_rank: false }
+        Self { dims: dims.into(), unknown_rank: false }
     }
 
     pub fn decode(buf: &[u8]) -> WireResult<Self> {
