@@ -16,7 +16,7 @@ Rows (GB/s of tensor payload; median and spread over the rounds, the order rotat
   buffer, each chunk folded as it arrives: what the disk gives one reader. Verified restores are
   held to >= 0.9x this (the issue's target). Every row folds every byte it reads (the XOR of
   ``touch``, which checks a restore against the source); the raw row folds too, so that the
-  ratio compares reading and not the fold, which on this VM costs ~85 ms per GiB, a seventh of
+  ratio compares reading and not the fold, which on this VM costs ~85 ms per GiB, a sixth of
   reading W1 from its disk. (Until session 13 the raw row did not fold.)
 - ``raw readinto fresh arrays``: the same files read sequentially, each tensor's bytes with one
   ``readinto`` into a new numpy array of its size: the floor for restores that hand out memory of
