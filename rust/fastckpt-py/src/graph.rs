@@ -18,6 +18,7 @@ use fastckpt::proto::{List, Message, Value};
 use fastckpt::DataType;
 use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 
 use crate::convert;
@@ -462,7 +463,8 @@ impl DType {
             return Ok(d.get().value == self.value);
         }
         let py = other.py();
-        match py.import("fastckpt._dtypes")?.getattr("as_dtype")?.call1((other,)) {
+        static AS_DTYPE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        match AS_DTYPE.import(py, "fastckpt._dtypes", "as_dtype")?.call1((other,)) {
             Ok(value) => Ok(value.extract::<u32>().ok() == Some(self.value)),
             Err(e) if e.is_instance_of::<PyTypeError>(py) => Ok(false),
             Err(e) => Err(e),
