@@ -156,29 +156,39 @@ def enum_of(dtype: Any) -> int:
     return known
 
 
-#: enum value → ``tf.DType.name`` of every value of the enum, ``resource`` included (not
-#: ``DT_INVALID``, which no ``tf.DType`` has); reference types add ``_ref`` and 100.
-_DTYPE_NAMES: dict[int, str] = {value: name for value, _, name, _, _ in _fastckpt.dtype_table() if value}
-_REF = 100
-#: The names ``tf.as_dtype`` takes: every ``tf.DType`` name, TensorFlow's ``float``, ``double`` and
-#: ``half``, and all of them with ``_ref``.
-_AS_DTYPE_NAMES: dict[str, int] = {
-    name + suffix: value + offset
-    for value, name in [*_DTYPE_NAMES.items(), *_TF_NAMES.items()]
-    for suffix, offset in (("", 0), ("_ref", _REF))
+#: Every ``tf.DType`` (``resource`` included, not ``DT_INVALID``) and its reference type; the
+#: ``DType`` of the engine knows their values and names.
+_DTYPES = [
+    t for value, *_ in _fastckpt.dtype_table() if value for t in (_fastckpt.DType(value), _fastckpt.DType(value)._as_ref)
+]
+#: The names ``tf.as_dtype`` takes: every ``tf.DType``'s name, and TensorFlow's ``float``,
+#: ``double`` and ``half`` for its base and reference types.
+_AS_DTYPE_NAMES: dict[str, int] = {t.name: t.as_datatype_enum for t in _DTYPES} | {
+    t.name.replace(NAMES[base], alias): t.as_datatype_enum
+    for t in _DTYPES
+    for base, alias in _TF_NAMES.items()
+    if t.base_dtype.as_datatype_enum == base
 }
 #: Python's own types that ``tf.as_dtype`` takes (not ``int``: it refuses it).
 _PYTHON_TYPES: dict[type, int] = {float: _BY_NAME["float32"], bool: _BY_NAME["bool"], object: STRING}
 
 
+def _valid_enum(value: int) -> int | None:
+    """``value`` when it is a value of the enum (reference types included), as ``tf.DType`` checks."""
+    try:
+        return _fastckpt.DType(value).as_datatype_enum
+    except (TypeError, OverflowError):
+        return None
+
+
 def dtype_name(enum: int) -> str:
     """``tf.DType.name`` of a valid enum value (``float32``, ``resource``, ``int32_ref``)."""
-    return _DTYPE_NAMES[enum - _REF] + "_ref" if enum > _REF else _DTYPE_NAMES[enum]
+    return _fastckpt.DType(enum).name
 
 
 def base_enum(enum: int) -> int:
-    """The enum value of the type a reference type refers to (others unchanged)."""
-    return enum - _REF if enum > _REF else enum
+    """The enum value of the type a valid reference type refers to (others unchanged)."""
+    return _fastckpt.DType(enum).base_dtype.as_datatype_enum
 
 
 def _numpy_enum(dtype: np.dtype[Any]) -> int | None:
@@ -198,8 +208,7 @@ def as_dtype(type_value: Any) -> int:
     if isinstance(type_value, np.dtype):
         known = _numpy_enum(type_value)
     elif isinstance(type_value, (int, np.integer)):  # bools too: TensorFlow looks them up as 0 and 1
-        value = int(type_value)
-        known = value if base_enum(value) in _DTYPE_NAMES else None
+        known = _valid_enum(int(type_value))
     elif isinstance(type_value, str):
         known = _AS_DTYPE_NAMES.get(type_value)
     elif isinstance(type_value, type):
@@ -213,7 +222,7 @@ def as_dtype(type_value: Any) -> int:
             pass
     if known is None:
         enum = getattr(type_value, "as_datatype_enum", None)  # a tf.DType
-        known = enum if isinstance(enum, int) and base_enum(enum) in _DTYPE_NAMES else None
+        known = _valid_enum(enum) if isinstance(enum, int) else None
     if known is None:
         raise TypeError(f"Cannot convert the argument `type_value`: {type_value!r} to a TensorFlow DType.")
     return known

@@ -158,7 +158,7 @@ def _to_array(values: Any, wanted: int | None, shape: Any) -> np.ndarray[Any, An
         return np.empty(shape, dtype=np_dtype)
     # TensorFlow checks the elements against a table of base types; for the references it misses
     # it falls back on the number kinds, so those of bool and string are not checked.
-    if wanted is not None and (wanted == enum or dtype_name(base_enum(wanted)) not in ("bool", "string")):
+    if wanted is not None and enum is not None and (wanted == enum or dtype_name(enum) not in ("bool", "string")):
         _check_elements(values, wanted)
     if np_dtype is not None and np_dtype.kind in "iufcb" and np_dtype.names is None:
         array = np.array(values).astype(np_dtype)  # out-of-range integers wrap, as TensorFlow's

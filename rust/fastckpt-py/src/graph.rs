@@ -448,6 +448,14 @@ impl DType {
         DType { value: DataType(self.value).base().0 }
     }
 
+    /// The reference type (`float32_ref` for `float32`; a reference type is its own), as
+    /// `tf.DType._as_ref`.
+    #[getter(_as_ref)]
+    fn as_ref_dtype(&self) -> DType {
+        let t = DataType(self.value);
+        DType { value: t.to_ref().unwrap_or(t).0 }
+    }
+
     fn __repr__(&self) -> String {
         format!("fastckpt.{}", self.name())
     }
